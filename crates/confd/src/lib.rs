@@ -1,1 +1,73 @@
-//! placeholder
+//! Linux-style `/etc/conf.d` configuration for the bricks of a modular system.
+//!
+//! Each brick `NAME` reads, lowest priority first:
+//!
+//! 1. its built-in defaults for the active profile,
+//! 2. `$NEXUS_STATE_DIR/etc/conf.d/NAME` (TOML),
+//! 3. `$NEXUS_STATE_DIR/etc/conf.d/NAME.d/*.toml`, byte-wise by file name,
+//! 4. its deprecated environment variables,
+//! 5. `--set NAME.key=value` overrides,
+//!
+//! and every value remembers where it came from. Loading is plain file I/O
+//! with no global set-up, so it works before anything else in the system.
+//!
+//! ```
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let state = dir.path();
+//! std::fs::create_dir_all(state.join("etc/conf.d"))?;
+//! std::fs::write(state.join("etc/conf.d/cache"), "backend = \"null\"\n")?;
+//!
+//! let cache = confd::Loader::new().state_dir(state).load("cache")?;
+//! assert_eq!(cache.get::<String>("backend")?.as_deref(), Some("null"));
+//! assert!(cache.origin("backend").unwrap().to_string().ends_with("conf.d/cache:1:11"));
+//! assert_eq!(cache.origin("denial_ttl").unwrap().to_string(), "profile 'full' default");
+//!
+//! // Typed, with the brick's own rules checked:
+//! let typed: confd::bricks::CacheConfig = confd::Loader::new().state_dir(state).load_typed()?;
+//! assert_eq!(typed.backend, confd::bricks::CacheBackend::Null);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(missing_docs)]
+
+pub mod bricks;
+mod brick_name;
+mod config;
+mod env;
+mod error;
+mod file;
+mod key_path;
+mod layer;
+mod loader;
+mod origin;
+mod profile;
+mod seed;
+mod shipped;
+mod state_dir;
+mod value;
+
+pub use brick_name::{BrickName, InvalidBrickName, MAX_BRICK_NAME_LEN};
+pub use bricks::Brick;
+pub use config::{BrickConfig, REDACTED, Warning, redact};
+pub use error::Error;
+pub use file::MAX_FILE_SIZE;
+pub use key_path::{InvalidKeyPath, KeyPath};
+pub use layer::{Layer, MAX_DEPTH, OriginNode, OriginTable};
+pub use loader::{Loader, Override};
+pub use origin::{Origin, Precedence};
+pub use profile::{Profile, UnknownProfile};
+pub use seed::{DIR_MODE, FILE_MODE, SECRET_FILE_MODE, SeedAction, SeedError, SeedReport, seed};
+pub use shipped::{ShippedFile, holds_secrets, shipped_file, shipped_files};
+pub use state_dir::{StateDir, StateDirSource};
+pub use value::{BOOL_WORDS, parse_bool, parse_typed};
+
+/// The effective configuration of brick `name`, from `$NEXUS_STATE_DIR`
+/// (default `~/.nexus`), the profile in `$NEXUS_PROFILE` (default `full`) and
+/// the process environment; no command-line layer.
+pub fn get_brick_config(name: &str) -> Result<BrickConfig, Error> {
+    Loader::new().load(name)
+}
+
+/// The typed configuration of brick `T`, as [`get_brick_config`] finds it.
+pub fn load<T: Brick>() -> Result<T, Error> {
+    Loader::new().load_typed()
+}

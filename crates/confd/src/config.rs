@@ -1,0 +1,268 @@
+//! The effective configuration of one brick, with the origin of every value.
+
+use std::fmt;
+
+use serde::de::DeserializeOwned;
+use toml::{Table, Value};
+
+use crate::layer::{Layer, OriginTable, origin_at, value_at};
+use crate::{Error, KeyPath, Origin, Profile};
+
+/// What secret values are shown as.
+pub const REDACTED: &str = "<redacted>";
+
+/// Something worth telling the user that does not stop the load.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Warning {
+    /// A deprecated environment variable is set.
+    Deprecated {
+        /// The variable.
+        var: String,
+        /// The `brick.key` that replaces it.
+        key: String,
+    },
+    /// A registered brick has a key its schema does not know.
+    UnknownKey {
+        /// `brick.key.path`.
+        key: String,
+        /// Where it was set.
+        origin: Origin,
+        /// The closest known key, if one is close.
+        suggestion: Option<String>,
+    },
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Warning::Deprecated { var, key } => {
+                let (brick, rest) = key.split_once('.').unwrap_or((key, ""));
+                write!(
+                    f,
+                    "environment variable `{var}` is deprecated: set `{rest}` in `conf.d/{brick}` \
+                     (or `--set {key}=…`) instead"
+                )
+            }
+            Warning::UnknownKey {
+                key,
+                origin,
+                suggestion,
+            } => {
+                let unknown = Error::UnknownKey {
+                    key: key.clone(),
+                    origin: origin.clone(),
+                    suggestion: suggestion.clone(),
+                };
+                write!(f, "{unknown}: the brick ignores it")
+            }
+        }
+    }
+}
+
+/// A brick's effective configuration: every layer merged, each value with its
+/// origin. `Debug` and `Display` never show a secret value.
+#[derive(Clone)]
+pub struct BrickConfig {
+    pub(crate) name: String,
+    pub(crate) profile: Profile,
+    pub(crate) table: Table,
+    pub(crate) origins: OriginTable,
+    pub(crate) layers: Vec<Layer>,
+    pub(crate) secret_keys: &'static [&'static str],
+    pub(crate) warnings: Vec<Warning>,
+}
+
+impl BrickConfig {
+    /// The brick's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The profile whose defaults were used.
+    #[must_use]
+    pub fn profile(&self) -> Profile {
+        self.profile
+    }
+
+    /// The merged table, secrets included.
+    #[must_use]
+    pub fn table(&self) -> &Table {
+        &self.table
+    }
+
+    /// The value at a dotted key path, deserialized; `Ok(None)` if not set.
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
+        let path: KeyPath = key.parse()?;
+        let Some(value) = value_at(&self.table, &path) else {
+            return Ok(None);
+        };
+        T::deserialize(value.clone()).map(Some).map_err(|e| {
+            let origin = self
+                .origin_of(&path)
+                .cloned()
+                .unwrap_or(Origin::ProfileDefault(self.profile));
+            Error::InvalidValue {
+                key: format!("{}.{path}", self.name),
+                message: self.describe_de_error(&path, &e.to_string()),
+                origin,
+            }
+        })
+    }
+
+    /// The value at a key path, if set.
+    #[must_use]
+    pub fn value(&self, key: &KeyPath) -> Option<&Value> {
+        value_at(&self.table, key)
+    }
+
+    /// Where the winning value of a dotted key path came from.
+    #[must_use]
+    pub fn origin(&self, key: &str) -> Option<&Origin> {
+        self.origin_of(&key.parse().ok()?)
+    }
+
+    /// Where the winning value at `key` came from.
+    #[must_use]
+    pub fn origin_of(&self, key: &KeyPath) -> Option<&Origin> {
+        origin_at(&self.origins, key).map(|node| node.origin())
+    }
+
+    /// The origins of every key, shaped like [`BrickConfig::table`].
+    #[must_use]
+    pub fn origins(&self) -> &OriginTable {
+        &self.origins
+    }
+
+    /// Every layer that sets `key`, lowest first, with its value and origin;
+    /// the last entry is the winner.
+    #[must_use]
+    pub fn explain(&self, key: &KeyPath) -> Vec<(&Value, &Origin)> {
+        self.layers
+            .iter()
+            .filter_map(|layer| {
+                let value = value_at(layer.table(), key)?;
+                let origin = origin_at(layer.origins(), key)?.origin();
+                Some((value, origin))
+            })
+            .collect()
+    }
+
+    /// The layers that were merged, lowest first.
+    #[must_use]
+    pub fn layers(&self) -> &[Layer] {
+        &self.layers
+    }
+
+    /// The whole configuration as a typed value.
+    pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        let value = Value::Table(self.table.clone());
+        serde_path_to_error::deserialize(value).map_err(|e| {
+            let segments: Vec<String> = e
+                .path()
+                .iter()
+                .filter_map(|s| match s {
+                    serde_path_to_error::Segment::Map { key } => Some(key.clone()),
+                    _ => None,
+                })
+                .collect();
+            let path = KeyPath::from_segments(segments);
+            let message = self.describe_de_error(&path, &e.inner().to_string());
+            match self.origin_of(&path) {
+                Some(origin) if !path.is_empty() => Error::InvalidValue {
+                    key: format!("{}.{path}", self.name),
+                    origin: origin.clone(),
+                    message,
+                },
+                _ => Error::Deserialize {
+                    brick: self.name.clone(),
+                    message,
+                },
+            }
+        })
+    }
+
+    /// Warnings found while loading (deprecated variables, unknown keys).
+    #[must_use]
+    pub fn warnings(&self) -> &[Warning] {
+        &self.warnings
+    }
+
+    /// Whether the value at `key` (or a table holding it) is secret.
+    #[must_use]
+    pub fn is_secret(&self, key: &KeyPath) -> bool {
+        let text = key.to_string();
+        self.secret_keys.iter().any(|secret| {
+            text == *secret
+                || text
+                    .strip_prefix(secret)
+                    .is_some_and(|rest| rest.starts_with('.'))
+        })
+    }
+
+    /// The merged table with every non-empty secret replaced by [`REDACTED`].
+    #[must_use]
+    pub fn redacted_table(&self) -> Table {
+        let mut table = self.table.clone();
+        for secret in self.secret_keys {
+            let Ok(path) = secret.parse::<KeyPath>() else {
+                continue;
+            };
+            redact_at(&mut table, path.segments());
+        }
+        table
+    }
+
+    fn describe_de_error(&self, path: &KeyPath, message: &str) -> String {
+        if self.is_secret(path) {
+            "the value is not acceptable (not shown: the key is secret)".to_owned()
+        } else {
+            message.trim_end().to_owned()
+        }
+    }
+}
+
+fn redact_at(table: &mut Table, segments: &[String]) {
+    match segments {
+        [] => {}
+        [last] => {
+            if let Some(value) = table.get_mut(last) {
+                *value = redact(value);
+            }
+        }
+        [first, rest @ ..] => {
+            if let Some(inner) = table.get_mut(first).and_then(Value::as_table_mut) {
+                redact_at(inner, rest);
+            }
+        }
+    }
+}
+
+/// A secret value as it may be shown.
+#[must_use]
+pub fn redact(value: &Value) -> Value {
+    match value {
+        Value::String(s) if s.is_empty() => value.clone(),
+        _ => Value::String(REDACTED.to_owned()),
+    }
+}
+
+impl fmt::Display for BrickConfig {
+    /// The configuration as TOML, secrets redacted.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = toml::to_string(&self.redacted_table()).map_err(|_| fmt::Error)?;
+        f.write_str(&text)
+    }
+}
+
+impl fmt::Debug for BrickConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BrickConfig")
+            .field("name", &self.name)
+            .field("profile", &self.profile)
+            .field("table", &self.redacted_table())
+            .field("warnings", &self.warnings.len())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,290 @@
+//! The errors a load can end in. Every variant names where the bad input came
+//! from (a file position, an environment variable or a `--set`), and none
+//! prints a secret value.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::{InvalidBrickName, InvalidKeyPath, Origin};
+
+/// Why a brick's configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The brick name is not a valid single path component.
+    #[error(transparent)]
+    InvalidBrickName(#[from] InvalidBrickName),
+
+    /// A key path (in `get`, `origin` or `--set`) is malformed.
+    #[error(transparent)]
+    InvalidKeyPath(#[from] InvalidKeyPath),
+
+    /// The profile is not one of the five known names.
+    #[error(
+        "unknown profile `{value}` from {from}: expected one of minimal, embedded, lite, full, cloud"
+    )]
+    UnknownProfile {
+        /// The rejected text.
+        value: String,
+        /// Where it was given: `env NEXUS_PROFILE` or `--profile`.
+        from: &'static str,
+    },
+
+    /// No state dir was given and the home directory is unknown.
+    #[error("cannot find a home directory for the default state dir `~/.nexus`: set NEXUS_STATE_DIR")]
+    NoHomeDir,
+
+    /// An environment variable the loader reads is not valid UTF-8.
+    #[error("environment variable `{var}` is not valid UTF-8")]
+    EnvNotUtf8 {
+        /// The variable.
+        var: String,
+    },
+
+    /// The file system refused an operation on a path (permission denied,
+    /// a symlink loop, …).
+    #[error("cannot read `{}`: {source}", path.display())]
+    Io {
+        /// The path that could not be read.
+        path: PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Something other than a regular file stands where a configuration file belongs.
+    #[error("`{}` is {found}, not a configuration file", path.display())]
+    NotAFile {
+        /// The offending path.
+        path: PathBuf,
+        /// What is there instead: "a directory", "a FIFO", "a dangling symlink", …
+        found: &'static str,
+    },
+
+    /// A file stands where the drop-in directory `NAME.d` belongs.
+    #[error("`{}` is not a directory: drop-ins go in a directory of `*.toml` files", path.display())]
+    NotADirectory {
+        /// The offending path.
+        path: PathBuf,
+    },
+
+    /// A configuration file is larger than the 1 MiB limit.
+    #[error("`{}` is {size} bytes: configuration files are limited to 1 MiB", path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size, or at least how much was read before giving up.
+        size: u64,
+    },
+
+    /// A configuration file is not UTF-8 text.
+    #[error("`{}:{line}:{column}` is not valid UTF-8: configuration files are UTF-8 text", path.display())]
+    NotUtf8 {
+        /// The file.
+        path: PathBuf,
+        /// The line of the first invalid byte.
+        line: u32,
+        /// Its column (characters before it on the line, plus one).
+        column: u32,
+    },
+
+    /// A configuration file is not valid TOML.
+    #[error("malformed TOML at `{}:{line}:{column}`: {message}\n{snippet}", path.display())]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the error.
+        line: u32,
+        /// 1-based column of the error.
+        column: u32,
+        /// What the TOML parser said.
+        message: String,
+        /// The offending line with a caret under the column (values redacted
+        /// in bricks that hold secrets).
+        snippet: String,
+    },
+
+    /// A value has the wrong TOML type for its key.
+    #[error("invalid type for `{key}` {}: expected {expected}, found {found}", At(origin))]
+    InvalidType {
+        /// `brick.key.path`.
+        key: String,
+        /// Where the value came from.
+        origin: Origin,
+        /// The type the brick's schema wants.
+        expected: &'static str,
+        /// The type that was given.
+        found: &'static str,
+    },
+
+    /// A value has the right type but is not acceptable (an unknown enum
+    /// variant, a negative size, an unparsable environment value, …).
+    #[error("invalid value for `{key}` {}: {message}", At(origin))]
+    InvalidValue {
+        /// `brick.key.path`.
+        key: String,
+        /// Where the value came from.
+        origin: Origin,
+        /// What is wrong, never quoting a secret.
+        message: String,
+    },
+
+    /// The brick's own rule across several keys does not hold.
+    #[error("invalid `{brick}` configuration: {message}{}", Involved(involved))]
+    Validation {
+        /// The brick.
+        brick: String,
+        /// The rule that failed.
+        message: String,
+        /// Each key the rule involves, with where its value came from.
+        involved: Vec<(String, Option<Origin>)>,
+    },
+
+    /// A registered brick has a key its schema does not know (an error only in
+    /// strict mode; otherwise a [`Warning`](crate::Warning)).
+    #[error("unknown key `{key}` {}{}", At(origin), DidYouMean(suggestion))]
+    UnknownKey {
+        /// `brick.key.path`.
+        key: String,
+        /// Where it was set.
+        origin: Origin,
+        /// The closest known key, if one is close.
+        suggestion: Option<String>,
+    },
+
+    /// The configuration does not fit the type it is read into, at a place
+    /// no single value explains (a missing key, for instance).
+    #[error("cannot read the `{brick}` configuration: {message}")]
+    Deserialize {
+        /// The brick.
+        brick: String,
+        /// What the deserializer said.
+        message: String,
+    },
+
+    /// A `--set` override is not of the form `BRICK.key=value`.
+    #[error("invalid override `--set {spec}`: {reason}")]
+    InvalidOverride {
+        /// The text given to `--set`.
+        spec: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// Several problems at once, each complete on its own line.
+    #[error("{}", Lines(.0))]
+    Multiple(Vec<Error>),
+}
+
+impl Error {
+    /// Whether the problem is in command-line input (exit status 2) rather
+    /// than in files or the environment (exit status 1).
+    #[must_use]
+    pub fn is_usage(&self) -> bool {
+        match self {
+            Error::InvalidBrickName(_) | Error::InvalidKeyPath(_) | Error::InvalidOverride { .. } => {
+                true
+            }
+            Error::UnknownProfile { from, .. } => *from == "--profile",
+            Error::InvalidType { origin, .. }
+            | Error::InvalidValue { origin, .. }
+            | Error::UnknownKey { origin, .. } => matches!(origin, Origin::Cli { .. }),
+            Error::Multiple(all) => all.iter().all(Error::is_usage),
+            _ => false,
+        }
+    }
+
+    /// The individual problems: the members of [`Error::Multiple`], or this one.
+    #[must_use]
+    pub fn problems(&self) -> Vec<&Error> {
+        match self {
+            Error::Multiple(all) => all.iter().flat_map(Error::problems).collect(),
+            one => vec![one],
+        }
+    }
+
+    /// The file the problem is in, if it is in one.
+    #[must_use]
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Error::Io { path, .. }
+            | Error::NotAFile { path, .. }
+            | Error::NotADirectory { path }
+            | Error::TooLarge { path, .. }
+            | Error::NotUtf8 { path, .. }
+            | Error::Malformed { path, .. } => Some(path),
+            Error::InvalidType { origin, .. }
+            | Error::InvalidValue { origin, .. }
+            | Error::UnknownKey { origin, .. } => origin.path(),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn from_list(mut errors: Vec<Error>) -> Option<Error> {
+        match errors.len() {
+            0 => None,
+            1 => errors.pop(),
+            _ => Some(Error::Multiple(errors)),
+        }
+    }
+}
+
+/// "at `file:line:col`" for file positions, "from `env VAR`" for the rest.
+struct At<'a>(&'a Origin);
+
+impl fmt::Display for At<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Origin::File { .. } => write!(f, "at `{}`", self.0),
+            other => write!(f, "from `{other}`"),
+        }
+    }
+}
+
+struct DidYouMean<'a>(&'a Option<String>);
+
+impl fmt::Display for DidYouMean<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(s) => write!(f, " (did you mean `{s}`?)"),
+            None => Ok(()),
+        }
+    }
+}
+
+struct Involved<'a>(&'a [(String, Option<Origin>)]);
+
+impl fmt::Display for Involved<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (key, origin) in self.0 {
+            match origin {
+                Some(origin) => write!(f, "\n  `{key}` {}", At(origin))?,
+                None => write!(f, "\n  `{key}` (not set)")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+struct Lines<'a>(&'a [Error]);
+
+impl fmt::Display for Lines<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} problems:", self.0.len())?;
+        for e in self.0 {
+            write!(f, "\n- {}", e.to_string().replace('\n', "\n  "))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_is_send_sync_static() {
+        fn assert_bounds<E: std::error::Error + Send + Sync + 'static>() {}
+        assert_bounds::<Error>();
+    }
+}

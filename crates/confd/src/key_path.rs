@@ -1,0 +1,137 @@
+//! Dotted key paths such as `cache.url` or `server."dotted.name".port`.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A path to a key inside a brick's table, one segment per table level.
+///
+/// Parses and prints TOML's dotted-key syntax: bare segments
+/// (`[A-Za-z0-9_-]+`) joined by `.`, and `"quoted"` segments for anything else.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyPath(Vec<String>);
+
+/// Why a string is not a key path.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid key path `{text}`: {reason}")]
+pub struct InvalidKeyPath {
+    /// The rejected text.
+    pub text: String,
+    /// What is wrong with it.
+    pub reason: &'static str,
+}
+
+fn is_bare(segment: &str) -> bool {
+    !segment.is_empty()
+        && segment
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+impl KeyPath {
+    /// A path from already-split segments.
+    #[must_use]
+    pub fn from_segments<I, S>(segments: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        KeyPath(segments.into_iter().map(Into::into).collect())
+    }
+
+    /// The segments, outermost first.
+    #[must_use]
+    pub fn segments(&self) -> &[String] {
+        &self.0
+    }
+
+    /// This path with `segment` appended.
+    #[must_use]
+    pub fn child(&self, segment: &str) -> Self {
+        let mut segments = self.0.clone();
+        segments.push(segment.to_owned());
+        KeyPath(segments)
+    }
+
+    /// Whether the path has no segment (the brick's whole table).
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl FromStr for KeyPath {
+    type Err = InvalidKeyPath;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let fail = |reason| InvalidKeyPath {
+            text: text.to_owned(),
+            reason,
+        };
+        let mut segments = Vec::new();
+        let mut rest = text;
+        loop {
+            if let Some(quoted) = rest.strip_prefix('"') {
+                let end = quoted
+                    .find('"')
+                    .ok_or_else(|| fail("a quoted segment is not closed"))?;
+                segments.push(quoted[..end].to_owned());
+                rest = &quoted[end + 1..];
+            } else {
+                let end = rest.find('.').unwrap_or(rest.len());
+                let segment = &rest[..end];
+                if segment.is_empty() {
+                    return Err(fail("a segment is empty"));
+                }
+                if !is_bare(segment) {
+                    return Err(fail(
+                        "a bare segment has only letters, digits, `_` and `-` (quote others)",
+                    ));
+                }
+                segments.push(segment.to_owned());
+                rest = &rest[end..];
+            }
+            match rest.strip_prefix('.') {
+                Some(after) => rest = after,
+                None if rest.is_empty() => break,
+                None => return Err(fail("expected `.` after a quoted segment")),
+            }
+        }
+        Ok(KeyPath(segments))
+    }
+}
+
+impl fmt::Display for KeyPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, segment) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(".")?;
+            }
+            if is_bare(segment) {
+                f.write_str(segment)?;
+            } else {
+                write!(f, "\"{segment}\"")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_bare_and_quoted_segments() {
+        let path: KeyPath = r#"server."a.b".port"#.parse().unwrap();
+        assert_eq!(path.segments(), ["server", "a.b", "port"]);
+        assert_eq!(path.to_string(), r#"server."a.b".port"#);
+        assert_eq!("auto_sync".parse::<KeyPath>().unwrap().segments(), ["auto_sync"]);
+    }
+
+    #[test]
+    fn rejects_malformed_paths() {
+        for bad in ["", ".", "a.", ".a", "a..b", "a b", "\"open", "\"q\"x"] {
+            assert!(bad.parse::<KeyPath>().is_err(), "{bad:?}");
+        }
+    }
+}

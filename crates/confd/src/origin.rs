@@ -1,0 +1,130 @@
+//! Where a value came from, and the order in which sources win.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::{KeyPath, Profile};
+
+/// The layers of DESIGN.md §3, declared lowest to highest priority.
+///
+/// The derived `Ord` *is* the merge order: a layer overrides every layer that
+/// compares less than it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Precedence {
+    /// The brick's built-in defaults for the active profile.
+    ProfileDefault,
+    /// `$STATE/etc/conf.d/NAME`.
+    MainFile,
+    /// `$STATE/etc/conf.d/NAME.d/*.toml`, in byte-wise file name order.
+    DropIn,
+    /// A deprecated environment variable the brick still honours.
+    Env,
+    /// `--set NAME.key=value` given to the program.
+    Cli,
+}
+
+/// Where one value came from, shown to users as DESIGN.md §3 prescribes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// The brick's default for a profile: `profile 'full' default`.
+    ProfileDefault(Profile),
+    /// A position in a configuration file: `/…/conf.d/NAME:LINE:COL`.
+    File {
+        /// The file, as it was opened.
+        path: Arc<Path>,
+        /// Whether it is the main file or a drop-in.
+        precedence: Precedence,
+        /// 1-based line.
+        line: u32,
+        /// 1-based column, in characters.
+        column: u32,
+    },
+    /// A deprecated environment variable: `env NEXUS_AUTO_SYNC_MOUNTS`.
+    Env(String),
+    /// A command-line override: `--set mounts.auto_sync=true`.
+    Cli {
+        /// The brick the override is for.
+        brick: String,
+        /// The key inside the brick.
+        key: KeyPath,
+        /// The text after `=`, or `None` when it is a secret and must not be shown.
+        value: Option<String>,
+    },
+}
+
+impl Origin {
+    /// The layer this origin belongs to.
+    #[must_use]
+    pub fn precedence(&self) -> Precedence {
+        match self {
+            Origin::ProfileDefault(_) => Precedence::ProfileDefault,
+            Origin::File { precedence, .. } => *precedence,
+            Origin::Env(_) => Precedence::Env,
+            Origin::Cli { .. } => Precedence::Cli,
+        }
+    }
+
+    /// The file this origin points into, if any.
+    #[must_use]
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Origin::File { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::ProfileDefault(profile) => write!(f, "profile '{profile}' default"),
+            Origin::File {
+                path, line, column, ..
+            } => write!(f, "{}:{line}:{column}", path.display()),
+            Origin::Env(var) => write!(f, "env {var}"),
+            Origin::Cli { brick, key, value } => match value {
+                Some(value) => write!(f, "--set {brick}.{key}={value}"),
+                None => write!(f, "--set {brick}.{key}=<redacted>"),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precedence_is_declared_lowest_to_highest() {
+        use Precedence::*;
+        let mut shuffled = vec![Cli, DropIn, ProfileDefault, Env, MainFile];
+        shuffled.sort();
+        assert_eq!(shuffled, [ProfileDefault, MainFile, DropIn, Env, Cli]);
+    }
+
+    #[test]
+    fn origins_display_as_the_design_says() {
+        let file = Origin::File {
+            path: Arc::from(Path::new("/s/etc/conf.d/mounts")),
+            precedence: Precedence::MainFile,
+            line: 3,
+            column: 13,
+        };
+        assert_eq!(file.to_string(), "/s/etc/conf.d/mounts:3:13");
+        assert_eq!(
+            Origin::ProfileDefault(Profile::Full).to_string(),
+            "profile 'full' default"
+        );
+        assert_eq!(
+            Origin::Env("NEXUS_AUTO_SYNC_MOUNTS".into()).to_string(),
+            "env NEXUS_AUTO_SYNC_MOUNTS"
+        );
+        let cli = Origin::Cli {
+            brick: "mounts".into(),
+            key: "auto_sync".parse().unwrap(),
+            value: Some("true".into()),
+        };
+        assert_eq!(cli.to_string(), "--set mounts.auto_sync=true");
+    }
+}

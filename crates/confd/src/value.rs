@@ -1,0 +1,106 @@
+//! Turning the text of an environment variable or a `--set` into a TOML value,
+//! guided by the type of the key it sets (DESIGN.md §3).
+
+use toml::Value;
+
+/// The words accepted for a boolean key, in any case.
+pub const BOOL_WORDS: &str = "true/false/1/0/yes/no/on/off";
+
+/// Parses `raw` for a key whose default is `default`.
+///
+/// A string key keeps `"0123"` a string; a bool accepts [`BOOL_WORDS`];
+/// numbers, dates and arrays must parse as that TOML type; a key with no
+/// default is read as a TOML literal, falling back to a string. The error is
+/// the expectation that failed ("expected integer"), never the raw text,
+/// which may be a secret.
+pub fn parse_typed(raw: &str, default: Option<&Value>) -> Result<Value, String> {
+    let Some(default) = default else {
+        return Ok(literal(raw).unwrap_or_else(|| Value::String(raw.to_owned())));
+    };
+    let expected = || format!("expected {}", default.type_str());
+    match default {
+        Value::String(_) => Ok(Value::String(raw.to_owned())),
+        Value::Boolean(_) => parse_bool(raw)
+            .map(Value::Boolean)
+            .ok_or_else(|| format!("expected a boolean ({BOOL_WORDS})")),
+        Value::Integer(_) => match literal(raw.trim()) {
+            Some(v @ Value::Integer(_)) => Ok(v),
+            _ => Err(expected()),
+        },
+        Value::Float(_) => match literal(raw.trim()) {
+            Some(Value::Integer(i)) => Ok(Value::Float(i as f64)),
+            Some(v @ Value::Float(_)) => Ok(v),
+            _ => Err(expected()),
+        },
+        other => match literal(raw) {
+            Some(v) if v.same_type(other) => Ok(v),
+            _ => Err(expected()),
+        },
+    }
+}
+
+/// `true/false/1/0/yes/no/on/off`, in any case.
+#[must_use]
+pub fn parse_bool(raw: &str) -> Option<bool> {
+    const TRUE: [&str; 4] = ["true", "1", "yes", "on"];
+    const FALSE: [&str; 4] = ["false", "0", "no", "off"];
+    let raw = raw.trim();
+    if TRUE.iter().any(|w| w.eq_ignore_ascii_case(raw)) {
+        Some(true)
+    } else if FALSE.iter().any(|w| w.eq_ignore_ascii_case(raw)) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// A TOML literal (`5`, `"x"`, `[1, 2]`, `{ a = 1 }`), if `raw` is exactly one.
+fn literal(raw: &str) -> Option<Value> {
+    let document = format!("v = {raw}");
+    let mut table: toml::Table = document.parse().ok()?;
+    table.remove("v")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_stay_strings() {
+        let s = Value::String(String::new());
+        assert_eq!(parse_typed("0123", Some(&s)), Ok(Value::String("0123".into())));
+        assert_eq!(parse_typed("true", Some(&s)), Ok(Value::String("true".into())));
+    }
+
+    #[test]
+    fn booleans_accept_the_documented_words_in_any_case() {
+        let b = Value::Boolean(false);
+        for (raw, want) in [
+            ("true", true), ("TRUE", true), ("1", true), ("Yes", true), ("on", true),
+            ("false", false), ("0", false), ("NO", false), ("Off", false),
+        ] {
+            assert_eq!(parse_typed(raw, Some(&b)), Ok(Value::Boolean(want)), "{raw}");
+        }
+        assert!(parse_typed("maybe", Some(&b)).unwrap_err().contains(BOOL_WORDS));
+    }
+
+    #[test]
+    fn numbers_must_be_numbers() {
+        let i = Value::Integer(0);
+        assert_eq!(parse_typed("300", Some(&i)), Ok(Value::Integer(300)));
+        assert_eq!(parse_typed("1_000", Some(&i)), Ok(Value::Integer(1000)));
+        assert_eq!(parse_typed("ten", Some(&i)), Err("expected integer".into()));
+        assert_eq!(parse_typed("1.5", Some(&i)), Err("expected integer".into()));
+        let f = Value::Float(0.0);
+        assert_eq!(parse_typed("2", Some(&f)), Ok(Value::Float(2.0)));
+    }
+
+    #[test]
+    fn unknown_keys_are_literals_or_strings() {
+        assert_eq!(parse_typed("42", None), Ok(Value::Integer(42)));
+        assert_eq!(parse_typed("true", None), Ok(Value::Boolean(true)));
+        assert_eq!(parse_typed("hello world", None), Ok(Value::String("hello world".into())));
+        assert_eq!(parse_typed("\"0123\"", None), Ok(Value::String("0123".into())));
+        assert_eq!(parse_typed("0123", None), Ok(Value::String("0123".into())));
+    }
+}
