@@ -1,1 +1,126 @@
-fn main() {}
+//! `nexus`: the operator's command for conf.d configuration and the VFS.
+
+mod config;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Configuration of nexus bricks, and the /etc mount of its virtual filesystem.
+#[derive(Parser, Debug)]
+#[command(name = "nexus", version, propagate_version = true)]
+#[command(after_help = "Examples:\n  \
+    nexus config init\n  \
+    nexus config show mounts --origin\n  \
+    nexus --state-dir /srv/nexus config get cache.backend --show-origin")]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Flags accepted before or after any subcommand.
+#[derive(Args, Debug, Clone)]
+struct Global {
+    /// State dir [default: $NEXUS_STATE_DIR, else ~/.nexus]
+    #[arg(long, global = true, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// Profile whose defaults apply: minimal, embedded, lite, full, cloud
+    /// [default: $NEXUS_PROFILE, else full]
+    #[arg(long, global = true, value_name = "PROFILE", value_parser = parse_profile)]
+    profile: Option<String>,
+    /// Override a key for this run (repeatable); wins over every other layer
+    #[arg(long = "set", global = true, value_name = "BRICK.KEY=VALUE", value_parser = parse_override)]
+    overrides: Vec<confd::Override>,
+    /// Output format
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Treat unknown keys in registered bricks as errors, not warnings
+    #[arg(long, global = true)]
+    strict: bool,
+}
+
+/// How results are printed.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    /// For people.
+    Text,
+    /// For programs: one JSON document (or one per line for streams).
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Inspect and change brick configuration in $STATE/etc/conf.d
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
+}
+
+fn parse_profile(text: &str) -> Result<String, String> {
+    text.parse::<confd::Profile>()
+        .map(|p| p.to_string())
+        .map_err(|e| e.to_string())
+}
+
+fn parse_override(text: &str) -> Result<confd::Override, String> {
+    text.parse().map_err(|e: confd::Error| e.to_string())
+}
+
+impl Global {
+    /// A loader that sees exactly what this invocation was given.
+    fn loader(&self) -> confd::Loader {
+        let mut loader = confd::Loader::new().strict(self.strict);
+        if let Some(dir) = &self.state_dir {
+            loader = loader.state_dir(dir);
+        }
+        if let Some(profile) = &self.profile {
+            loader = loader.profile(profile);
+        }
+        for o in &self.overrides {
+            loader = loader.cli_override(format!("{}.{}", o.brick, o.key), &o.value);
+        }
+        loader
+    }
+}
+
+/// What a command ended in: the exit status and, for failures, why.
+pub(crate) enum Failure {
+    /// A problem in files or the environment: exit 1.
+    Config(String),
+    /// A problem in the command line: exit 2.
+    Usage(String),
+    /// Already reported on stderr: exit 1.
+    Reported,
+}
+
+impl From<confd::Error> for Failure {
+    fn from(e: confd::Error) -> Self {
+        if e.is_usage() {
+            Failure::Usage(e.to_string())
+        } else {
+            Failure::Config(e.to_string())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Config(cmd) => config::run(&cli.global, cmd),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Config(message)) => {
+            output::error(&message);
+            ExitCode::from(1)
+        }
+        Err(Failure::Usage(message)) => {
+            output::error(&message);
+            ExitCode::from(2)
+        }
+        Err(Failure::Reported) => ExitCode::from(1),
+    }
+}

@@ -1,0 +1,90 @@
+//! `nexus config show` and `nexus config get`.
+
+use confd::{BrickConfig, BrickName, KeyPath, redact};
+use serde_json::json;
+use toml::Value;
+
+use super::{BrickKey, load};
+use crate::output::{json_origin, json_value, leaves, toml_document};
+use crate::{Failure, Format, Global};
+
+/// A value as it may be printed: redacted when secret, unless asked.
+fn shown(config: &BrickConfig, key: &KeyPath, value: &Value, show_secrets: bool) -> Value {
+    if config.is_secret(key) && !show_secrets {
+        redact(value)
+    } else {
+        value.clone()
+    }
+}
+
+pub(crate) fn show(
+    global: &Global,
+    brick: &BrickName,
+    with_origin: bool,
+    show_secrets: bool,
+) -> Result<(), Failure> {
+    let config = load(global, brick)?;
+    let table = if show_secrets {
+        config.table().clone()
+    } else {
+        config.redacted_table()
+    };
+    match global.format {
+        Format::Text => {
+            let origins = with_origin.then(|| config.origins());
+            print!("{}", toml_document(&table, origins));
+        }
+        Format::Json => {
+            let mut all = Vec::new();
+            leaves(config.table(), config.origins(), &KeyPath::default(), &mut all);
+            let origins: serde_json::Map<_, _> = all
+                .iter()
+                .map(|(key, _, origin)| (key.to_string(), json_origin(origin)))
+                .collect();
+            let document = json!({
+                "brick": config.name(),
+                "profile": config.profile().as_str(),
+                "config": json_value(&Value::Table(table)),
+                "origins": origins,
+                "warnings": config.warnings().iter().map(ToString::to_string).collect::<Vec<_>>(),
+            });
+            println!("{document:#}");
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn get(
+    global: &Global,
+    target: &BrickKey,
+    with_origin: bool,
+    show_secrets: bool,
+) -> Result<(), Failure> {
+    let config = load(global, &target.brick)?;
+    let (Some(value), Some(origin)) = (config.value(&target.key), config.origin_of(&target.key)) else {
+        return Err(Failure::Config(format!("`{target}` is not set")));
+    };
+    let value = shown(&config, &target.key, value, show_secrets);
+    match global.format {
+        Format::Text => {
+            let text = match &value {
+                Value::Table(t) => toml_document(t, None).trim_end().to_owned(),
+                other => other.to_string(),
+            };
+            if with_origin {
+                println!("{origin}\t{text}");
+            } else {
+                println!("{text}");
+            }
+        }
+        Format::Json => {
+            let document = json!({
+                "key": target.to_string(),
+                "value": json_value(&value),
+                "origin": json_origin(origin),
+            });
+            println!("{document:#}");
+        }
+    }
+    Ok(())
+}
