@@ -1,0 +1,3 @@
+//! Integration tests of the confd library: one binary, a module per area.
+
+mod support;
