@@ -92,8 +92,20 @@ mod tests {
     #[test]
     fn rejects_everything_that_could_be_a_path() {
         for bad in [
-            "", ".", "..", "../x", "a/b", "/abs", "a\0b", "Mounts", "-x", "_x", "a.b", "a b",
-            "é", &"a".repeat(65),
+            "",
+            ".",
+            "..",
+            "../x",
+            "a/b",
+            "/abs",
+            "a\0b",
+            "Mounts",
+            "-x",
+            "_x",
+            "a.b",
+            "a b",
+            "é",
+            &"a".repeat(65),
         ] {
             assert!(BrickName::new(bad).is_err(), "{bad:?} was accepted");
         }

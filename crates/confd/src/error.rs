@@ -21,7 +21,7 @@ pub enum Error {
 
     /// The profile is not one of the five known names.
     #[error(
-        "unknown profile `{value}` from {from}: expected one of minimal, embedded, lite, full, cloud"
+        "unknown profile `{value}` from `{from}`: expected one of minimal, embedded, lite, full, cloud"
     )]
     UnknownProfile {
         /// The rejected text.
@@ -31,7 +31,9 @@ pub enum Error {
     },
 
     /// No state dir was given and the home directory is unknown.
-    #[error("cannot find a home directory for the default state dir `~/.nexus`: set NEXUS_STATE_DIR")]
+    #[error(
+        "cannot find a home directory for the default state dir `~/.nexus`: set NEXUS_STATE_DIR"
+    )]
     NoHomeDir,
 
     /// An environment variable the loader reads is not valid UTF-8.
@@ -105,7 +107,10 @@ pub enum Error {
     },
 
     /// A value has the wrong TOML type for its key.
-    #[error("invalid type for `{key}` {}: expected {expected}, found {found}", At(origin))]
+    #[error(
+        "invalid type for `{key}` {}: expected {expected}, found {found}",
+        At(origin)
+    )]
     InvalidType {
         /// `brick.key.path`.
         key: String,
@@ -182,9 +187,9 @@ impl Error {
     #[must_use]
     pub fn is_usage(&self) -> bool {
         match self {
-            Error::InvalidBrickName(_) | Error::InvalidKeyPath(_) | Error::InvalidOverride { .. } => {
-                true
-            }
+            Error::InvalidBrickName(_)
+            | Error::InvalidKeyPath(_)
+            | Error::InvalidOverride { .. } => true,
             Error::UnknownProfile { from, .. } => *from == "--profile",
             Error::InvalidType { origin, .. }
             | Error::InvalidValue { origin, .. }

@@ -163,7 +163,13 @@ mod tests {
             assert!(is_drop_in_name(yes.as_bytes()), "{yes}");
         }
         for no in [
-            ".toml", ".hidden.toml", "x.toml~", ".x.toml.swp", ".#x.toml", "x.toml.new", "x.conf",
+            ".toml",
+            ".hidden.toml",
+            "x.toml~",
+            ".x.toml.swp",
+            ".#x.toml",
+            "x.toml.new",
+            "x.conf",
             "x.TOML",
         ] {
             assert!(!is_drop_in_name(no.as_bytes()), "{no}");

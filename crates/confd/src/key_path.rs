@@ -125,7 +125,10 @@ mod tests {
         let path: KeyPath = r#"server."a.b".port"#.parse().unwrap();
         assert_eq!(path.segments(), ["server", "a.b", "port"]);
         assert_eq!(path.to_string(), r#"server."a.b".port"#);
-        assert_eq!("auto_sync".parse::<KeyPath>().unwrap().segments(), ["auto_sync"]);
+        assert_eq!(
+            "auto_sync".parse::<KeyPath>().unwrap().segments(),
+            ["auto_sync"]
+        );
     }
 
     #[test]

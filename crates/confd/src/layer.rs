@@ -399,13 +399,18 @@ impl Converter<'_> {
     fn value(&self, de: DeValue<'_>, start: usize) -> Result<Value, ConvertError> {
         Ok(match de {
             DeValue::String(s) => Value::String(s.into_owned()),
-            DeValue::Integer(i) => Value::Integer(
-                i64::from_str_radix(i.as_str(), i.radix())
-                    .map_err(|_| (start, "integer out of range for a 64-bit signed integer".to_owned()))?,
+            DeValue::Integer(i) => {
+                Value::Integer(i64::from_str_radix(i.as_str(), i.radix()).map_err(|_| {
+                    (
+                        start,
+                        "integer out of range for a 64-bit signed integer".to_owned(),
+                    )
+                })?)
+            }
+            DeValue::Float(f) => Value::Float(
+                parse_float(f.as_str())
+                    .ok_or_else(|| (start, format!("invalid float `{}`", f.as_str())))?,
             ),
-            DeValue::Float(f) => Value::Float(parse_float(f.as_str()).ok_or_else(|| {
-                (start, format!("invalid float `{}`", f.as_str()))
-            })?),
             DeValue::Boolean(b) => Value::Boolean(b),
             DeValue::Datetime(d) => Value::Datetime(d),
             DeValue::Array(items) => Value::Array(
@@ -552,7 +557,12 @@ mod tests {
         upper.merge_into(&mut table, &mut origins);
         let expected: Table = toml::from_str("list = [3]\n[t]\nx = 1\ny = 20\n").unwrap();
         assert_eq!(table, expected);
-        let at = |p: &str| origin_at(&origins, &p.parse().unwrap()).unwrap().origin().to_string();
+        let at = |p: &str| {
+            origin_at(&origins, &p.parse().unwrap())
+                .unwrap()
+                .origin()
+                .to_string()
+        };
         assert_eq!(at("t.x"), "/c/x:3:5");
         assert_eq!(at("t.y"), "/c/x.d/a.toml:3:5");
         assert_eq!(at("list"), "/c/x.d/a.toml:1:8");

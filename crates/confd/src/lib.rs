@@ -29,8 +29,8 @@
 //! ```
 #![deny(missing_docs)]
 
-pub mod bricks;
 mod brick_name;
+pub mod bricks;
 mod config;
 mod env;
 mod error;

@@ -180,7 +180,11 @@ impl Loader {
         Ok(mine)
     }
 
-    fn assemble(&self, brick: &BrickName, schema: Option<&dyn Schema>) -> Result<BrickConfig, Error> {
+    fn assemble(
+        &self,
+        brick: &BrickName,
+        schema: Option<&dyn Schema>,
+    ) -> Result<BrickConfig, Error> {
         let overrides = self.overrides_for(brick)?;
         let profile = self.resolved_profile()?;
         let state = self.resolved_state_dir()?;
@@ -192,7 +196,10 @@ impl Loader {
         let mut errors = Vec::new();
         let mut warnings = Vec::new();
         if schema.is_some() {
-            layers.push(Layer::from_table(defaults.clone(), &Origin::ProfileDefault(profile)));
+            layers.push(Layer::from_table(
+                defaults.clone(),
+                &Origin::ProfileDefault(profile),
+            ));
         }
 
         let main = state.main_file(brick);
@@ -246,9 +253,9 @@ impl Loader {
                         }
                         Ok(value) => env_layer.insert(&key, value, origin),
                         Err(message) => errors.push(Error::InvalidValue {
+                            message: with_found(message, &raw, secret_keys.contains(&alias.key)),
                             key: full_key.clone(),
                             origin,
-                            message,
                         }),
                     }
                     break;
@@ -270,7 +277,7 @@ impl Loader {
                 Err(message) => errors.push(Error::InvalidValue {
                     key: format!("{brick}.{key}"),
                     origin,
-                    message,
+                    message: with_found(message, raw, secret),
                 }),
             }
         }
@@ -293,7 +300,9 @@ impl Loader {
 
         if let Some(schema) = schema {
             let path = KeyPath::default();
-            for problem in check_against_defaults(&config, &config.table, &config.origins, &defaults, &path) {
+            for problem in
+                check_against_defaults(&config, &config.table, &config.origins, &defaults, &path)
+            {
                 match problem {
                     Error::UnknownKey {
                         key,
@@ -320,6 +329,15 @@ impl Loader {
             Some(e) => Err(e),
             None => Ok(config),
         }
+    }
+}
+
+/// Adds the offending text to an expectation, unless it is a secret.
+fn with_found(expected: String, raw: &str, secret: bool) -> String {
+    if secret {
+        expected
+    } else {
+        format!("{expected}, found `{}`", raw.escape_debug())
     }
 }
 
@@ -354,7 +372,9 @@ fn check_against_defaults(
         match (expected, value) {
             (Value::Table(expected), Value::Table(actual)) => {
                 if let OriginNode::Table { children, .. } = node {
-                    problems.extend(check_against_defaults(config, actual, children, expected, &path));
+                    problems.extend(check_against_defaults(
+                        config, actual, children, expected, &path,
+                    ));
                 }
             }
             (Value::Float(_), Value::Integer(_)) => {}
@@ -371,7 +391,10 @@ fn check_against_defaults(
 }
 
 /// The known name most like `unknown`, if one is close enough to be a typo.
-pub(crate) fn closest<'a>(unknown: &str, known: impl IntoIterator<Item = &'a String>) -> Option<String> {
+pub(crate) fn closest<'a>(
+    unknown: &str,
+    known: impl IntoIterator<Item = &'a String>,
+) -> Option<String> {
     known
         .into_iter()
         .map(|k| (strsim::normalized_damerau_levenshtein(unknown, k), k))

@@ -110,7 +110,9 @@ pub(crate) fn write_new(
     contents: &[u8],
     mode: u32,
 ) -> Result<SeedAction, SeedError> {
-    let name = target.file_name().map_or_else(Default::default, |n| n.to_string_lossy());
+    let name = target
+        .file_name()
+        .map_or_else(Default::default, |n| n.to_string_lossy());
     let mut temp = tempfile::Builder::new()
         .prefix(&format!(".{name}."))
         .suffix(".tmp")

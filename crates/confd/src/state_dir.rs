@@ -116,11 +116,20 @@ mod tests {
 
     #[test]
     fn explicit_beats_env_beats_default() -> Result<(), Error> {
-        let env = Env::Map(HashMap::from([("NEXUS_STATE_DIR".into(), "/from/env".into())]));
+        let env = Env::Map(HashMap::from([(
+            "NEXUS_STATE_DIR".into(),
+            "/from/env".into(),
+        )]));
         let explicit = StateDir::resolve(Some(Path::new("/flag")), &env)?;
-        assert_eq!((explicit.root(), explicit.source()), (Path::new("/flag"), StateDirSource::Explicit));
+        assert_eq!(
+            (explicit.root(), explicit.source()),
+            (Path::new("/flag"), StateDirSource::Explicit)
+        );
         let from_env = StateDir::resolve(None, &env)?;
-        assert_eq!((from_env.root(), from_env.source()), (Path::new("/from/env"), StateDirSource::Env));
+        assert_eq!(
+            (from_env.root(), from_env.source()),
+            (Path::new("/from/env"), StateDirSource::Env)
+        );
         let default = StateDir::resolve(None, &Env::Map(HashMap::new()))?;
         assert!(default.root().ends_with(".nexus"));
         assert_eq!(default.source(), StateDirSource::Default);

@@ -68,20 +68,41 @@ mod tests {
     #[test]
     fn strings_stay_strings() {
         let s = Value::String(String::new());
-        assert_eq!(parse_typed("0123", Some(&s)), Ok(Value::String("0123".into())));
-        assert_eq!(parse_typed("true", Some(&s)), Ok(Value::String("true".into())));
+        assert_eq!(
+            parse_typed("0123", Some(&s)),
+            Ok(Value::String("0123".into()))
+        );
+        assert_eq!(
+            parse_typed("true", Some(&s)),
+            Ok(Value::String("true".into()))
+        );
     }
 
     #[test]
     fn booleans_accept_the_documented_words_in_any_case() {
         let b = Value::Boolean(false);
         for (raw, want) in [
-            ("true", true), ("TRUE", true), ("1", true), ("Yes", true), ("on", true),
-            ("false", false), ("0", false), ("NO", false), ("Off", false),
+            ("true", true),
+            ("TRUE", true),
+            ("1", true),
+            ("Yes", true),
+            ("on", true),
+            ("false", false),
+            ("0", false),
+            ("NO", false),
+            ("Off", false),
         ] {
-            assert_eq!(parse_typed(raw, Some(&b)), Ok(Value::Boolean(want)), "{raw}");
+            assert_eq!(
+                parse_typed(raw, Some(&b)),
+                Ok(Value::Boolean(want)),
+                "{raw}"
+            );
         }
-        assert!(parse_typed("maybe", Some(&b)).unwrap_err().contains(BOOL_WORDS));
+        assert!(
+            parse_typed("maybe", Some(&b))
+                .unwrap_err()
+                .contains(BOOL_WORDS)
+        );
     }
 
     #[test]
@@ -99,8 +120,14 @@ mod tests {
     fn unknown_keys_are_literals_or_strings() {
         assert_eq!(parse_typed("42", None), Ok(Value::Integer(42)));
         assert_eq!(parse_typed("true", None), Ok(Value::Boolean(true)));
-        assert_eq!(parse_typed("hello world", None), Ok(Value::String("hello world".into())));
-        assert_eq!(parse_typed("\"0123\"", None), Ok(Value::String("0123".into())));
+        assert_eq!(
+            parse_typed("hello world", None),
+            Ok(Value::String("hello world".into()))
+        );
+        assert_eq!(
+            parse_typed("\"0123\"", None),
+            Ok(Value::String("0123".into()))
+        );
         assert_eq!(parse_typed("0123", None), Ok(Value::String("0123".into())));
     }
 }

@@ -12,7 +12,8 @@ pub struct MountsConfig {
 
 impl Brick for MountsConfig {
     const NAME: &'static str = "mounts";
-    const ENV_ALIASES: &'static [EnvAlias] = &[EnvAlias::new(&["NEXUS_AUTO_SYNC_MOUNTS"], "auto_sync")];
+    const ENV_ALIASES: &'static [EnvAlias] =
+        &[EnvAlias::new(&["NEXUS_AUTO_SYNC_MOUNTS"], "auto_sync")];
 
     fn defaults(_: Profile) -> Self {
         MountsConfig { auto_sync: false }

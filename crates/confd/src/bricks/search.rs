@@ -25,7 +25,11 @@ impl Brick for SearchConfig {
         EnvAlias::new(&["ZOEKT_INDEX_DIR"], "index_dir"),
         EnvAlias::new(&["NEXUS_EMBEDDING_MODEL"], "embedding_model"),
         EnvAlias::new(&["NEXUS_EMBEDDING_PROVIDER"], "embedding_provider"),
-        EnvAlias::new(&["NEXUS_DISABLE_PREDICATE_PUSHDOWN"], "enable_predicate_pushdown").inverted(),
+        EnvAlias::new(
+            &["NEXUS_DISABLE_PREDICATE_PUSHDOWN"],
+            "enable_predicate_pushdown",
+        )
+        .inverted(),
     ];
 
     fn defaults(_: Profile) -> Self {

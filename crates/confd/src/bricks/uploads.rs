@@ -28,7 +28,10 @@ impl Brick for UploadsConfig {
         EnvAlias::new(&["NEXUS_UPLOAD_DEFAULT_CHUNK_SIZE"], "default_chunk_size"),
         EnvAlias::new(&["NEXUS_UPLOAD_MAX_CONCURRENT"], "max_concurrent"),
         EnvAlias::new(&["NEXUS_UPLOAD_SESSION_TTL_HOURS"], "session_ttl_hours"),
-        EnvAlias::new(&["NEXUS_UPLOAD_CLEANUP_INTERVAL"], "cleanup_interval_seconds"),
+        EnvAlias::new(
+            &["NEXUS_UPLOAD_CLEANUP_INTERVAL"],
+            "cleanup_interval_seconds",
+        ),
     ];
 
     fn defaults(_: Profile) -> Self {
