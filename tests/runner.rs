@@ -1,1 +1,5 @@
+//! End-to-end tests of the `nexus` binary with the confd library: one binary,
+//! a module per area. Built as the `e2e` test of confd-cli (see its Cargo.toml).
 
+mod config;
+mod support;

@@ -92,8 +92,6 @@ pub(crate) enum Failure {
     Config(String),
     /// A problem in the command line: exit 2.
     Usage(String),
-    /// Already reported on stderr: exit 1.
-    Reported,
 }
 
 impl From<confd::Error> for Failure {
@@ -121,6 +119,5 @@ fn main() -> ExitCode {
             output::error(&message);
             ExitCode::from(2)
         }
-        Err(Failure::Reported) => ExitCode::from(1),
     }
 }

@@ -99,7 +99,9 @@ pub(crate) fn json_value(value: &Value) -> Json {
         Value::Boolean(b) => Json::Bool(*b),
         Value::Datetime(d) => Json::String(d.to_string()),
         Value::Array(items) => Json::Array(items.iter().map(json_value).collect()),
-        Value::Table(t) => Json::Object(t.iter().map(|(k, v)| (k.clone(), json_value(v))).collect()),
+        Value::Table(t) => {
+            Json::Object(t.iter().map(|(k, v)| (k.clone(), json_value(v))).collect())
+        }
     }
 }
 
@@ -123,7 +125,7 @@ pub(crate) fn json_origin(origin: &Origin) -> Json {
             object["column"] = json!(column);
         }
         Origin::Env(var) => object["var"] = json!(var),
-        Origin::Cli { .. } => {}
+        Origin::Cli(_) => {}
     }
     object
 }

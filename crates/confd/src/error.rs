@@ -193,7 +193,7 @@ impl Error {
             Error::UnknownProfile { from, .. } => *from == "--profile",
             Error::InvalidType { origin, .. }
             | Error::InvalidValue { origin, .. }
-            | Error::UnknownKey { origin, .. } => matches!(origin, Origin::Cli { .. }),
+            | Error::UnknownKey { origin, .. } => matches!(origin, Origin::Cli(_)),
             Error::Multiple(all) => all.iter().all(Error::is_usage),
             _ => false,
         }

@@ -267,11 +267,8 @@ impl Loader {
         let mut cli_layer = Layer::empty(Precedence::Cli);
         for (key, raw) in overrides {
             let secret = secret_keys.contains(&key.to_string().as_str());
-            let origin = Origin::Cli {
-                brick: brick.to_string(),
-                key: key.clone(),
-                value: (!secret).then(|| raw.to_owned()),
-            };
+            let shown = if secret { crate::REDACTED } else { raw };
+            let origin = Origin::Cli(format!("{brick}.{key}={shown}"));
             match parse_typed(raw, value_at(&defaults, &key)) {
                 Ok(value) => cli_layer.insert(&key, value, origin),
                 Err(message) => errors.push(Error::InvalidValue {
@@ -319,10 +316,10 @@ impl Loader {
                     other => errors.push(other),
                 }
             }
-            if errors.is_empty() {
-                if let Err(e) = schema.check(&config) {
-                    errors.push(e);
-                }
+            if errors.is_empty()
+                && let Err(e) = schema.check(&config)
+            {
+                errors.push(e);
             }
         }
         match Error::from_list(errors) {

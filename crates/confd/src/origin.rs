@@ -4,7 +4,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::{KeyPath, Profile};
+use crate::Profile;
 
 /// The layers of DESIGN.md §3, declared lowest to highest priority.
 ///
@@ -42,15 +42,10 @@ pub enum Origin {
     },
     /// A deprecated environment variable: `env NEXUS_AUTO_SYNC_MOUNTS`.
     Env(String),
-    /// A command-line override: `--set mounts.auto_sync=true`.
-    Cli {
-        /// The brick the override is for.
-        brick: String,
-        /// The key inside the brick.
-        key: KeyPath,
-        /// The text after `=`, or `None` when it is a secret and must not be shown.
-        value: Option<String>,
-    },
+    /// A command-line override: `--set mounts.auto_sync=true`. Holds the
+    /// text after `--set`, with the value replaced by `<redacted>` for a
+    /// secret key.
+    Cli(String),
 }
 
 impl Origin {
@@ -61,7 +56,7 @@ impl Origin {
             Origin::ProfileDefault(_) => Precedence::ProfileDefault,
             Origin::File { precedence, .. } => *precedence,
             Origin::Env(_) => Precedence::Env,
-            Origin::Cli { .. } => Precedence::Cli,
+            Origin::Cli(_) => Precedence::Cli,
         }
     }
 
@@ -83,10 +78,7 @@ impl fmt::Display for Origin {
                 path, line, column, ..
             } => write!(f, "{}:{line}:{column}", path.display()),
             Origin::Env(var) => write!(f, "env {var}"),
-            Origin::Cli { brick, key, value } => match value {
-                Some(value) => write!(f, "--set {brick}.{key}={value}"),
-                None => write!(f, "--set {brick}.{key}=<redacted>"),
-            },
+            Origin::Cli(spec) => write!(f, "--set {spec}"),
         }
     }
 }
@@ -120,11 +112,7 @@ mod tests {
             Origin::Env("NEXUS_AUTO_SYNC_MOUNTS".into()).to_string(),
             "env NEXUS_AUTO_SYNC_MOUNTS"
         );
-        let cli = Origin::Cli {
-            brick: "mounts".into(),
-            key: "auto_sync".parse().unwrap(),
-            value: Some("true".into()),
-        };
+        let cli = Origin::Cli("mounts.auto_sync=true".into());
         assert_eq!(cli.to_string(), "--set mounts.auto_sync=true");
     }
 }

@@ -80,12 +80,14 @@ impl FromStr for BrickKey {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, String> {
-        let (brick, key) = text
-            .split_once('.')
-            .ok_or_else(|| format!("`{text}` names no key: expected BRICK.key, e.g. `mounts.auto_sync`"))?;
+        let (brick, key) = text.split_once('.').ok_or_else(|| {
+            format!("`{text}` names no key: expected BRICK.key, e.g. `mounts.auto_sync`")
+        })?;
         Ok(BrickKey {
             brick: parse_brick(brick)?,
-            key: key.parse().map_err(|e: confd::InvalidKeyPath| e.to_string())?,
+            key: key
+                .parse()
+                .map_err(|e: confd::InvalidKeyPath| e.to_string())?,
         })
     }
 }

@@ -36,7 +36,12 @@ pub(crate) fn show(
         }
         Format::Json => {
             let mut all = Vec::new();
-            leaves(config.table(), config.origins(), &KeyPath::default(), &mut all);
+            leaves(
+                config.table(),
+                config.origins(),
+                &KeyPath::default(),
+                &mut all,
+            );
             let origins: serde_json::Map<_, _> = all
                 .iter()
                 .map(|(key, _, origin)| (key.to_string(), json_origin(origin)))
@@ -61,7 +66,8 @@ pub(crate) fn get(
     show_secrets: bool,
 ) -> Result<(), Failure> {
     let config = load(global, &target.brick)?;
-    let (Some(value), Some(origin)) = (config.value(&target.key), config.origin_of(&target.key)) else {
+    let (Some(value), Some(origin)) = (config.value(&target.key), config.origin_of(&target.key))
+    else {
         return Err(Failure::Config(format!("`{target}` is not set")));
     };
     let value = shown(&config, &target.key, value, show_secrets);

@@ -1,0 +1,115 @@
+//! Running the built `nexus` binary in a temporary state dir.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The `nexus` binary under test.
+pub fn nexus_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_nexus"))
+}
+
+/// A temporary state dir and a clean environment to run `nexus` in.
+pub struct Sandbox {
+    dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+}
+
+/// What one run printed and how it ended.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Stdout and stderr together, for snapshots.
+    pub fn transcript(&self) -> String {
+        format!(
+            "exit: {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        Sandbox {
+            dir: tempfile::tempdir().expect("temp dir"),
+            env: Vec::new(),
+        }
+    }
+
+    /// The state dir (`[ROOT]/state`, not created until `init`).
+    pub fn state(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    pub fn conf_d(&self) -> PathBuf {
+        self.state().join("etc/conf.d")
+    }
+
+    /// Writes `conf.d/<relative>`.
+    pub fn write(&self, relative: &str, text: &str) -> PathBuf {
+        let path = self.conf_d().join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// Sets an environment variable for every later run.
+    pub fn env(&mut self, key: &str, value: &str) -> &mut Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// A command with a clean environment: no NEXUS_* leaks in from the
+    /// developer's shell, HOME points into the sandbox, no colour.
+    pub fn command_with(&self, bin: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(bin);
+        cmd.env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", self.dir.path().join("home"))
+            .env("NO_COLOR", "1")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .args(args)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs `nexus --state-dir STATE ARGS…`.
+    pub fn run(&self, args: &[&str]) -> Run {
+        let state = self.state();
+        let mut all = vec!["--state-dir", state.to_str().unwrap()];
+        all.extend_from_slice(args);
+        self.run_raw(&all)
+    }
+
+    /// Runs `nexus ARGS…` with no implicit flag.
+    pub fn run_raw(&self, args: &[&str]) -> Run {
+        self.finish(
+            self.command_with(&nexus_bin(), args)
+                .output()
+                .expect("run nexus"),
+        )
+    }
+
+    pub fn finish(&self, output: Output) -> Run {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: self.redact(&String::from_utf8_lossy(&output.stdout)),
+            stderr: self.redact(&String::from_utf8_lossy(&output.stderr)),
+        }
+    }
+
+    /// `text` with the sandbox path replaced by `[ROOT]`.
+    pub fn redact(&self, text: &str) -> String {
+        text.replace(&self.dir.path().display().to_string(), "[ROOT]")
+    }
+
+    /// Runs `init` and asserts it worked.
+    pub fn init(&self) -> &Self {
+        let run = self.run(&["config", "init"]);
+        assert_eq!(run.code, 0, "{}", run.transcript());
+        self
+    }
+}
