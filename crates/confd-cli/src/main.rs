@@ -2,11 +2,12 @@
 
 mod config;
 mod output;
+mod vfs_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 /// Configuration of nexus bricks, and the /etc mount of its virtual filesystem.
 #[derive(Parser, Debug)]
@@ -57,6 +58,18 @@ enum Command {
     /// Inspect and change brick configuration in $STATE/etc/conf.d
     #[command(subcommand)]
     Config(config::ConfigCommand),
+    /// Look at the VFS with $STATE/etc mounted read-only at /etc (and /tmp in memory)
+    #[command(subcommand)]
+    Vfs(vfs_cmd::VfsCommand),
+    /// Print a shell completion script
+    #[command(after_help = "Example:\n  nexus completions bash > /etc/bash_completion.d/nexus")]
+    Completions {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), generated from this command's definition
+    #[command(after_help = "Example:\n  nexus man > nexus.1 && man ./nexus.1")]
+    Man,
 }
 
 fn parse_profile(text: &str) -> Result<String, String> {
@@ -92,6 +105,8 @@ pub(crate) enum Failure {
     Config(String),
     /// A problem in the command line: exit 2.
     Usage(String),
+    /// Problems already reported (by `validate`, `doctor`): exit 1.
+    Silent,
 }
 
 impl From<confd::Error> for Failure {
@@ -108,6 +123,22 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Config(cmd) => config::run(&cli.global, cmd),
+        Command::Vfs(cmd) => {
+            return match cli.global.loader().resolved_state_dir() {
+                Ok(state) => vfs_cmd::run(state.root(), cmd),
+                Err(e) => {
+                    output::error(&e.to_string());
+                    ExitCode::from(1)
+                }
+            };
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "nexus", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man => clap_mangen::Man::new(Cli::command())
+            .render(&mut std::io::stdout())
+            .map_err(|e| Failure::Config(format!("cannot write the manual page: {e}"))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -119,5 +150,6 @@ fn main() -> ExitCode {
             output::error(&message);
             ExitCode::from(2)
         }
+        Err(Failure::Silent) => ExitCode::from(1),
     }
 }

@@ -105,7 +105,7 @@ impl BrickConfig {
                 .unwrap_or(Origin::ProfileDefault(self.profile));
             Error::InvalidValue {
                 key: format!("{}.{path}", self.name),
-                message: self.describe_de_error(&path, &e.to_string()),
+                message: self.describe_de_error(&path, e.message()),
                 origin,
             }
         })
@@ -168,7 +168,7 @@ impl BrickConfig {
                 })
                 .collect();
             let path = KeyPath::from_segments(segments);
-            let message = self.describe_de_error(&path, &e.inner().to_string());
+            let message = self.describe_de_error(&path, e.inner().message());
             match self.origin_of(&path) {
                 Some(origin) if !path.is_empty() => Error::InvalidValue {
                     key: format!("{}.{path}", self.name),
@@ -181,6 +181,14 @@ impl BrickConfig {
                 },
             }
         })
+    }
+
+    /// The hash of the merged values, stable across processes and
+    /// platforms; equal for configurations that differ only in comments,
+    /// formatting or which layer set a value. Computed on each call.
+    #[must_use]
+    pub fn effective_hash(&self) -> crate::EffectiveHash {
+        crate::EffectiveHash::of(&self.table)
     }
 
     /// Warnings found while loading (deprecated variables, unknown keys).

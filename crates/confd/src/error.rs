@@ -225,6 +225,39 @@ impl Error {
         }
     }
 
+    /// The file position the problem points at, if it points at one.
+    #[must_use]
+    pub fn position(&self) -> Option<(&Path, u32, u32)> {
+        match self {
+            Error::NotUtf8 {
+                path, line, column, ..
+            }
+            | Error::Malformed {
+                path, line, column, ..
+            } => Some((path, *line, *column)),
+            Error::InvalidType { origin, .. }
+            | Error::InvalidValue { origin, .. }
+            | Error::UnknownKey { origin, .. } => match origin {
+                Origin::File {
+                    path, line, column, ..
+                } => Some((path, *line, *column)),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The `brick.key` the problem is about, if it is about one key.
+    #[must_use]
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            Error::InvalidType { key, .. }
+            | Error::InvalidValue { key, .. }
+            | Error::UnknownKey { key, .. } => Some(key),
+            _ => None,
+        }
+    }
+
     pub(crate) fn from_list(mut errors: Vec<Error>) -> Option<Error> {
         match errors.len() {
             0 => None,

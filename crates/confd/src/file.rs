@@ -37,7 +37,7 @@ fn io_error(path: &Path, source: std::io::Error) -> Error {
 /// to be there. The file is opened non-blocking, so a FIFO swapped in after
 /// the check cannot hang the caller, and its type is checked again on the
 /// open handle.
-pub(crate) fn read_config_file(path: &Path) -> Result<Option<String>, Error> {
+pub fn read_config_file(path: &Path) -> Result<Option<String>, Error> {
     let metadata = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -107,7 +107,7 @@ pub(crate) fn read_config_file(path: &Path) -> Result<Option<String>, Error> {
 /// Whether a file in `NAME.d/` is a drop-in: `*.toml`, not hidden. Editor
 /// back-ups (`x.toml~`, `.x.toml.swp`, `.#x.toml`) and upgrade leftovers
 /// (`x.toml.new`) fail one of the two tests.
-pub(crate) fn is_drop_in_name(name: &[u8]) -> bool {
+pub fn is_drop_in_name(name: &[u8]) -> bool {
     name.ends_with(b".toml") && !name.starts_with(b".") && name.len() > b".toml".len()
 }
 

@@ -1,7 +1,7 @@
 //! Assembling a brick's layers into its effective configuration.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use toml::{Table, Value};
 
@@ -35,6 +35,7 @@ pub struct Loader {
     env: Env,
     overrides: Vec<(String, String)>,
     strict: bool,
+    candidate: Option<(PathBuf, String)>,
 }
 
 /// A parsed `--set BRICK.key=value`.
@@ -133,6 +134,23 @@ impl Loader {
         self
     }
 
+    /// Loads as if the file at `path` (the main file or a drop-in, which
+    /// need not exist yet) held `contents`: how an edit is validated before
+    /// it is written.
+    #[must_use]
+    pub fn with_candidate(mut self, path: impl Into<PathBuf>, contents: impl Into<String>) -> Self {
+        self.candidate = Some((path.into(), contents.into()));
+        self
+    }
+
+    /// The contents of a configuration file, or of the candidate standing in for it.
+    fn read(&self, path: &Path) -> Result<Option<String>, Error> {
+        match &self.candidate {
+            Some((candidate, text)) if candidate == path => Ok(Some(text.clone())),
+            _ => read_config_file(path),
+        }
+    }
+
     /// The state dir this loader reads.
     pub fn resolved_state_dir(&self) -> Result<StateDir, Error> {
         StateDir::resolve(self.state_dir.as_deref(), &self.env)
@@ -164,6 +182,19 @@ impl Loader {
         let brick = BrickName::new(T::NAME)?;
         self.assemble(&brick, Some(bricks::schema_of::<T>()))?
             .deserialize()
+    }
+
+    /// The drop-ins in order, with a candidate drop-in that does not exist yet.
+    fn drop_ins(&self, dir: &Path) -> Result<Vec<PathBuf>, Error> {
+        let mut paths = list_drop_ins(dir)?;
+        if let Some((candidate, _)) = &self.candidate
+            && candidate.parent() == Some(dir)
+            && !paths.contains(candidate)
+        {
+            paths.push(candidate.clone());
+            paths.sort_by(|a, b| a.as_os_str().as_encoded_bytes().cmp(b.as_os_str().as_encoded_bytes()));
+        }
+        Ok(paths)
     }
 
     fn overrides_for(&self, brick: &BrickName) -> Result<Vec<(KeyPath, &str)>, Error> {
@@ -204,15 +235,15 @@ impl Loader {
 
         let main = state.main_file(brick);
         let mut files = Vec::new();
-        match read_config_file(&main) {
+        match self.read(&main) {
             Ok(Some(text)) => files.push((main, text, Precedence::MainFile)),
             Ok(None) => {}
             Err(e) => errors.push(e),
         }
-        match list_drop_ins(&state.drop_in_dir(brick)) {
+        match self.drop_ins(&state.drop_in_dir(brick)) {
             Ok(paths) => {
                 for path in paths {
-                    match read_config_file(&path) {
+                    match self.read(&path) {
                         Ok(Some(text)) => files.push((path, text, Precedence::DropIn)),
                         Ok(None) => {}
                         Err(e) => errors.push(e),
@@ -360,7 +391,7 @@ fn check_against_defaults(
                 problems.push(Error::UnknownKey {
                     key: full_key,
                     origin,
-                    suggestion: closest(key, defaults.keys()),
+                    suggestion: suggest(key, defaults.keys()),
                 });
                 continue;
             }
@@ -387,8 +418,10 @@ fn check_against_defaults(
     problems
 }
 
-/// The known name most like `unknown`, if one is close enough to be a typo.
-pub(crate) fn closest<'a>(
+/// The known name most like `unknown`, if one is close enough to be a typo
+/// (`auto_synk` → `auto_sync`, `mount` → `mounts`).
+#[must_use]
+pub fn suggest<'a>(
     unknown: &str,
     known: impl IntoIterator<Item = &'a String>,
 ) -> Option<String> {

@@ -1,7 +1,10 @@
 //! `nexus config …`: seed, inspect and change conf.d files.
 
+mod check;
 mod init;
+mod locate;
 mod read;
+mod write;
 
 use std::str::FromStr;
 
@@ -13,9 +16,24 @@ use crate::{Failure, Global};
 /// The `config` subcommands.
 #[derive(Subcommand, Debug)]
 pub(crate) enum ConfigCommand {
-    /// Seed $STATE/etc/conf.d with the shipped defaults (never overwrites a file)
-    #[command(after_help = "Example:\n  nexus --state-dir /tmp/demo config init")]
-    Init,
+    /// Seed $STATE/etc/conf.d with the shipped defaults, and upgrade the ones you never edited
+    #[command(
+        after_help = "An edited file is never replaced: when its default changes, the new one \
+        is written beside it as NAME.new. A file you deleted is not recreated.\n\n\
+        Examples:\n  \
+        nexus --state-dir /tmp/demo config init\n  \
+        nexus config init --dry-run\n  \
+        nexus config init --force   # yours kept as NAME.old"
+    )]
+    Init {
+        /// Install the shipped default over edited files (keeping yours as
+        /// NAME.old) and recreate deleted ones
+        #[arg(long)]
+        force: bool,
+        /// Print what would be done and change nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Print a brick's effective configuration as TOML
     #[command(after_help = "Examples:\n  \
         nexus config show mounts\n  \
@@ -46,12 +64,66 @@ pub(crate) enum ConfigCommand {
         #[arg(long)]
         show_secrets: bool,
     },
+    /// Show every layer that sets a key, lowest first, and which one wins
+    #[command(after_help = "Example:\n  \
+        NEXUS_AUTO_SYNC_MOUNTS=1 nexus config explain mounts.auto_sync")]
+    Explain {
+        /// `BRICK.key`, e.g. `mounts.auto_sync`
+        target: BrickKey,
+        /// Print secret values instead of `<redacted>`
+        #[arg(long)]
+        show_secrets: bool,
+    },
+    /// Set a key in the brick's file, keeping comments and formatting
+    #[command(after_help = "Examples:\n  \
+        nexus config set mounts.auto_sync true\n  \
+        nexus config set cache.backend dragonfly --drop-in 50-local   # writes conf.d/cache.d/50-local.toml\n\n\
+        The whole result is validated first; on any error nothing is written.")]
+    Set {
+        /// `BRICK.key`, e.g. `cache.backend`
+        target: BrickKey,
+        /// The value, parsed by the key's type (`true`, `300`, `dragonfly`)
+        #[arg(allow_hyphen_values = true)]
+        value: String,
+        /// Write to `conf.d/BRICK.d/NAME.toml` instead of the main file
+        #[arg(long, value_name = "NAME")]
+        drop_in: Option<String>,
+    },
+    /// Edit a brick's file in $VISUAL/$EDITOR; validated before it replaces the file
+    #[command(after_help = "Example:\n  EDITOR=nano nexus config edit cache")]
+    Edit {
+        /// The brick, e.g. `cache`
+        #[arg(value_parser = parse_brick)]
+        brick: BrickName,
+    },
+    /// Check bricks' files and report every problem (all bricks by default)
+    #[command(after_help = "Examples:\n  \
+        nexus config validate\n  \
+        nexus config validate uploads cache --format json")]
+    Validate {
+        /// The bricks to check [default: every registered brick and every file in conf.d]
+        #[arg(value_parser = parse_brick)]
+        bricks: Vec<BrickName>,
+    },
+    /// Check the state dir, permissions, environment, leftovers and every brick
+    #[command(after_help = "Example:\n  nexus config doctor || echo 'something needs fixing'")]
+    Doctor,
+    /// Show how a brick's file differs from the shipped default (unified diff)
+    #[command(after_help = "Example:\n  nexus config diff cache")]
+    Diff {
+        /// The brick, e.g. `cache`
+        #[arg(value_parser = parse_brick)]
+        brick: BrickName,
+    },
+    /// Print where the state dir, etc, conf.d and the VFS metastore are, and why
+    #[command(after_help = "Example:\n  NEXUS_STATE_DIR=/srv/nexus nexus config path")]
+    Path,
 }
 
 /// Runs a `config` subcommand.
 pub(crate) fn run(global: &Global, command: ConfigCommand) -> Result<(), Failure> {
     match command {
-        ConfigCommand::Init => init::init(global),
+        ConfigCommand::Init { force, dry_run } => init::init(global, force, dry_run),
         ConfigCommand::Show {
             brick,
             origin,
@@ -62,6 +134,20 @@ pub(crate) fn run(global: &Global, command: ConfigCommand) -> Result<(), Failure
             show_origin,
             show_secrets,
         } => read::get(global, &target, show_origin, show_secrets),
+        ConfigCommand::Explain {
+            target,
+            show_secrets,
+        } => read::explain(global, &target, show_secrets),
+        ConfigCommand::Set {
+            target,
+            value,
+            drop_in,
+        } => write::set(global, &target, &value, drop_in.as_deref()),
+        ConfigCommand::Edit { brick } => write::edit(global, &brick),
+        ConfigCommand::Validate { bricks } => check::validate(global, &bricks),
+        ConfigCommand::Doctor => check::doctor(global),
+        ConfigCommand::Diff { brick } => locate::diff(global, &brick),
+        ConfigCommand::Path => locate::path(global),
     }
 }
 

@@ -94,3 +94,59 @@ pub(crate) fn get(
     }
     Ok(())
 }
+
+pub(crate) fn explain(
+    global: &Global,
+    target: &BrickKey,
+    show_secrets: bool,
+) -> Result<(), Failure> {
+    let config = load(global, &target.brick)?;
+    let layers = config.explain(&target.key);
+    if layers.is_empty() {
+        return Err(Failure::Config(format!(
+            "`{target}` is not set by any layer"
+        )));
+    }
+    let winner = layers.len() - 1;
+    let shown: Vec<(Value, &confd::Origin)> = layers
+        .iter()
+        .map(|(value, origin)| (shown(&config, &target.key, value, show_secrets), *origin))
+        .collect();
+    match global.format {
+        Format::Text => {
+            println!("{target} = {}", shown[winner].0);
+            let values: Vec<String> = shown.iter().map(|(v, _)| v.to_string()).collect();
+            let width = values.iter().map(|v| v.chars().count()).max().unwrap_or(0);
+            for (i, ((_, origin), value)) in shown.iter().zip(&values).enumerate() {
+                let mark = if i == winner { "*" } else { " " };
+                let layer = layer_name(origin.precedence());
+                println!("{mark} {layer:<15} {value:<width$}  {origin}");
+            }
+        }
+        Format::Json => {
+            let entries: Vec<_> = shown
+                .iter()
+                .enumerate()
+                .map(|(i, (value, origin))| {
+                    json!({ "value": json_value(value), "origin": json_origin(origin), "wins": i == winner })
+                })
+                .collect();
+            println!(
+                "{:#}",
+                json!({ "key": target.to_string(), "layers": entries })
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The layer names of DESIGN.md §3, as `explain` prints them.
+pub(crate) fn layer_name(precedence: confd::Precedence) -> &'static str {
+    match precedence {
+        confd::Precedence::ProfileDefault => "profile default",
+        confd::Precedence::MainFile => "main file",
+        confd::Precedence::DropIn => "drop-in",
+        confd::Precedence::Env => "deprecated env",
+        confd::Precedence::Cli => "--set",
+    }
+}

@@ -1,0 +1,82 @@
+//! `nexus config diff` and `nexus config path`.
+
+use confd::{BrickName, StateDirSource};
+use serde_json::json;
+
+use crate::{Failure, Format, Global};
+
+pub(crate) fn diff(global: &Global, brick: &BrickName) -> Result<(), Failure> {
+    let shipped = confd::shipped_file(brick.as_str()).ok_or_else(|| {
+        Failure::Usage(format!(
+            "`{brick}` has no shipped default to compare with (it is not a registered brick)"
+        ))
+    })?;
+    let state = global.loader().resolved_state_dir()?;
+    let path = state.main_file(brick);
+    let (current, label) = match confd::read_config_file(&path)? {
+        Some(text) => (text, path.display().to_string()),
+        None => (String::new(), format!("{} (missing)", path.display())),
+    };
+    let diff = similar::TextDiff::from_lines(shipped.contents, &current);
+    let changed = diff.ratio() < 1.0;
+    match global.format {
+        Format::Text => {
+            if changed {
+                let shipped_label = format!("shipped/{brick}");
+                print!(
+                    "{}",
+                    diff.unified_diff()
+                        .context_radius(3)
+                        .header(&shipped_label, &label)
+                );
+            }
+        }
+        Format::Json => {
+            let unified = diff
+                .unified_diff()
+                .context_radius(3)
+                .header(&format!("shipped/{brick}"), &label)
+                .to_string();
+            println!(
+                "{:#}",
+                json!({ "brick": brick.as_str(), "path": path.display().to_string(), "differs": changed, "diff": unified })
+            );
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn path(global: &Global) -> Result<(), Failure> {
+    let state = global.loader().resolved_state_dir()?;
+    let source = match state.source() {
+        StateDirSource::Explicit => "--state-dir",
+        StateDirSource::Env => "env NEXUS_STATE_DIR",
+        StateDirSource::Default => "default (~/.nexus)",
+    };
+    let rows = [
+        ("state dir", state.root().to_owned()),
+        ("etc", state.etc_dir()),
+        ("conf.d", state.conf_d()),
+        ("metastore", vfs_etc::metastore_path(state.root())),
+    ];
+    match global.format {
+        Format::Text => {
+            for (name, path) in &rows {
+                println!("{name:<10} {}", path.display());
+            }
+            println!("(state dir from {source})");
+        }
+        Format::Json => {
+            let mut object = serde_json::Map::new();
+            for (name, path) in &rows {
+                object.insert(
+                    name.replace(['.', ' '], "_"),
+                    json!(path.display().to_string()),
+                );
+            }
+            object.insert("source".into(), json!(source));
+            println!("{:#}", serde_json::Value::Object(object));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,91 @@
+//! Replacing a file so that a reader, or a crash, sees the old content or the
+//! new content and never a mix: write a temporary file in the same directory,
+//! sync it, rename it over the target, sync the directory.
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// An atomic write failed; the target is unchanged.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write `{}`: {source}", path.display())]
+pub struct WriteError {
+    /// The path that could not be written.
+    pub path: PathBuf,
+    /// What the operating system said.
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// Replaces (or creates) `path` with `contents` and `mode`, atomically.
+///
+/// A symlink at `path` is followed, so the file it points to is replaced and
+/// the link stays a link (as editors do). The temporary file is hidden
+/// (`.NAME.XXXX.tmp`), which the loader and `nexus config doctor` recognise.
+pub fn replace_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), WriteError> {
+    let target = match std::fs::canonicalize(path) {
+        Ok(resolved) => resolved,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => path.to_owned(),
+        Err(source) => {
+            return Err(WriteError {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    let fail = |p: &Path| {
+        let p = p.to_owned();
+        move |source| WriteError { path: p, source }
+    };
+    let dir = target.parent().unwrap_or(Path::new("."));
+    let name = target
+        .file_name()
+        .map_or_else(Default::default, |n| n.to_string_lossy());
+    let mut temp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(fail(dir))?;
+    temp.write_all(contents).map_err(fail(temp.path()))?;
+    temp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(fail(temp.path()))?;
+    temp.as_file().sync_all().map_err(fail(temp.path()))?;
+    temp.persist(&target).map_err(|e| WriteError {
+        path: target.clone(),
+        source: e.error,
+    })?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(fail(dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_content_and_mode_and_leaves_no_temp_file() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("mounts");
+        std::fs::write(&path, "old")?;
+        replace_file(&path, b"new", 0o600)?;
+        assert_eq!(std::fs::read_to_string(&path)?, "new");
+        assert_eq!(std::fs::metadata(&path)?.permissions().mode() & 0o777, 0o600);
+        assert_eq!(std::fs::read_dir(dir.path())?.count(), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn writes_through_a_symlink() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let real = dir.path().join("real");
+        std::fs::write(&real, "old")?;
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink("real", &link)?;
+        replace_file(&link, b"new", 0o644)?;
+        assert!(std::fs::symlink_metadata(&link)?.file_type().is_symlink());
+        assert_eq!(std::fs::read_to_string(&real)?, "new");
+        Ok(())
+    }
+}

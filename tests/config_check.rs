@@ -1,0 +1,106 @@
+//! `nexus config validate` and `nexus config doctor`.
+
+use std::os::unix::fs::PermissionsExt;
+
+use insta::assert_snapshot;
+
+use crate::support::Sandbox;
+
+#[test]
+fn validate_reports_every_problem_in_every_file() {
+    let sandbox = Sandbox::new();
+    sandbox.init();
+    sandbox.write(
+        "uploads",
+        "max_concurrent = \"four\"\nsession_ttl_hours = -1\n",
+    );
+    sandbox.write("cache.d/10-x.toml", "backend = \n");
+    sandbox.write("mounts", "auto_synk = true\n");
+    let run = sandbox.run(&["config", "validate"]);
+    assert_eq!(run.code, 1);
+    assert_snapshot!("validate_text", run.transcript());
+    let json = sandbox.run(&["config", "validate", "--format", "json"]);
+    assert_eq!(json.code, 1);
+    let parsed: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(parsed["valid"], false);
+    let uploads = parsed["bricks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["brick"] == "uploads")
+        .unwrap();
+    assert_eq!(uploads["diagnostics"][0]["line"], 1);
+    assert_eq!(uploads["diagnostics"][0]["column"], 18);
+    assert_eq!(uploads["diagnostics"][0]["key"], "uploads.max_concurrent");
+    assert_snapshot!("validate_json", json.stdout);
+}
+
+#[test]
+fn validate_named_bricks_and_strict_mode() {
+    let sandbox = Sandbox::new();
+    sandbox.init();
+    sandbox.write("mounts", "auto_synk = true\n");
+    let lenient = sandbox.run(&["config", "validate", "mounts", "cache"]);
+    assert_eq!(lenient.code, 0, "{}", lenient.transcript());
+    assert!(lenient.stdout.contains("2 bricks checked, 0 invalid"));
+    assert!(lenient.stderr.contains("did you mean `auto_sync`?"));
+    let strict = sandbox.run(&["config", "validate", "mounts", "--strict"]);
+    assert_eq!(strict.code, 1, "{}", strict.transcript());
+    assert_eq!(sandbox.run(&["config", "validate", "Nope"]).code, 2);
+}
+
+#[test]
+fn doctor_on_a_healthy_state_dir() {
+    let sandbox = Sandbox::new();
+    sandbox.init();
+    let run = sandbox.run(&["config", "doctor"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert_snapshot!("doctor_healthy", run.transcript());
+}
+
+#[test]
+fn doctor_finds_every_kind_of_problem() {
+    let mut sandbox = Sandbox::new();
+    sandbox.init();
+    let conf_d = sandbox.conf_d();
+    std::fs::set_permissions(
+        conf_d.join("database"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    sandbox.env("NEXUS_CACHE_BACKEND", "null");
+    sandbox.write("mount", "auto_sync = true\n");
+    sandbox.write("uploads.toml", "max_concurrent = 2\n");
+    sandbox.write("my-brick", "x = 1\n");
+    sandbox.write("cache.new", "# newer default\n");
+    sandbox.write(".search.Ab12Cd.tmp", "half a fi");
+    sandbox.write(
+        "permissions",
+        "enforce = \"yes\"\nenfroce_zone_isolation = false\n",
+    );
+    let run = sandbox.run(&["config", "doctor"]);
+    assert_eq!(run.code, 1);
+    assert_snapshot!("doctor_problems", run.transcript());
+    let json = sandbox.run(&["config", "doctor", "--format", "json"]);
+    let parsed: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(parsed["healthy"], false);
+    let checks: Vec<&str> = parsed["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["check"].as_str().unwrap())
+        .collect();
+    assert_eq!(checks.len(), 8);
+}
+
+#[test]
+fn doctor_without_a_state_dir_says_to_run_init() {
+    let sandbox = Sandbox::new();
+    let run = sandbox.run(&["config", "doctor"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stdout.contains("run `nexus config init`"),
+        "{}",
+        run.stdout
+    );
+}

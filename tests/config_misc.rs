@@ -1,0 +1,139 @@
+//! `explain`, `diff`, `path`, JSON output, help, completions and the man page.
+
+use insta::assert_snapshot;
+
+use crate::support::Sandbox;
+
+#[test]
+fn explain_lists_every_layer_and_marks_the_winner() {
+    let mut sandbox = Sandbox::new();
+    sandbox.init();
+    sandbox.write("mounts", "auto_sync = true\n");
+    sandbox.write("mounts.d/50-x.toml", "auto_sync = false\n");
+    sandbox.env("NEXUS_AUTO_SYNC_MOUNTS", "yes");
+    let run = sandbox.run(&[
+        "config",
+        "explain",
+        "mounts.auto_sync",
+        "--set",
+        "mounts.auto_sync=off",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert_snapshot!("explain_text", run.stdout);
+    let json = sandbox.run(&["config", "explain", "mounts.auto_sync", "--format", "json"]);
+    assert_snapshot!("explain_json", json.stdout);
+    assert_eq!(sandbox.run(&["config", "explain", "mounts.nope"]).code, 1);
+}
+
+#[test]
+fn explain_redacts_secrets() {
+    let sandbox = Sandbox::new();
+    sandbox.write("database", "url = \"postgresql://u:canary@h/db\"\n");
+    let run = sandbox.run(&["config", "explain", "database.url"]);
+    assert!(!run.stdout.contains("canary"), "{}", run.stdout);
+    assert!(run.stdout.contains("<redacted>"));
+}
+
+#[test]
+fn show_and_get_in_json_have_a_stable_schema() {
+    let sandbox = Sandbox::new();
+    sandbox.init();
+    let path = sandbox.write("cache.d/50-x.toml", "backend = \"null\"\n");
+    let show = sandbox.run(&["config", "show", "cache", "--format", "json"]);
+    assert_snapshot!("show_json", show.stdout);
+    let get = sandbox.run(&["--format", "json", "config", "get", "cache.backend"]);
+    let parsed: serde_json::Value = serde_json::from_str(&get.stdout).unwrap();
+    assert_eq!(parsed["value"], "null");
+    assert_eq!(parsed["origin"]["layer"], "drop-in");
+    assert_eq!(
+        parsed["origin"]["path"],
+        sandbox.redact(&path.display().to_string())
+    );
+    assert_eq!(parsed["origin"]["line"], 1);
+}
+
+#[test]
+fn diff_against_the_shipped_default() {
+    let sandbox = Sandbox::new();
+    sandbox.init();
+    assert_eq!(sandbox.run(&["config", "diff", "mounts"]).stdout, "");
+    sandbox.run(&["config", "set", "mounts.auto_sync", "true"]);
+    let run = sandbox.run(&["config", "diff", "mounts"]);
+    assert_eq!(run.code, 0);
+    assert_snapshot!("diff_mounts", run.stdout);
+    assert_eq!(sandbox.run(&["config", "diff", "my-brick"]).code, 2);
+}
+
+#[test]
+fn path_says_where_everything_is_and_why() {
+    let mut sandbox = Sandbox::new();
+    assert_snapshot!("path_flag", sandbox.run(&["config", "path"]).stdout);
+    let state = sandbox.state();
+    sandbox.env("NEXUS_STATE_DIR", state.to_str().unwrap());
+    let from_env = sandbox.run_raw(&["config", "path", "--format", "json"]);
+    let parsed: serde_json::Value = serde_json::from_str(&from_env.stdout).unwrap();
+    assert_eq!(parsed["source"], "env NEXUS_STATE_DIR");
+    assert_eq!(parsed["conf_d"], "[ROOT]/state/etc/conf.d");
+    let default = Sandbox::new().run_raw(&["config", "path"]);
+    assert!(
+        default.stdout.contains("[ROOT]/home/.nexus\n"),
+        "{}",
+        default.stdout
+    );
+}
+
+#[test]
+fn every_command_has_an_example_in_its_help() {
+    let sandbox = Sandbox::new();
+    for command in [
+        &["--help"][..],
+        &["config", "init", "--help"],
+        &["config", "show", "--help"],
+        &["config", "get", "--help"],
+        &["config", "explain", "--help"],
+        &["config", "set", "--help"],
+        &["config", "edit", "--help"],
+        &["config", "validate", "--help"],
+        &["config", "doctor", "--help"],
+        &["config", "diff", "--help"],
+        &["config", "path", "--help"],
+        &["completions", "--help"],
+        &["man", "--help"],
+    ] {
+        let run = sandbox.run_raw(command);
+        assert_eq!(run.code, 0, "{command:?}");
+        assert!(
+            run.stdout.contains("Example"),
+            "{command:?} has no example:\n{}",
+            run.stdout
+        );
+    }
+}
+
+#[test]
+fn completions_and_man_page_come_from_the_command_definition() {
+    let sandbox = Sandbox::new();
+    for shell in ["bash", "zsh", "fish"] {
+        let run = sandbox.run_raw(&["completions", shell]);
+        assert_eq!(run.code, 0);
+        assert!(
+            run.stdout.contains("doctor"),
+            "{shell} completion lacks subcommands"
+        );
+    }
+    let man = sandbox.run_raw(&["man"]);
+    assert!(
+        man.stdout.starts_with(".ie") || man.stdout.contains(".TH nexus"),
+        "{}",
+        &man.stdout[..200.min(man.stdout.len())]
+    );
+    assert_eq!(sandbox.run_raw(&["completions", "tcsh"]).code, 2);
+}
+
+#[test]
+fn no_colour_unless_a_terminal() {
+    let sandbox = Sandbox::new();
+    // Not a terminal (and NO_COLOR is set by the sandbox): plain text.
+    let run = sandbox.run(&["config", "show", "Bad"]);
+    assert!(!run.stderr.contains('\u{1b}'), "{:?}", run.stderr);
+}
