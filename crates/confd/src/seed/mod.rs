@@ -1,0 +1,482 @@
+//! Seeding `conf.d` with the shipped defaults, and upgrading them the way
+//! dpkg upgrades conffiles: an untouched default follows the release, an
+//! edited file is never replaced.
+//!
+//! The seeding record (`$STATE/var/lib/confd/seeded.toml`) holds, for each
+//! file seeding wrote, the hash of the default it was last given; the shipped
+//! history ([`Shipped`]) holds the hash of every version ever shipped. For
+//! each shipped file, with `current` the default this release ships:
+//!
+//! | on disk | record | action |
+//! |---|---|---|
+//! | absent | none | [`Created`](SeedAction::Created) |
+//! | absent | some | [`DeletedByUser`](SeedAction::DeletedByUser): not recreated |
+//! | equal to `current` | any | [`Unchanged`](SeedAction::Unchanged) |
+//! | anything | `current` (default unchanged) | [`Unchanged`](SeedAction::Unchanged) |
+//! | a shipped version | older or none | [`Upgraded`](SeedAction::Upgraded): replaced |
+//! | edited | older | [`Kept`](SeedAction::Kept): `NAME.new` written beside it |
+//! | edited | none | [`NotSeeded`](SeedAction::NotSeeded): never touched |
+//! | not a regular file | any | [`NotSeeded`](SeedAction::NotSeeded): never touched |
+//!
+//! With `force`, an absent file is created and an edited one is replaced,
+//! the user's kept as `NAME.old` ([`Forced`](SeedAction::Forced)).
+
+mod plan;
+mod record;
+mod write;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+pub use write::SeedStep;
+
+use crate::shipped::{Shipped, content_hash, holds_secrets};
+use plan::{Found, decide};
+use record::Record;
+use write::{Created, Writer};
+
+/// Mode of an ordinary configuration file.
+pub const FILE_MODE: u32 = 0o644;
+/// Mode of a file holding secrets (`llm`, `database`).
+pub const SECRET_FILE_MODE: u32 = 0o600;
+/// Mode of the directories seeding creates.
+pub const DIR_MODE: u32 = 0o755;
+
+/// Why seeding stopped. Every file written so far is complete, and the next
+/// run picks up where this one stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    /// An I/O operation on a path failed.
+    #[error("cannot seed `{}`: {source}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The seeding record is not one this version can read.
+    #[error("cannot read the seeding record `{}`: {message}", path.display())]
+    Record {
+        /// The record's path.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+/// What seeding did (or, in a dry run, would do) with one shipped file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SeedAction {
+    /// The file did not exist and was created.
+    Created,
+    /// Nothing to do: the file already is the shipped default, or the
+    /// default has not changed since the file was seeded (edited or not).
+    Unchanged,
+    /// The file was an unedited shipped default (of any version) and was
+    /// atomically replaced with the new one.
+    Upgraded,
+    /// The user edited the file and the default changed: the file was kept
+    /// and the new default written beside it as `NAME.new`.
+    Kept,
+    /// Seeding wrote the file once and the user deleted it: not recreated.
+    DeletedByUser,
+    /// `force`: the shipped default replaced the user's file, which was
+    /// kept as `NAME.old`.
+    Forced,
+    /// Seeding never wrote the file (and it matches no shipped version), or
+    /// it is not a regular file: never touched.
+    NotSeeded,
+}
+
+impl SeedAction {
+    /// The action as one lowercase word, as JSON output spells it.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SeedAction::Created => "created",
+            SeedAction::Unchanged => "unchanged",
+            SeedAction::Upgraded => "upgraded",
+            SeedAction::Kept => "kept",
+            SeedAction::DeletedByUser => "deleted-by-user",
+            SeedAction::Forced => "forced",
+            SeedAction::NotSeeded => "not-seeded",
+        }
+    }
+
+    /// The file written beside `path`: `PATH.new` for [`Kept`](Self::Kept),
+    /// `PATH.old` for [`Forced`](Self::Forced).
+    #[must_use]
+    pub fn side_file(self, path: &Path) -> Option<PathBuf> {
+        let suffix = match self {
+            SeedAction::Kept => ".new",
+            SeedAction::Forced => ".old",
+            _ => return None,
+        };
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        Some(PathBuf::from(side))
+    }
+}
+
+impl std::fmt::Display for SeedAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The outcome of a seeding run, one entry per shipped file.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SeedReport {
+    /// Each shipped file's path and what was done with it, sorted by name.
+    pub files: Vec<(PathBuf, SeedAction)>,
+    /// Temporary files of an interrupted run that were removed.
+    pub removed: Vec<PathBuf>,
+    /// Whether this was a dry run: the report says what would be done, and
+    /// nothing was changed.
+    pub dry_run: bool,
+}
+
+impl SeedReport {
+    /// The files created.
+    pub fn created(&self) -> impl Iterator<Item = &Path> {
+        self.with(|a| a == SeedAction::Created)
+    }
+
+    /// The files whose content was left as it was because something was
+    /// already there ([`Unchanged`](SeedAction::Unchanged),
+    /// [`Kept`](SeedAction::Kept), [`NotSeeded`](SeedAction::NotSeeded)).
+    pub fn kept(&self) -> impl Iterator<Item = &Path> {
+        self.with(|a| {
+            matches!(
+                a,
+                SeedAction::Unchanged | SeedAction::Kept | SeedAction::NotSeeded
+            )
+        })
+    }
+
+    /// The files given `action`.
+    pub fn with_action(&self, action: SeedAction) -> impl Iterator<Item = &Path> {
+        self.with(move |a| a == action)
+    }
+
+    fn with(&self, keep: impl Fn(SeedAction) -> bool) -> impl Iterator<Item = &Path> {
+        self.files
+            .iter()
+            .filter(move |(_, a)| keep(*a))
+            .map(|(p, _)| p.as_path())
+    }
+}
+
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> SeedError + '_ {
+    move |source| SeedError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Seeds and upgrades `etc_dir/conf.d` with the shipped defaults, keeping the
+/// record in `etc_dir/../var/lib/confd` (`etc_dir` is `$STATE/etc`).
+///
+/// The same as `Seeder::new(state_dir).run()`: see [`Seeder`]. A file the user
+/// wrote or edited is never modified.
+pub fn seed(etc_dir: &Path) -> Result<SeedReport, SeedError> {
+    let root = etc_dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    Seeder::new(root).run()
+}
+
+/// Seeds a state dir's `etc/conf.d` with a release's shipped defaults and
+/// upgrades those seeded by an earlier release, by dpkg's conffile table (see
+/// the table in this module's docs and the README).
+///
+/// Every write is atomic (temporary file in the same directory, fsync, mode,
+/// rename, fsync of the directory); a run that is killed leaves each file
+/// absent, old or new, and the next run removes the temporary files it left.
+/// Runs on one state dir take turns (an exclusive lock on
+/// `$STATE/var/lib/confd/lock`), so concurrent `init`s all succeed.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// let state = dir.path();
+/// let report = confd::Seeder::new(state).run()?;
+/// assert!(report.files.iter().all(|(_, a)| *a == confd::SeedAction::Created));
+///
+/// std::fs::remove_file(state.join("etc/conf.d/mounts"))?;
+/// std::fs::write(state.join("etc/conf.d/cache"), "backend = \"null\"\n")?;
+/// let report = confd::Seeder::new(state).run()?;
+/// assert_eq!(report.with_action(confd::SeedAction::DeletedByUser).count(), 1);
+/// assert_eq!(report.with_action(confd::SeedAction::Unchanged).count(), 6);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Seeder<'h> {
+    root: PathBuf,
+    shipped: Shipped,
+    dry_run: bool,
+    force: bool,
+    hook: Option<write::Hook<'h>>,
+}
+
+impl std::fmt::Debug for Seeder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Seeder")
+            .field("root", &self.root)
+            .field("dry_run", &self.dry_run)
+            .field("force", &self.force)
+            .field("hook", &self.hook.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'h> Seeder<'h> {
+    /// A seeder for the state dir `state_root` with this build's defaults.
+    #[must_use]
+    pub fn new(state_root: impl Into<PathBuf>) -> Self {
+        Seeder {
+            root: state_root.into(),
+            shipped: Shipped::builtin(),
+            dry_run: false,
+            force: false,
+            hook: None,
+        }
+    }
+
+    /// Seeds another release's defaults instead of this build's (tests use
+    /// it to play an upgrade without rebuilding).
+    #[must_use]
+    pub fn shipped(mut self, shipped: Shipped) -> Self {
+        self.shipped = shipped;
+        self
+    }
+
+    /// Only work out what would be done: change nothing, create no
+    /// directory, take no lock.
+    #[must_use]
+    pub fn dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
+    }
+
+    /// Install the shipped default over edited files (keeping the user's as
+    /// `NAME.old`) and recreate files the user deleted. Files that are not
+    /// regular files are still never touched.
+    #[must_use]
+    pub fn force(mut self, force: bool) -> Self {
+        self.force = force;
+        self
+    }
+
+    /// Calls `hook` after every step of every write; an error it returns
+    /// fails that step. For crash and fault-injection tests.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn on_step(mut self, hook: impl FnMut(&SeedStep) -> std::io::Result<()> + 'h) -> Self {
+        self.hook = Some(Box::new(hook));
+        self
+    }
+
+    /// `$STATE/etc/conf.d`.
+    #[must_use]
+    pub fn conf_d(&self) -> PathBuf {
+        self.root.join("etc").join("conf.d")
+    }
+
+    /// `$STATE/var/lib/confd`, where the record and the lock live.
+    #[must_use]
+    pub fn record_dir(&self) -> PathBuf {
+        self.root.join("var").join("lib").join("confd")
+    }
+
+    /// `$STATE/var/lib/confd/seeded.toml`.
+    #[must_use]
+    pub fn record_path(&self) -> PathBuf {
+        self.record_dir().join(RECORD_FILE)
+    }
+
+    /// Seeds and upgrades; see [`Seeder`].
+    pub fn run(self) -> Result<SeedReport, SeedError> {
+        let conf_d = self.conf_d();
+        let record_dir = self.record_dir();
+        let record_path = self.record_path();
+        let Seeder {
+            shipped,
+            dry_run,
+            force,
+            hook,
+            ..
+        } = self;
+        let mut writer = Writer::new(hook);
+
+        // Held until the end of the run: removing stale temporary files is
+        // only safe when no other run is writing its own.
+        let _lock = if dry_run {
+            None
+        } else {
+            writer.make_dir(&conf_d)?;
+            writer.make_dir(&record_dir)?;
+            Some(lock(&record_dir.join(LOCK_FILE))?)
+        };
+
+        let mut record = Record::load(&record_path)?;
+        let mut bases: BTreeSet<String> = shipped
+            .files()
+            .iter()
+            .map(|f| f.name)
+            .chain(record.names())
+            .flat_map(|name| {
+                [
+                    name.to_owned(),
+                    format!("{name}.new"),
+                    format!("{name}.old"),
+                ]
+            })
+            .collect();
+        let mut removed = writer.remove_stale(&conf_d, &bases, dry_run)?;
+        bases = BTreeSet::from([RECORD_FILE.to_owned()]);
+        removed.extend(writer.remove_stale(&record_dir, &bases, dry_run)?);
+
+        let before = record.clone();
+        let mut files = Vec::new();
+        for file in shipped.files() {
+            let target = conf_d.join(file.name);
+            let current = file.hash();
+            let mode = mode_of(file.name);
+            let contents = inspect(&target)?;
+            let on_disk_hash = contents.as_deref().map(content_hash);
+            let found = match (&contents, &on_disk_hash) {
+                (Inspected::Absent, _) => Found::Absent,
+                (Inspected::File(_), Some(hash)) => Found::File(hash),
+                _ => Found::Other,
+            };
+            let mut action = decide(
+                found,
+                record.seeded(file.name),
+                &current,
+                |hash| shipped.was_shipped(file.name, hash),
+                force,
+            );
+            if !dry_run {
+                action = apply(
+                    &mut writer,
+                    action,
+                    &target,
+                    file.contents.as_bytes(),
+                    &contents,
+                    mode,
+                )?;
+            }
+            if !matches!(action, SeedAction::DeletedByUser | SeedAction::NotSeeded) {
+                record.set_seeded(file.name, current);
+            }
+            files.push((target, action));
+        }
+        if !dry_run && record != before {
+            // After every file it describes is durable (each write synced
+            // its directory): a record ahead of the files could make a
+            // file lost in a power cut look deleted by the user.
+            writer.replace(&record_path, record.to_text().as_bytes(), FILE_MODE)?;
+        }
+        Ok(SeedReport {
+            files,
+            removed,
+            dry_run,
+        })
+    }
+}
+
+const RECORD_FILE: &str = "seeded.toml";
+const LOCK_FILE: &str = "lock";
+
+/// The mode of a brick's file, and of its `.new` and `.old`.
+fn mode_of(name: &str) -> u32 {
+    if holds_secrets(name) {
+        SECRET_FILE_MODE
+    } else {
+        FILE_MODE
+    }
+}
+
+/// Waits for, then holds, the exclusive lock of a state dir's seeding.
+fn lock(path: &Path) -> Result<std::fs::File, SeedError> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(io_err(path))?;
+    file.lock().map_err(io_err(path))?;
+    Ok(file)
+}
+
+/// What stands at a path, with a regular file's bytes.
+enum Inspected {
+    Absent,
+    File(Vec<u8>),
+    Other,
+}
+
+impl Inspected {
+    fn as_deref(&self) -> Option<&[u8]> {
+        match self {
+            Inspected::File(bytes) => Some(bytes),
+            _ => None,
+        }
+    }
+}
+
+fn inspect(path: &Path) -> Result<Inspected, SeedError> {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Inspected::Absent),
+        Err(e) => Err(io_err(path)(e)),
+        Ok(meta) if meta.is_file() => std::fs::read(path)
+            .map(Inspected::File)
+            .map_err(io_err(path)),
+        Ok(_) => Ok(Inspected::Other),
+    }
+}
+
+/// Carries out `action` for `target`; returns what was really done, which
+/// differs only if a file appeared between looking and creating.
+fn apply(
+    writer: &mut Writer<'_>,
+    action: SeedAction,
+    target: &Path,
+    default: &[u8],
+    found: &Inspected,
+    mode: u32,
+) -> Result<SeedAction, SeedError> {
+    match action {
+        SeedAction::Created => match writer.create(target, default, mode)? {
+            Created::Yes => Ok(SeedAction::Created),
+            // The user (or a run of an older confd, which takes no lock) got
+            // there first; theirs wins.
+            Created::AlreadyExists => match inspect(target)? {
+                Inspected::File(bytes) if bytes == default => Ok(SeedAction::Unchanged),
+                _ => Ok(SeedAction::NotSeeded),
+            },
+        },
+        SeedAction::Upgraded => {
+            writer.replace(target, default, mode)?;
+            Ok(action)
+        }
+        SeedAction::Kept => {
+            let new = action.side_file(target).unwrap_or_default();
+            // Rewriting an identical `.new` would only churn its mtime.
+            if !matches!(inspect(&new)?, Inspected::File(bytes) if bytes == default) {
+                writer.replace(&new, default, mode)?;
+            }
+            Ok(action)
+        }
+        SeedAction::Forced => {
+            // The user's bytes are safe in `.old` before the default takes
+            // the name: at no moment is their only copy being replaced.
+            let old = action.side_file(target).unwrap_or_default();
+            writer.replace(&old, found.as_deref().unwrap_or_default(), mode)?;
+            writer.replace(target, default, mode)?;
+            Ok(action)
+        }
+        SeedAction::Unchanged | SeedAction::DeletedByUser | SeedAction::NotSeeded => Ok(action),
+    }
+}

@@ -1,0 +1,296 @@
+//! The atomic write sequence, one observable step at a time.
+//!
+//! Every write goes to a temporary file `.NAME.XXXXXX.tmp` in the target's
+//! directory, is synced and given its mode, and only then takes the target's
+//! name (a no-replace rename for new files, a plain rename over the old file
+//! otherwise), after which the directory is synced. A crash at any point
+//! leaves the target absent, old or new — never partial — plus at most one
+//! temporary file, which the next run recognises by its name and removes.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use super::{DIR_MODE, SeedError, io_err};
+
+/// Length of the random part of temporary file names; part of the pattern
+/// stale-file clean-up recognises, so it is fixed.
+const RAND_LEN: usize = 6;
+
+/// One completed step of the write sequence, reported to a
+/// [`Seeder::on_step`](super::Seeder::on_step) hook.
+///
+/// Not a stable API: it exists so tests can stop, or look at the disk,
+/// between every two steps.
+#[doc(hidden)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SeedStep {
+    /// A directory (and any missing parent) was created and its parent synced.
+    DirCreated(PathBuf),
+    /// A stale temporary file of an interrupted run was removed.
+    StaleRemoved(PathBuf),
+    /// An empty temporary file was created beside its target.
+    TempCreated(PathBuf),
+    /// The contents were written to the temporary file (not yet durable).
+    TempWritten(PathBuf),
+    /// The temporary file got its final mode.
+    TempModeSet(PathBuf),
+    /// The temporary file's data reached the disk.
+    TempSynced(PathBuf),
+    /// The temporary file took the target's name; the path is the target.
+    Installed(PathBuf),
+    /// A directory's entries reached the disk.
+    DirSynced(PathBuf),
+}
+
+impl SeedStep {
+    /// The path the step acted on.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        match self {
+            SeedStep::DirCreated(p)
+            | SeedStep::StaleRemoved(p)
+            | SeedStep::TempCreated(p)
+            | SeedStep::TempWritten(p)
+            | SeedStep::TempModeSet(p)
+            | SeedStep::TempSynced(p)
+            | SeedStep::Installed(p)
+            | SeedStep::DirSynced(p) => p,
+        }
+    }
+}
+
+/// A hook called after every step; an error it returns fails the step.
+pub(crate) type Hook<'h> = Box<dyn FnMut(&SeedStep) -> std::io::Result<()> + 'h>;
+
+/// Performs writes, telling the hook (if any) about each step.
+pub(crate) struct Writer<'h> {
+    hook: Option<Hook<'h>>,
+}
+
+/// Whether a create-only write found the target already there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Created {
+    /// The file was created.
+    Yes,
+    /// Something already existed at the target; it was left alone.
+    AlreadyExists,
+}
+
+impl<'h> Writer<'h> {
+    pub(crate) fn new(hook: Option<Hook<'h>>) -> Self {
+        Writer { hook }
+    }
+
+    fn step(&mut self, step: SeedStep) -> Result<(), SeedError> {
+        match &mut self.hook {
+            Some(hook) => hook(&step).map_err(|source| SeedError::Io {
+                path: step.path().to_owned(),
+                source,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Creates `dir` and any missing parent with mode 0755, syncing each new
+    /// directory's parent so the new entries survive a power cut (otherwise
+    /// a record could outlive the files it describes).
+    pub(crate) fn make_dir(&mut self, dir: &Path) -> Result<(), SeedError> {
+        let missing: Vec<&Path> = dir
+            .ancestors()
+            .take_while(|d| !d.as_os_str().is_empty() && std::fs::symlink_metadata(d).is_err())
+            .collect();
+        for d in missing.into_iter().rev() {
+            match std::fs::DirBuilder::new().mode(DIR_MODE).create(d) {
+                Ok(()) => {}
+                // A concurrent run made it first: just as good.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && d.is_dir() => {}
+                Err(e) => return Err(io_err(d)(e)),
+            }
+            if let Some(parent) = d.parent().filter(|p| !p.as_os_str().is_empty()) {
+                sync_dir(parent)?;
+            }
+            self.step(SeedStep::DirCreated(d.to_owned()))?;
+        }
+        Ok(())
+    }
+
+    /// Atomically creates `target` with `contents` and `mode`; never replaces
+    /// anything, so a user's file or a concurrent writer always wins.
+    pub(crate) fn create(
+        &mut self,
+        target: &Path,
+        contents: &[u8],
+        mode: u32,
+    ) -> Result<Created, SeedError> {
+        let temp = self.temp(target, contents, mode)?;
+        match temp.persist_noclobber(target) {
+            Ok(_) => {}
+            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Ok(Created::AlreadyExists);
+            }
+            Err(e) => return Err(io_err(target)(e.error)),
+        }
+        self.step(SeedStep::Installed(target.to_owned()))?;
+        self.sync_parent(target)?;
+        Ok(Created::Yes)
+    }
+
+    /// Atomically puts `contents` with `mode` at `target`, replacing whatever
+    /// file is there: readers see the old file or the new one, never a mix.
+    pub(crate) fn replace(
+        &mut self,
+        target: &Path,
+        contents: &[u8],
+        mode: u32,
+    ) -> Result<(), SeedError> {
+        let temp = self.temp(target, contents, mode)?;
+        temp.persist(target).map_err(|e| io_err(target)(e.error))?;
+        self.step(SeedStep::Installed(target.to_owned()))?;
+        self.sync_parent(target)
+    }
+
+    /// A complete, synced temporary file beside `target`. Dropped unused (on
+    /// an error), it deletes itself.
+    fn temp(
+        &mut self,
+        target: &Path,
+        contents: &[u8],
+        mode: u32,
+    ) -> Result<tempfile::NamedTempFile, SeedError> {
+        let dir = parent_of(target);
+        let name = target
+            .file_name()
+            .map_or_else(Default::default, |n| n.to_string_lossy());
+        let mut temp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".tmp")
+            .rand_bytes(RAND_LEN)
+            .tempfile_in(dir)
+            .map_err(io_err(dir))?;
+        let path = temp.path().to_owned();
+        self.step(SeedStep::TempCreated(path.clone()))?;
+        temp.write_all(contents).map_err(io_err(&path))?;
+        self.step(SeedStep::TempWritten(path.clone()))?;
+        // chmod, not the creation mode: the umask must not weaken 0600 nor
+        // narrow 0644.
+        temp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(mode))
+            .map_err(io_err(&path))?;
+        self.step(SeedStep::TempModeSet(path.clone()))?;
+        temp.as_file().sync_all().map_err(io_err(&path))?;
+        self.step(SeedStep::TempSynced(path))?;
+        Ok(temp)
+    }
+
+    fn sync_parent(&mut self, target: &Path) -> Result<(), SeedError> {
+        let dir = parent_of(target);
+        sync_dir(dir)?;
+        self.step(SeedStep::DirSynced(dir.to_owned()))
+    }
+
+    /// Removes the temporary files an interrupted run left in `dir` for the
+    /// targets named in `bases`, and nothing else; returns their paths.
+    pub(crate) fn remove_stale(
+        &mut self,
+        dir: &Path,
+        bases: &BTreeSet<String>,
+        dry_run: bool,
+    ) -> Result<Vec<PathBuf>, SeedError> {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err(dir)(e)),
+        };
+        let mut stale = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(io_err(dir))?;
+            let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+            if is_file
+                && entry
+                    .file_name()
+                    .to_str()
+                    .is_some_and(|n| is_stale_temp(n, bases))
+            {
+                stale.push(entry.path());
+            }
+        }
+        stale.sort();
+        if !dry_run {
+            for path in &stale {
+                match std::fs::remove_file(path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io_err(path)(e)),
+                }
+                self.step(SeedStep::StaleRemoved(path.clone()))?;
+            }
+        }
+        Ok(stale)
+    }
+}
+
+fn parent_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// Whether `file_name` is `.BASE.XXXXXX.tmp` for a `BASE` in `bases`, with
+/// six ASCII letters or digits: exactly the names [`Writer`] gives its
+/// temporary files.
+pub(crate) fn is_stale_temp(file_name: &str, bases: &BTreeSet<String>) -> bool {
+    let Some(middle) = file_name
+        .strip_prefix('.')
+        .and_then(|n| n.strip_suffix(".tmp"))
+    else {
+        return false;
+    };
+    let Some((base, random)) = middle.rsplit_once('.') else {
+        return false;
+    };
+    random.len() == RAND_LEN
+        && random.bytes().all(|b| b.is_ascii_alphanumeric())
+        && bases.contains(base)
+}
+
+/// Makes the directory entries written so far durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), SeedError> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_temp_names_are_recognised_exactly() {
+        let bases: BTreeSet<String> = ["mounts", "mounts.new", "seeded.toml"]
+            .map(String::from)
+            .into();
+        for name in [
+            ".mounts.a1B2c3.tmp",
+            ".mounts.new.ZZZZZZ.tmp",
+            ".seeded.toml.000000.tmp",
+        ] {
+            assert!(is_stale_temp(name, &bases), "{name}");
+        }
+        for name in [
+            "mounts",
+            ".mounts.tmp",
+            ".mounts.a1B2c.tmp",
+            ".mounts.a1B2c3d.tmp",
+            ".mounts.a1-2c3.tmp",
+            "mounts.a1B2c3.tmp",
+            ".mounts.a1B2c3.tmp~",
+            ".cache.a1B2c3.tmp",
+            ".mounts.old.a1B2c3.tmp",
+            ".notes.a1B2c3.tmp",
+        ] {
+            assert!(!is_stale_temp(name, &bases), "{name}");
+        }
+    }
+}
