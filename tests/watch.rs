@@ -1,0 +1,110 @@
+//! `nexus config watch`: a running watch prints one line per change.
+//!
+//! Each test spawns the binary, waits for its "watching" banner on stderr
+//! (from then on edits are seen), edits a file, reads one line from stdout
+//! with a generous limit, and kills the child.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::support::{Sandbox, nexus_bin};
+
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A running `nexus config watch`, killed on drop.
+struct Watching {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Watching {
+    fn start(sandbox: &Sandbox, args: &[&str]) -> Self {
+        let state = sandbox.state();
+        let mut all = vec!["--state-dir", state.to_str().unwrap(), "config", "watch"];
+        all.extend_from_slice(args);
+        let mut child = sandbox
+            .command_with(&nexus_bin(), &all)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn nexus");
+        let (banner_tx, banner) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = banner_tx.send(line);
+            }
+        });
+        let (lines_tx, lines) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = lines_tx.send(line);
+            }
+        });
+        let first = banner.recv_timeout(PATIENCE).expect("a banner on stderr");
+        assert!(first.starts_with("watching "), "{first}");
+        Watching { child, lines }
+    }
+
+    fn next_line(&self) -> String {
+        self.lines
+            .recv_timeout(PATIENCE)
+            .expect("a line on stdout within 10 s")
+    }
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn json_lines_name_the_brick_key_values_and_origin() {
+    let sandbox = Sandbox::new();
+    sandbox.init();
+    let watching = Watching::start(&sandbox, &["mounts", "cache", "--format", "json"]);
+    let path = sandbox.write("mounts.d/50-local.toml", "auto_sync = true\n");
+
+    let line = watching.next_line();
+    let event: serde_json::Value = serde_json::from_str(&line).expect("one JSON document per line");
+    assert_eq!(event["event"], "reloaded", "{line}");
+    assert_eq!(event["brick"], "mounts");
+    assert_eq!(event["hash"].as_str().map(str::len), Some(64));
+    assert_eq!(event["changes"][0]["key"], "auto_sync");
+    assert_eq!(event["changes"][0]["old"]["value"], false);
+    assert_eq!(event["changes"][0]["new"]["value"], true);
+    assert_eq!(
+        event["changes"][0]["new"]["origin"]["text"],
+        format!("{}:1:13", path.display())
+    );
+
+    // A broken file is reported, and the watch goes on.
+    sandbox.write("cache", "backend = = 1\n");
+    let line = watching.next_line();
+    let event: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+    assert_eq!(event["event"], "invalid", "{line}");
+    assert_eq!(event["brick"], "cache");
+    assert!(event["serving_hash"].is_string(), "{line}");
+}
+
+#[test]
+fn text_lines_redact_secrets() {
+    let sandbox = Sandbox::new();
+    sandbox.init();
+    let watching = Watching::start(&sandbox, &["database"]);
+    let temp = sandbox.write(
+        ".database.tmp",
+        "url = \"postgresql://app:hunter2@db/nexus\"\n",
+    );
+    std::fs::rename(temp, sandbox.conf_d().join("database")).unwrap();
+
+    let line = watching.next_line();
+    assert!(line.starts_with("reloaded database "), "{line}");
+    assert!(line.contains("url: \"\" -> \"<redacted>\""), "{line}");
+    assert!(!line.contains("hunter2"), "{line}");
+}
