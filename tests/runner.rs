@@ -2,4 +2,10 @@
 //! a module per area. Built as the `e2e` test of confd-cli (see its Cargo.toml).
 
 mod config;
+mod config_check;
+mod config_misc;
+mod config_write;
+mod init;
 mod support;
+mod vfs;
+mod watch;

@@ -65,13 +65,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn replaces_content_and_mode_and_leaves_no_temp_file() -> Result<(), Box<dyn std::error::Error>> {
+    fn replaces_content_and_mode_and_leaves_no_temp_file() -> Result<(), Box<dyn std::error::Error>>
+    {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("mounts");
         std::fs::write(&path, "old")?;
         replace_file(&path, b"new", 0o600)?;
         assert_eq!(std::fs::read_to_string(&path)?, "new");
-        assert_eq!(std::fs::metadata(&path)?.permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&path)?.permissions().mode() & 0o777,
+            0o600
+        );
         assert_eq!(std::fs::read_dir(dir.path())?.count(), 1);
         Ok(())
     }

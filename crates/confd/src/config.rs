@@ -1,11 +1,12 @@
 //! The effective configuration of one brick, with the origin of every value.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use toml::{Table, Value};
 
-use crate::layer::{Layer, OriginTable, origin_at, value_at};
+use crate::layer::{Layer, OriginTable, Source, origin_at, value_at};
 use crate::{Error, KeyPath, Origin, Profile};
 
 /// What secret values are shown as.
@@ -62,49 +63,65 @@ impl fmt::Display for Warning {
 
 /// A brick's effective configuration: every layer merged, each value with its
 /// origin. `Debug` and `Display` never show a secret value.
+///
+/// Cloning is cheap (a reference count), so a cached load can be handed out
+/// again without copying tables.
 #[derive(Clone)]
 pub struct BrickConfig {
+    inner: Arc<Resolved>,
+}
+
+/// What a load resolved, shared by every clone of a [`BrickConfig`].
+pub(crate) struct Resolved {
     pub(crate) name: String,
     pub(crate) profile: Profile,
     pub(crate) table: Table,
     pub(crate) origins: OriginTable,
-    pub(crate) layers: Vec<Layer>,
+    pub(crate) sources: Vec<Source>,
     pub(crate) secret_keys: &'static [&'static str],
     pub(crate) warnings: Vec<Warning>,
+}
+
+impl From<Resolved> for BrickConfig {
+    fn from(resolved: Resolved) -> Self {
+        BrickConfig {
+            inner: Arc::new(resolved),
+        }
+    }
 }
 
 impl BrickConfig {
     /// The brick's name.
     #[must_use]
     pub fn name(&self) -> &str {
-        &self.name
+        &self.inner.name
     }
 
     /// The profile whose defaults were used.
     #[must_use]
     pub fn profile(&self) -> Profile {
-        self.profile
+        self.inner.profile
     }
 
     /// The merged table, secrets included.
     #[must_use]
     pub fn table(&self) -> &Table {
-        &self.table
+        &self.inner.table
     }
 
     /// The value at a dotted key path, deserialized; `Ok(None)` if not set.
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
         let path: KeyPath = key.parse()?;
-        let Some(value) = value_at(&self.table, &path) else {
+        let Some(value) = value_at(&self.inner.table, &path) else {
             return Ok(None);
         };
         T::deserialize(value.clone()).map(Some).map_err(|e| {
             let origin = self
                 .origin_of(&path)
                 .cloned()
-                .unwrap_or(Origin::ProfileDefault(self.profile));
+                .unwrap_or(Origin::ProfileDefault(self.inner.profile));
             Error::InvalidValue {
-                key: format!("{}.{path}", self.name),
+                key: format!("{}.{path}", self.inner.name),
                 message: self.describe_de_error(&path, e.message()),
                 origin,
             }
@@ -114,7 +131,7 @@ impl BrickConfig {
     /// The value at a key path, if set.
     #[must_use]
     pub fn value(&self, key: &KeyPath) -> Option<&Value> {
-        value_at(&self.table, key)
+        value_at(&self.inner.table, key)
     }
 
     /// Where the winning value of a dotted key path came from.
@@ -126,39 +143,49 @@ impl BrickConfig {
     /// Where the winning value at `key` came from.
     #[must_use]
     pub fn origin_of(&self, key: &KeyPath) -> Option<&Origin> {
-        origin_at(&self.origins, key).map(|node| node.origin())
+        origin_at(&self.inner.origins, key).map(|node| node.origin())
     }
 
     /// The origins of every key, shaped like [`BrickConfig::table`].
     #[must_use]
     pub fn origins(&self) -> &OriginTable {
-        &self.origins
+        &self.inner.origins
     }
 
     /// Every layer that sets `key`, lowest first, with its value and origin;
     /// the last entry is the winner.
     #[must_use]
-    pub fn explain(&self, key: &KeyPath) -> Vec<(&Value, &Origin)> {
-        self.layers
+    pub fn explain(&self, key: &KeyPath) -> Vec<(Value, Origin)> {
+        self.layers()
             .iter()
             .filter_map(|layer| {
                 let value = value_at(layer.table(), key)?;
                 let origin = origin_at(layer.origins(), key)?.origin();
-                Some((value, origin))
+                Some((value.clone(), origin.clone()))
             })
             .collect()
     }
 
-    /// The layers that were merged, lowest first.
+    /// The layers that were merged, lowest first, each on its own. Files are
+    /// parsed again from the text that was loaded (not re-read from disk).
     #[must_use]
-    pub fn layers(&self) -> &[Layer] {
-        &self.layers
+    pub fn layers(&self) -> Vec<Layer> {
+        self.inner
+            .sources
+            .iter()
+            .filter_map(Source::layer)
+            .collect()
     }
 
     /// The whole configuration as a typed value.
     pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, Error> {
-        let value = Value::Table(self.table.clone());
-        serde_path_to_error::deserialize(value).map_err(|e| {
+        // The common case pays for no path tracking; only a failure is
+        // deserialized again to learn which key it was.
+        if let Ok(value) = T::deserialize(Value::Table(self.inner.table.clone())) {
+            return Ok(value);
+        }
+        let value = Value::Table(self.inner.table.clone());
+        serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
             let segments: Vec<String> = e
                 .path()
                 .iter()
@@ -171,12 +198,12 @@ impl BrickConfig {
             let message = self.describe_de_error(&path, e.inner().message());
             match self.origin_of(&path) {
                 Some(origin) if !path.is_empty() => Error::InvalidValue {
-                    key: format!("{}.{path}", self.name),
+                    key: format!("{}.{path}", self.inner.name),
                     origin: origin.clone(),
                     message,
                 },
                 _ => Error::Deserialize {
-                    brick: self.name.clone(),
+                    brick: self.inner.name.clone(),
                     message,
                 },
             }
@@ -188,20 +215,27 @@ impl BrickConfig {
     /// formatting or which layer set a value. Computed on each call.
     #[must_use]
     pub fn effective_hash(&self) -> crate::EffectiveHash {
-        crate::EffectiveHash::of(&self.table)
+        crate::EffectiveHash::of(&self.inner.table)
+    }
+
+    /// Whether `other` is the very same load (a clone, or a cache hit), not
+    /// merely an equal one.
+    #[must_use]
+    pub fn is_same_load(&self, other: &BrickConfig) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
 
     /// Warnings found while loading (deprecated variables, unknown keys).
     #[must_use]
     pub fn warnings(&self) -> &[Warning] {
-        &self.warnings
+        &self.inner.warnings
     }
 
     /// Whether the value at `key` (or a table holding it) is secret.
     #[must_use]
     pub fn is_secret(&self, key: &KeyPath) -> bool {
         let text = key.to_string();
-        self.secret_keys.iter().any(|secret| {
+        self.inner.secret_keys.iter().any(|secret| {
             text == *secret
                 || text
                     .strip_prefix(secret)
@@ -212,8 +246,8 @@ impl BrickConfig {
     /// The merged table with every non-empty secret replaced by [`REDACTED`].
     #[must_use]
     pub fn redacted_table(&self) -> Table {
-        let mut table = self.table.clone();
-        for secret in self.secret_keys {
+        let mut table = self.inner.table.clone();
+        for secret in self.inner.secret_keys {
             let Ok(path) = secret.parse::<KeyPath>() else {
                 continue;
             };
@@ -267,10 +301,10 @@ impl fmt::Display for BrickConfig {
 impl fmt::Debug for BrickConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BrickConfig")
-            .field("name", &self.name)
-            .field("profile", &self.profile)
+            .field("name", &self.inner.name)
+            .field("profile", &self.inner.profile)
             .field("table", &self.redacted_table())
-            .field("warnings", &self.warnings.len())
+            .field("warnings", &self.inner.warnings.len())
             .finish_non_exhaustive()
     }
 }

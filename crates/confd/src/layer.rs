@@ -162,42 +162,16 @@ impl Layer {
         precedence: Precedence,
         redact_snippet: bool,
     ) -> Result<Self, Error> {
-        // Editors on Windows write a BOM; TOML does not allow one.
-        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let index = LineIndex::new(text);
-        let malformed = |offset: usize, message: String| {
-            let (line, column) = index.position(offset);
-            Error::Malformed {
-                path: path.to_owned(),
-                line,
-                column,
-                message,
-                snippet: snippet(&index, line, column, redact_snippet),
-            }
-        };
-        if let Some(offset) = nesting_too_deep(text) {
-            return Err(malformed(
-                offset,
-                format!("tables and arrays nest deeper than {MAX_DEPTH} levels"),
-            ));
-        }
-        let document = DeTable::parse(text).map_err(|e| {
-            let offset = e.span().map_or(0, |s| s.start);
-            malformed(offset, e.message().trim_end().to_owned())
-        })?;
-        let converter = Converter {
-            path: Arc::from(path),
+        let mut layer = Layer::empty(precedence);
+        parse_into(
+            text,
+            path,
             precedence,
-            index: &index,
-        };
-        let (table, origins) = converter
-            .table(document.into_inner())
-            .map_err(|(offset, message)| malformed(offset, message))?;
-        Ok(Layer {
-            precedence,
-            table,
-            origins,
-        })
+            redact_snippet,
+            &mut layer.table,
+            &mut layer.origins,
+        )?;
+        Ok(layer)
     }
 
     /// Adds one value at `path`, creating intermediate tables.
@@ -256,19 +230,97 @@ impl Layer {
         &self.origins
     }
 
-    /// Stacks `self` on top of `base`: tables merge key by key, recursively;
-    /// any other value (arrays included) replaces the lower one whole.
-    pub(crate) fn merge_into(self, base_table: &mut Table, base_origins: &mut OriginTable) {
-        merge(base_table, base_origins, self.table, self.origins);
+    /// Stacks a copy of `self` on top of `base`: tables merge key by key,
+    /// recursively; any other value (arrays included) replaces the lower one
+    /// whole. The layer itself is kept (for `explain`), so values are cloned
+    /// once, straight into place.
+    pub(crate) fn merge_into(&self, base_table: &mut Table, base_origins: &mut OriginTable) {
+        merge(base_table, base_origins, &self.table, &self.origins);
     }
 }
 
-fn merge(dst: &mut Table, dst_origins: &mut OriginTable, src: Table, mut src_origins: OriginTable) {
+/// One source of a load, kept so each layer can be shown on its own.
+#[derive(Clone, Debug)]
+pub(crate) enum Source {
+    /// Defaults, environment or command line: small, kept as a layer.
+    Layer(Arc<Layer>),
+    /// A file, kept as its text and parsed again only when asked.
+    File {
+        path: std::path::PathBuf,
+        text: String,
+        precedence: Precedence,
+        redact: bool,
+    },
+}
+
+impl Source {
+    /// The source as a layer of its own.
+    pub(crate) fn layer(&self) -> Option<Layer> {
+        match self {
+            Source::Layer(layer) => Some(Layer::clone(layer)),
+            Source::File {
+                path,
+                text,
+                precedence,
+                redact,
+            } => Layer::parse(text, path, *precedence, *redact).ok(),
+        }
+    }
+}
+
+/// Parses a TOML document read from `path` straight into a merged table, as
+/// if it were parsed into a [`Layer`] and merged on top: a load skips
+/// building one table per file (DESIGN.md §3 merge rules hold either way).
+///
+/// `redact_snippet` hides values in the error snippet, for bricks whose files
+/// hold secrets. On error, `table` may hold part of the document.
+pub(crate) fn parse_into(
+    text: &str,
+    path: &Path,
+    precedence: Precedence,
+    redact_snippet: bool,
+    table: &mut Table,
+    origins: &mut OriginTable,
+) -> Result<(), Error> {
+    // Editors on Windows write a BOM; TOML does not allow one.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let index = LineIndex::new(text);
+    let malformed = |offset: usize, message: String| {
+        let (line, column) = index.position(offset);
+        Error::Malformed {
+            path: path.to_owned(),
+            line,
+            column,
+            message,
+            snippet: snippet(&index, line, column, redact_snippet),
+        }
+    };
+    if let Some(offset) = nesting_too_deep(text) {
+        return Err(malformed(
+            offset,
+            format!("tables and arrays nest deeper than {MAX_DEPTH} levels"),
+        ));
+    }
+    let document = DeTable::parse(text).map_err(|e| {
+        let offset = e.span().map_or(0, |s| s.start);
+        malformed(offset, e.message().trim_end().to_owned())
+    })?;
+    let converter = Converter {
+        path: Arc::from(path),
+        precedence,
+        index: &index,
+    };
+    converter
+        .merge_table(document.into_inner(), table, origins)
+        .map_err(|(offset, message)| malformed(offset, message))
+}
+
+fn merge(dst: &mut Table, dst_origins: &mut OriginTable, src: &Table, src_origins: &OriginTable) {
     for (key, value) in src {
-        let Some(origin) = src_origins.remove(&key) else {
+        let Some(origin) = src_origins.get(key) else {
             continue;
         };
-        match (dst.get_mut(&key), value, dst_origins.get_mut(&key), origin) {
+        match (dst.get_mut(key), value, dst_origins.get_mut(key), origin) {
             (
                 Some(Value::Table(lower)),
                 Value::Table(upper),
@@ -278,13 +330,32 @@ fn merge(dst: &mut Table, dst_origins: &mut OriginTable, src: Table, mut src_ori
                 }),
                 OriginNode::Table { origin, children },
             ) => {
-                *lower_origin = origin;
+                lower_origin.clone_from(origin);
                 merge(lower, lower_children, upper, children);
             }
-            (_, value, _, origin) => {
-                dst.insert(key.clone(), value);
-                dst_origins.insert(key, origin);
-            }
+            _ => replace(dst, dst_origins, key, value.clone(), origin.clone()),
+        }
+    }
+}
+
+/// Sets `key` in a table and its origins, reusing the existing entries (and
+/// their key allocations) when there are some.
+fn replace<K: AsRef<str> + Into<String>>(
+    dst: &mut Table,
+    dst_origins: &mut OriginTable,
+    key: K,
+    value: Value,
+    origin: OriginNode,
+) {
+    match (dst.get_mut(key.as_ref()), dst_origins.get_mut(key.as_ref())) {
+        (Some(slot), Some(origin_slot)) => {
+            *slot = value;
+            *origin_slot = origin;
+        }
+        _ => {
+            let key: String = key.into();
+            dst.insert(key.clone(), value);
+            dst_origins.insert(key, origin);
         }
     }
 }
@@ -371,29 +442,44 @@ impl Converter<'_> {
         }
     }
 
-    fn table(&self, de: DeTable<'_>) -> Result<(Table, OriginTable), ConvertError> {
-        let mut table = Table::new();
-        let mut origins = OriginTable::new();
+    /// Converts `de` into `dst`, merging: a table into an existing table
+    /// recurses, anything else replaces what is there.
+    fn merge_table(
+        &self,
+        de: DeTable<'_>,
+        dst: &mut Table,
+        dst_origins: &mut OriginTable,
+    ) -> Result<(), ConvertError> {
         for (key, value) in de {
-            let key = key.into_inner().into_owned();
+            let key = key.into_inner();
             let start = value.span().start;
-            let node = match value.into_inner() {
+            match value.into_inner() {
                 DeValue::Table(inner) => {
-                    let (t, children) = self.table(inner)?;
-                    table.insert(key.clone(), Value::Table(t));
-                    OriginNode::Table {
+                    if let (
+                        Some(Value::Table(lower)),
+                        Some(OriginNode::Table { origin, children }),
+                    ) = (dst.get_mut(key.as_ref()), dst_origins.get_mut(key.as_ref()))
+                    {
+                        *origin = self.origin(start);
+                        self.merge_table(inner, lower, children)?;
+                        continue;
+                    }
+                    let (mut t, mut children) = (Table::new(), OriginTable::new());
+                    self.merge_table(inner, &mut t, &mut children)?;
+                    let node = OriginNode::Table {
                         origin: self.origin(start),
                         children,
-                    }
+                    };
+                    replace(dst, dst_origins, key, Value::Table(t), node);
                 }
                 other => {
-                    table.insert(key.clone(), self.value(other, start)?);
-                    OriginNode::Leaf(self.origin(start))
+                    let value = self.value(other, start)?;
+                    let node = OriginNode::Leaf(self.origin(start));
+                    replace(dst, dst_origins, key, value, node);
                 }
-            };
-            origins.insert(key, node);
+            }
         }
-        Ok((table, origins))
+        Ok(())
     }
 
     fn value(&self, de: DeValue<'_>, start: usize) -> Result<Value, ConvertError> {
@@ -422,7 +508,11 @@ impl Converter<'_> {
                     })
                     .collect::<Result<_, _>>()?,
             ),
-            DeValue::Table(t) => Value::Table(self.table(t)?.0),
+            DeValue::Table(t) => {
+                let (mut table, mut origins) = (Table::new(), OriginTable::new());
+                self.merge_table(t, &mut table, &mut origins)?;
+                Value::Table(table)
+            }
         })
     }
 

@@ -29,12 +29,15 @@
 //! ```
 #![deny(missing_docs)]
 
+mod atomic;
 mod brick_name;
 pub mod bricks;
+mod cache;
 mod config;
 mod env;
 mod error;
 mod file;
+mod hash;
 mod key_path;
 mod layer;
 mod loader;
@@ -44,21 +47,31 @@ mod seed;
 mod shipped;
 mod state_dir;
 mod value;
+mod watch;
 
+pub use atomic::{WriteError, replace_file};
 pub use brick_name::{BrickName, InvalidBrickName, MAX_BRICK_NAME_LEN};
 pub use bricks::Brick;
 pub use config::{BrickConfig, REDACTED, Warning, redact};
 pub use error::Error;
-pub use file::MAX_FILE_SIZE;
+pub use file::{MAX_FILE_SIZE, is_drop_in_name, read_config_file};
+pub use hash::{EffectiveHash, InvalidHash};
 pub use key_path::{InvalidKeyPath, KeyPath};
 pub use layer::{Layer, MAX_DEPTH, OriginNode, OriginTable};
-pub use loader::{Loader, Override};
+pub use loader::{Loader, Override, suggest};
 pub use origin::{Origin, Precedence};
 pub use profile::{Profile, UnknownProfile};
-pub use seed::{DIR_MODE, FILE_MODE, SECRET_FILE_MODE, SeedAction, SeedError, SeedReport, seed};
-pub use shipped::{ShippedFile, holds_secrets, shipped_file, shipped_files};
+pub use seed::{
+    DIR_MODE, FILE_MODE, SECRET_FILE_MODE, SeedAction, SeedError, SeedReport, SeedStep, Seeder,
+    seed,
+};
+pub use shipped::{Shipped, ShippedFile, content_hash, holds_secrets, shipped_file, shipped_files};
 pub use state_dir::{StateDir, StateDirSource};
 pub use value::{BOOL_WORDS, parse_bool, parse_typed};
+pub use watch::{
+    Action, BrickSetWatch, BrickWatch, Change, ConfigReader, DEFAULT_DEBOUNCE, Invalid, Reloaded,
+    Setting, WatchError, WatchEvent, Watcher, plan,
+};
 
 /// The effective configuration of brick `name`, from `$NEXUS_STATE_DIR`
 /// (default `~/.nexus`), the profile in `$NEXUS_PROFILE` (default `full`) and

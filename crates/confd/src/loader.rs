@@ -2,14 +2,17 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::SystemTime;
 
 use toml::{Table, Value};
 
 use crate::bricks::{self, Brick, Schema};
-use crate::config::Warning;
+use crate::cache::{self, CacheKey, Snapshot};
+use crate::config::{Resolved, Warning};
 use crate::env::{self, Env};
 use crate::file::{list_drop_ins, read_config_file};
-use crate::layer::{Layer, OriginNode, OriginTable, value_at};
+use crate::layer::{Layer, OriginNode, OriginTable, Source, parse_into, value_at};
 use crate::value::parse_typed;
 use crate::{BrickConfig, BrickName, Error, KeyPath, Origin, Precedence, Profile, StateDir};
 
@@ -36,6 +39,7 @@ pub struct Loader {
     overrides: Vec<(String, String)>,
     strict: bool,
     candidate: Option<(PathBuf, String)>,
+    uncached: bool,
 }
 
 /// A parsed `--set BRICK.key=value`.
@@ -127,6 +131,14 @@ impl Loader {
         self
     }
 
+    /// Whether loads may be answered from the process-wide cache (default
+    /// `true`). Turn it off to measure or to force a re-read.
+    #[must_use]
+    pub fn cache(mut self, enabled: bool) -> Self {
+        self.uncached = !enabled;
+        self
+    }
+
     /// Makes unknown keys in registered bricks errors instead of warnings.
     #[must_use]
     pub fn strict(mut self, strict: bool) -> Self {
@@ -172,16 +184,102 @@ impl Loader {
 
     /// Loads one brick: a shipped brick with its schema, any other valid name
     /// from its files and overrides alone.
+    ///
+    /// A repeated load of a brick whose files, environment and overrides are
+    /// unchanged is answered from a process-wide cache after a `stat` of each
+    /// file (see the `cache` module for why that is never stale).
     pub fn load(&self, name: &str) -> Result<BrickConfig, Error> {
         let brick = BrickName::new(name)?;
-        self.assemble(&brick, bricks::lookup(name))
+        self.load_schema_of(&brick, bricks::lookup(name))
     }
 
     /// Loads a typed brick and checks its rules.
     pub fn load_typed<T: Brick>(&self) -> Result<T, Error> {
         let brick = BrickName::new(T::NAME)?;
-        self.assemble(&brick, Some(bricks::schema_of::<T>()))?
-            .deserialize()
+        // Deserialize once: the value that passes the rules is the one returned.
+        self.load_cached(&brick, Some(bricks::schema_of::<T>()), |config, fresh| {
+            let typed: T = config.deserialize()?;
+            if fresh {
+                typed
+                    .validate()
+                    .map_err(|v| bricks::violation_error(T::NAME, config, v))?;
+            }
+            Ok(typed)
+        })
+    }
+
+    /// Loads a brick described by a schema built at run time.
+    pub fn load_schema(&self, schema: &dyn Schema) -> Result<BrickConfig, Error> {
+        let brick = BrickName::new(schema.name())?;
+        self.load_schema_of(&brick, Some(schema))
+    }
+
+    fn load_schema_of(
+        &self,
+        brick: &BrickName,
+        schema: Option<&dyn Schema>,
+    ) -> Result<BrickConfig, Error> {
+        self.load_cached(brick, schema, |config, fresh| {
+            if let (Some(schema), true) = (schema, fresh) {
+                schema.check(config)?;
+            }
+            Ok(config.clone())
+        })
+    }
+
+    /// Loads `brick`, from the cache when its files are unchanged, and
+    /// `finish`es it: `fresh` is false for a cache hit, which passed the
+    /// schema's checks when it was stored.
+    fn load_cached<R>(
+        &self,
+        brick: &BrickName,
+        schema: Option<&dyn Schema>,
+        finish: impl FnOnce(&BrickConfig, bool) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        let cacheable = !self.uncached
+            && self.candidate.is_none()
+            && schema.is_none_or(|s| s.cache_id().is_some());
+        if !cacheable {
+            return finish(&self.assemble(brick, schema)?, true);
+        }
+        let key = self.cache_key(brick, schema)?;
+        if let Some(hit) = cache::lookup(&key) {
+            return finish(&hit, false);
+        }
+        let loaded_at = SystemTime::now();
+        let snapshot = Snapshot::take(
+            &key.state_dir.join("etc/conf.d").join(brick.as_str()),
+            &key.state_dir.join("etc/conf.d").join(format!("{brick}.d")),
+        );
+        let config = self.assemble(brick, schema)?;
+        let finished = finish(&config, true)?;
+        if let Some(snapshot) = snapshot {
+            cache::store(key, snapshot, loaded_at, &config);
+        }
+        Ok(finished)
+    }
+
+    /// Everything besides the files that the load of `brick` depends on.
+    fn cache_key(&self, brick: &BrickName, schema: Option<&dyn Schema>) -> Result<CacheKey, Error> {
+        let mut env = Vec::new();
+        for alias in schema.map_or(&[][..], |s| s.env_aliases()) {
+            for var in alias.vars {
+                env.push(self.env.get(var)?);
+            }
+        }
+        Ok(CacheKey {
+            state_dir: self.resolved_state_dir()?.root().to_owned(),
+            brick: brick.to_string(),
+            schema: schema.and_then(|s| s.cache_id()),
+            profile: self.resolved_profile()?,
+            env,
+            overrides: self
+                .overrides_for(brick)?
+                .into_iter()
+                .map(|(key, value)| (key.to_string(), value.to_owned()))
+                .collect(),
+            strict: self.strict,
+        })
     }
 
     /// The drop-ins in order, with a candidate drop-in that does not exist yet.
@@ -192,7 +290,11 @@ impl Loader {
             && !paths.contains(candidate)
         {
             paths.push(candidate.clone());
-            paths.sort_by(|a, b| a.as_os_str().as_encoded_bytes().cmp(b.as_os_str().as_encoded_bytes()));
+            paths.sort_by(|a, b| {
+                a.as_os_str()
+                    .as_encoded_bytes()
+                    .cmp(b.as_os_str().as_encoded_bytes())
+            });
         }
         Ok(paths)
     }
@@ -221,17 +323,25 @@ impl Loader {
         let state = self.resolved_state_dir()?;
         let secret_keys = schema.map_or(&[][..], |s| s.secret_keys());
         let redact_snippets = !secret_keys.is_empty();
-        let defaults = schema.map(|s| s.defaults(profile)).unwrap_or_default();
+        let defaults_layer = schema.map(|s| defaults_layer(s, profile));
+        let empty = Table::new();
+        let defaults = defaults_layer
+            .as_ref()
+            .map_or(&empty, |layer| layer.table());
 
-        let mut layers = Vec::new();
         let mut errors = Vec::new();
         let mut warnings = Vec::new();
-        if schema.is_some() {
-            layers.push(Layer::from_table(
-                defaults.clone(),
-                &Origin::ProfileDefault(profile),
-            ));
-        }
+        // The merged table starts as the defaults; each file is parsed
+        // straight into it. The sources are kept so `explain` can show each
+        // layer on its own later, which is rare and may re-parse.
+        let mut sources = Vec::new();
+        let (mut table, mut origins) = match &defaults_layer {
+            Some(layer) => {
+                sources.push(Source::Layer(Arc::clone(layer)));
+                (layer.table().clone(), layer.origins().clone())
+            }
+            None => (Table::new(), OriginTable::new()),
+        };
 
         let main = state.main_file(brick);
         let mut files = Vec::new();
@@ -252,9 +362,21 @@ impl Loader {
             }
             Err(e) => errors.push(e),
         }
-        for (path, text, precedence) in &files {
-            match Layer::parse(text, path, *precedence, redact_snippets) {
-                Ok(layer) => layers.push(layer),
+        for (path, text, precedence) in files {
+            match parse_into(
+                &text,
+                &path,
+                precedence,
+                redact_snippets,
+                &mut table,
+                &mut origins,
+            ) {
+                Ok(()) => sources.push(Source::File {
+                    path,
+                    text,
+                    precedence,
+                    redact: redact_snippets,
+                }),
                 Err(e) => errors.push(e),
             }
         }
@@ -278,7 +400,7 @@ impl Loader {
                         key: full_key.clone(),
                     });
                     let origin = Origin::Env((*var).to_owned());
-                    match parse_typed(&raw, value_at(&defaults, &key)) {
+                    match parse_typed(&raw, value_at(defaults, &key)) {
                         Ok(Value::Boolean(b)) if alias.inverted => {
                             env_layer.insert(&key, Value::Boolean(!b), origin);
                         }
@@ -292,7 +414,8 @@ impl Loader {
                     break;
                 }
             }
-            layers.push(env_layer);
+            env_layer.merge_into(&mut table, &mut origins);
+            sources.push(Source::Layer(Arc::new(env_layer)));
         }
 
         let mut cli_layer = Layer::empty(Precedence::Cli);
@@ -300,7 +423,7 @@ impl Loader {
             let secret = secret_keys.contains(&key.to_string().as_str());
             let shown = if secret { crate::REDACTED } else { raw };
             let origin = Origin::Cli(format!("{brick}.{key}={shown}"));
-            match parse_typed(raw, value_at(&defaults, &key)) {
+            match parse_typed(raw, value_at(defaults, &key)) {
                 Ok(value) => cli_layer.insert(&key, value, origin),
                 Err(message) => errors.push(Error::InvalidValue {
                     key: format!("{brick}.{key}"),
@@ -309,28 +432,29 @@ impl Loader {
                 }),
             }
         }
-        layers.push(cli_layer);
+        cli_layer.merge_into(&mut table, &mut origins);
+        sources.push(Source::Layer(Arc::new(cli_layer)));
 
-        let mut table = Table::new();
-        let mut origins = OriginTable::new();
-        for layer in &layers {
-            layer.clone().merge_into(&mut table, &mut origins);
-        }
-        let mut config = BrickConfig {
+        let mut resolved = Resolved {
             name: brick.to_string(),
             profile,
             table,
             origins,
-            layers,
+            sources,
             secret_keys,
             warnings,
         };
-
-        if let Some(schema) = schema {
-            let path = KeyPath::default();
-            for problem in
-                check_against_defaults(&config, &config.table, &config.origins, &defaults, &path)
-            {
+        if schema.is_some() {
+            let mut problems = Vec::new();
+            check_against_defaults(
+                brick,
+                &resolved.table,
+                &resolved.origins,
+                defaults,
+                &mut Vec::new(),
+                &mut problems,
+            );
+            for problem in problems {
                 match problem {
                     Error::UnknownKey {
                         key,
@@ -338,7 +462,7 @@ impl Loader {
                         suggestion,
                     } if !self.strict => {
                         tracing::warn!("unknown key `{key}` at `{origin}`");
-                        config.warnings.push(Warning::UnknownKey {
+                        resolved.warnings.push(Warning::UnknownKey {
                             key,
                             origin,
                             suggestion,
@@ -347,17 +471,36 @@ impl Loader {
                     other => errors.push(other),
                 }
             }
-            if errors.is_empty()
-                && let Err(e) = schema.check(&config)
-            {
-                errors.push(e);
-            }
         }
+        // The schema's own checks (types, rules) run in `finish`, once
+        // these structural problems are out of the way.
         match Error::from_list(errors) {
             Some(e) => Err(e),
-            None => Ok(config),
+            None => Ok(BrickConfig::from(resolved)),
         }
     }
+}
+
+/// A schema's defaults for a profile as a layer. Serializing the defaults is
+/// a good part of a load's cost, so layers of schemas with a `cache_id` are
+/// built once per process and shared.
+fn defaults_layer(schema: &dyn Schema, profile: Profile) -> Arc<Layer> {
+    type Built = HashMap<(&'static str, Profile), Arc<Layer>>;
+    static BUILT: OnceLock<Mutex<Built>> = OnceLock::new();
+    let build = || {
+        Arc::new(Layer::from_table(
+            schema.defaults(profile),
+            &Origin::ProfileDefault(profile),
+        ))
+    };
+    let Some(id) = schema.cache_id() else {
+        return build();
+    };
+    let mut built = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    Arc::clone(built.entry((id, profile)).or_insert_with(build))
 }
 
 /// Adds the offending text to an expectation, unless it is a secret.
@@ -372,59 +515,54 @@ fn with_found(expected: String, raw: &str, secret: bool) -> String {
 /// Type errors and unknown keys of a merged table against the brick's
 /// defaults, which list every key it knows with its type.
 fn check_against_defaults(
-    config: &BrickConfig,
+    brick: &BrickName,
     table: &Table,
     origins: &OriginTable,
     defaults: &Table,
-    prefix: &KeyPath,
-) -> Vec<Error> {
-    let mut problems = Vec::new();
+    prefix: &mut Vec<String>,
+    problems: &mut Vec<Error>,
+) {
+    // Runs on every load: paths and messages are only built for problems.
+    let full_key = |prefix: &[String], key: &str| {
+        let path = KeyPath::from_segments(prefix.iter().map(String::as_str).chain([key]));
+        format!("{brick}.{path}")
+    };
     for (key, value) in table {
-        let path = prefix.child(key);
         let Some(node) = origins.get(key) else {
             continue;
         };
-        let origin = node.origin().clone();
-        let full_key = format!("{}.{path}", config.name);
-        let expected = match defaults.get(key) {
-            None => {
-                problems.push(Error::UnknownKey {
-                    key: full_key,
-                    origin,
-                    suggestion: suggest(key, defaults.keys()),
-                });
-                continue;
-            }
-            Some(expected) => expected,
+        let Some(expected) = defaults.get(key) else {
+            problems.push(Error::UnknownKey {
+                key: full_key(prefix, key),
+                origin: node.origin().clone(),
+                suggestion: suggest(key, defaults.keys()),
+            });
+            continue;
         };
         match (expected, value) {
             (Value::Table(expected), Value::Table(actual)) => {
                 if let OriginNode::Table { children, .. } = node {
-                    problems.extend(check_against_defaults(
-                        config, actual, children, expected, &path,
-                    ));
+                    prefix.push(key.clone());
+                    check_against_defaults(brick, actual, children, expected, prefix, problems);
+                    prefix.pop();
                 }
             }
             (Value::Float(_), Value::Integer(_)) => {}
             (expected, actual) if expected.same_type(actual) => {}
             (expected, actual) => problems.push(Error::InvalidType {
-                key: full_key,
-                origin,
+                key: full_key(prefix, key),
+                origin: node.origin().clone(),
                 expected: expected.type_str(),
                 found: actual.type_str(),
             }),
         }
     }
-    problems
 }
 
 /// The known name most like `unknown`, if one is close enough to be a typo
 /// (`auto_synk` → `auto_sync`, `mount` → `mounts`).
 #[must_use]
-pub fn suggest<'a>(
-    unknown: &str,
-    known: impl IntoIterator<Item = &'a String>,
-) -> Option<String> {
+pub fn suggest<'a>(unknown: &str, known: impl IntoIterator<Item = &'a String>) -> Option<String> {
     known
         .into_iter()
         .map(|k| (strsim::normalized_damerau_levenshtein(unknown, k), k))

@@ -1,7 +1,10 @@
 //! Integration tests of the confd library: one binary, a module per area.
 
+mod cache;
 mod errors;
 mod layers;
+mod seed;
 mod shipped;
 mod support;
 mod typed;
+mod watch;

@@ -4,6 +4,7 @@ mod check;
 mod init;
 mod locate;
 mod read;
+mod watch;
 mod write;
 
 use std::str::FromStr;
@@ -118,6 +119,24 @@ pub(crate) enum ConfigCommand {
     /// Print where the state dir, etc, conf.d and the VFS metastore are, and why
     #[command(after_help = "Example:\n  NEXUS_STATE_DIR=/srv/nexus nexus config path")]
     Path,
+    /// Print a line each time bricks' effective configuration changes, until interrupted
+    #[command(
+        after_help = "Each line is `reloaded` (the keys that changed, old -> new, and \
+        where the new value comes from) or `invalid` (the files do not load; the last good \
+        configuration stays in force). Edits that change no value, such as comments or a key \
+        moved to a drop-in, print nothing.\n\n\
+        Examples:\n  \
+        nexus config watch mounts cache\n  \
+        nexus config watch database --format json | jq .changes"
+    )]
+    Watch {
+        /// The bricks, e.g. `mounts cache`
+        #[arg(value_parser = parse_brick, required = true)]
+        bricks: Vec<BrickName>,
+        /// Print secret values instead of `<redacted>`
+        #[arg(long)]
+        show_secrets: bool,
+    },
 }
 
 /// Runs a `config` subcommand.
@@ -148,6 +167,10 @@ pub(crate) fn run(global: &Global, command: ConfigCommand) -> Result<(), Failure
         ConfigCommand::Doctor => check::doctor(global),
         ConfigCommand::Diff { brick } => locate::diff(global, &brick),
         ConfigCommand::Path => locate::path(global),
+        ConfigCommand::Watch {
+            bricks,
+            show_secrets,
+        } => watch::watch(global, &bricks, show_secrets),
     }
 }
 

@@ -110,7 +110,7 @@ pub(crate) fn explain(
     let winner = layers.len() - 1;
     let shown: Vec<(Value, &confd::Origin)> = layers
         .iter()
-        .map(|(value, origin)| (shown(&config, &target.key, value, show_secrets), *origin))
+        .map(|(value, origin)| (shown(&config, &target.key, value, show_secrets), origin))
         .collect();
     match global.format {
         Format::Text => {

@@ -102,6 +102,11 @@ pub trait Schema: Send + Sync {
     fn secret_keys(&self) -> &'static [&'static str];
     /// Deserializes the merged configuration and checks the brick's rules.
     fn check(&self, config: &BrickConfig) -> Result<(), Error>;
+    /// A name unique to this schema's definition (its type's name), so loads
+    /// can be cached; `None` (the default) disables caching for the schema.
+    fn cache_id(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 struct TypedSchema<T>(PhantomData<fn() -> T>);
@@ -127,20 +132,31 @@ impl<T: Brick> Schema for TypedSchema<T> {
         T::SECRET_KEYS
     }
 
+    fn cache_id(&self) -> Option<&'static str> {
+        Some(std::any::type_name::<T>())
+    }
+
     fn check(&self, config: &BrickConfig) -> Result<(), Error> {
         let typed: T = config.deserialize()?;
-        typed.validate().map_err(|violation| Error::Validation {
-            brick: T::NAME.to_owned(),
-            message: violation.message,
-            involved: violation
-                .keys
-                .iter()
-                .map(|key| {
-                    let origin = key.parse().ok().and_then(|k| config.origin_of(&k)).cloned();
-                    (format!("{}.{key}", T::NAME), origin)
-                })
-                .collect(),
-        })
+        typed
+            .validate()
+            .map_err(|violation| violation_error(T::NAME, config, violation))
+    }
+}
+
+/// The error for a broken rule, naming where each involved value came from.
+pub(crate) fn violation_error(brick: &str, config: &BrickConfig, violation: Violation) -> Error {
+    Error::Validation {
+        brick: brick.to_owned(),
+        message: violation.message,
+        involved: violation
+            .keys
+            .iter()
+            .map(|key| {
+                let origin = key.parse().ok().and_then(|k| config.origin_of(&k)).cloned();
+                (format!("{brick}.{key}"), origin)
+            })
+            .collect(),
     }
 }
 

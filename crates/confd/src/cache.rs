@@ -1,0 +1,157 @@
+//! A process-wide cache of loaded bricks, so a brick that asks for its
+//! configuration again pays for a few `stat` calls instead of a reload.
+//!
+//! An entry is used only while every file it was loaded from (the main file,
+//! the `NAME.d` directory and each drop-in) has the same device, inode, size,
+//! mtime and ctime. Adding, removing or renaming a drop-in changes the
+//! directory's mtime; replacing a file by rename changes its inode. The files
+//! are stat'ed *before* they are read, so a change racing with the load makes
+//! the next lookup miss rather than serve stale values.
+//!
+//! Timestamps have coarse granularity (a kernel tick, or seconds on some file
+//! systems), so two same-size writes within one tick look identical. As git
+//! does for its index, an entry is not stored while any file's mtime is
+//! within [`RACY_WINDOW`] of the load: such loads are simply repeated.
+
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, SystemTime};
+
+use crate::BrickConfig;
+use crate::file::list_drop_ins;
+
+/// How recent a file's mtime may be for a load to be cached.
+pub const RACY_WINDOW: Duration = Duration::from_secs(2);
+
+/// The most entries kept; the cache starts over when it is full.
+const CAPACITY: usize = 512;
+
+/// Everything a load's result depends on besides the files themselves.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct CacheKey {
+    pub(crate) state_dir: PathBuf,
+    pub(crate) brick: String,
+    pub(crate) schema: Option<&'static str>,
+    pub(crate) profile: crate::Profile,
+    pub(crate) env: Vec<Option<String>>,
+    pub(crate) overrides: Vec<(String, String)>,
+    pub(crate) strict: bool,
+}
+
+/// What `stat` says about a path, as far as it matters for staleness.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Fingerprint {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+    mode: u32,
+}
+
+/// The fingerprints of a brick's files, taken before they are read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Snapshot {
+    files: Vec<(PathBuf, Option<Fingerprint>)>,
+}
+
+fn fingerprint(path: &Path) -> Result<Option<Fingerprint>, ()> {
+    match std::fs::metadata(path) {
+        Ok(m) => Ok(Some(Fingerprint {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+            mode: m.mode(),
+        })),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(_) => Err(()),
+    }
+}
+
+impl Snapshot {
+    /// Stats a brick's main file, drop-in directory and drop-ins. `None` when
+    /// anything is unusual (an unreadable path): such loads are not cached.
+    pub(crate) fn take(main: &Path, drop_in_dir: &Path) -> Option<Self> {
+        let mut files = vec![
+            (main.to_owned(), fingerprint(main).ok()?),
+            (drop_in_dir.to_owned(), fingerprint(drop_in_dir).ok()?),
+        ];
+        for path in list_drop_ins(drop_in_dir).ok()? {
+            let print = fingerprint(&path).ok()?;
+            files.push((path, print));
+        }
+        Some(Snapshot { files })
+    }
+
+    /// Whether every file still has the fingerprint it had.
+    fn is_current(&self) -> bool {
+        self.files
+            .iter()
+            .all(|(path, print)| fingerprint(path).is_ok_and(|now| now == *print))
+    }
+
+    /// Whether a file changed so recently that a same-size rewrite in the
+    /// same timestamp tick could go unnoticed.
+    fn is_racy(&self, loaded_at: SystemTime) -> bool {
+        let Some(threshold) = loaded_at.checked_sub(RACY_WINDOW) else {
+            return true;
+        };
+        let threshold = threshold
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or((0, 0), |d| {
+                (d.as_secs() as i64, i64::from(d.subsec_nanos()))
+            });
+        self.files
+            .iter()
+            .any(|(_, print)| print.is_some_and(|p| p.mtime >= threshold || p.ctime >= threshold))
+    }
+}
+
+struct Entry {
+    snapshot: Snapshot,
+    config: BrickConfig,
+}
+
+fn cache() -> &'static Mutex<HashMap<CacheKey, Entry>> {
+    static CACHE: OnceLock<Mutex<HashMap<CacheKey, Entry>>> = OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+/// The cached load for `key`, if its files are unchanged.
+pub(crate) fn lookup(key: &CacheKey) -> Option<BrickConfig> {
+    let cache = cache()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let entry = cache.get(key)?;
+    entry.snapshot.is_current().then(|| entry.config.clone())
+}
+
+/// Remembers a load whose files were stat'ed (as `snapshot`) before reading,
+/// at `loaded_at`, unless the files are too fresh to trust their timestamps.
+pub(crate) fn store(
+    key: CacheKey,
+    snapshot: Snapshot,
+    loaded_at: SystemTime,
+    config: &BrickConfig,
+) {
+    if snapshot.is_racy(loaded_at) {
+        return;
+    }
+    let mut cache = cache()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if cache.len() >= CAPACITY && !cache.contains_key(&key) {
+        cache.clear();
+    }
+    cache.insert(
+        key,
+        Entry {
+            snapshot,
+            config: config.clone(),
+        },
+    );
+}
