@@ -73,6 +73,7 @@ fn doctor_finds_every_kind_of_problem() {
     sandbox.write("uploads.toml", "max_concurrent = 2\n");
     sandbox.write("my-brick", "x = 1\n");
     sandbox.write("cache.new", "# newer default\n");
+    sandbox.write("search.old", "# what init --force replaced\n");
     sandbox.write(".search.Ab12Cd.tmp", "half a fi");
     sandbox.write(
         "permissions",

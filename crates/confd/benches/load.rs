@@ -103,6 +103,9 @@ impl Schema for RuntimeSchema {
     fn check(&self, config: &BrickConfig) -> Result<(), Error> {
         config.deserialize::<Sections>().map(drop)
     }
+    fn cache_id(&self) -> Option<&'static str> {
+        Some(self.name)
+    }
 }
 
 /// A brick's files on disk.

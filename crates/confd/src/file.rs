@@ -34,12 +34,18 @@ fn io_error(path: &Path, source: std::io::Error) -> Error {
 /// Reads a configuration file as UTF-8 text; `Ok(None)` when nothing is there.
 ///
 /// A dangling symlink is an error rather than "missing": someone meant a file
-/// to be there. The file is opened non-blocking, so a FIFO swapped in after
-/// the check cannot hang the caller, and its type is checked again on the
-/// open handle.
+/// to be there.
 pub fn read_config_file(path: &Path) -> Result<Option<String>, Error> {
-    let metadata = match std::fs::metadata(path) {
-        Ok(m) => m,
+    // Open first and check the handle: one fewer system call than a stat
+    // before the open, and no window for a swap between check and use.
+    // O_NONBLOCK makes opening a FIFO return at once instead of waiting for
+    // a writer; the type check below then refuses it.
+    let mut file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+    {
+        Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return match std::fs::symlink_metadata(path) {
                 Ok(_) => Err(Error::NotAFile {
@@ -51,28 +57,17 @@ pub fn read_config_file(path: &Path) -> Result<Option<String>, Error> {
         }
         Err(e) => return Err(io_error(path, e)),
     };
-    if !metadata.is_file() {
-        return Err(Error::NotAFile {
-            path: path.to_owned(),
-            found: describe(metadata.file_type()),
-        });
-    }
-    if metadata.len() > MAX_FILE_SIZE {
-        return Err(Error::TooLarge {
-            path: path.to_owned(),
-            size: metadata.len(),
-        });
-    }
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
-        .open(path)
-        .map_err(|e| io_error(path, e))?;
     let opened = file.metadata().map_err(|e| io_error(path, e))?;
     if !opened.is_file() {
         return Err(Error::NotAFile {
             path: path.to_owned(),
             found: describe(opened.file_type()),
+        });
+    }
+    if opened.len() > MAX_FILE_SIZE {
+        return Err(Error::TooLarge {
+            path: path.to_owned(),
+            size: opened.len(),
         });
     }
     // Read one byte past the limit so a file that grew since the stat is

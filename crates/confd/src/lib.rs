@@ -63,7 +63,7 @@ pub use origin::{Origin, Precedence};
 pub use profile::{Profile, UnknownProfile};
 pub use seed::{
     DIR_MODE, FILE_MODE, SECRET_FILE_MODE, SeedAction, SeedError, SeedReport, SeedStep, Seeder,
-    seed,
+    StateLock, lock_state, seed,
 };
 pub use shipped::{Shipped, ShippedFile, content_hash, holds_secrets, shipped_file, shipped_files};
 pub use state_dir::{StateDir, StateDirSource};

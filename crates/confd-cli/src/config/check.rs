@@ -393,6 +393,16 @@ fn leftover(path: &Path, name: &str) -> Option<Finding> {
             ),
         ));
     }
+    if let Some(current) = name.strip_suffix(".old") {
+        return Some(Finding::new(
+            Severity::Note,
+            "pending upgrades",
+            format!(
+                "`{}` is your earlier `{current}`, kept by `nexus config init --force`: delete it when you no longer need it",
+                path.display()
+            ),
+        ));
+    }
     if name.starts_with('.') && name.ends_with(".tmp") {
         return Some(Finding::new(
             Severity::Warning,

@@ -65,8 +65,12 @@ fn validate(
     loader.load(brick.as_str()).map(|_| ())
 }
 
-/// Writes `text` to `path` atomically, creating `NAME.d` if needed.
-fn write(path: &Path, text: &str, mode: u32) -> Result<(), Failure> {
+/// Writes `text` to `path` atomically, creating `NAME.d` if needed, under
+/// the state dir's write lock so a concurrent `init` cannot remove the
+/// temporary file mid-write.
+fn write(global: &Global, path: &Path, text: &str, mode: u32) -> Result<(), Failure> {
+    let state = global.loader().resolved_state_dir()?;
+    let _lock = confd::lock_state(state.root()).map_err(|e| Failure::Config(e.to_string()))?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
             .map_err(|e| Failure::Config(format!("cannot create `{}`: {e}", dir.display())))?;
@@ -112,7 +116,7 @@ pub(crate) fn set(
         println!("unchanged {target} in {}", path.display());
         return Ok(());
     }
-    write(&path, &updated, mode_for(&path, brick))?;
+    write(global, &path, &updated, mode_for(&path, brick))?;
     println!("set {target} in {}", path.display());
     // Tell the user when the new value is not the one in force.
     let config = global.loader().load(brick.as_str())?;
@@ -245,7 +249,7 @@ pub(crate) fn edit(global: &Global, brick: &BrickName) -> Result<(), Failure> {
         }
         match validate(global, brick, &path, &edited) {
             Ok(()) => {
-                write(&path, &edited, mode_for(&path, brick))?;
+                write(global, &path, &edited, mode_for(&path, brick))?;
                 println!("updated {}", path.display());
                 return Ok(());
             }

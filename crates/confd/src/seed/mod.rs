@@ -26,6 +26,7 @@ mod record;
 mod write;
 
 use std::collections::BTreeSet;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 pub use write::SeedStep;
@@ -396,6 +397,26 @@ fn mode_of(name: &str) -> u32 {
     } else {
         FILE_MODE
     }
+}
+
+/// The state dir's write lock, held while it lives. Seeding and every
+/// explicit edit (`nexus config set`/`edit`) take turns under it, so a run's
+/// clean-up of stale temporary files never removes another writer's.
+#[derive(Debug)]
+pub struct StateLock {
+    _file: std::fs::File,
+}
+
+/// Waits for, then holds, the write lock of the state dir at `state_root`
+/// (`$STATE/var/lib/confd/lock`, created if missing).
+pub fn lock_state(state_root: &Path) -> Result<StateLock, SeedError> {
+    let dir = state_root.join("var").join("lib").join("confd");
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(&dir)
+        .map_err(io_err(&dir))?;
+    lock(&dir.join(LOCK_FILE)).map(|file| StateLock { _file: file })
 }
 
 /// Waits for, then holds, the exclusive lock of a state dir's seeding.
