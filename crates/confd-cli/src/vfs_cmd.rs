@@ -1,0 +1,210 @@
+//! `nexus vfs …`: file operations through a freshly booted VFS, with `$STATE/etc` mounted
+//! read-only at `/etc` (metadata only, nothing written below it) and an in-memory `/tmp`.
+
+use std::error::Error;
+use std::io::{self, Read, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use vfs_etc::{Kind, Metadata, Vfs, VfsPath, WriteMode};
+
+/// File operations on the VFS that mounts $STATE/etc read-only at /etc.
+#[derive(clap::Subcommand, Debug)]
+pub enum VfsCommand {
+    /// List a directory (directories end in `/`)
+    #[command(after_help = "Example:\n  nexus vfs ls /etc/conf.d")]
+    Ls {
+        /// Absolute VFS path, e.g. /etc/conf.d
+        path: VfsPath,
+    },
+    /// Print a file's content
+    #[command(after_help = "Example:\n  nexus vfs cat /etc/conf.d/mounts")]
+    Cat {
+        /// Absolute VFS path of a file
+        path: VfsPath,
+    },
+    /// Show kind, size, mtime, version and etag (BLAKE3 of the content)
+    #[command(after_help = "Example:\n  nexus vfs stat /etc/conf.d/mounts")]
+    Stat {
+        /// Absolute VFS path
+        path: VfsPath,
+    },
+    /// Write a file; refused under the read-only /etc (edit $STATE/etc on the host instead)
+    #[command(after_help = "Examples:\n  \
+        nexus vfs write /tmp/note 'hello'\n  \
+        echo 'auto_sync = true' | nexus vfs write /etc/conf.d/mounts --from-stdin   # refused: read-only")]
+    Write {
+        /// Absolute VFS path of the file
+        path: VfsPath,
+        /// The new content
+        #[arg(required_unless_present = "from_stdin", conflicts_with = "from_stdin")]
+        content: Option<String>,
+        /// Read the content from standard input instead
+        #[arg(long)]
+        from_stdin: bool,
+    },
+    /// Remove a file, or an empty directory
+    #[command(after_help = "Example:\n  nexus vfs rm /etc/conf.d/mounts   # refused: read-only")]
+    Rm {
+        /// Absolute VFS path
+        path: VfsPath,
+    },
+    /// Create a directory
+    #[command(
+        after_help = "Example:\n  nexus vfs mkdir /etc/conf.d/mounts.d   # refused: read-only"
+    )]
+    Mkdir {
+        /// Absolute VFS path of the new directory
+        path: VfsPath,
+    },
+    /// Rename a file or directory within one mount
+    #[command(
+        after_help = "Example:\n  nexus vfs mv /etc/conf.d/mounts /etc/conf.d/mounts.old   # refused: read-only"
+    )]
+    Mv {
+        /// Absolute VFS path to move
+        from: VfsPath,
+        /// Absolute VFS path to move it to
+        to: VfsPath,
+    },
+}
+
+/// Boots the VFS from `state_dir` and runs `cmd`: exit 0 on success, 1 with a one-line
+/// `nexus: …` error on stderr when booting or the operation fails (a read-only refusal included).
+pub fn run(state_dir: &Path, cmd: VfsCommand) -> ExitCode {
+    match boot_and_run(state_dir, cmd) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("nexus: {}", one_line(e.as_ref()));
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn boot_and_run(state_dir: &Path, cmd: VfsCommand) -> Result<(), Box<dyn Error>> {
+    let (vfs, _report) = vfs_etc::boot(state_dir)?;
+    let mut out = io::stdout().lock();
+    let result = execute(&vfs, cmd, &mut out);
+    match result {
+        // `nexus vfs cat … | head` closes the pipe early; that is not a failure.
+        Err(e)
+            if e.downcast_ref::<io::Error>()
+                .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe) =>
+        {
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+fn execute(vfs: &Vfs, cmd: VfsCommand, out: &mut impl Write) -> Result<(), Box<dyn Error>> {
+    match cmd {
+        VfsCommand::Ls { path } => {
+            for entry in vfs.read_dir(&path)? {
+                let slash = if entry.kind == Kind::Dir { "/" } else { "" };
+                writeln!(out, "{}{slash}", entry.name)?;
+            }
+        }
+        VfsCommand::Cat { path } => out.write_all(&vfs.read(&path)?.data)?,
+        VfsCommand::Stat { path } => write_stat(out, &path, &vfs.stat(&path)?)?,
+        VfsCommand::Write {
+            path,
+            content,
+            from_stdin,
+        } => {
+            let data = if from_stdin {
+                let mut buf = Vec::new();
+                io::stdin().read_to_end(&mut buf)?;
+                buf
+            } else {
+                content.unwrap_or_default().into_bytes()
+            };
+            vfs.write(&path, &data, WriteMode::Replace)?;
+        }
+        VfsCommand::Rm { path } => {
+            // `rm` of a directory removes it if empty, as `rm -d` does; the VFS's own
+            // refusal order (EROFS before anything else under /etc) still applies.
+            let is_dir = vfs.stat(&path).is_ok_and(|m| m.kind == Kind::Dir);
+            if is_dir {
+                vfs.rmdir(&path)?
+            } else {
+                vfs.unlink(&path)?
+            }
+        }
+        VfsCommand::Mkdir { path } => {
+            vfs.mkdir(&path)?;
+        }
+        VfsCommand::Mv { from, to } => vfs.rename(&from, &to)?,
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn write_stat(out: &mut impl Write, path: &VfsPath, meta: &Metadata) -> io::Result<()> {
+    writeln!(out, "path: {path}")?;
+    writeln!(out, "kind: {}", meta.kind)?;
+    writeln!(out, "size: {}", meta.size)?;
+    writeln!(out, "mtime: {}", rfc3339(meta.mtime))?;
+    writeln!(out, "version: {}", meta.version)?;
+    if let Some(etag) = meta.etag {
+        writeln!(out, "etag: blake3:{etag}")?;
+    }
+    Ok(())
+}
+
+/// `t` as RFC 3339 UTC with nanoseconds, without a date crate for one line of output.
+fn rfc3339(t: SystemTime) -> String {
+    let (secs, nanos) = match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => (
+            i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+            d.subsec_nanos(),
+        ),
+        Err(_) => (0, 0),
+    };
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's days-to-civil conversion.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// The error and its causes on one line, each cause once.
+fn one_line(e: &(dyn Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn formats_times_as_rfc3339() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000000000Z");
+        let t = UNIX_EPOCH + Duration::new(1_709_210_096, 5);
+        assert_eq!(rfc3339(t), "2024-02-29T12:34:56.000000005Z");
+    }
+}

@@ -1,0 +1,301 @@
+//! A host directory, confined to its root by the kernel.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, ResolveFlags};
+use rustix::io::Errno;
+
+use super::{Backend, Listing, errno};
+use crate::entry::{Kind, Signature, Stat};
+use crate::path::{is_valid_name, rel_split};
+
+/// How many times [`Backend::read`] re-reads a file whose stat changed while it was being read.
+const READ_ATTEMPTS: usize = 5;
+
+/// A directory on the host, opened once; every lookup is resolved by the kernel relative to
+/// that handle with `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`.
+///
+/// `RESOLVE_BENEATH` refuses `..` and absolute escapes; `RESOLVE_NO_SYMLINKS` refuses every
+/// symlink in a path, including a directory swapped for a symlink between a `stat` and an
+/// `open`, because the check happens inside the one `openat2` call, not before it. The final
+/// component of a `stat` is looked at with `O_PATH | O_NOFOLLOW`, so a symlink is reported as
+/// one rather than followed.
+///
+/// A read-only `HostDir` refuses every mutating call with `EROFS` itself, so not even a bug in
+/// the router can write to the host through it.
+#[derive(Debug)]
+pub struct HostDir {
+    root: OwnedFd,
+    root_path: PathBuf,
+    read_only: bool,
+}
+
+const RESOLVE: ResolveFlags = ResolveFlags::BENEATH.union(ResolveFlags::NO_SYMLINKS);
+
+impl HostDir {
+    /// Opens `root` for reading only: no call on the result writes to the host.
+    ///
+    /// # Errors
+    /// `root` cannot be opened as a directory (the kernel's errno, unwrapped).
+    pub fn open_read_only(root: impl Into<PathBuf>) -> io::Result<Self> {
+        Self::open(root.into(), true)
+    }
+
+    /// Opens `root` for reading and writing.
+    ///
+    /// # Errors
+    /// `root` cannot be opened as a directory.
+    pub fn open_writable(root: impl Into<PathBuf>) -> io::Result<Self> {
+        Self::open(root.into(), false)
+    }
+
+    fn open(root_path: PathBuf, read_only: bool) -> io::Result<Self> {
+        // O_RDONLY works on a read-only file system and is all a directory handle needs.
+        let root = rustix::fs::open(
+            &root_path,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        // The raw errno is kept so callers can match on it; they name the path.
+        .map_err(errno)?;
+        Ok(Self {
+            root,
+            root_path,
+            read_only,
+        })
+    }
+
+    /// The host path this handle was opened from.
+    #[must_use]
+    pub fn root_path(&self) -> &Path {
+        &self.root_path
+    }
+
+    /// Resolves `rel` below the root. The one place a lookup happens, so the one place that
+    /// reports refused escapes.
+    fn open_rel(&self, rel: &str, flags: OFlags, mode: Mode) -> io::Result<OwnedFd> {
+        let path = if rel.is_empty() { "." } else { rel };
+        rustix::fs::openat2(&self.root, path, flags | OFlags::CLOEXEC, mode, RESOLVE)
+            .map_err(|e| self.lookup_error(rel, e))
+    }
+
+    /// Every escape refusal goes through here: it names the root and the requested path in the
+    /// log and keeps the kernel's errno for the caller.
+    fn lookup_error(&self, rel: &str, e: Errno) -> io::Error {
+        if matches!(e, Errno::XDEV | Errno::LOOP) {
+            tracing::warn!(
+                root = %self.root_path.display(),
+                path = rel,
+                error = %e,
+                "refused a lookup that leaves the root or passes a symlink"
+            );
+        }
+        errno(e)
+    }
+
+    fn refuse_if_read_only(&self) -> io::Result<()> {
+        if self.read_only {
+            Err(errno(Errno::ROFS))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The parent directory of `rel` as an `O_PATH` handle, and the final name.
+    fn parent<'a>(&self, rel: &'a str) -> io::Result<(OwnedFd, &'a str)> {
+        let (parent, name) = rel_split(rel);
+        if !is_valid_name(name) {
+            return Err(errno(Errno::INVAL));
+        }
+        let fd = self.open_rel(parent, OFlags::PATH | OFlags::DIRECTORY, Mode::empty())?;
+        Ok((fd, name))
+    }
+}
+
+fn to_stat(st: &rustix::fs::Stat) -> Stat {
+    let kind = match FileType::from_raw_mode(st.st_mode as _) {
+        FileType::RegularFile => Kind::File,
+        FileType::Directory => Kind::Dir,
+        FileType::Symlink => Kind::Symlink,
+        _ => Kind::Other,
+    };
+    #[allow(clippy::unnecessary_cast)] // field types differ between architectures
+    let sig = Signature {
+        size: st.st_size as u64,
+        mtime_ns: (st.st_mtime as i64) * 1_000_000_000 + st.st_mtime_nsec as i64,
+        ctime_ns: (st.st_ctime as i64) * 1_000_000_000 + st.st_ctime_nsec as i64,
+        ino: st.st_ino as u64,
+        dev: st.st_dev as u64,
+        mode: st.st_mode as u32,
+    };
+    Stat { kind, sig }
+}
+
+fn fstat(fd: BorrowedFd<'_>) -> io::Result<Stat> {
+    rustix::fs::fstat(fd).map(|st| to_stat(&st)).map_err(errno)
+}
+
+impl Backend for HostDir {
+    fn host_root(&self) -> Option<&Path> {
+        Some(&self.root_path)
+    }
+
+    fn stat(&self, rel: &str) -> io::Result<Option<Stat>> {
+        match self.open_rel(rel, OFlags::PATH | OFlags::NOFOLLOW, Mode::empty()) {
+            Ok(fd) => fstat(fd.as_fd()).map(Some),
+            Err(e) if matches!(e.raw_os_error(), Some(c) if c == Errno::NOENT.raw_os_error() || c == Errno::NOTDIR.raw_os_error()) => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn list(&self, rel: &str) -> io::Result<Listing> {
+        let fd = self.open_rel(
+            rel,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW,
+            Mode::empty(),
+        )?;
+        let mut dir = Dir::new(fd).map_err(errno)?;
+        let mut listing = Listing::default();
+        while let Some(item) = dir.read() {
+            let item = item.map_err(errno)?;
+            let raw = item.file_name();
+            let bytes = raw.to_bytes();
+            if bytes == b"." || bytes == b".." {
+                continue;
+            }
+            let Some(name) = std::str::from_utf8(bytes).ok().filter(|n| is_valid_name(n)) else {
+                tracing::debug!(dir = rel, name = ?raw, "left out a name that is not a valid VFS name");
+                listing.unrepresentable += 1;
+                continue;
+            };
+            // A single component from getdents, relative to the directory handle: no lookup
+            // here can leave the directory, and NOFOLLOW reports a symlink as itself.
+            let fd = dir.fd().map_err(errno)?;
+            match rustix::fs::statat(fd, raw, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(st) => listing.entries.push((name.to_owned(), to_stat(&st))),
+                // Removed between getdents and stat: it is simply not there any more.
+                Err(Errno::NOENT) => {}
+                Err(e) => return Err(errno(e)),
+            }
+        }
+        Ok(listing)
+    }
+
+    fn read(&self, rel: &str) -> io::Result<(Vec<u8>, Stat)> {
+        let fd = self.open_rel(rel, OFlags::RDONLY | OFlags::NOFOLLOW, Mode::empty())?;
+        let mut file = File::from(fd);
+        let mut before = fstat(file.as_fd())?;
+        if before.kind == Kind::Dir {
+            return Err(errno(Errno::ISDIR));
+        }
+        let mut buf = Vec::new();
+        for _ in 0..READ_ATTEMPTS {
+            buf.clear();
+            buf.reserve(usize::try_from(before.sig.size).unwrap_or(0));
+            file.seek(io::SeekFrom::Start(0))?;
+            file.read_to_end(&mut buf)?;
+            let after = fstat(file.as_fd())?;
+            if after == before {
+                return Ok((buf, after));
+            }
+            before = after;
+        }
+        // The file kept changing under us: refuse rather than serve bytes whose stat we could
+        // not pin down.
+        Err(errno(Errno::AGAIN))
+    }
+
+    fn write(&self, rel: &str, data: &[u8], create_new: bool) -> io::Result<Stat> {
+        self.refuse_if_read_only()?;
+        let mut flags = OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NOFOLLOW;
+        if create_new {
+            flags |= OFlags::EXCL;
+        }
+        let fd = self.open_rel(rel, flags, Mode::from_raw_mode(0o644))?;
+        let mut file = File::from(fd);
+        file.write_all(data)?;
+        fstat(file.as_fd())
+    }
+
+    fn mkdir(&self, rel: &str) -> io::Result<Stat> {
+        self.refuse_if_read_only()?;
+        let (parent, name) = self.parent(rel)?;
+        rustix::fs::mkdirat(&parent, name, Mode::from_raw_mode(0o755)).map_err(errno)?;
+        let st = rustix::fs::statat(&parent, name, AtFlags::SYMLINK_NOFOLLOW).map_err(errno)?;
+        Ok(to_stat(&st))
+    }
+
+    fn unlink(&self, rel: &str) -> io::Result<()> {
+        self.refuse_if_read_only()?;
+        let (parent, name) = self.parent(rel)?;
+        rustix::fs::unlinkat(&parent, name, AtFlags::empty()).map_err(errno)
+    }
+
+    fn rmdir(&self, rel: &str) -> io::Result<()> {
+        self.refuse_if_read_only()?;
+        let (parent, name) = self.parent(rel)?;
+        rustix::fs::unlinkat(&parent, name, AtFlags::REMOVEDIR).map_err(errno)
+    }
+
+    fn rename(&self, from: &str, to: &str) -> io::Result<()> {
+        self.refuse_if_read_only()?;
+        let (from_parent, from_name) = self.parent(from)?;
+        let (to_parent, to_name) = self.parent(to)?;
+        rustix::fs::renameat(&from_parent, from_name, &to_parent, to_name).map_err(errno)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_only_handle_refuses_mutation_without_touching_the_host() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        std::fs::write(dir.path().join("a"), "x")?;
+        let host = HostDir::open_read_only(dir.path())?;
+        let rofs = Some(Errno::ROFS.raw_os_error());
+        assert_eq!(
+            host.write("a", b"y", false).unwrap_err().raw_os_error(),
+            rofs
+        );
+        assert_eq!(
+            host.write("new", b"y", false).unwrap_err().raw_os_error(),
+            rofs
+        );
+        assert_eq!(host.mkdir("d").unwrap_err().raw_os_error(), rofs);
+        assert_eq!(host.unlink("a").unwrap_err().raw_os_error(), rofs);
+        assert_eq!(host.rename("a", "b").unwrap_err().raw_os_error(), rofs);
+        assert_eq!(std::fs::read(dir.path().join("a"))?, b"x");
+        assert!(!dir.path().join("new").exists() && !dir.path().join("d").exists());
+        Ok(())
+    }
+
+    #[test]
+    fn writable_handle_round_trips() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let host = HostDir::open_writable(dir.path())?;
+        host.mkdir("d")?;
+        host.write("d/f", b"hello", true)?;
+        assert_eq!(
+            host.write("d/f", b"x", true).unwrap_err().kind(),
+            io::ErrorKind::AlreadyExists
+        );
+        let (bytes, st) = host.read("d/f")?;
+        assert_eq!(
+            (bytes.as_slice(), st.kind, st.sig.size),
+            (&b"hello"[..], Kind::File, 5)
+        );
+        host.rename("d/f", "g")?;
+        assert_eq!(host.stat("d/f")?, None);
+        host.unlink("g")?;
+        host.rmdir("d")?;
+        assert_eq!(host.list("")?.entries.len(), 0);
+        Ok(())
+    }
+}

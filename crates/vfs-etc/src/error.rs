@@ -1,0 +1,272 @@
+//! One error type per VFS operation. Refusals carry a raw errno so `kind()` matches what
+//! Linux would return and the CLI can print the number.
+
+use std::io;
+
+use rustix::io::Errno;
+
+use crate::metastore::MetastoreError;
+use crate::path::VfsPath;
+
+/// `strerror` text the way this project writes messages: lowercase first letter, number kept
+/// ("read-only file system (os error 30)").
+pub(crate) fn describe(error: &io::Error) -> String {
+    let text = error.to_string();
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => text,
+    }
+}
+
+/// An `io::Error` for `code`, as the VFS decides refusals.
+pub(crate) fn os(code: Errno) -> io::Error {
+    io::Error::from_raw_os_error(code.raw_os_error())
+}
+
+/// Declares the error enum of a single-path operation. They all have the same two outcomes
+/// (an errno, or a failing metadata store) and differ only in the verb they print, so one
+/// definition keeps their messages and accessors identical.
+macro_rules! path_op_error {
+    ($(#[$doc:meta])* $name:ident, $verb:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, thiserror::Error)]
+        pub enum $name {
+            /// Refused or failed with an errno: decided by the VFS in Linux's order (`ENOENT`,
+            /// `EEXIST`, `EROFS`, …) or returned by the backend.
+            #[error("cannot {} `{path}`: {}", $verb, crate::error::describe(error))]
+            Os {
+                /// The VFS path.
+                path: VfsPath,
+                /// The errno, as `io::Error::from_raw_os_error`.
+                error: io::Error,
+            },
+            /// The metadata store failed.
+            #[error("cannot {} `{path}`: metadata store failed", $verb)]
+            Store {
+                /// The VFS path.
+                path: VfsPath,
+                /// What the store said.
+                #[source]
+                source: MetastoreError,
+            },
+        }
+
+        impl $name {
+            /// The error kind: `ReadOnlyFilesystem` for `EROFS`, `NotFound` for `ENOENT`, …
+            #[must_use]
+            pub fn kind(&self) -> io::ErrorKind {
+                match self {
+                    Self::Os { error, .. } => error.kind(),
+                    Self::Store { .. } => io::ErrorKind::Other,
+                }
+            }
+
+            /// The errno, if the operation was refused or failed with one.
+            #[must_use]
+            pub fn raw_os_error(&self) -> Option<i32> {
+                match self {
+                    Self::Os { error, .. } => error.raw_os_error(),
+                    Self::Store { .. } => None,
+                }
+            }
+
+            /// The path the operation was about.
+            #[must_use]
+            pub fn path(&self) -> &VfsPath {
+                match self {
+                    Self::Os { path, .. } | Self::Store { path, .. } => path,
+                }
+            }
+
+            pub(crate) fn from_fail(path: &VfsPath, fail: crate::error::Fail) -> Self {
+                match fail {
+                    crate::error::Fail::Os(error) => Self::Os { path: path.clone(), error },
+                    crate::error::Fail::Store(source) => Self::Store { path: path.clone(), source },
+                }
+            }
+        }
+
+        impl From<$name> for io::Error {
+            fn from(e: $name) -> io::Error {
+                match e {
+                    // Keep the raw errno: callers match on it.
+                    $name::Os { error, .. } => error,
+                    e @ $name::Store { .. } => io::Error::other(e),
+                }
+            }
+        }
+    };
+}
+
+path_op_error!(
+    /// Why [`crate::Vfs::read`] failed.
+    ReadError, "read"
+);
+path_op_error!(
+    /// Why [`crate::Vfs::stat`] failed.
+    StatError, "stat"
+);
+path_op_error!(
+    /// Why [`crate::Vfs::read_dir`] failed.
+    ReadDirError, "list"
+);
+path_op_error!(
+    /// Why [`crate::Vfs::write`] failed.
+    WriteError, "write"
+);
+path_op_error!(
+    /// Why [`crate::Vfs::unlink`] failed.
+    UnlinkError, "remove"
+);
+path_op_error!(
+    /// Why [`crate::Vfs::mkdir`] failed.
+    MkdirError, "create directory"
+);
+path_op_error!(
+    /// Why [`crate::Vfs::rmdir`] failed.
+    RmdirError, "remove directory"
+);
+
+/// Why [`crate::Vfs::rename`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RenameError {
+    /// Refused or failed with an errno (`ENOENT`, `EXDEV`, `EROFS`, …).
+    #[error("cannot move `{from}` to `{to}`: {}", describe(error))]
+    Os {
+        /// The source path.
+        from: VfsPath,
+        /// The destination path.
+        to: VfsPath,
+        /// The errno, as `io::Error::from_raw_os_error`.
+        error: io::Error,
+    },
+    /// The metadata store failed.
+    #[error("cannot move `{from}` to `{to}`: metadata store failed")]
+    Store {
+        /// The source path.
+        from: VfsPath,
+        /// The destination path.
+        to: VfsPath,
+        /// What the store said.
+        #[source]
+        source: MetastoreError,
+    },
+}
+
+impl RenameError {
+    /// The error kind, as for the other operations.
+    #[must_use]
+    pub fn kind(&self) -> io::ErrorKind {
+        match self {
+            Self::Os { error, .. } => error.kind(),
+            Self::Store { .. } => io::ErrorKind::Other,
+        }
+    }
+
+    /// The errno, if the rename was refused or failed with one.
+    #[must_use]
+    pub fn raw_os_error(&self) -> Option<i32> {
+        match self {
+            Self::Os { error, .. } => error.raw_os_error(),
+            Self::Store { .. } => None,
+        }
+    }
+}
+
+impl RenameError {
+    pub(crate) fn from_fail(from: &VfsPath, to: &VfsPath, fail: Fail) -> Self {
+        let (from, to) = (from.clone(), to.clone());
+        match fail {
+            Fail::Os(error) => Self::Os { from, to, error },
+            Fail::Store(source) => Self::Store { from, to, source },
+        }
+    }
+}
+
+impl From<RenameError> for io::Error {
+    fn from(e: RenameError) -> io::Error {
+        match e {
+            RenameError::Os { error, .. } => error,
+            e @ RenameError::Store { .. } => io::Error::other(e),
+        }
+    }
+}
+
+/// Why a reconcile (a mount's scan, a watcher refresh) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// The backend could not be read.
+    #[error("cannot scan `{path}`: {}", describe(error))]
+    Backend {
+        /// The VFS path being scanned.
+        path: VfsPath,
+        /// The I/O error.
+        error: io::Error,
+    },
+    /// The metadata store failed.
+    #[error("cannot scan `{path}`: metadata store failed")]
+    Store {
+        /// The VFS path being scanned.
+        path: VfsPath,
+        /// What the store said.
+        #[source]
+        source: MetastoreError,
+    },
+    /// No mount has this mount point.
+    #[error("nothing is mounted at `{0}`")]
+    NotMounted(VfsPath),
+}
+
+/// Why [`crate::Vfs::mount`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MountError {
+    /// Something is already mounted there.
+    #[error("cannot mount at `{0}`: something is already mounted there")]
+    AlreadyMounted(VfsPath),
+    /// The initial scan failed.
+    #[error(transparent)]
+    Scan(#[from] ReconcileError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_one_line_lowercase_with_the_errno() -> Result<(), crate::PathError> {
+        let e = WriteError::from_fail(&VfsPath::new("/etc/conf.d/mounts")?, Errno::ROFS.into());
+        assert_eq!(
+            e.to_string(),
+            "cannot write `/etc/conf.d/mounts`: read-only file system (os error 30)"
+        );
+        assert_eq!(e.kind(), io::ErrorKind::ReadOnlyFilesystem);
+        assert_eq!(io::Error::from(e).raw_os_error(), Some(30));
+        Ok(())
+    }
+}
+
+/// An operation's failure before it is given its path: an errno or a store error.
+#[derive(Debug)]
+pub(crate) enum Fail {
+    Os(io::Error),
+    Store(MetastoreError),
+}
+
+impl From<io::Error> for Fail {
+    fn from(e: io::Error) -> Self {
+        Fail::Os(e)
+    }
+}
+
+impl From<MetastoreError> for Fail {
+    fn from(e: MetastoreError) -> Self {
+        Fail::Store(e)
+    }
+}
+
+impl From<Errno> for Fail {
+    fn from(e: Errno) -> Self {
+        Fail::Os(os(e))
+    }
+}

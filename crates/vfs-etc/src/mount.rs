@@ -1,0 +1,83 @@
+//! `mount_etc`: `$STATE/etc` at `/etc`, read-only, by registering metadata only.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::backend::{HostDir, MemoryBackend};
+use crate::error::MountError;
+use crate::metastore::{MemoryMetastore, MetastoreError, RedbMetastore};
+use crate::path::VfsPath;
+use crate::router::Access;
+use crate::sync::ReconcileReport;
+use crate::vfs::Vfs;
+
+/// Where `/etc` is mounted.
+pub const ETC_MOUNT_POINT: &str = "/etc";
+
+/// Where the in-memory scratch mount of [`boot`] is mounted.
+pub const TMP_MOUNT_POINT: &str = "/tmp";
+
+/// Why [`mount_etc`] or [`boot`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MountEtcError {
+    /// `$STATE/etc` could not be opened as a directory.
+    #[error("cannot mount `{}` at `/etc`: {}", path.display(), crate::error::describe(error))]
+    OpenRoot {
+        /// `$STATE/etc`.
+        path: PathBuf,
+        /// Why.
+        error: io::Error,
+    },
+    /// The metadata store could not be opened.
+    #[error("cannot open the `/etc` metadata store")]
+    Store(#[source] MetastoreError),
+    /// Registering the entries failed.
+    #[error(transparent)]
+    Mount(#[from] MountError),
+}
+
+/// The metadata store's file for `state_dir`: `$STATE/var/lib/vfs-meta.redb`, outside
+/// `$STATE/etc` so that mounting never writes below the directory it mounts.
+#[must_use]
+pub fn metastore_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("var").join("lib").join("vfs-meta.redb")
+}
+
+/// Mounts `$STATE/etc` read-only at `/etc`.
+///
+/// It opens `$STATE/etc` once with `O_RDONLY`, walks and `lstat`s it, and records entries in
+/// the persistent store at [`metastore_path`]. It writes, renames, creates or touches nothing
+/// below `$STATE/etc`, and reads no file content (etags are computed on first read or stat),
+/// so it works when `$STATE/etc` is on a read-only file system. A boot that finds nothing
+/// changed since the last one commits nothing.
+///
+/// # Errors
+/// [`MountEtcError`]: `$STATE/etc` missing or unreadable, the store unusable, or `/etc`
+/// already mounted.
+pub fn mount_etc(vfs: &mut Vfs, state_dir: &Path) -> Result<ReconcileReport, MountEtcError> {
+    let root = state_dir.join("etc");
+    let backend = HostDir::open_read_only(&root)
+        .map_err(|error| MountEtcError::OpenRoot { path: root, error })?;
+    let store = RedbMetastore::open(metastore_path(state_dir)).map_err(MountEtcError::Store)?;
+    let point = VfsPath::new(ETC_MOUNT_POINT).unwrap_or_else(|_| VfsPath::root());
+    Ok(vfs.mount(point, Arc::new(backend), Arc::new(store), Access::ReadOnly)?)
+}
+
+/// A VFS with a writable in-memory `/tmp` and `$STATE/etc` at `/etc` via [`mount_etc`]: what
+/// `nexus vfs` runs against.
+///
+/// # Errors
+/// As [`mount_etc`].
+pub fn boot(state_dir: &Path) -> Result<(Vfs, ReconcileReport), MountEtcError> {
+    let mut vfs = Vfs::new();
+    let tmp = VfsPath::new(TMP_MOUNT_POINT).unwrap_or_else(|_| VfsPath::root());
+    vfs.mount(
+        tmp,
+        Arc::new(MemoryBackend::new()),
+        Arc::new(MemoryMetastore::new()),
+        Access::ReadWrite,
+    )?;
+    let report = mount_etc(&mut vfs, state_dir)?;
+    Ok((vfs, report))
+}

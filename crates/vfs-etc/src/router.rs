@@ -1,0 +1,176 @@
+//! The mount table: longest-prefix routing and the per-mount read-only flag.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use crate::backend::Backend;
+use crate::metastore::Metastore;
+use crate::path::VfsPath;
+
+/// Whether a mount accepts mutating calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Every mutating call fails with `EROFS` (after the checks Linux makes first); the
+    /// backend is never asked.
+    ReadOnly,
+    /// Mutating calls reach the backend.
+    ReadWrite,
+}
+
+/// One mounted backend with its metadata.
+#[derive(Debug)]
+pub(crate) struct MountCore {
+    pub(crate) point: VfsPath,
+    pub(crate) backend: Arc<dyn Backend>,
+    pub(crate) store: Arc<dyn Metastore>,
+    pub(crate) access: Access,
+    /// Serialises read-modify-write of entries (scans, watcher refreshes, a read filling in
+    /// an etag, VFS writes), so two of them never compute a version from the same old entry.
+    sync: Mutex<()>,
+}
+
+impl MountCore {
+    pub(crate) fn new(
+        point: VfsPath,
+        backend: Arc<dyn Backend>,
+        store: Arc<dyn Metastore>,
+        access: Access,
+    ) -> Self {
+        Self {
+            point,
+            backend,
+            store,
+            access,
+            sync: Mutex::new(()),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, ()> {
+        self.sync.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The VFS path of a mount-relative path.
+    pub(crate) fn vfs_path(&self, rel: &str) -> VfsPath {
+        if rel.is_empty() {
+            self.point.clone()
+        } else {
+            self.point.join(rel).unwrap_or_else(|_| self.point.clone())
+        }
+    }
+}
+
+/// Where a path lands.
+#[derive(Debug)]
+pub(crate) enum Route<'a> {
+    /// On a mount, at this mount-relative path (`""` for the mount point itself).
+    Mount(&'a Arc<MountCore>, String),
+    /// Not on any mount, but a proper ancestor of a mount point (`/` when `/etc` is mounted):
+    /// a read-only directory that exists only to lead to mounts.
+    Virtual,
+    /// Not on any mount and not leading to one: nothing is there.
+    Nowhere,
+}
+
+/// The mounts, longest mount point first so the first match is the longest prefix.
+#[derive(Debug, Default)]
+pub(crate) struct MountTable {
+    mounts: Vec<Arc<MountCore>>,
+}
+
+impl MountTable {
+    pub(crate) fn get(&self, point: &VfsPath) -> Option<&Arc<MountCore>> {
+        self.mounts.iter().find(|m| &m.point == point)
+    }
+
+    /// Adds `core`; `false` if its mount point is taken.
+    pub(crate) fn add(&mut self, core: Arc<MountCore>) -> bool {
+        if self.get(&core.point).is_some() {
+            return false;
+        }
+        self.mounts.push(core);
+        self.mounts
+            .sort_by_key(|m| std::cmp::Reverse(m.point.as_str().len()));
+        true
+    }
+
+    pub(crate) fn route(&self, path: &VfsPath) -> Route<'_> {
+        for m in &self.mounts {
+            if let Some(rel) = path.strip_prefix(&m.point) {
+                return Route::Mount(m, rel.to_owned());
+            }
+        }
+        if self
+            .mounts
+            .iter()
+            .any(|m| m.point.strip_prefix(path).is_some())
+        {
+            Route::Virtual
+        } else {
+            Route::Nowhere
+        }
+    }
+
+    /// Whether `path` is a mount point.
+    pub(crate) fn is_mount_point(&self, path: &VfsPath) -> bool {
+        self.get(path).is_some()
+    }
+
+    /// Names of mount points directly inside `dir`: they show in its listing whatever is
+    /// (or is not) stored there, as on Linux.
+    pub(crate) fn mount_names_in(&self, dir: &VfsPath) -> Vec<String> {
+        self.mounts
+            .iter()
+            .filter(|m| m.point.parent().as_ref() == Some(dir))
+            .filter_map(|m| m.point.file_name().map(str::to_owned))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::MemoryBackend;
+    use crate::metastore::MemoryMetastore;
+
+    fn core(point: &str) -> Result<Arc<MountCore>, crate::PathError> {
+        Ok(Arc::new(MountCore::new(
+            VfsPath::new(point)?,
+            Arc::new(MemoryBackend::new()),
+            Arc::new(MemoryMetastore::new()),
+            Access::ReadWrite,
+        )))
+    }
+
+    #[test]
+    fn longest_prefix_wins_on_whole_components() -> Result<(), crate::PathError> {
+        let mut t = MountTable::default();
+        assert!(t.add(core("/")?));
+        assert!(t.add(core("/etc")?));
+        assert!(t.add(core("/etc/conf.d")?));
+        assert!(!t.add(core("/etc")?));
+        let at = |p: &str| -> Result<(String, String), crate::PathError> {
+            match t.route(&VfsPath::new(p)?) {
+                Route::Mount(m, rel) => Ok((m.point.to_string(), rel)),
+                other => Ok((format!("{other:?}"), String::new())),
+            }
+        };
+        assert_eq!(
+            at("/etc/conf.d/mounts")?,
+            ("/etc/conf.d".into(), "mounts".into())
+        );
+        assert_eq!(at("/etc/hosts")?, ("/etc".into(), "hosts".into()));
+        assert_eq!(at("/etcetera")?, ("/".into(), "etcetera".into()));
+        assert_eq!(at("/etc")?, ("/etc".into(), String::new()));
+        assert_eq!(t.mount_names_in(&VfsPath::root()), ["etc"]);
+        Ok(())
+    }
+
+    #[test]
+    fn ancestors_of_mount_points_are_virtual() -> Result<(), crate::PathError> {
+        let mut t = MountTable::default();
+        t.add(core("/srv/etc")?);
+        assert!(matches!(t.route(&VfsPath::root()), Route::Virtual));
+        assert!(matches!(t.route(&VfsPath::new("/srv")?), Route::Virtual));
+        assert!(matches!(t.route(&VfsPath::new("/srv/x")?), Route::Nowhere));
+        Ok(())
+    }
+}

@@ -1,0 +1,402 @@
+//! Keeping a mount's entries true to its backend: the full scan at mount time and on a watcher
+//! overflow, the per-path refresh behind the watcher, and the check a read makes.
+
+use std::collections::HashMap;
+use std::io;
+
+use crate::backend::is_absent;
+use crate::entry::{Entry, Etag, Kind, Stat, now_ns};
+use crate::error::ReconcileError;
+use crate::metastore::Batch;
+use crate::path::{rel_join, rel_split};
+use crate::router::MountCore;
+
+/// What a scan found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReconcileReport {
+    /// Entries registered for the first time.
+    pub added: usize,
+    /// Entries whose version was bumped (new stat fields, content or kind).
+    pub changed: usize,
+    /// Entries updated without a version bump (a directory's times, a first etag).
+    pub refreshed: usize,
+    /// Entries removed because their path is gone (or is now a symlink).
+    pub removed: usize,
+    /// Entries left as they were.
+    pub unchanged: usize,
+    /// Files re-hashed because their stat fields were too close to their last observation
+    /// to be trusted (git's racy rule).
+    pub rehashed: usize,
+    /// Host names left out of the namespace: symlinks, special files, names that are not UTF-8
+    /// or hold control characters.
+    pub skipped: usize,
+    /// Whether anything was committed to the store. `false` means not one byte was written.
+    pub committed: bool,
+}
+
+/// What to do with one path.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Decision {
+    /// The entry is still true.
+    Keep,
+    /// Store this entry; `bumped` says whether its version grew (or it is new).
+    Put { entry: Entry, bumped: bool },
+    /// The stat fields match but may hide a same-tick edit: hash the content to decide.
+    NeedsHash,
+}
+
+/// Decides from an `lstat` alone (the scan's fast path).
+pub(crate) fn decide(old: Option<&Entry>, stat: &Stat, observed_ns: i64) -> Decision {
+    let fresh = |version, etag| Entry {
+        kind: stat.kind,
+        sig: stat.sig,
+        etag,
+        version,
+        observed_ns,
+    };
+    let Some(old) = old else {
+        return Decision::Put {
+            entry: fresh(1, None),
+            bumped: true,
+        };
+    };
+    if old.kind != stat.kind {
+        return Decision::Put {
+            entry: fresh(old.version + 1, None),
+            bumped: true,
+        };
+    }
+    match stat.kind {
+        // A directory's times move whenever its children do; that is not a change of the
+        // directory worth a version, but stat should not show stale times either.
+        Kind::Dir if old.sig != stat.sig => Decision::Put {
+            entry: fresh(old.version, None),
+            bumped: false,
+        },
+        Kind::Dir => Decision::Keep,
+        // The old etag is dropped rather than recomputed: boot stays a stat-only walk, and the
+        // next read or stat hashes the file again.
+        _ if old.sig != stat.sig => Decision::Put {
+            entry: fresh(old.version + 1, None),
+            bumped: true,
+        },
+        _ if old.etag.is_some() && old.is_racy() => Decision::NeedsHash,
+        _ => Decision::Keep,
+    }
+}
+
+/// Decides from the content's hash and the `fstat` taken with it (a read, or a racy re-hash).
+pub(crate) fn decide_hashed(
+    old: Option<&Entry>,
+    stat: &Stat,
+    etag: Etag,
+    observed_ns: i64,
+) -> Decision {
+    let fresh = |version| Entry {
+        kind: stat.kind,
+        sig: stat.sig,
+        etag: Some(etag),
+        version,
+        observed_ns,
+    };
+    let Some(old) = old else {
+        return Decision::Put {
+            entry: fresh(1),
+            bumped: true,
+        };
+    };
+    if old.kind != stat.kind || old.sig != stat.sig {
+        return Decision::Put {
+            entry: fresh(old.version + 1),
+            bumped: true,
+        };
+    }
+    match old.etag {
+        Some(known) if known == etag => Decision::Keep,
+        // Same stat fields, different bytes: an edit in the same timestamp tick.
+        Some(_) => Decision::Put {
+            entry: fresh(old.version + 1),
+            bumped: true,
+        },
+        None => Decision::Put {
+            entry: fresh(old.version),
+            bumped: false,
+        },
+    }
+}
+
+struct Scan<'a> {
+    core: &'a MountCore,
+    old: HashMap<String, Entry>,
+    batch: Batch,
+    report: ReconcileReport,
+    observed_ns: i64,
+}
+
+impl Scan<'_> {
+    fn backend_error(&self, rel: &str, error: io::Error) -> ReconcileError {
+        ReconcileError::Backend {
+            path: self.core.vfs_path(rel),
+            error,
+        }
+    }
+
+    fn apply(&mut self, rel: &str, decision: Decision) {
+        match decision {
+            Decision::Keep => self.report.unchanged += 1,
+            Decision::Put { entry, bumped } => {
+                match (bumped, entry.version) {
+                    (true, 1) => self.report.added += 1,
+                    (true, _) => self.report.changed += 1,
+                    (false, _) => self.report.refreshed += 1,
+                }
+                self.batch.puts.push((rel.to_owned(), entry));
+            }
+            Decision::NeedsHash => unreachable!("resolved by Scan::visit"),
+        }
+    }
+
+    /// Registers `rel` (whose `lstat` is `stat`) and, for a directory, everything below it.
+    fn visit(&mut self, rel: &str, stat: Stat) -> Result<(), ReconcileError> {
+        match stat.kind {
+            Kind::File => {
+                let old = self.old.remove(rel);
+                let mut decision = decide(old.as_ref(), &stat, self.observed_ns);
+                if decision == Decision::NeedsHash {
+                    self.report.rehashed += 1;
+                    decision = match self.core.backend.read(rel) {
+                        Ok((bytes, st)) => {
+                            decide_hashed(old.as_ref(), &st, Etag::of(&bytes), self.observed_ns)
+                        }
+                        // Gone between stat and open: leave it to the next scan or event.
+                        Err(e) if is_absent(&e) => return Ok(()),
+                        Err(e) => return Err(self.backend_error(rel, e)),
+                    };
+                }
+                self.apply(rel, decision);
+            }
+            Kind::Dir => {
+                let listing = match self.core.backend.list(rel) {
+                    Ok(l) => l,
+                    Err(e) if is_absent(&e) => return Ok(()),
+                    Err(e) => return Err(self.backend_error(rel, e)),
+                };
+                let old = self.old.remove(rel);
+                let decision = decide(old.as_ref(), &stat, self.observed_ns);
+                self.apply(rel, decision);
+                self.report.skipped += listing.unrepresentable;
+                for (name, child) in listing.entries {
+                    self.visit(&rel_join(rel, &name), child)?;
+                }
+            }
+            Kind::Symlink | Kind::Other => self.report.skipped += 1,
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<ReconcileReport, ReconcileError> {
+        let mut gone: Vec<String> = self.old.into_keys().collect();
+        gone.sort();
+        self.report.removed += gone.len();
+        self.batch.deletes = gone;
+        if !self.batch.is_empty() {
+            let point = self.core.point.clone();
+            self.core
+                .store
+                .commit(&self.batch)
+                .map_err(|source| ReconcileError::Store {
+                    path: point,
+                    source,
+                })?;
+            self.report.committed = true;
+        }
+        Ok(self.report)
+    }
+}
+
+/// Brings every entry of the mount in line with the backend, in one commit (or none).
+pub(crate) fn reconcile_all(core: &MountCore) -> Result<ReconcileReport, ReconcileError> {
+    reconcile_subtree(core, "")
+}
+
+/// Brings `rel` and everything below it in line with the backend.
+fn reconcile_subtree(core: &MountCore, rel: &str) -> Result<ReconcileReport, ReconcileError> {
+    let _guard = core.lock();
+    // Taken before any stat, so every entry's observation time is no later than the moment
+    // its stat fields were read: the racy rule errs towards re-hashing.
+    let observed_ns = now_ns();
+    let store_error = |source| ReconcileError::Store {
+        path: core.vfs_path(rel),
+        source,
+    };
+    let old: HashMap<String, Entry> = core
+        .store
+        .subtree(rel)
+        .map_err(store_error)?
+        .into_iter()
+        .collect();
+    let mut scan = Scan {
+        core,
+        old,
+        batch: Batch::default(),
+        report: ReconcileReport::default(),
+        observed_ns,
+    };
+    match core.backend.stat(rel) {
+        // The mount root itself must stay a directory; if it is gone the mount is broken,
+        // which is an error to report, not a reason to empty the store.
+        Ok(Some(stat)) if rel.is_empty() && stat.kind != Kind::Dir => {
+            return Err(scan.backend_error(rel, crate::error::os(rustix::io::Errno::NOTDIR)));
+        }
+        Ok(Some(stat)) => scan.visit(rel, stat)?,
+        Ok(None) if rel.is_empty() => {
+            return Err(scan.backend_error(rel, crate::error::os(rustix::io::Errno::NOENT)));
+        }
+        Ok(None) => {}
+        Err(e) if is_absent(&e) && !rel.is_empty() => {}
+        Err(e) => return Err(scan.backend_error(rel, e)),
+    }
+    scan.finish()
+}
+
+/// Refreshes the entries for host paths a watcher reported. A path whose parent is not
+/// registered is handled by refreshing its highest unregistered ancestor instead, so a new
+/// directory is registered with everything already inside it.
+pub(crate) fn reconcile_paths(
+    core: &MountCore,
+    rels: &[String],
+) -> Result<ReconcileReport, ReconcileError> {
+    let mut targets: Vec<String> = Vec::new();
+    for rel in rels {
+        let mut target = rel.as_str();
+        while !target.is_empty() {
+            let parent = rel_split(target).0;
+            let known = core
+                .store
+                .get(parent)
+                .map_err(|source| ReconcileError::Store {
+                    path: core.vfs_path(parent),
+                    source,
+                })?;
+            if matches!(known, Some(e) if e.kind == Kind::Dir) {
+                break;
+            }
+            target = parent;
+        }
+        targets.push(target.to_owned());
+    }
+    targets.sort();
+    targets.dedup();
+    // A target below another target is covered by it.
+    let mut kept: Vec<String> = Vec::new();
+    for t in targets {
+        if !kept
+            .iter()
+            .any(|k| k.is_empty() || t.starts_with(&format!("{k}/")))
+        {
+            kept.push(t);
+        }
+    }
+    let mut total = ReconcileReport::default();
+    for rel in kept {
+        let r = reconcile_subtree(core, &rel)?;
+        total.added += r.added;
+        total.changed += r.changed;
+        total.refreshed += r.refreshed;
+        total.removed += r.removed;
+        total.unchanged += r.unchanged;
+        total.rehashed += r.rehashed;
+        total.skipped += r.skipped;
+        total.committed |= r.committed;
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entry::Signature;
+
+    fn stat(size: u64, mtime_ns: i64) -> Stat {
+        Stat {
+            kind: Kind::File,
+            sig: Signature {
+                size,
+                mtime_ns,
+                ctime_ns: mtime_ns,
+                ino: 7,
+                dev: 1,
+                mode: 0o100_644,
+            },
+        }
+    }
+
+    fn entry(st: &Stat, etag: Option<Etag>, observed_ns: i64) -> Entry {
+        Entry {
+            kind: st.kind,
+            sig: st.sig,
+            etag,
+            version: 3,
+            observed_ns,
+        }
+    }
+
+    const SEC: i64 = 1_000_000_000;
+
+    #[test]
+    fn unchanged_stat_is_trusted_once_the_tick_has_passed() {
+        let st = stat(5, 100 * SEC);
+        let old = entry(&st, Some(Etag::of(b"x")), 102 * SEC);
+        assert_eq!(decide(Some(&old), &st, 200 * SEC), Decision::Keep);
+    }
+
+    #[test]
+    fn unchanged_stat_within_the_tick_is_rehashed() {
+        let st = stat(5, 100 * SEC);
+        let old = entry(&st, Some(Etag::of(b"x")), 100 * SEC + 3_000_000);
+        assert_eq!(decide(Some(&old), &st, 200 * SEC), Decision::NeedsHash);
+        // Same bytes: nothing to store. Different bytes: a new version.
+        assert_eq!(
+            decide_hashed(Some(&old), &st, Etag::of(b"x"), 200 * SEC),
+            Decision::Keep
+        );
+        let Decision::Put { entry, bumped } =
+            decide_hashed(Some(&old), &st, Etag::of(b"y"), 200 * SEC)
+        else {
+            panic!("expected a put")
+        };
+        assert!(bumped);
+        assert_eq!((entry.version, entry.etag), (4, Some(Etag::of(b"y"))));
+    }
+
+    #[test]
+    fn racy_entry_without_etag_has_nothing_to_compare() {
+        let st = stat(5, 100 * SEC);
+        let old = entry(&st, None, 100 * SEC);
+        assert_eq!(decide(Some(&old), &st, 200 * SEC), Decision::Keep);
+    }
+
+    #[test]
+    fn changed_stat_bumps_and_drops_the_etag() {
+        let old = entry(&stat(5, 100 * SEC), Some(Etag::of(b"x")), 200 * SEC);
+        let Decision::Put { entry, bumped } = decide(Some(&old), &stat(6, 300 * SEC), 400 * SEC)
+        else {
+            panic!("expected a put")
+        };
+        assert!(bumped);
+        assert_eq!((entry.version, entry.etag, entry.sig.size), (4, None, 6));
+    }
+
+    #[test]
+    fn first_hash_fills_in_without_a_bump() {
+        let st = stat(5, 100 * SEC);
+        let old = entry(&st, None, 200 * SEC);
+        let Decision::Put { entry, bumped } =
+            decide_hashed(Some(&old), &st, Etag::of(b"x"), 300 * SEC)
+        else {
+            panic!("expected a put")
+        };
+        assert!(!bumped);
+        assert_eq!(entry.version, 3);
+    }
+}

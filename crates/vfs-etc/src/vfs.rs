@@ -1,0 +1,531 @@
+//! The VFS: routes each call to a mount, answers metadata from the metastore and bytes from
+//! the backend, and applies Linux's error order on read-only mounts.
+
+use std::sync::Arc;
+
+use rustix::io::Errno;
+
+use crate::backend::{Backend, is_absent};
+use crate::entry::{Entry, Etag, Kind, Metadata, now_ns};
+use crate::error::{
+    Fail, MkdirError, MountError, ReadDirError, ReadError, ReconcileError, RenameError, RmdirError,
+    StatError, UnlinkError, WriteError,
+};
+use crate::metastore::{Batch, Metastore};
+use crate::path::{VfsPath, rel_split};
+use crate::router::{Access, MountCore, MountTable, Route};
+use crate::sync::{self, Decision, ReconcileReport, decide_hashed};
+
+/// How [`Vfs::write`] treats an existing file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// Create the file or replace its content (`O_CREAT | O_TRUNC`).
+    Replace,
+    /// Create the file; `EEXIST` if it exists (`O_CREAT | O_EXCL`).
+    CreateNew,
+}
+
+/// A file's bytes with the metadata that describes exactly those bytes: `metadata.etag` is the
+/// hash of `data`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileContents {
+    /// The content.
+    pub data: Vec<u8>,
+    /// The entry after the read's check against the open file.
+    pub metadata: Metadata,
+}
+
+/// One name in a directory listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirEntry {
+    /// The name, a single path component.
+    pub name: String,
+    /// [`Kind::File`] or [`Kind::Dir`].
+    pub kind: Kind,
+}
+
+/// What a path names, as far as the VFS knows.
+enum Node<'a> {
+    /// A registered entry on a mount.
+    Entry(&'a Arc<MountCore>, String, Entry),
+    /// A directory that only leads to mount points.
+    VirtualDir,
+    /// Nothing.
+    Missing,
+}
+
+/// A virtual file system: a mount table of backends, each with a metastore.
+///
+/// Metadata (`stat`, `read_dir`, existence checks) comes from the metastore, so a mount is
+/// ready once its entries are registered; bytes come from the backend, re-checked against the
+/// entry on every read.
+#[derive(Debug, Default)]
+pub struct Vfs {
+    table: MountTable,
+}
+
+impl Vfs {
+    /// An empty VFS: nothing mounted, `/` an empty read-only directory.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Mounts `backend` at `point` after registering its entries in `store` (a full scan that
+    /// commits only what changed since the store last saw the backend).
+    ///
+    /// # Errors
+    /// [`MountError::AlreadyMounted`], or the scan failed (the mount root is missing, the
+    /// backend or the store failed).
+    pub fn mount(
+        &mut self,
+        point: VfsPath,
+        backend: Arc<dyn Backend>,
+        store: Arc<dyn Metastore>,
+        access: Access,
+    ) -> Result<ReconcileReport, MountError> {
+        if self.table.is_mount_point(&point) {
+            return Err(MountError::AlreadyMounted(point));
+        }
+        let core = Arc::new(MountCore::new(point.clone(), backend, store, access));
+        let report = sync::reconcile_all(&core)?;
+        if !self.table.add(core) {
+            return Err(MountError::AlreadyMounted(point));
+        }
+        Ok(report)
+    }
+
+    /// Brings every entry of the mount at `point` in line with its backend: what a watcher
+    /// does after an event-queue overflow, callable directly.
+    ///
+    /// # Errors
+    /// [`ReconcileError`].
+    pub fn reconcile(&self, point: &VfsPath) -> Result<ReconcileReport, ReconcileError> {
+        let core = self.core(point)?;
+        sync::reconcile_all(core)
+    }
+
+    /// Refreshes the entries for the given mount-relative paths of the mount at `point` (and
+    /// everything below those that are directories): what a watcher does per event.
+    ///
+    /// # Errors
+    /// [`ReconcileError`].
+    pub fn refresh(
+        &self,
+        point: &VfsPath,
+        rels: &[String],
+    ) -> Result<ReconcileReport, ReconcileError> {
+        let core = self.core(point)?;
+        sync::reconcile_paths(core, rels)
+    }
+
+    pub(crate) fn core(&self, point: &VfsPath) -> Result<&Arc<MountCore>, ReconcileError> {
+        self.table
+            .get(point)
+            .ok_or_else(|| ReconcileError::NotMounted(point.clone()))
+    }
+
+    fn lookup(&self, path: &VfsPath) -> Result<Node<'_>, Fail> {
+        Ok(match self.table.route(path) {
+            Route::Mount(m, rel) => match m.store.get(&rel)? {
+                Some(entry) => Node::Entry(m, rel, entry),
+                None => Node::Missing,
+            },
+            Route::Virtual => Node::VirtualDir,
+            Route::Nowhere => Node::Missing,
+        })
+    }
+
+    /// The first checks of every call that creates or removes a name: the parent must exist
+    /// (`ENOENT`) and be a directory (`ENOTDIR`). Linux makes them before looking at the mount's
+    /// write access, so they come first here too.
+    fn check_parent(&self, path: &VfsPath) -> Result<(), Fail> {
+        let Some(parent) = path.parent() else {
+            return Ok(());
+        };
+        match self.lookup(&parent)? {
+            Node::VirtualDir => Ok(()),
+            Node::Entry(_, _, e) if e.kind == Kind::Dir => Ok(()),
+            Node::Entry(..) => Err(Errno::NOTDIR.into()),
+            Node::Missing => Err(Errno::NOENT.into()),
+        }
+    }
+
+    /// Whether `path` is `/`, a mount point or a virtual directory: names that exist because
+    /// of the mount table and cannot be created, removed or renamed through a mount.
+    fn is_structural(&self, path: &VfsPath) -> bool {
+        path.is_root()
+            || self.table.is_mount_point(path)
+            || matches!(self.table.route(path), Route::Virtual)
+    }
+
+    /// The whole content of the file at `path`.
+    ///
+    /// The file is opened, read and `fstat`ed; if what was read no longer matches the entry
+    /// (stat fields or content hash), the entry is updated first, so the returned metadata
+    /// always describes the returned bytes.
+    ///
+    /// # Errors
+    /// `ENOENT`, `EISDIR`, a backend error, or [`ReadError::Store`].
+    pub fn read(&self, path: &VfsPath) -> Result<FileContents, ReadError> {
+        self.read_inner(path)
+            .map_err(|f| ReadError::from_fail(path, f))
+    }
+
+    fn read_inner(&self, path: &VfsPath) -> Result<FileContents, Fail> {
+        match self.lookup(path)? {
+            Node::Missing => Err(Errno::NOENT.into()),
+            Node::VirtualDir => Err(Errno::ISDIR.into()),
+            Node::Entry(_, _, e) if e.kind == Kind::Dir => Err(Errno::ISDIR.into()),
+            Node::Entry(m, rel, _) => {
+                let (data, entry) = read_checked(m, &rel)?;
+                Ok(FileContents {
+                    data,
+                    metadata: Metadata::of(&entry),
+                })
+            }
+        }
+    }
+
+    /// The metadata of `path`. A file whose etag has not been computed since it last changed
+    /// is hashed now (see the crate docs), with the same check as [`Vfs::read`].
+    ///
+    /// # Errors
+    /// `ENOENT`, a backend error while hashing, or [`StatError::Store`].
+    pub fn stat(&self, path: &VfsPath) -> Result<Metadata, StatError> {
+        self.stat_inner(path)
+            .map_err(|f| StatError::from_fail(path, f))
+    }
+
+    fn stat_inner(&self, path: &VfsPath) -> Result<Metadata, Fail> {
+        match self.lookup(path)? {
+            Node::Missing => Err(Errno::NOENT.into()),
+            Node::VirtualDir => Ok(Metadata::virtual_dir()),
+            Node::Entry(m, rel, e) if e.kind == Kind::File && e.etag.is_none() => {
+                Ok(Metadata::of(&read_checked(m, &rel)?.1))
+            }
+            Node::Entry(_, _, e) => Ok(Metadata::of(&e)),
+        }
+    }
+
+    /// The names in directory `path`, sorted byte-wise; mount points inside it included.
+    ///
+    /// # Errors
+    /// `ENOENT`, `ENOTDIR`, or [`ReadDirError::Store`].
+    pub fn read_dir(&self, path: &VfsPath) -> Result<Vec<DirEntry>, ReadDirError> {
+        self.read_dir_inner(path)
+            .map_err(|f| ReadDirError::from_fail(path, f))
+    }
+
+    fn read_dir_inner(&self, path: &VfsPath) -> Result<Vec<DirEntry>, Fail> {
+        let mut out: Vec<DirEntry> = match self.lookup(path)? {
+            Node::Missing => return Err(Errno::NOENT.into()),
+            Node::Entry(_, _, e) if e.kind != Kind::Dir => return Err(Errno::NOTDIR.into()),
+            Node::Entry(m, rel, _) => m
+                .store
+                .children(&rel)?
+                .into_iter()
+                .map(|(name, e)| DirEntry { name, kind: e.kind })
+                .collect(),
+            Node::VirtualDir => Vec::new(),
+        };
+        for name in self.table.mount_names_in(path) {
+            out.retain(|d| d.name != name);
+            out.push(DirEntry {
+                name,
+                kind: Kind::Dir,
+            });
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// Writes `data` to the file at `path`.
+    ///
+    /// Errors follow Linux's order for `open(O_CREAT|O_TRUNC[|O_EXCL])`: `ENOENT`/`ENOTDIR`
+    /// for the parent, `EEXIST` (with [`WriteMode::CreateNew`]) and `EISDIR` for the target,
+    /// then `EROFS` on a read-only mount.
+    ///
+    /// # Errors
+    /// As above, a backend error, or [`WriteError::Store`].
+    pub fn write(
+        &self,
+        path: &VfsPath,
+        data: &[u8],
+        mode: WriteMode,
+    ) -> Result<Metadata, WriteError> {
+        self.write_inner(path, data, mode)
+            .map_err(|f| WriteError::from_fail(path, f))
+    }
+
+    fn write_inner(&self, path: &VfsPath, data: &[u8], mode: WriteMode) -> Result<Metadata, Fail> {
+        self.check_parent(path)?;
+        if self.is_structural(path) {
+            return Err(if mode == WriteMode::CreateNew {
+                Errno::EXIST
+            } else {
+                Errno::ISDIR
+            }
+            .into());
+        }
+        let Route::Mount(m, rel) = self.table.route(path) else {
+            return Err(Errno::ROFS.into());
+        };
+        let existing = m.store.get(&rel)?;
+        match existing {
+            Some(_) if mode == WriteMode::CreateNew => return Err(Errno::EXIST.into()),
+            Some(e) if e.kind == Kind::Dir => return Err(Errno::ISDIR.into()),
+            _ => {}
+        }
+        if m.access == Access::ReadOnly {
+            return Err(Errno::ROFS.into());
+        }
+        let _guard = m.lock();
+        let observed_ns = now_ns();
+        let stat = m.backend.write(&rel, data, mode == WriteMode::CreateNew)?;
+        let old = m.store.get(&rel)?;
+        let entry = Entry {
+            kind: Kind::File,
+            sig: stat.sig,
+            etag: Some(Etag::of(data)),
+            version: old.map_or(1, |e| e.version + 1),
+            observed_ns,
+        };
+        let mut batch = Batch {
+            puts: vec![(rel.clone(), entry)],
+            deletes: Vec::new(),
+            deferrable: false,
+        };
+        if old.is_none() {
+            refresh_parent(m, &rel, &mut batch)?;
+        }
+        m.store.commit(&batch)?;
+        Ok(Metadata::of(&entry))
+    }
+
+    /// Creates directory `path`. Errors in Linux's order: `ENOENT`/`ENOTDIR` for the parent,
+    /// `EEXIST`, then `EROFS`.
+    ///
+    /// # Errors
+    /// As above, a backend error, or [`MkdirError::Store`].
+    pub fn mkdir(&self, path: &VfsPath) -> Result<Metadata, MkdirError> {
+        self.mkdir_inner(path)
+            .map_err(|f| MkdirError::from_fail(path, f))
+    }
+
+    fn mkdir_inner(&self, path: &VfsPath) -> Result<Metadata, Fail> {
+        self.check_parent(path)?;
+        if self.is_structural(path) {
+            return Err(Errno::EXIST.into());
+        }
+        let Route::Mount(m, rel) = self.table.route(path) else {
+            return Err(Errno::ROFS.into());
+        };
+        if m.store.get(&rel)?.is_some() {
+            return Err(Errno::EXIST.into());
+        }
+        if m.access == Access::ReadOnly {
+            return Err(Errno::ROFS.into());
+        }
+        let _guard = m.lock();
+        let observed_ns = now_ns();
+        let stat = m.backend.mkdir(&rel)?;
+        let entry = Entry {
+            kind: Kind::Dir,
+            sig: stat.sig,
+            etag: None,
+            version: 1,
+            observed_ns,
+        };
+        let mut batch = Batch {
+            puts: vec![(rel.clone(), entry)],
+            deletes: Vec::new(),
+            deferrable: false,
+        };
+        refresh_parent(m, &rel, &mut batch)?;
+        m.store.commit(&batch)?;
+        Ok(Metadata::of(&entry))
+    }
+
+    /// Removes the file at `path`. Errors in Linux's order: `ENOENT`/`ENOTDIR` for the parent,
+    /// `EROFS` (even when the file does not exist), then `ENOENT` or `EISDIR` for the target.
+    ///
+    /// # Errors
+    /// As above, a backend error, or [`UnlinkError::Store`].
+    pub fn unlink(&self, path: &VfsPath) -> Result<(), UnlinkError> {
+        self.unlink_inner(path)
+            .map_err(|f| UnlinkError::from_fail(path, f))
+    }
+
+    fn unlink_inner(&self, path: &VfsPath) -> Result<(), Fail> {
+        self.check_parent(path)?;
+        if self.is_structural(path) {
+            return Err(Errno::ISDIR.into());
+        }
+        let Route::Mount(m, rel) = self.table.route(path) else {
+            return Err(Errno::ROFS.into());
+        };
+        if m.access == Access::ReadOnly {
+            return Err(Errno::ROFS.into());
+        }
+        match m.store.get(&rel)? {
+            None => return Err(Errno::NOENT.into()),
+            Some(e) if e.kind == Kind::Dir => return Err(Errno::ISDIR.into()),
+            Some(_) => {}
+        }
+        let _guard = m.lock();
+        m.backend.unlink(&rel)?;
+        let mut batch = Batch {
+            puts: Vec::new(),
+            deletes: vec![rel.clone()],
+            deferrable: false,
+        };
+        refresh_parent(m, &rel, &mut batch)?;
+        m.store.commit(&batch)?;
+        Ok(())
+    }
+
+    /// Removes the empty directory at `path`. Errors in Linux's order: `EBUSY` for `/` and
+    /// mount points, `ENOENT`/`ENOTDIR` for the parent, `EROFS`, then `ENOENT`, `ENOTDIR` or
+    /// `ENOTEMPTY` for the target.
+    ///
+    /// # Errors
+    /// As above, a backend error, or [`RmdirError::Store`].
+    pub fn rmdir(&self, path: &VfsPath) -> Result<(), RmdirError> {
+        self.rmdir_inner(path)
+            .map_err(|f| RmdirError::from_fail(path, f))
+    }
+
+    fn rmdir_inner(&self, path: &VfsPath) -> Result<(), Fail> {
+        if self.is_structural(path) {
+            return Err(Errno::BUSY.into());
+        }
+        self.check_parent(path)?;
+        let Route::Mount(m, rel) = self.table.route(path) else {
+            return Err(Errno::ROFS.into());
+        };
+        if m.access == Access::ReadOnly {
+            return Err(Errno::ROFS.into());
+        }
+        match m.store.get(&rel)? {
+            None => return Err(Errno::NOENT.into()),
+            Some(e) if e.kind != Kind::Dir => return Err(Errno::NOTDIR.into()),
+            Some(_) => {}
+        }
+        let _guard = m.lock();
+        m.backend.rmdir(&rel)?;
+        let mut batch = Batch {
+            puts: Vec::new(),
+            deletes: vec![rel.clone()],
+            deferrable: false,
+        };
+        refresh_parent(m, &rel, &mut batch)?;
+        m.store.commit(&batch)?;
+        Ok(())
+    }
+
+    /// Renames `from` to `to`. Errors in Linux's order: `ENOENT`/`ENOTDIR` for either parent,
+    /// `EBUSY` for `/` and mount points, `EXDEV` across mounts, `EROFS`, then the backend's
+    /// `rename(2)` errors (`ENOENT` for a missing source, `EISDIR`, `ENOTEMPTY`, …).
+    ///
+    /// Moved entries are re-registered from the backend: a rename changes ctime, so they get
+    /// a new version, and their etags are recomputed on next read.
+    ///
+    /// # Errors
+    /// As above, or [`RenameError::Store`].
+    pub fn rename(&self, from: &VfsPath, to: &VfsPath) -> Result<(), RenameError> {
+        self.rename_inner(from, to)
+            .map_err(|f| RenameError::from_fail(from, to, f))
+    }
+
+    fn rename_inner(&self, from: &VfsPath, to: &VfsPath) -> Result<(), Fail> {
+        self.check_parent(from)?;
+        self.check_parent(to)?;
+        if self.is_structural(from) || self.is_structural(to) {
+            return Err(Errno::BUSY.into());
+        }
+        let (m, rel_from, rel_to) = match (self.table.route(from), self.table.route(to)) {
+            (Route::Mount(a, ra), Route::Mount(b, rb)) if Arc::ptr_eq(a, b) => (a, ra, rb),
+            (Route::Mount(..), _) | (_, Route::Mount(..)) => return Err(Errno::XDEV.into()),
+            _ => return Err(Errno::ROFS.into()),
+        };
+        if m.access == Access::ReadOnly {
+            return Err(Errno::ROFS.into());
+        }
+        if m.store.get(&rel_from)?.is_none() {
+            return Err(Errno::NOENT.into());
+        }
+        m.backend.rename(&rel_from, &rel_to)?;
+        sync::reconcile_paths(m, &[rel_from, rel_to]).map_err(|e| match e {
+            ReconcileError::Backend { error, .. } => Fail::Os(error),
+            ReconcileError::Store { source, .. } => Fail::Store(source),
+            ReconcileError::NotMounted(_) => Fail::Os(crate::error::os(Errno::NOENT)),
+        })?;
+        Ok(())
+    }
+}
+
+/// Adds the parent directory's new stat fields to `batch` after a name was created or removed
+/// in it (no version bump: see [`sync::decide`]).
+fn refresh_parent(m: &MountCore, rel: &str, batch: &mut Batch) -> Result<(), Fail> {
+    let parent = rel_split(rel).0;
+    if let (Some(old), Some(stat)) = (m.store.get(parent)?, m.backend.stat(parent)?)
+        && let Decision::Put { entry, .. } = sync::decide(Some(&old), &stat, now_ns())
+    {
+        batch.puts.push((parent.to_owned(), entry));
+    }
+    Ok(())
+}
+
+/// Reads `rel` from the backend and makes its entry describe the bytes read, updating the store
+/// if the entry was stale; returns the bytes and the entry.
+fn read_checked(m: &MountCore, rel: &str) -> Result<(Vec<u8>, Entry), Fail> {
+    let observed_ns = now_ns();
+    let (data, stat) = match m.backend.read(rel) {
+        Ok(read) => read,
+        Err(e) if is_absent(&e) || e.raw_os_error() == Some(Errno::ISDIR.raw_os_error()) => {
+            // The host changed under the entry (deleted, replaced by a directory or a symlink):
+            // fix the entry before answering, so the next call agrees with this one.
+            refresh_quietly(m, rel);
+            return Err(if is_absent(&e) {
+                Errno::NOENT.into()
+            } else {
+                e.into()
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let etag = Etag::of(&data);
+    let current = m.store.get(rel)?;
+    if let (Some(entry), Decision::Keep) = (
+        current,
+        decide_hashed(current.as_ref(), &stat, etag, observed_ns),
+    ) {
+        return Ok((data, entry));
+    }
+    let _guard = m.lock();
+    let Some(current) = m.store.get(rel)? else {
+        // Removed by a concurrent refresh: the namespace says it is gone.
+        return Err(Errno::NOENT.into());
+    };
+    match decide_hashed(Some(&current), &stat, etag, observed_ns) {
+        Decision::Put { entry, bumped } => {
+            // A first etag needs no fsync: losing it in a crash costs one re-hash. A new version
+            // does need one.
+            m.store.commit(&Batch {
+                puts: vec![(rel.to_owned(), entry)],
+                deletes: Vec::new(),
+                deferrable: !bumped,
+            })?;
+            Ok((data, entry))
+        }
+        _ => Ok((data, current)),
+    }
+}
+
+/// Refreshes `rel` after a failed read; a failure here only means the next scan fixes it.
+fn refresh_quietly(m: &MountCore, rel: &str) {
+    if let Err(e) = sync::reconcile_paths(m, &[rel.to_owned()]) {
+        tracing::warn!(path = %m.vfs_path(rel), error = %e, "could not refresh a stale entry");
+    }
+}

@@ -1,0 +1,176 @@
+//! Live sync: a notify watcher that keeps a host-backed mount's entries true after boot.
+
+use std::collections::BTreeSet;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use notify::{RecommendedWatcher, RecursiveMode, Watcher as _};
+
+use crate::error::ReconcileError;
+use crate::path::{VfsPath, is_valid_name};
+use crate::router::MountCore;
+use crate::sync;
+use crate::vfs::Vfs;
+
+/// How long the watcher waits for an event burst (an editor's write-rename-chmod) to settle
+/// before refreshing, so one save costs one refresh.
+const SETTLE: Duration = Duration::from_millis(30);
+
+/// Why [`watch`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    /// No mount at that point, or the catch-up scan failed.
+    #[error(transparent)]
+    Reconcile(#[from] ReconcileError),
+    /// The mount's backend is not a host directory.
+    #[error("cannot watch `{0}`: its backend is not a host directory")]
+    NotHostBacked(VfsPath),
+    /// notify could not start watching.
+    #[error("cannot watch `{}`", root.display())]
+    Notify {
+        /// The host directory.
+        root: PathBuf,
+        /// What notify said.
+        #[source]
+        source: notify::Error,
+    },
+    /// The refresh thread could not be started.
+    #[error("cannot start the watcher thread")]
+    Thread(#[source] std::io::Error),
+}
+
+/// A running watcher; dropping it stops the watch and joins its thread.
+#[derive(Debug)]
+pub struct Watcher {
+    notify: Option<RecommendedWatcher>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        // Dropping notify's watcher drops its event handler and with it the channel's sender,
+        // which ends the refresh thread's loop.
+        self.notify.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Watches the host directory behind the mount at `point` and refreshes entries as it changes.
+///
+/// The directory is watched recursively, never file by file: editors save by writing a temp
+/// file and renaming it over the original, which a watch on the original's inode would miss.
+/// An event marks its paths dirty; a burst is refreshed together. An event-queue overflow
+/// (notify's `Rescan` flag) or a watcher error triggers a full reconcile, since events were
+/// lost. A full reconcile also runs once right after the watch starts, to catch changes made
+/// between the mount's scan and the watch.
+///
+/// # Errors
+/// [`WatchError`].
+pub fn watch(vfs: &Vfs, point: &VfsPath) -> Result<Watcher, WatchError> {
+    let core = Arc::clone(vfs.core(point)?);
+    let root = core
+        .backend
+        .host_root()
+        .ok_or_else(|| WatchError::NotHostBacked(point.clone()))?
+        .to_owned();
+    let (tx, rx) = mpsc::channel();
+    let mut notify = notify::recommended_watcher(move |event| {
+        // The receiver is gone only while the watcher shuts down.
+        let _ = tx.send(event);
+    })
+    .map_err(|source| WatchError::Notify {
+        root: root.clone(),
+        source,
+    })?;
+    notify
+        .watch(&root, RecursiveMode::Recursive)
+        .map_err(|source| WatchError::Notify {
+            root: root.clone(),
+            source,
+        })?;
+    sync::reconcile_all(&core)?;
+    let thread = std::thread::Builder::new()
+        .name(format!("vfs-watch {point}"))
+        .spawn(move || run(&core, &root, &rx))
+        .map_err(WatchError::Thread)?;
+    Ok(Watcher {
+        notify: Some(notify),
+        thread: Some(thread),
+    })
+}
+
+fn run(core: &MountCore, root: &Path, rx: &mpsc::Receiver<notify::Result<notify::Event>>) {
+    while let Ok(first) = rx.recv() {
+        let mut dirty = BTreeSet::new();
+        let mut rescan = false;
+        let mut note = |event: notify::Result<notify::Event>| match event {
+            Ok(event) if event.need_rescan() => rescan = true,
+            Ok(event) => {
+                for path in &event.paths {
+                    if let Some(rel) = relative(root, path) {
+                        dirty.insert(rel);
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(root = %root.display(), error = %e, "watcher error; rescanning");
+                rescan = true;
+            }
+        };
+        note(first);
+        // A disconnect also ends the burst; the outer `recv` then ends the loop.
+        while let Ok(event) = rx.recv_timeout(SETTLE) {
+            note(event);
+        }
+        let result = if rescan {
+            sync::reconcile_all(core)
+        } else {
+            sync::reconcile_paths(core, &dirty.into_iter().collect::<Vec<_>>())
+        };
+        match result {
+            Ok(report) => {
+                tracing::debug!(mount = %core.point, ?report, "refreshed after host changes")
+            }
+            Err(e) => {
+                tracing::warn!(mount = %core.point, error = %e, "refresh after host changes failed")
+            }
+        }
+    }
+}
+
+/// The mount-relative path of host path `path`, or `None` if it is outside `root` or holds a
+/// name the namespace cannot represent (such paths have no entry to refresh).
+fn relative(root: &Path, path: &Path) -> Option<String> {
+    let rest = path.strip_prefix(root).ok()?;
+    let mut parts = Vec::new();
+    for c in rest.components() {
+        let Component::Normal(name) = c else {
+            return None;
+        };
+        let name = name.to_str().filter(|n| is_valid_name(n))?;
+        parts.push(name);
+    }
+    Some(parts.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_paths_map_to_mount_relative_paths() {
+        let root = Path::new("/s/etc");
+        assert_eq!(relative(root, Path::new("/s/etc")), Some(String::new()));
+        assert_eq!(
+            relative(root, Path::new("/s/etc/conf.d/mounts")),
+            Some("conf.d/mounts".into())
+        );
+        assert_eq!(relative(root, Path::new("/s/other")), None);
+        assert_eq!(relative(root, Path::new("/s/etc/a\nb")), None);
+    }
+}

@@ -1,0 +1,175 @@
+//! No `..`, absolute or symlink escape returns a byte of a file outside `$STATE/etc`, and odd
+//! host names never panic.
+
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::symlink;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use vfs_etc::{Backend, HostDir, VfsPath, boot};
+
+use crate::support::{TestResult, p, state_with};
+
+const MARKER: &[u8] = b"MARKER-OUTSIDE-ETC";
+
+/// A state dir with `etc/` and a marker file outside it, at `$STATE/outside/secret`.
+fn fixture() -> std::io::Result<tempfile::TempDir> {
+    let state = state_with(&[
+        ("conf.d/mounts", "auto_sync = true\n"),
+        ("sub/secret", "inside\n"),
+    ])?;
+    std::fs::create_dir(state.path().join("outside"))?;
+    std::fs::write(state.path().join("outside/secret"), MARKER)?;
+    Ok(state)
+}
+
+fn leaks(bytes: &[u8]) -> bool {
+    bytes.windows(MARKER.len()).any(|w| w == MARKER)
+}
+
+#[test]
+fn dot_dot_never_leaves_the_namespace() -> TestResult {
+    let state = fixture()?;
+    let (vfs, _) = boot(state.path())?;
+    for path in [
+        "/etc/../outside/secret",
+        "/etc/conf.d/../../outside/secret",
+        "/../../etc/../../outside/secret",
+    ] {
+        let path: VfsPath = path.parse()?;
+        assert_eq!(path.as_str(), "/outside/secret");
+        assert!(vfs.read(&path).is_err());
+    }
+    Ok(())
+}
+
+#[test]
+fn symlinks_never_lead_outside() -> TestResult {
+    let state = fixture()?;
+    let etc = state.path().join("etc");
+    symlink(state.path().join("outside/secret"), etc.join("abs"))?;
+    symlink("../outside/secret", etc.join("rel"))?;
+    symlink("chain2", etc.join("chain1"))?;
+    symlink("conf.d/../../outside/secret", etc.join("chain2"))?;
+    symlink("../outside", etc.join("dirlink"))?;
+    symlink(state.path().join("outside"), etc.join("absdir"))?;
+    let (vfs, report) = boot(state.path())?;
+    assert!(report.skipped >= 6, "{report:?}");
+    for name in [
+        "abs",
+        "rel",
+        "chain1",
+        "chain2",
+        "dirlink/secret",
+        "absdir/secret",
+    ] {
+        let path = p(&format!("/etc/{name}"));
+        match vfs.read(&path) {
+            Ok(c) => assert!(!leaks(&c.data), "{name} leaked"),
+            Err(e) => assert!(e.raw_os_error().is_some(), "{name}: {e}"),
+        }
+        assert!(vfs.stat(&path).is_err(), "{name} is in the namespace");
+    }
+    // The backend itself refuses them too, whatever the caller passes.
+    let host = HostDir::open_read_only(&etc)?;
+    let outside = state.path().join("outside/secret");
+    for rel in [
+        "abs",
+        "rel",
+        "chain1",
+        "dirlink/secret",
+        "absdir/secret",
+        "../outside/secret",
+        outside.to_str().ok_or("utf8")?,
+    ] {
+        match host.read(rel) {
+            Ok((bytes, _)) => assert!(!leaks(&bytes), "backend leaked via {rel}"),
+            Err(e) => assert!(e.raw_os_error().is_some(), "{rel}: {e}"),
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn registered_directory_swapped_for_a_symlink_is_refused() -> TestResult {
+    let state = fixture()?;
+    let etc = state.path().join("etc");
+    let (vfs, _) = boot(state.path())?;
+    assert_eq!(vfs.read(&p("/etc/sub/secret"))?.data, b"inside\n");
+    // Between the registration and the next open, `sub` becomes a symlink to the outside,
+    // where a file of the same name holds the marker.
+    std::fs::rename(etc.join("sub"), etc.join("sub.old"))?;
+    symlink("../outside", etc.join("sub"))?;
+    let err = vfs.read(&p("/etc/sub/secret")).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(2), "{err}");
+    // The failed read also fixed the entry.
+    assert!(vfs.stat(&p("/etc/sub/secret")).is_err());
+    // A file swapped for a symlink is refused the same way.
+    std::fs::remove_file(etc.join("conf.d/mounts"))?;
+    symlink(
+        state.path().join("outside/secret"),
+        etc.join("conf.d/mounts"),
+    )?;
+    assert!(vfs.read(&p("/etc/conf.d/mounts")).is_err());
+    Ok(())
+}
+
+#[test]
+fn racing_swaps_never_leak() -> TestResult {
+    let state = fixture()?;
+    let etc = state.path().join("etc");
+    let (vfs, _) = boot(state.path())?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let swapper = {
+        let (etc, stop) = (etc.clone(), Arc::clone(&stop));
+        std::thread::spawn(move || -> std::io::Result<()> {
+            while !stop.load(Ordering::Relaxed) {
+                std::fs::rename(etc.join("sub"), etc.join("sub.real"))?;
+                symlink("../outside", etc.join("sub"))?;
+                std::fs::remove_file(etc.join("sub"))?;
+                std::fs::rename(etc.join("sub.real"), etc.join("sub"))?;
+            }
+            Ok(())
+        })
+    };
+    let host = HostDir::open_read_only(&etc)?;
+    let mut served = 0;
+    for _ in 0..3000 {
+        match vfs.read(&p("/etc/sub/secret")) {
+            Ok(c) => {
+                assert!(!leaks(&c.data));
+                served += 1;
+            }
+            // A failed read drops the entry; re-register so later reads race again.
+            Err(_) => drop(vfs.reconcile(&p("/etc"))),
+        }
+        if let Ok((bytes, _)) = host.read("sub/secret") {
+            assert!(!leaks(&bytes));
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    swapper.join().map_err(|_| "swapper panicked")??;
+    println!("served {served} of 3000 reads while racing");
+    Ok(())
+}
+
+#[test]
+fn odd_host_names_never_panic() -> TestResult {
+    let state = fixture()?;
+    let etc = state.path().join("etc");
+    let bad = std::ffi::OsStr::from_bytes(b"not-utf8-\xff\xfe");
+    std::fs::write(etc.join("conf.d").join(bad), "x")?;
+    std::fs::write(etc.join("conf.d/new\nline"), "x")?;
+    std::fs::create_dir(etc.join(std::ffi::OsStr::from_bytes(b"dir-\xc3")))?;
+    let (vfs, report) = boot(state.path())?;
+    assert_eq!(report.skipped, 3, "{report:?}");
+    let names: Vec<String> = vfs
+        .read_dir(&p("/etc/conf.d"))?
+        .into_iter()
+        .map(|d| d.name)
+        .collect();
+    assert_eq!(names, ["mounts"]);
+    let listing = HostDir::open_read_only(&etc)?.list("conf.d")?;
+    assert_eq!((listing.entries.len(), listing.unrepresentable), (1, 2));
+    Ok(())
+}

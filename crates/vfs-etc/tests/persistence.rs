@@ -1,0 +1,232 @@
+//! The store persists across boots: no change commits nothing, a change bumps exactly its own
+//! version, the etag follows content (even within one mtime tick), and SIGKILL is survivable.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use vfs_etc::{Batch, Etag, Metastore, RedbMetastore, Vfs, boot, metastore_path, mount_etc};
+
+use crate::support::{TestResult, child_command, p, state_with};
+
+const N: usize = 20;
+
+fn fixture() -> std::io::Result<tempfile::TempDir> {
+    let files: Vec<(String, String)> = (0..N)
+        .map(|i| (format!("conf.d/f{i:02}"), format!("value = {i}\n")))
+        .collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    state_with(&refs)
+}
+
+type Versions = BTreeMap<String, (u64, Option<Etag>)>;
+
+/// Version and etag of every file, as `stat` reports them (which fills in missing etags).
+fn versions(state: &Path) -> Result<Versions, Box<dyn std::error::Error>> {
+    let (vfs, _) = boot(state)?;
+    let mut out = BTreeMap::new();
+    for d in vfs.read_dir(&p("/etc/conf.d"))? {
+        let m = vfs.stat(&p(&format!("/etc/conf.d/{}", d.name)))?;
+        out.insert(d.name, (m.version, m.etag));
+    }
+    Ok(out)
+}
+
+fn generation(state: &Path) -> Result<u64, Box<dyn std::error::Error>> {
+    Ok(RedbMetastore::open(metastore_path(state))?.generation()?)
+}
+
+#[test]
+fn unchanged_reboot_commits_nothing() -> TestResult {
+    let state = fixture()?;
+    let first = boot(state.path())?.1;
+    assert!(first.committed);
+    assert_eq!(first.added, N + 2);
+    let g = generation(state.path())?;
+    let store_file = metastore_path(state.path());
+    let store_bytes = std::fs::read(&store_file)?;
+    let store_mtime = std::fs::metadata(&store_file)?.modified()?;
+
+    let again = boot(state.path())?.1;
+    assert!(!again.committed, "{again:?}");
+    assert_eq!(
+        (again.added, again.changed, again.removed, again.unchanged),
+        (0, 0, 0, N + 2)
+    );
+    assert_eq!(generation(state.path())?, g);
+    // Not even redb's open/close header updates: an unchanged store is opened read-only.
+    assert!(
+        std::fs::read(&store_file)? == store_bytes,
+        "the store file changed"
+    );
+    assert_eq!(std::fs::metadata(&store_file)?.modified()?, store_mtime);
+
+    // After reads computed etags, reboots still commit nothing and bump nothing (files just
+    // written may be re-hashed under the racy rule, but hashing equal content stores nothing).
+    let seen = versions(state.path())?;
+    let g = generation(state.path())?;
+    assert!(!boot(state.path())?.1.committed);
+    assert!(!boot(state.path())?.1.committed);
+    assert_eq!(generation(state.path())?, g);
+    assert_eq!(versions(state.path())?, seen);
+    assert!(seen.values().all(|(v, e)| *v == 1 && e.is_some()));
+    Ok(())
+}
+
+#[test]
+fn changing_one_file_bumps_exactly_its_version() -> TestResult {
+    let state = fixture()?;
+    let before = versions(state.path())?;
+    std::fs::write(state.path().join("etc/conf.d/f07"), "value = 700\n")?;
+    let report = boot(state.path())?.1;
+    assert_eq!(
+        (report.changed, report.added, report.removed),
+        (1, 0, 0),
+        "{report:?}"
+    );
+    let after = versions(state.path())?;
+    for (name, (version, etag)) in &after {
+        let (old_version, old_etag) = before[name];
+        if name == "f07" {
+            assert_eq!(*version, old_version + 1);
+            assert_ne!(*etag, old_etag);
+            assert_eq!(*etag, Some(Etag::of(b"value = 700\n")));
+        } else {
+            assert_eq!((*version, *etag), (old_version, old_etag), "{name} changed");
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn etag_is_unchanged_when_only_metadata_changes() -> TestResult {
+    let state = fixture()?;
+    let before = versions(state.path())?;
+    let file = std::fs::File::options()
+        .write(true)
+        .open(state.path().join("etc/conf.d/f03"))?;
+    file.set_modified(std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000))?;
+    drop(file);
+    let after = versions(state.path())?;
+    // New stat fields are a new version (documented), but the content hash is the same.
+    assert_eq!(after["f03"].1, before["f03"].1);
+    assert_eq!(after["f03"].0, before["f03"].0 + 1);
+    Ok(())
+}
+
+/// An edit in the same timestamp tick as the previous observation leaves size, mtime, ctime
+/// and inode as recorded. The kernel decides when ticks happen, so the test builds that state
+/// exactly: edit, then make the stored stat fields match the host again (as if the edit had
+/// landed in the tick the entry was observed in) while keeping the old etag.
+#[test]
+fn same_tick_edit_changes_the_etag() -> TestResult {
+    use std::os::unix::fs::MetadataExt;
+    let state = fixture()?;
+    let path = state.path().join("etc/conf.d/f05");
+    let old = versions(state.path())?["f05"];
+    std::fs::write(&path, "value = 9\n")?; // same length as "value = 5\n"
+    let meta = std::fs::metadata(&path)?;
+    {
+        let store = RedbMetastore::open(metastore_path(state.path()))?;
+        let mut entry = store.get("conf.d/f05")?.ok_or("no entry")?;
+        entry.sig.size = meta.size();
+        entry.sig.mtime_ns = meta.mtime() * 1_000_000_000 + meta.mtime_nsec();
+        entry.sig.ctime_ns = meta.ctime() * 1_000_000_000 + meta.ctime_nsec();
+        entry.sig.ino = meta.ino();
+        entry.sig.mode = meta.mode();
+        entry.observed_ns = entry.sig.mtime_ns + 1_000_000; // observed 1 ms after the edit
+        assert_eq!(entry.etag, old.1);
+        store.commit(&Batch {
+            puts: vec![("conf.d/f05".into(), entry)],
+            ..Batch::default()
+        })?;
+    }
+    let report = boot(state.path())?.1;
+    assert_eq!(
+        (report.rehashed >= 1, report.changed),
+        (true, 1),
+        "{report:?}"
+    );
+    let new = versions(state.path())?["f05"];
+    assert_eq!(new, (old.0 + 1, Some(Etag::of(b"value = 9\n"))));
+    Ok(())
+}
+
+#[test]
+fn removed_and_added_files_are_reconciled_at_boot() -> TestResult {
+    let state = fixture()?;
+    boot(state.path())?;
+    std::fs::remove_file(state.path().join("etc/conf.d/f00"))?;
+    std::fs::create_dir(state.path().join("etc/conf.d/new.d"))?;
+    std::fs::write(state.path().join("etc/conf.d/new.d/10-a.toml"), "a = 1\n")?;
+    let report = boot(state.path())?.1;
+    assert_eq!((report.removed, report.added), (1, 2), "{report:?}");
+    let (vfs, _) = boot(state.path())?;
+    assert!(vfs.stat(&p("/etc/conf.d/f00")).is_err());
+    assert_eq!(
+        vfs.read(&p("/etc/conf.d/new.d/10-a.toml"))?.data,
+        b"a = 1\n"
+    );
+    Ok(())
+}
+
+const KILL_ENV: &str = "VFS_ETC_SIGKILL_STATE";
+
+#[test]
+fn sigkill_during_boot_leaves_a_usable_store() -> TestResult {
+    // Many files so a boot's commit is big enough to be interrupted part-way.
+    let state = tempfile::tempdir()?;
+    for i in 0..2000 {
+        let dir = state.path().join(format!("etc/d{}", i % 40));
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join(format!("f{i}")), format!("{i}\n"))?;
+    }
+    for round in 0..6u64 {
+        let mut child = child_command("persistence::sigkill_child", &[(KILL_ENV, state.path())])?
+            .stdout(std::process::Stdio::null())
+            .spawn()?;
+        // Vary the moment of the kill: early rounds land in the first boot's commit, later
+        // ones in a loop of boots that each change files.
+        std::thread::sleep(Duration::from_millis(30 + round * 70));
+        child.kill()?; // SIGKILL
+        child.wait()?;
+        // Whatever was committed, this boot's reconcile makes the store true again...
+        let report = mount_etc(&mut Vfs::new(), state.path())?;
+        let mut vfs = Vfs::new();
+        let again = mount_etc(&mut vfs, state.path())?;
+        assert!(!again.committed, "round {round}: {report:?} then {again:?}");
+        // ...and it describes the host.
+        let listed = vfs.read_dir(&p("/etc/d7"))?.len();
+        assert_eq!(
+            listed,
+            std::fs::read_dir(state.path().join("etc/d7"))?.count()
+        );
+        let data = vfs.read(&p("/etc/d7/f7"))?;
+        assert_eq!(data.metadata.etag, Some(Etag::of(&data.data)));
+    }
+    Ok(())
+}
+
+/// Boots again and again while editing files, until killed by the test above.
+#[test]
+#[ignore = "child process of sigkill_during_boot_leaves_a_usable_store"]
+fn sigkill_child() -> TestResult {
+    // The parent test's hand-off, not configuration: the env seam rule does not apply.
+    #[allow(clippy::disallowed_methods)]
+    let Some(state) = std::env::var_os(KILL_ENV) else {
+        return Ok(());
+    };
+    let state = Path::new(&state);
+    for i in 0u64.. {
+        std::fs::write(
+            state.join(format!("etc/d{}/f{}", i % 40, i % 2000)),
+            format!("edit {i}\n"),
+        )?;
+        let (vfs, _) = boot(state)?;
+        vfs.stat(&p(&format!("/etc/d{}/f{}", i % 40, i % 2000)))?;
+    }
+    Ok(())
+}

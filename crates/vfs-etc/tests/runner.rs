@@ -1,0 +1,8 @@
+//! Integration tests of vfs-etc, one module per area.
+
+mod confinement;
+mod persistence;
+mod readonly;
+mod support;
+mod untouched;
+mod watching;

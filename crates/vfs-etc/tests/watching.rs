@@ -1,0 +1,182 @@
+//! Live sync: host edits after boot are seen, through the watcher, a direct reconcile (what a
+//! `Rescan` triggers) and the check every read makes.
+
+use std::time::Duration;
+
+use vfs_etc::{Etag, Kind, boot, watch};
+
+use crate::support::{TestResult, eventually, p, state_with};
+
+const PATIENCE: Duration = Duration::from_secs(10);
+
+fn fixture() -> std::io::Result<tempfile::TempDir> {
+    state_with(&[
+        ("conf.d/mounts", "auto_sync = true\n"),
+        ("conf.d/cache", "backend = \"auto\"\n"),
+    ])
+}
+
+#[test]
+fn read_rechecks_against_the_open_file() -> TestResult {
+    let state = fixture()?;
+    let (vfs, _) = boot(state.path())?;
+    let before = vfs.stat(&p("/etc/conf.d/mounts"))?;
+    // No watcher: only the read's own fstat check can notice.
+    std::fs::write(
+        state.path().join("etc/conf.d/mounts"),
+        "auto_sync = false\n",
+    )?;
+    let read = vfs.read(&p("/etc/conf.d/mounts"))?;
+    assert_eq!(read.data, b"auto_sync = false\n");
+    assert_eq!(read.metadata.etag, Some(Etag::of(&read.data)));
+    assert_eq!(read.metadata.size, 18);
+    assert_eq!(read.metadata.version, before.version + 1);
+    // And stat agrees afterwards.
+    assert_eq!(vfs.stat(&p("/etc/conf.d/mounts"))?, read.metadata);
+    // A deleted file is reported gone, and its entry with it.
+    std::fs::remove_file(state.path().join("etc/conf.d/cache"))?;
+    assert_eq!(
+        vfs.read(&p("/etc/conf.d/cache"))
+            .unwrap_err()
+            .raw_os_error(),
+        Some(2)
+    );
+    assert_eq!(
+        vfs.stat(&p("/etc/conf.d/cache"))
+            .unwrap_err()
+            .raw_os_error(),
+        Some(2)
+    );
+    Ok(())
+}
+
+#[test]
+fn reconcile_catches_up_like_a_rescan() -> TestResult {
+    let state = fixture()?;
+    let etc = state.path().join("etc");
+    let (vfs, _) = boot(state.path())?;
+    // Hash both files so their entries are complete and `stat` answers from the store alone.
+    vfs.stat(&p("/etc/conf.d/mounts"))?;
+    vfs.stat(&p("/etc/conf.d/cache"))?;
+    std::fs::write(etc.join("conf.d/mounts"), "auto_sync = false\n")?;
+    std::fs::remove_file(etc.join("conf.d/cache"))?;
+    std::fs::create_dir_all(etc.join("conf.d/llm.d"))?;
+    std::fs::write(etc.join("conf.d/llm.d/10-a.toml"), "model = \"x\"\n")?;
+    // Before: the metastore still has the old picture.
+    assert!(vfs.stat(&p("/etc/conf.d/cache")).is_ok());
+    let report = vfs.reconcile(&p("/etc"))?;
+    assert_eq!(
+        (report.changed, report.removed, report.added),
+        (1, 1, 2),
+        "{report:?}"
+    );
+    assert!(vfs.stat(&p("/etc/conf.d/cache")).is_err());
+    assert_eq!(
+        vfs.stat(&p("/etc/conf.d/mounts"))?.etag,
+        Some(Etag::of(b"auto_sync = false\n"))
+    );
+    assert_eq!(
+        vfs.read(&p("/etc/conf.d/llm.d/10-a.toml"))?.data,
+        b"model = \"x\"\n"
+    );
+    Ok(())
+}
+
+#[test]
+fn watcher_follows_host_edits() -> TestResult {
+    let state = fixture()?;
+    let etc = state.path().join("etc");
+    let (vfs, _) = boot(state.path())?;
+    let _watcher = watch(&vfs, &p("/etc"))?;
+    let etag_is = |path: &str, content: &[u8]| {
+        vfs.stat(&p(path)).ok().and_then(|m| m.etag) == Some(Etag::of(content))
+    };
+    assert!(etag_is("/etc/conf.d/mounts", b"auto_sync = true\n"));
+
+    // In-place write.
+    std::fs::write(etc.join("conf.d/mounts"), "auto_sync = false\n")?;
+    assert!(
+        eventually(PATIENCE, || etag_is(
+            "/etc/conf.d/mounts",
+            b"auto_sync = false\n"
+        )),
+        "in-place edit"
+    );
+
+    // Editor save: write a temp file, rename it over the original.
+    std::fs::write(etc.join("conf.d/.mounts.swp"), "auto_sync = true # saved\n")?;
+    std::fs::rename(etc.join("conf.d/.mounts.swp"), etc.join("conf.d/mounts"))?;
+    assert!(
+        eventually(PATIENCE, || etag_is(
+            "/etc/conf.d/mounts",
+            b"auto_sync = true # saved\n"
+        )),
+        "rename save"
+    );
+    assert!(
+        eventually(PATIENCE, || vfs
+            .stat(&p("/etc/conf.d/.mounts.swp"))
+            .is_err()),
+        "temp file left"
+    );
+
+    // Delete.
+    std::fs::remove_file(etc.join("conf.d/cache"))?;
+    assert!(
+        eventually(PATIENCE, || vfs.stat(&p("/etc/conf.d/cache")).is_err()),
+        "delete"
+    );
+
+    // Create.
+    std::fs::write(etc.join("conf.d/search"), "zoekt_url = \"x\"\n")?;
+    assert!(
+        eventually(PATIENCE, || etag_is(
+            "/etc/conf.d/search",
+            b"zoekt_url = \"x\"\n"
+        )),
+        "create"
+    );
+
+    // A new subdirectory with a file written straight away, and a nested one later.
+    std::fs::create_dir(etc.join("conf.d/search.d"))?;
+    std::fs::write(etc.join("conf.d/search.d/10-a.toml"), "a = 1\n")?;
+    assert!(
+        eventually(PATIENCE, || etag_is(
+            "/etc/conf.d/search.d/10-a.toml",
+            b"a = 1\n"
+        )),
+        "new dir"
+    );
+    std::fs::create_dir(etc.join("conf.d/search.d/deeper"))?;
+    std::fs::write(etc.join("conf.d/search.d/deeper/x"), "x\n")?;
+    assert!(
+        eventually(PATIENCE, || etag_is(
+            "/etc/conf.d/search.d/deeper/x",
+            b"x\n"
+        )),
+        "nested new dir"
+    );
+    let kinds: Vec<(String, Kind)> = vfs
+        .read_dir(&p("/etc/conf.d/search.d"))?
+        .into_iter()
+        .map(|d| (d.name, d.kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("10-a.toml".into(), Kind::File),
+            ("deeper".into(), Kind::Dir)
+        ]
+    );
+
+    // A directory removed with everything in it.
+    std::fs::remove_dir_all(etc.join("conf.d/search.d"))?;
+    assert!(
+        eventually(PATIENCE, || vfs
+            .stat(&p("/etc/conf.d/search.d/deeper/x"))
+            .is_err()),
+        "rm -r"
+    );
+    assert!(vfs.stat(&p("/etc/conf.d/search.d")).is_err());
+    Ok(())
+}
