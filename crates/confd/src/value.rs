@@ -23,7 +23,13 @@ pub fn parse_typed(raw: &str, default: Option<&Value>) -> Result<Value, String> 
         Value::Boolean(_) => parse_bool(raw)
             .map(Value::Boolean)
             .ok_or_else(|| format!("expected a boolean ({BOOL_WORDS})")),
-        Value::Integer(_) => match literal(raw.trim()) {
+        Value::Integer(_) => match raw
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .map(Value::Integer)
+            .or_else(|| literal(raw.trim()))
+        {
             Some(v @ Value::Integer(_)) => Ok(v),
             _ => Err(expected()),
         },
