@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use toml::{Table, Value};
 
+use crate::de::{TableRef, ValueRef};
 use crate::layer::{Layer, OriginTable, Source, origin_at, value_at};
 use crate::{Error, KeyPath, Origin, Profile};
 
@@ -115,7 +116,7 @@ impl BrickConfig {
         let Some(value) = value_at(&self.inner.table, &path) else {
             return Ok(None);
         };
-        T::deserialize(value.clone()).map(Some).map_err(|e| {
+        T::deserialize(ValueRef(value)).map(Some).map_err(|e| {
             let origin = self
                 .origin_of(&path)
                 .cloned()
@@ -181,7 +182,8 @@ impl BrickConfig {
     pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, Error> {
         // The common case pays for no path tracking; only a failure is
         // deserialized again to learn which key it was.
-        if let Ok(value) = T::deserialize(Value::Table(self.inner.table.clone())) {
+        // Borrowing the table costs no copy of it.
+        if let Ok(value) = T::deserialize(TableRef(&self.inner.table)) {
             return Ok(value);
         }
         let value = Value::Table(self.inner.table.clone());

@@ -34,6 +34,7 @@ mod brick_name;
 pub mod bricks;
 mod cache;
 mod config;
+mod de;
 mod env;
 mod error;
 mod file;
