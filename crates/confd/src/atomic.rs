@@ -55,9 +55,12 @@ pub fn replace_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), Write
         path: target.clone(),
         source: e.error,
     })?;
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(fail(dir))
+    sync_dir(dir).map_err(fail(dir))
+}
+
+/// Makes the directory entries written so far (a rename, a link) durable.
+pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir).and_then(|d| d.sync_all())
 }
 
 #[cfg(test)]

@@ -257,9 +257,7 @@ pub(crate) fn is_stale_temp(file_name: &str, bases: &BTreeSet<String>) -> bool {
 
 /// Makes the directory entries written so far durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), SeedError> {
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err(dir))
+    crate::atomic::sync_dir(dir).map_err(io_err(dir))
 }
 
 #[cfg(test)]
