@@ -70,39 +70,39 @@ fn vfs_mutations_under_etc_are_refused_in_one_line() {
     let cases: &[(&[&str], &str)] = &[
         (
             &["write", "/etc/conf.d/mounts", "auto_sync = false"],
-            "nexus: cannot write `/etc/conf.d/mounts`: read-only file system (os error 30)\n",
+            "error: cannot write `/etc/conf.d/mounts`: read-only file system (os error 30)\n",
         ),
         (
             &["rm", "/etc/conf.d/mounts"],
-            "nexus: cannot remove `/etc/conf.d/mounts`: read-only file system (os error 30)\n",
+            "error: cannot remove `/etc/conf.d/mounts`: read-only file system (os error 30)\n",
         ),
         (
             &["mkdir", "/etc/conf.d/mounts.d"],
-            "nexus: cannot create directory `/etc/conf.d/mounts.d`: read-only file system (os error 30)\n",
+            "error: cannot create directory `/etc/conf.d/mounts.d`: read-only file system (os error 30)\n",
         ),
         (
             &["mv", "/etc/conf.d/mounts", "/etc/conf.d/old"],
-            "nexus: cannot move `/etc/conf.d/mounts` to `/etc/conf.d/old`: read-only file system (os error 30)\n",
+            "error: cannot move `/etc/conf.d/mounts` to `/etc/conf.d/old`: read-only file system (os error 30)\n",
         ),
         (
             &["mv", "/etc/conf.d/mounts", "/tmp/mounts"],
-            "nexus: cannot move `/etc/conf.d/mounts` to `/tmp/mounts`: invalid cross-device link (os error 18)\n",
+            "error: cannot move `/etc/conf.d/mounts` to `/tmp/mounts`: invalid cross-device link (os error 18)\n",
         ),
         (
             &["write", "/etc/missing/x", "x"],
-            "nexus: cannot write `/etc/missing/x`: no such file or directory (os error 2)\n",
+            "error: cannot write `/etc/missing/x`: no such file or directory (os error 2)\n",
         ),
         (
             &["cat", "/etc/conf.d/nope"],
-            "nexus: cannot read `/etc/conf.d/nope`: no such file or directory (os error 2)\n",
+            "error: cannot read `/etc/conf.d/nope`: no such file or directory (os error 2)\n",
         ),
         (
             &["cat", "/etc/conf.d"],
-            "nexus: cannot read `/etc/conf.d`: is a directory (os error 21)\n",
+            "error: cannot read `/etc/conf.d`: is a directory (os error 21)\n",
         ),
         (
             &["ls", "/etc/conf.d/mounts"],
-            "nexus: cannot list `/etc/conf.d/mounts`: not a directory (os error 20)\n",
+            "error: cannot list `/etc/conf.d/mounts`: not a directory (os error 20)\n",
         ),
     ];
     for (args, expected) in cases {
@@ -173,7 +173,7 @@ fn vfs_without_an_etc_dir_fails_cleanly() {
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
     assert!(
-        err.starts_with("nexus: cannot mount `")
+        err.starts_with("error: cannot mount `")
             && err.ends_with("no such file or directory (os error 2)\n"),
         "{err}"
     );

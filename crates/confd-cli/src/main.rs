@@ -123,15 +123,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Config(cmd) => config::run(&cli.global, cmd),
-        Command::Vfs(cmd) => {
-            return match cli.global.loader().resolved_state_dir() {
-                Ok(state) => vfs_cmd::run(state.root(), cmd),
-                Err(e) => {
-                    output::error(&e.to_string());
-                    ExitCode::from(1)
-                }
-            };
-        }
+        Command::Vfs(cmd) => cli
+            .global
+            .loader()
+            .resolved_state_dir()
+            .map_err(Failure::from)
+            .and_then(|state| vfs_cmd::run(state.root(), cmd)),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "nexus", &mut std::io::stdout());
             Ok(())

@@ -4,7 +4,6 @@
 use std::error::Error;
 use std::io::{self, Read, Write};
 use std::path::Path;
-use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use vfs_etc::{Kind, Metadata, Vfs, VfsPath, WriteMode};
@@ -70,16 +69,10 @@ pub enum VfsCommand {
     },
 }
 
-/// Boots the VFS from `state_dir` and runs `cmd`: exit 0 on success, 1 with a one-line
-/// `nexus: …` error on stderr when booting or the operation fails (a read-only refusal included).
-pub fn run(state_dir: &Path, cmd: VfsCommand) -> ExitCode {
-    match boot_and_run(state_dir, cmd) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("nexus: {}", one_line(e.as_ref()));
-            ExitCode::from(1)
-        }
-    }
+/// Boots the VFS from `state_dir` and runs `cmd`; a failure (a read-only
+/// refusal included) is one line, reported like every other command's.
+pub(crate) fn run(state_dir: &Path, cmd: VfsCommand) -> Result<(), crate::Failure> {
+    boot_and_run(state_dir, cmd).map_err(|e| crate::Failure::Config(one_line(e.as_ref())))
 }
 
 fn boot_and_run(state_dir: &Path, cmd: VfsCommand) -> Result<(), Box<dyn Error>> {
