@@ -61,7 +61,9 @@ enum Command {
     Config(config::ConfigCommand),
     /// Look at the VFS with $STATE/etc mounted read-only at /etc (and /tmp in memory)
     #[command(subcommand)]
-    #[command(after_help = "Examples:\n  nexus vfs ls /etc/conf.d\n  nexus vfs cat /etc/conf.d/mounts")]
+    #[command(
+        after_help = "Examples:\n  nexus vfs ls /etc/conf.d\n  nexus vfs cat /etc/conf.d/mounts"
+    )]
     Vfs(vfs_cmd::VfsCommand),
     /// Print a shell completion script
     #[command(after_help = "Example:\n  nexus completions bash > /etc/bash_completion.d/nexus")]
