@@ -4,12 +4,13 @@
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use insta::assert_snapshot;
 
+use crate::fs_tree::{copy_tree, snapshot, tree};
 use crate::support::{Sandbox, nexus_bin};
 
 fn record_path(sandbox: &Sandbox) -> PathBuf {
@@ -25,24 +26,6 @@ fn pretend_seeded_by_an_older_release(sandbox: &Sandbox, name: &str) {
     let current = confd::shipped_file(name).expect("shipped").hash();
     assert!(record.contains(&current), "{record}");
     std::fs::write(&path, record.replace(&current, &"0".repeat(64))).expect("write record");
-}
-
-/// Every entry under `root`: bytes for files, and the mtime of everything.
-fn tree(root: &Path) -> BTreeMap<PathBuf, (Option<Vec<u8>>, std::time::SystemTime)> {
-    let mut out = BTreeMap::new();
-    let Ok(entries) = std::fs::read_dir(root) else {
-        return out;
-    };
-    for entry in entries {
-        let path = entry.expect("entry").path();
-        let meta = std::fs::symlink_metadata(&path).expect("stat");
-        if meta.is_dir() {
-            out.extend(tree(&path));
-        }
-        let bytes = meta.is_file().then(|| std::fs::read(&path).expect("read"));
-        out.insert(path, (bytes, meta.modified().expect("mtime")));
-    }
-    out
 }
 
 /// A state dir where `init` has every kind of line to print: cache edited
@@ -218,45 +201,6 @@ fn eight_concurrent_inits_all_succeed_and_agree() {
 }
 
 // ---- SIGKILL at random points --------------------------------------------
-
-/// Regular files under `root` by relative path, with the temporary files of
-/// the write sequence (`.NAME.XXXXXX.tmp`) split out.
-#[derive(Debug, PartialEq)]
-struct Snapshot {
-    files: BTreeMap<PathBuf, Vec<u8>>,
-    temps: Vec<PathBuf>,
-}
-
-fn snapshot(root: &Path) -> Snapshot {
-    let mut snap = Snapshot {
-        files: BTreeMap::new(),
-        temps: Vec::new(),
-    };
-    for (path, (bytes, _)) in tree(root) {
-        let Some(bytes) = bytes else { continue };
-        let relative = path.strip_prefix(root).expect("under root").to_owned();
-        let name = relative.file_name().unwrap().to_string_lossy();
-        if name.starts_with('.') && name.ends_with(".tmp") {
-            snap.temps.push(relative);
-        } else {
-            snap.files.insert(relative, bytes);
-        }
-    }
-    snap
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
 
 /// A small xorshift generator: the kill points need spread, not quality,
 /// and the seed is printed so a failure can be replayed.

@@ -6,6 +6,8 @@ mod config_check;
 mod config_misc;
 mod config_write;
 mod init;
+#[path = "../crates/confd/tests/fs_tree.rs"]
+mod fs_tree;
 mod support;
 mod vfs;
 mod watch;

@@ -2,6 +2,7 @@
 
 mod cache;
 mod errors;
+mod fs_tree;
 mod layers;
 mod seed;
 mod shipped;

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use crate::fs_tree::{Snapshot, copy_tree, snapshot, tree};
 use confd::{SeedAction, SeedReport, Seeder, Shipped, ShippedFile, content_hash};
 
 use SeedAction::*;
@@ -120,29 +121,6 @@ fn expect(pairs: &[(&str, SeedAction)]) -> BTreeMap<String, SeedAction> {
     pairs.iter().map(|(n, a)| ((*n).to_owned(), *a)).collect()
 }
 
-/// Every entry under `root` with its bytes (`None` for directories) and
-/// mtime, to prove a run changed nothing.
-fn tree_with_mtimes(root: &Path) -> BTreeMap<PathBuf, (Option<Vec<u8>>, std::time::SystemTime)> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_owned()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).expect("read_dir") {
-            let path = entry.expect("entry").path();
-            let meta = std::fs::symlink_metadata(&path).expect("stat");
-            let bytes = if meta.is_file() {
-                Some(std::fs::read(&path).expect("read"))
-            } else {
-                None
-            };
-            if meta.is_dir() {
-                stack.push(path.clone());
-            }
-            out.insert(path, (bytes, meta.modified().expect("mtime")));
-        }
-    }
-    out
-}
-
 #[test]
 fn a_fresh_state_dir_gets_every_file_with_its_mode_and_a_record_outside_etc() -> Result {
     let state = State::new();
@@ -177,7 +155,7 @@ fn an_unchanged_default_changes_nothing_even_in_an_edited_file() -> Result {
     let state = State::new();
     state.run(2)?;
     state.write("mounts", "auto_sync = true\n");
-    let before = tree_with_mtimes(state.root());
+    let before = tree(state.root());
     let report = state.run(2)?;
     assert_eq!(
         actions(&report),
@@ -188,7 +166,7 @@ fn an_unchanged_default_changes_nothing_even_in_an_edited_file() -> Result {
         ])
     );
     // Not even the record is rewritten.
-    assert_eq!(tree_with_mtimes(state.root()), before);
+    assert_eq!(tree(state.root()), before);
     // cache did not change between releases 1 and 3: edited or not, left alone.
     let state = State::new();
     state.run(1)?;
@@ -348,7 +326,7 @@ fn a_dry_run_reports_the_plan_and_changes_nothing() -> Result {
     state.write("llm", "api_key = \"sk-mine\"\n");
     std::fs::remove_file(state.file("cache"))?;
     std::fs::write(state.root().join("etc/conf.d/.mounts.AbC123.tmp"), "half")?;
-    let before = tree_with_mtimes(state.root());
+    let before = tree(state.root());
     let plan = state.seeder(2).dry_run(true).run()?;
     assert!(plan.dry_run);
     assert_eq!(
@@ -365,7 +343,7 @@ fn a_dry_run_reports_the_plan_and_changes_nothing() -> Result {
         actions(&forced),
         expect(&[("cache", Created), ("llm", Forced), ("mounts", Upgraded)])
     );
-    assert_eq!(tree_with_mtimes(state.root()), before);
+    assert_eq!(tree(state.root()), before);
     // The plan is what a real run then does.
     assert_eq!(actions(&state.run(2)?), actions(&plan));
 
@@ -392,7 +370,7 @@ fn files_seeding_did_not_write_are_never_touched() -> Result {
     state.write(".mounts.tmp", "not ours");
     state.write("mounts.new.bak", "not ours");
     let others = |state: &State| {
-        let mut t = tree_with_mtimes(state.root());
+        let mut t = tree(state.root());
         // Creating `cache` changes the directory's mtime, and nothing else.
         let conf_d = state.root().join("etc/conf.d");
         t.retain(|p, _| p.starts_with(&conf_d) && *p != conf_d && !p.ends_with("cache"));
@@ -514,46 +492,6 @@ fn seed_keeps_working_on_an_etc_dir() -> Result {
 }
 
 // ---- crashes and faults ------------------------------------------------
-
-/// Regular files under `root`, by relative path, with temporary files of the
-/// write sequence split out.
-#[derive(Debug, PartialEq)]
-struct Snapshot {
-    files: BTreeMap<PathBuf, Vec<u8>>,
-    temps: Vec<PathBuf>,
-}
-
-fn snapshot(root: &Path) -> Snapshot {
-    let mut snap = Snapshot {
-        files: BTreeMap::new(),
-        temps: Vec::new(),
-    };
-    for (path, (bytes, _)) in tree_with_mtimes(root) {
-        let Some(bytes) = bytes else { continue };
-        let relative = path.strip_prefix(root).expect("under root").to_owned();
-        let name = relative.file_name().unwrap().to_string_lossy();
-        if name.starts_with('.') && name.ends_with(".tmp") {
-            snap.temps.push(relative);
-        } else {
-            snap.files.insert(relative, bytes);
-        }
-    }
-    snap
-}
-
-/// Copies a state dir (dot files included), as a crash would leave it.
-fn copy_tree(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).expect("read_dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            std::fs::create_dir_all(&target).expect("mkdir");
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
 
 /// Every file of `crashed` is absent, old or new — never anything else.
 fn assert_old_or_new(crashed: &Snapshot, before: &Snapshot, after: &Snapshot, at: &str) {
