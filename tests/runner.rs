@@ -5,9 +5,9 @@ mod config;
 mod config_check;
 mod config_misc;
 mod config_write;
-mod init;
 #[path = "../crates/confd/tests/fs_tree.rs"]
 mod fs_tree;
+mod init;
 mod support;
 mod vfs;
 mod watch;
