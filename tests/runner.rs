@@ -8,6 +8,8 @@ mod config_write;
 #[path = "../crates/confd/tests/fs_tree.rs"]
 mod fs_tree;
 mod init;
+mod matrix;
+mod secrets;
 mod support;
 mod vfs;
 mod watch;

@@ -2,6 +2,7 @@
 
 mod confinement;
 mod persistence;
+mod properties;
 mod readonly;
 mod support;
 mod untouched;
