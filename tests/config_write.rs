@@ -299,3 +299,20 @@ fn edit_offers_to_edit_again_on_a_terminal() {
         "{text}"
     );
 }
+
+#[test]
+fn set_succeeds_on_a_valid_file_and_warns_when_the_environment_is_broken() {
+    let mut sandbox = Sandbox::new();
+    sandbox.init();
+    sandbox.env("NEXUS_CACHE_KV_SIZE", "lots");
+    let run = sandbox.run(&["config", "set", "cache.kv_size", "64"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert!(read(&sandbox, "cache").contains("\nkv_size = 64\n"));
+    assert!(
+        run.stderr
+            .contains("the file is valid, but the configuration in force is not")
+            && run.stderr.contains("`env NEXUS_CACHE_KV_SIZE`"),
+        "{}",
+        run.stderr
+    );
+}

@@ -59,6 +59,28 @@ impl KeyPath {
     }
 }
 
+/// Reads a quoted segment after its opening `"`, undoing the escapes of
+/// `Display` (`\"`, `\\`, `\uXXXX`); returns it and the text after the
+/// closing quote.
+fn unquote(quoted: &str) -> Option<(String, &str)> {
+    let mut segment = String::new();
+    let mut chars = quoted.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return Some((segment, &quoted[i + 1..])),
+            '\\' => match chars.next()?.1 {
+                'u' => {
+                    let hex: String = chars.by_ref().take(4).map(|(_, c)| c).collect();
+                    segment.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
+                }
+                escaped => segment.push(escaped),
+            },
+            c => segment.push(c),
+        }
+    }
+    None
+}
+
 impl FromStr for KeyPath {
     type Err = InvalidKeyPath;
 
@@ -71,11 +93,10 @@ impl FromStr for KeyPath {
         let mut rest = text;
         loop {
             if let Some(quoted) = rest.strip_prefix('"') {
-                let end = quoted
-                    .find('"')
-                    .ok_or_else(|| fail("a quoted segment is not closed"))?;
-                segments.push(quoted[..end].to_owned());
-                rest = &quoted[end + 1..];
+                let (segment, after) =
+                    unquote(quoted).ok_or_else(|| fail("a quoted segment is not closed"))?;
+                segments.push(segment);
+                rest = after;
             } else {
                 let end = rest.find('.').unwrap_or(rest.len());
                 let segment = &rest[..end];
@@ -109,7 +130,19 @@ impl fmt::Display for KeyPath {
             if is_bare(segment) {
                 f.write_str(segment)?;
             } else {
-                write!(f, "\"{segment}\"")?;
+                // Keys come from files: escape quotes, backslashes and control
+                // characters so a key can neither break the quoting nor send
+                // escape sequences to a terminal.
+                f.write_str("\"")?;
+                for c in segment.chars() {
+                    match c {
+                        '"' => f.write_str("\\\"")?,
+                        '\\' => f.write_str("\\\\")?,
+                        c if c.is_control() => write!(f, "\\u{:04X}", u32::from(c))?,
+                        c => write!(f, "{c}")?,
+                    }
+                }
+                f.write_str("\"")?;
             }
         }
         Ok(())
@@ -129,6 +162,15 @@ mod tests {
             "auto_sync".parse::<KeyPath>().unwrap().segments(),
             ["auto_sync"]
         );
+    }
+
+    #[test]
+    fn quotes_and_control_characters_are_escaped_and_round_trip() {
+        let path = KeyPath::from_segments(["a\"b", "c\\d", "e\u{1b}[2Jf"]);
+        let shown = path.to_string();
+        assert_eq!(shown, r#""a\"b"."c\\d"."e\u001B[2Jf""#);
+        assert!(!shown.contains('\u{1b}'));
+        assert_eq!(shown.parse::<KeyPath>().unwrap(), path);
     }
 
     #[test]

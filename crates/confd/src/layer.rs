@@ -417,10 +417,39 @@ fn snippet(index: &LineIndex<'_>, line: u32, column: u32, redact: bool) -> Strin
             text = "<redacted>".to_owned();
         }
     }
+    // A hostile or generated file can have a line of megabytes: show a
+    // window around the column, not the whole line.
+    let (text, caret) = window(&text, column.saturating_sub(1) as usize, SNIPPET_WIDTH);
     let gutter = line.to_string();
     let pad = " ".repeat(gutter.len());
-    let caret_pad = " ".repeat(column.saturating_sub(1) as usize);
+    let caret_pad = " ".repeat(caret);
     format!("{pad} |\n{gutter} | {text}\n{pad} | {caret_pad}^")
+}
+
+/// The widest snippet line shown, in characters.
+const SNIPPET_WIDTH: usize = 100;
+
+/// At most `width` characters of `text` around character `column`, with `…`
+/// where it was cut, and the caret's position in the result.
+fn window(text: &str, column: usize, width: usize) -> (String, usize) {
+    let chars: Vec<char> = text.chars().collect();
+    if chars.len() <= width {
+        return (text.to_owned(), column);
+    }
+    let start = column
+        .saturating_sub(width / 2)
+        .min(chars.len().saturating_sub(width));
+    let end = (start + width).min(chars.len());
+    let mut shown: String = chars[start..end].iter().collect();
+    let mut caret = column - start;
+    if start > 0 {
+        shown.insert(0, '…');
+        caret += 1;
+    }
+    if end < chars.len() {
+        shown.push('…');
+    }
+    (shown, caret)
 }
 
 struct Converter<'a> {
@@ -608,6 +637,25 @@ mod tests {
         };
         assert_eq!((*line, *column), (2, 5));
         assert_eq!(snippet, "  |\n2 | b = = 2\n  |     ^");
+    }
+
+    #[test]
+    fn a_huge_line_is_shown_as_a_window_around_the_error() {
+        let line = format!("a = [{}, ]]\n", "1, ".repeat(5_000));
+        let err = parse(&line).unwrap_err();
+        let Error::Malformed {
+            snippet, column, ..
+        } = &err
+        else {
+            panic!("{err:?}")
+        };
+        assert!(snippet.len() < 400, "{snippet}");
+        let lines: Vec<&str> = snippet.lines().collect();
+        let caret = lines[2].find('^').unwrap() - "  | ".len();
+        let shown: Vec<char> = lines[1]["1 | ".len()..].chars().collect();
+        // The caret still points at the character the parser named.
+        let original: Vec<char> = line.chars().collect();
+        assert_eq!(shown[caret], original[*column as usize - 1]);
     }
 
     #[test]

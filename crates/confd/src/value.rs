@@ -60,10 +60,14 @@ pub fn parse_bool(raw: &str) -> Option<bool> {
     }
 }
 
-/// A TOML literal (`5`, `"x"`, `[1, 2]`, `{ a = 1 }`), if `raw` is exactly one.
+/// A TOML literal (`5`, `"x"`, `[1, 2]`, `{ a = 1 }`), if `raw` is exactly one:
+/// `1\nother = 2` is not a literal (it would smuggle in a second key).
 fn literal(raw: &str) -> Option<Value> {
     let document = format!("v = {raw}");
     let mut table: toml::Table = document.parse().ok()?;
+    if table.len() != 1 {
+        return None;
+    }
     table.remove("v")
 }
 
@@ -135,5 +139,14 @@ mod tests {
             Ok(Value::String("0123".into()))
         );
         assert_eq!(parse_typed("0123", None), Ok(Value::String("0123".into())));
+        // Only exactly one literal: an extra line is not silently dropped.
+        assert_eq!(
+            parse_typed("1\nother = 2", None),
+            Ok(Value::String("1\nother = 2".into()))
+        );
+        assert_eq!(
+            parse_typed("1\nother = 2", Some(&Value::Integer(0))),
+            Err("expected integer".into())
+        );
     }
 }

@@ -118,14 +118,22 @@ pub(crate) fn set(
     }
     write(global, &path, &updated, mode_for(&path, brick))?;
     println!("set {target} in {}", path.display());
-    // Tell the user when the new value is not the one in force.
-    let config = global.loader().load(brick.as_str())?;
-    if let Some(origin) = config.origin_of(&target.key)
-        && origin.path() != Some(path.as_path())
-    {
-        crate::output::warning(&format!(
-            "`{target}` is overridden by `{origin}`: the value just set is not in effect"
-        ));
+    // The file is written and valid on its own; say so if what is in force
+    // differs: a higher layer overrides the key, or this invocation's
+    // environment or `--set` does not load at all.
+    match global.loader().load(brick.as_str()) {
+        Ok(config) => {
+            if let Some(origin) = config.origin_of(&target.key)
+                && origin.path() != Some(path.as_path())
+            {
+                crate::output::warning(&format!(
+                    "`{target}` is overridden by `{origin}`: the value just set is not in effect"
+                ));
+            }
+        }
+        Err(error) => crate::output::warning(&format!(
+            "the file is valid, but the configuration in force is not: {error}"
+        )),
     }
     Ok(())
 }
