@@ -343,26 +343,7 @@ impl Loader {
             None => (Table::new(), OriginTable::new()),
         };
 
-        let main = state.main_file(brick);
-        let mut files = Vec::new();
-        match self.read(&main) {
-            Ok(Some(text)) => files.push((main, text, Precedence::MainFile)),
-            Ok(None) => {}
-            Err(e) => errors.push(e),
-        }
-        match self.drop_ins(&state.drop_in_dir(brick)) {
-            Ok(paths) => {
-                for path in paths {
-                    match self.read(&path) {
-                        Ok(Some(text)) => files.push((path, text, Precedence::DropIn)),
-                        Ok(None) => {}
-                        Err(e) => errors.push(e),
-                    }
-                }
-            }
-            Err(e) => errors.push(e),
-        }
-        for (path, text, precedence) in files {
+        for (path, text, precedence) in self.read_files(&state, brick, &mut errors) {
             match parse_into(
                 &text,
                 &path,
@@ -380,58 +361,12 @@ impl Loader {
                 Err(e) => errors.push(e),
             }
         }
-
         if let Some(schema) = schema {
-            let mut env_layer = Layer::empty(Precedence::Env);
-            for alias in schema.env_aliases() {
-                let key: KeyPath = alias.key.parse()?;
-                let full_key = format!("{brick}.{key}");
-                for var in alias.vars {
-                    let Some(raw) = self.env.get(var)? else {
-                        continue;
-                    };
-                    if env::first_warning_for(var) {
-                        tracing::warn!(
-                            "environment variable `{var}` is deprecated: set `{key}` in `conf.d/{brick}` instead"
-                        );
-                    }
-                    warnings.push(Warning::Deprecated {
-                        var: (*var).to_owned(),
-                        key: full_key.clone(),
-                    });
-                    let origin = Origin::Env((*var).to_owned());
-                    match parse_typed(&raw, value_at(defaults, &key)) {
-                        Ok(Value::Boolean(b)) if alias.inverted => {
-                            env_layer.insert(&key, Value::Boolean(!b), origin);
-                        }
-                        Ok(value) => env_layer.insert(&key, value, origin),
-                        Err(message) => errors.push(Error::InvalidValue {
-                            message: with_found(message, &raw, secret_keys.contains(&alias.key)),
-                            key: full_key.clone(),
-                            origin,
-                        }),
-                    }
-                    break;
-                }
-            }
+            let env_layer = self.env_layer(brick, schema, defaults, &mut warnings, &mut errors)?;
             env_layer.merge_into(&mut table, &mut origins);
             sources.push(Source::Layer(Arc::new(env_layer)));
         }
-
-        let mut cli_layer = Layer::empty(Precedence::Cli);
-        for (key, raw) in overrides {
-            let secret = secret_keys.contains(&key.to_string().as_str());
-            let shown = if secret { crate::REDACTED } else { raw };
-            let origin = Origin::Cli(format!("{brick}.{key}={shown}"));
-            match parse_typed(raw, value_at(defaults, &key)) {
-                Ok(value) => cli_layer.insert(&key, value, origin),
-                Err(message) => errors.push(Error::InvalidValue {
-                    key: format!("{brick}.{key}"),
-                    origin,
-                    message: with_found(message, raw, secret),
-                }),
-            }
-        }
+        let cli_layer = cli_layer(brick, &overrides, defaults, secret_keys, &mut errors);
         cli_layer.merge_into(&mut table, &mut origins);
         sources.push(Source::Layer(Arc::new(cli_layer)));
 
@@ -479,6 +414,112 @@ impl Loader {
             None => Ok(BrickConfig::from(resolved)),
         }
     }
+
+    /// The texts of the main file and the drop-ins, in merge order; a file
+    /// that cannot be read is an error, and the others are still read.
+    fn read_files(
+        &self,
+        state: &StateDir,
+        brick: &BrickName,
+        errors: &mut Vec<Error>,
+    ) -> Vec<(PathBuf, String, Precedence)> {
+        let mut files = Vec::new();
+        let main = state.main_file(brick);
+        match self.read(&main) {
+            Ok(Some(text)) => files.push((main, text, Precedence::MainFile)),
+            Ok(None) => {}
+            Err(e) => errors.push(e),
+        }
+        match self.drop_ins(&state.drop_in_dir(brick)) {
+            Ok(paths) => {
+                for path in paths {
+                    match self.read(&path) {
+                        Ok(Some(text)) => files.push((path, text, Precedence::DropIn)),
+                        Ok(None) => {}
+                        Err(e) => errors.push(e),
+                    }
+                }
+            }
+            Err(e) => errors.push(e),
+        }
+        files
+    }
+
+    /// The layer of the brick's deprecated environment variables that are
+    /// set, each warned about (in the log once per process).
+    fn env_layer(
+        &self,
+        brick: &BrickName,
+        schema: &dyn Schema,
+        defaults: &Table,
+        warnings: &mut Vec<Warning>,
+        errors: &mut Vec<Error>,
+    ) -> Result<Layer, Error> {
+        let mut layer = Layer::empty(Precedence::Env);
+        for alias in schema.env_aliases() {
+            let key: KeyPath = alias.key.parse()?;
+            let full_key = format!("{brick}.{key}");
+            // The first variable set wins (`NEXUS_DRAGONFLY_URL`, then `DRAGONFLY_URL`).
+            let mut found = None;
+            for var in alias.vars {
+                if let Some(raw) = self.env.get(var)? {
+                    found = Some((*var, raw));
+                    break;
+                }
+            }
+            let Some((var, raw)) = found else {
+                continue;
+            };
+            if env::first_warning_for(var) {
+                tracing::warn!(
+                    "environment variable `{var}` is deprecated: set `{key}` in `conf.d/{brick}` instead"
+                );
+            }
+            warnings.push(Warning::Deprecated {
+                var: var.to_owned(),
+                key: full_key.clone(),
+            });
+            let origin = Origin::Env(var.to_owned());
+            match parse_typed(&raw, value_at(defaults, &key)) {
+                Ok(Value::Boolean(b)) if alias.inverted => {
+                    layer.insert(&key, Value::Boolean(!b), origin);
+                }
+                Ok(value) => layer.insert(&key, value, origin),
+                Err(message) => errors.push(Error::InvalidValue {
+                    message: with_found(message, &raw, schema.secret_keys().contains(&alias.key)),
+                    key: full_key,
+                    origin,
+                }),
+            }
+        }
+        Ok(layer)
+    }
+}
+
+/// The layer of this brick's `--set` overrides, each parsed by the type of
+/// its key; a secret's value is not shown in its origin.
+fn cli_layer(
+    brick: &BrickName,
+    overrides: &[(KeyPath, &str)],
+    defaults: &Table,
+    secret_keys: &[&str],
+    errors: &mut Vec<Error>,
+) -> Layer {
+    let mut layer = Layer::empty(Precedence::Cli);
+    for (key, raw) in overrides {
+        let secret = secret_keys.contains(&key.to_string().as_str());
+        let shown = if secret { crate::REDACTED } else { raw };
+        let origin = Origin::Cli(format!("{brick}.{key}={shown}"));
+        match parse_typed(raw, value_at(defaults, key)) {
+            Ok(value) => layer.insert(key, value, origin),
+            Err(message) => errors.push(Error::InvalidValue {
+                key: format!("{brick}.{key}"),
+                origin,
+                message: with_found(message, raw, secret),
+            }),
+        }
+    }
+    layer
 }
 
 /// A schema's defaults for a profile as a layer. Serializing the defaults is
