@@ -237,3 +237,25 @@ fn a_binary_copied_anywhere_seeds_all_seven_files() {
         assert_eq!(text, confd::shipped_file(name).unwrap().contents);
     }
 }
+
+#[test]
+fn an_unknown_brick_with_nothing_set_is_flagged_as_a_likely_typo() {
+    let sandbox = Sandbox::new();
+    sandbox.init();
+    let run = sandbox.run(&["config", "show", "mount"]);
+    assert_eq!(run.code, 0);
+    assert!(run.stdout.is_empty());
+    assert!(
+        run.stderr.contains(
+            "`mount` is not a registered brick and nothing configures it (did you mean `mounts`?)"
+        ),
+        "{}",
+        run.stderr
+    );
+    sandbox.write("my-brick", "x = 1\n");
+    let custom = sandbox.run(&["config", "show", "my-brick"]);
+    assert_eq!(
+        (custom.stdout.as_str(), custom.stderr.as_str()),
+        ("x = 1\n", "")
+    );
+}

@@ -213,5 +213,19 @@ pub(crate) fn load(global: &Global, brick: &BrickName) -> Result<confd::BrickCon
     for warning in config.warnings() {
         crate::output::warning(&warning.to_string());
     }
+    // An unregistered brick with nothing set is legal but is usually a typo
+    // (`mount` for `mounts`): say so rather than print an empty config.
+    if confd::bricks::lookup(brick.as_str()).is_none() && config.table().is_empty() {
+        let registered: Vec<String> = confd::bricks::registered()
+            .iter()
+            .map(|s| s.name().to_owned())
+            .collect();
+        let hint = confd::suggest(brick.as_str(), &registered)
+            .map(|s| format!(" (did you mean `{s}`?)"))
+            .unwrap_or_default();
+        crate::output::warning(&format!(
+            "`{brick}` is not a registered brick and nothing configures it{hint}"
+        ));
+    }
     Ok(config)
 }
