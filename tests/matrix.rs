@@ -2,8 +2,8 @@
 //! every input of `crates/confd/tests/adversarial.rs` × `nexus config show`,
 //! `nexus config validate`, `nexus config set` and `nexus vfs cat`.
 //!
-//! Each run is killed after [`TIMEOUT`] (and the input fails), runs under
-//! `setrlimit(RLIMIT_AS)` of [`MEMORY_LIMIT`] set in a `pre_exec` hook, must
+//! Each run is killed after `adversarial::TIMEOUT` (and the input fails), runs under
+//! `setrlimit(RLIMIT_AS)` of `adversarial::MEMORY_LIMIT` set in a `pre_exec` hook, must
 //! not panic or die by a signal, and must leave `$STATE/etc` exactly as it was
 //! (kind, size, mtime and content hash of every entry) unless it is a `set`
 //! that succeeded, which may change the brick's main file only.
@@ -11,69 +11,19 @@
 #[path = "../crates/confd/tests/adversarial.rs"]
 mod adversarial;
 
-use std::io::Read;
-use std::os::unix::process::CommandExt;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
-
 use adversarial::{Expect, cases, snapshot};
 
 use crate::support::{Run, Sandbox, nexus_bin};
 
-/// How long one run may take before it is killed and the input fails.
-/// Generous: this bounds hangs, it does not measure speed.
-const TIMEOUT: Duration = Duration::from_secs(20);
-
-/// The address space one run may map.
-const MEMORY_LIMIT: u64 = 2 << 30;
-
 /// Runs `nexus ARGS…` in the sandbox, bounded in time and memory.
 fn run_bounded(sandbox: &Sandbox, args: &[&str]) -> Result<Run, String> {
     let mut command = sandbox.command_with(&nexus_bin(), args);
-    command
-        .env("RUST_LOG", "trace")
-        .env("RUST_BACKTRACE", "0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    // SAFETY: setrlimit is async-signal-safe and touches no memory of the parent.
-    unsafe {
-        command.pre_exec(|| {
-            let limit = rustix::process::Rlimit {
-                current: Some(MEMORY_LIMIT),
-                maximum: Some(MEMORY_LIMIT),
-            };
-            rustix::process::setrlimit(rustix::process::Resource::As, limit)
-                .map_err(std::io::Error::from)
-        });
-    }
-    let mut child = command.spawn().expect("spawn nexus");
-    let drain = |pipe: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            if let Some(mut pipe) = pipe {
-                let _ = pipe.read_to_end(&mut bytes);
-            }
-            bytes
-        })
-    };
-    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
-    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if started.elapsed() > TIMEOUT {
-            child.kill().expect("kill");
-            let _ = child.wait();
-            return Err(format!("ran longer than {TIMEOUT:?} and was killed"));
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    command.env("RUST_LOG", "trace").env("RUST_BACKTRACE", "0");
+    let (status, stdout, stderr) = adversarial::run_bounded(command)?;
     let run = Run {
         code: status.code().unwrap_or(-1),
-        stdout: sandbox.redact(&String::from_utf8_lossy(&stdout.join().expect("stdout"))),
-        stderr: sandbox.redact(&String::from_utf8_lossy(&stderr.join().expect("stderr"))),
+        stdout: sandbox.redact(&String::from_utf8_lossy(&stdout)),
+        stderr: sandbox.redact(&String::from_utf8_lossy(&stderr)),
     };
     if status.code().is_none() || run.stderr.contains("panicked") {
         return Err(format!(

@@ -400,3 +400,64 @@ pub fn snapshot(root: &Path) -> Vec<Seen> {
     out.sort_by(|a, b| a.path.cmp(&b.path));
     out
 }
+
+/// How long one run of an entry point may take before it is killed and its
+/// input fails. Generous: this bounds hangs, it does not measure speed.
+pub const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// The address space a child may map: a debug binary needs well under this;
+/// a runaway allocation fails with an allocation error (an abort).
+pub const MEMORY_LIMIT: u64 = 2 << 30;
+
+/// Runs `command` with its stdout and stderr captured, under
+/// `setrlimit(RLIMIT_AS)` of [`MEMORY_LIMIT`] (set in a `pre_exec` hook), and
+/// kills it after [`TIMEOUT`]. Returns how it ended and what it printed.
+pub fn run_bounded(
+    mut command: std::process::Command,
+) -> Result<(std::process::ExitStatus, Vec<u8>, Vec<u8>), String> {
+    use std::io::Read;
+    use std::os::unix::process::CommandExt;
+    use std::process::Stdio;
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    // SAFETY: setrlimit is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            let limit = rustix::process::Rlimit {
+                current: Some(MEMORY_LIMIT),
+                maximum: Some(MEMORY_LIMIT),
+            };
+            rustix::process::setrlimit(rustix::process::Resource::As, limit)
+                .map_err(std::io::Error::from)
+        });
+    }
+    let mut child = command.spawn().map_err(|e| format!("cannot spawn: {e}"))?;
+    // Drain the pipes while waiting, so a chatty child cannot block on them.
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if started.elapsed() > TIMEOUT {
+            child.kill().expect("kill");
+            let _ = child.wait();
+            return Err(format!("ran longer than {TIMEOUT:?} and was killed"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    Ok((
+        status,
+        stdout.join().expect("stdout"),
+        stderr.join().expect("stderr"),
+    ))
+}

@@ -5,31 +5,21 @@
 //! Each input runs in a child process (this test binary again, running the
 //! ignored `matrix_child` test) so that a panic, a stack overflow, a hang or a
 //! runaway allocation fails the input instead of the whole suite: the child is
-//! killed after [`TIMEOUT`] and runs under `setrlimit(RLIMIT_AS)` of
-//! [`MEMORY_LIMIT`] (set in a `pre_exec` hook). Loads run on a thread with a
+//! killed after `adversarial::TIMEOUT` and runs under `setrlimit(RLIMIT_AS)` of
+//! `adversarial::MEMORY_LIMIT` (set in a `pre_exec` hook). Loads run on a thread with a
 //! 2 MiB stack, the default of a spawned Rust thread, as a brick's would.
 
 #[path = "adversarial.rs"]
 mod adversarial;
 
-use std::io::{Read, Write};
-use std::os::unix::process::CommandExt;
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use adversarial::{Expect, cases, snapshot};
+use adversarial::{Expect, cases, run_bounded, snapshot};
 
 use crate::support::State;
-
-/// How long one input may take, all entry points together, before its child
-/// is killed and the input fails. Generous: this bounds hangs, it does not
-/// measure speed.
-const TIMEOUT: Duration = Duration::from_secs(20);
-
-/// The address space the child may map. A debug test binary maps well under
-/// this; a runaway allocation fails with an allocation error (an abort).
-const MEMORY_LIMIT: u64 = 2 << 30;
 
 /// The entry points, in the order the child reports them.
 const ENTRY_POINTS: [&str; 4] = [
@@ -56,47 +46,10 @@ fn run_child(state: &State, env: &[(&str, String)]) -> Result<Vec<String>, Strin
         .env("HOME", state.root().join("home"))
         .env("RUST_BACKTRACE", "0")
         .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    // SAFETY: setrlimit is async-signal-safe and touches no memory of the parent.
-    unsafe {
-        command.pre_exec(|| {
-            let limit = rustix::process::Rlimit {
-                current: Some(MEMORY_LIMIT),
-                maximum: Some(MEMORY_LIMIT),
-            };
-            rustix::process::setrlimit(rustix::process::Resource::As, limit)
-                .map_err(std::io::Error::from)
-        });
-    }
-    let mut child = command.spawn().expect("spawn the matrix child");
-    // Drain the pipes while waiting, so a chatty child cannot block on them.
-    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            if let Some(mut pipe) = pipe {
-                let _ = pipe.read_to_string(&mut text);
-            }
-            text
-        })
-    };
-    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
-    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if started.elapsed() > TIMEOUT {
-            child.kill().expect("kill");
-            let _ = child.wait();
-            return Err(format!("ran longer than {TIMEOUT:?} and was killed"));
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let stdout = stdout.join().expect("stdout");
-    let stderr = stderr.join().expect("stderr");
+        .stdin(Stdio::null());
+    let (status, stdout, stderr) = run_bounded(command)?;
+    let stdout = String::from_utf8_lossy(&stdout);
+    let stderr = String::from_utf8_lossy(&stderr);
     if !status.success() || stderr.contains("panicked") {
         return Err(format!(
             "the child failed ({status}): a panic, an abort or a stack overflow\n{stdout}\n{stderr}"
