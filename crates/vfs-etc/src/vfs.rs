@@ -373,16 +373,7 @@ impl Vfs {
             Some(e) if e.kind == Kind::Dir => return Err(Errno::ISDIR.into()),
             Some(_) => {}
         }
-        let _guard = m.lock();
-        m.backend.unlink(&rel)?;
-        let mut batch = Batch {
-            puts: Vec::new(),
-            deletes: vec![rel.clone()],
-            deferrable: false,
-        };
-        refresh_parent(m, &rel, &mut batch)?;
-        m.store.commit(&batch)?;
-        Ok(())
+        remove_entry(m, &rel, |backend| backend.unlink(&rel))
     }
 
     /// Removes the empty directory at `path`. Errors in Linux's order: `EBUSY` for `/` and
@@ -412,16 +403,7 @@ impl Vfs {
             Some(e) if e.kind != Kind::Dir => return Err(Errno::NOTDIR.into()),
             Some(_) => {}
         }
-        let _guard = m.lock();
-        m.backend.rmdir(&rel)?;
-        let mut batch = Batch {
-            puts: Vec::new(),
-            deletes: vec![rel.clone()],
-            deferrable: false,
-        };
-        refresh_parent(m, &rel, &mut batch)?;
-        m.store.commit(&batch)?;
-        Ok(())
+        remove_entry(m, &rel, |backend| backend.rmdir(&rel))
     }
 
     /// Renames `from` to `to`. Errors in Linux's order: `ENOENT`/`ENOTDIR` for either parent,
@@ -467,6 +449,25 @@ impl Vfs {
 
 /// Adds the parent directory's new stat fields to `batch` after a name was created or removed
 /// in it (no version bump: see [`sync::decide`]).
+/// Removes `rel` from the backend with `remove`, then forgets its entry and
+/// refreshes its parent's, under the mount's lock (shared by unlink and rmdir).
+fn remove_entry(
+    m: &MountCore,
+    rel: &str,
+    remove: impl FnOnce(&dyn Backend) -> std::io::Result<()>,
+) -> Result<(), Fail> {
+    let _guard = m.lock();
+    remove(m.backend.as_ref())?;
+    let mut batch = Batch {
+        puts: Vec::new(),
+        deletes: vec![rel.to_owned()],
+        deferrable: false,
+    };
+    refresh_parent(m, rel, &mut batch)?;
+    m.store.commit(&batch)?;
+    Ok(())
+}
+
 fn refresh_parent(m: &MountCore, rel: &str, batch: &mut Batch) -> Result<(), Fail> {
     let parent = rel_split(rel).0;
     if let (Some(old), Some(stat)) = (m.store.get(parent)?, m.backend.stat(parent)?)
