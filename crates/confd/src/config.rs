@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use toml::{Table, Value};
 
-use crate::de::{TableRef, ValueRef};
+use crate::de::Borrowed;
 use crate::layer::{Layer, OriginTable, Source, origin_at, value_at};
 use crate::{Error, KeyPath, Origin, Profile};
 
@@ -116,17 +116,19 @@ impl BrickConfig {
         let Some(value) = value_at(&self.inner.table, &path) else {
             return Ok(None);
         };
-        T::deserialize(ValueRef(value)).map(Some).map_err(|e| {
-            let origin = self
-                .origin_of(&path)
-                .cloned()
-                .unwrap_or(Origin::ProfileDefault(self.inner.profile));
-            Error::InvalidValue {
-                key: format!("{}.{path}", self.inner.name),
-                message: self.describe_de_error(&path, e.message()),
-                origin,
-            }
-        })
+        T::deserialize(Borrowed::Value(value))
+            .map(Some)
+            .map_err(|e| {
+                let origin = self
+                    .origin_of(&path)
+                    .cloned()
+                    .unwrap_or(Origin::ProfileDefault(self.inner.profile));
+                Error::InvalidValue {
+                    key: format!("{}.{path}", self.inner.name),
+                    message: self.describe_de_error(&path, e.message()),
+                    origin,
+                }
+            })
     }
 
     /// The value at a key path, if set.
@@ -183,7 +185,7 @@ impl BrickConfig {
         // The common case pays for no path tracking; only a failure is
         // deserialized again to learn which key it was.
         // Borrowing the table costs no copy of it.
-        if let Ok(value) = T::deserialize(TableRef(&self.inner.table)) {
+        if let Ok(value) = T::deserialize(Borrowed::Table(&self.inner.table)) {
             return Ok(value);
         }
         let value = Value::Table(self.inner.table.clone());

@@ -11,14 +11,34 @@ use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
 use toml::de::Error;
 use toml::{Table, Value};
 
-/// A deserializer reading a borrowed TOML value.
-pub(crate) struct ValueRef<'a>(pub(crate) &'a Value);
+/// A deserializer reading a borrowed TOML value, or a borrowed table (what a
+/// loaded configuration holds, without wrapping it in a `Value`).
+#[derive(Clone, Copy)]
+pub(crate) enum Borrowed<'a> {
+    Value(&'a Value),
+    Table(&'a Table),
+}
 
-impl<'de> de::Deserializer<'de> for ValueRef<'de> {
+impl<'a> Borrowed<'a> {
+    /// The value as toml's owned deserializer takes it, for the rare shapes
+    /// handled by falling back to it.
+    fn to_owned_value(self) -> Value {
+        match self {
+            Borrowed::Value(value) => value.clone(),
+            Borrowed::Table(table) => Value::Table(table.clone()),
+        }
+    }
+}
+
+impl<'de> de::Deserializer<'de> for Borrowed<'de> {
     type Error = Error;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        match self.0 {
+        let value = match self {
+            Borrowed::Table(table) => return visit_table(table, visitor),
+            Borrowed::Value(value) => value,
+        };
+        match value {
             Value::Boolean(b) => visitor.visit_bool(*b),
             Value::Integer(i) => visitor.visit_i64(*i),
             Value::Float(f) => visitor.visit_f64(*f),
@@ -46,11 +66,13 @@ impl<'de> de::Deserializer<'de> for ValueRef<'de> {
         variants: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Error> {
-        match self.0 {
-            Value::String(s) => {
+        match self {
+            Borrowed::Value(Value::String(s)) => {
                 visitor.visit_enum(IntoDeserializer::<Error>::into_deserializer(s.as_str()))
             }
-            other => other.clone().deserialize_enum(name, variants, visitor),
+            other => other
+                .to_owned_value()
+                .deserialize_enum(name, variants, visitor),
         }
     }
 
@@ -73,9 +95,11 @@ impl<'de> de::Deserializer<'de> for ValueRef<'de> {
         fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Error> {
-        match self.0 {
+        match self {
             // toml's datetime type reads itself through a private protocol.
-            Value::Datetime(_) => self.0.clone().deserialize_struct(name, fields, visitor),
+            Borrowed::Value(Value::Datetime(_)) => self
+                .to_owned_value()
+                .deserialize_struct(name, fields, visitor),
             _ => self.deserialize_any(visitor),
         }
     }
@@ -102,44 +126,6 @@ fn visit_table<'de, V: Visitor<'de>>(table: &'de Table, visitor: V) -> Result<V:
     }
 }
 
-/// A deserializer reading a borrowed TOML table, as [`ValueRef`] reads a
-/// `Value::Table`.
-pub(crate) struct TableRef<'a>(pub(crate) &'a Table);
-
-impl<'de> de::Deserializer<'de> for TableRef<'de> {
-    type Error = Error;
-
-    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        visit_table(self.0, visitor)
-    }
-
-    fn deserialize_enum<V: Visitor<'de>>(
-        self,
-        name: &'static str,
-        variants: &'static [&'static str],
-        visitor: V,
-    ) -> Result<V::Value, Error> {
-        Value::Table(self.0.clone()).deserialize_enum(name, variants, visitor)
-    }
-
-    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        visitor.visit_some(self)
-    }
-
-    fn deserialize_newtype_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        visitor: V,
-    ) -> Result<V::Value, Error> {
-        visitor.visit_newtype_struct(self)
-    }
-
-    serde::forward_to_deserialize_any! {
-        bool u8 u16 u32 u64 i8 i16 i32 i64 f32 f64 char str string unit seq
-        bytes byte_buf map unit_struct tuple_struct tuple ignored_any identifier struct
-    }
-}
-
 struct SeqRef<'a>(std::slice::Iter<'a, Value>);
 
 impl<'de> de::SeqAccess<'de> for SeqRef<'de> {
@@ -151,7 +137,7 @@ impl<'de> de::SeqAccess<'de> for SeqRef<'de> {
     ) -> Result<Option<T::Value>, Error> {
         self.0
             .next()
-            .map(|v| seed.deserialize(ValueRef(v)))
+            .map(|v| seed.deserialize(Borrowed::Value(v)))
             .transpose()
     }
 
@@ -182,7 +168,7 @@ impl<'de> de::MapAccess<'de> for MapRef<'de> {
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
         match self.value.take() {
-            Some(value) => seed.deserialize(ValueRef(value)),
+            Some(value) => seed.deserialize(Borrowed::Value(value)),
             None => Err(de::Error::custom("a value was asked for before its key")),
         }
     }
@@ -238,9 +224,9 @@ mod tests {
     #[test]
     fn reads_what_the_owned_deserializer_reads() {
         let table: toml::Table = DOC.parse().unwrap();
-        let from_table = Sample::deserialize(TableRef(&table)).unwrap();
+        let from_table = Sample::deserialize(Borrowed::Table(&table)).unwrap();
         let value = Value::Table(table);
-        let borrowed = Sample::deserialize(ValueRef(&value)).unwrap();
+        let borrowed = Sample::deserialize(Borrowed::Value(&value)).unwrap();
         let owned = Sample::deserialize(value.clone()).unwrap();
         assert_eq!(borrowed, owned);
         assert_eq!(from_table, owned);
@@ -256,12 +242,12 @@ mod tests {
             "name = \"x\"\ncount = \"many\"",
         ] {
             let value = Value::Table(doc.parse().unwrap());
-            let borrowed = Sample::deserialize(ValueRef(&value)).unwrap_err();
+            let borrowed = Sample::deserialize(Borrowed::Value(&value)).unwrap_err();
             let owned = Sample::deserialize(value.clone()).unwrap_err();
             assert_eq!(borrowed.message(), owned.message(), "{doc}");
         }
         let bad_variant = Value::Table("name = \"x\"\nmode = \"medium\"".parse().unwrap());
-        let message = Sample::deserialize(ValueRef(&bad_variant))
+        let message = Sample::deserialize(Borrowed::Value(&bad_variant))
             .unwrap_err()
             .to_string();
         assert!(message.contains("unknown variant `medium`"), "{message}");
