@@ -247,10 +247,8 @@ impl Loader {
             return finish(&hit, false);
         }
         let loaded_at = SystemTime::now();
-        let snapshot = Snapshot::take(
-            &key.state_dir.join("etc/conf.d").join(brick.as_str()),
-            &key.state_dir.join("etc/conf.d").join(format!("{brick}.d")),
-        );
+        let state = self.resolved_state_dir()?;
+        let snapshot = Snapshot::take(&state.main_file(brick), &state.drop_in_dir(brick));
         let config = self.assemble(brick, schema)?;
         let finished = finish(&config, true)?;
         if let Some(snapshot) = snapshot {
