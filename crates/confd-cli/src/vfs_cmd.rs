@@ -78,8 +78,7 @@ pub(crate) fn run(state_dir: &Path, cmd: VfsCommand) -> Result<(), crate::Failur
 fn boot_and_run(state_dir: &Path, cmd: VfsCommand) -> Result<(), Box<dyn Error>> {
     let (vfs, _report) = vfs_etc::boot(state_dir)?;
     let mut out = io::stdout().lock();
-    let result = execute(&vfs, cmd, &mut out);
-    match result {
+    let result = match execute(&vfs, cmd, &mut out) {
         // `nexus vfs cat … | head` closes the pipe early; that is not a failure.
         Err(e)
             if e.downcast_ref::<io::Error>()
@@ -88,7 +87,10 @@ fn boot_and_run(state_dir: &Path, cmd: VfsCommand) -> Result<(), Box<dyn Error>>
             Ok(())
         }
         other => other,
-    }
+    };
+    // A first boot creates the metadata store in the background; a failure to do so is this
+    // command's failure too (after its own, which is reported first).
+    result.and(vfs.flush().map_err(Into::into))
 }
 
 fn execute(vfs: &Vfs, cmd: VfsCommand, out: &mut impl Write) -> Result<(), Box<dyn Error>> {

@@ -50,7 +50,9 @@ pub fn metastore_path(state_dir: &Path) -> PathBuf {
 /// the persistent store at [`metastore_path`]. It writes, renames, creates or touches nothing
 /// below `$STATE/etc`, and reads no file content (etags are computed on first read or stat),
 /// so it works when `$STATE/etc` is on a read-only file system. A boot that finds nothing
-/// changed since the last one commits nothing.
+/// changed since the last one commits nothing. The first boot of a state dir returns before
+/// its store is on disk: the store is created in the background ([`RedbMetastore`]), and
+/// [`Vfs::flush`] or dropping `vfs` waits for it.
 ///
 /// # Errors
 /// [`MountEtcError`]: `$STATE/etc` missing or unreadable, the store unusable, or `/etc`

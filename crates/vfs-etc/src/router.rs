@@ -81,6 +81,10 @@ impl MountTable {
         self.mounts.iter().find(|m| &m.point == point)
     }
 
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Arc<MountCore>> {
+        self.mounts.iter()
+    }
+
     /// Adds `core`; `false` if its mount point is taken.
     pub(crate) fn add(&mut self, core: Arc<MountCore>) -> bool {
         if self.get(&core.point).is_some() {

@@ -235,10 +235,16 @@ fn reconcile_subtree(core: &MountCore, rel: &str) -> Result<ReconcileReport, Rec
         .map_err(store_error)?
         .into_iter()
         .collect();
+    // A mount's first registration is derived from the backend alone (every entry new, at
+    // version 1), so a crash that loses it loses nothing the next scan would not redo.
+    let first_registration = rel.is_empty() && old.is_empty();
     let mut scan = Scan {
         core,
         old,
-        batch: Batch::default(),
+        batch: Batch {
+            deferrable: first_registration,
+            ..Batch::default()
+        },
         report: ReconcileReport::default(),
         observed_ns,
     };
@@ -314,8 +320,67 @@ pub(crate) fn reconcile_paths(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
     use super::*;
+    use crate::backend::{Backend, MemoryBackend};
     use crate::entry::Signature;
+    use crate::metastore::{MemoryMetastore, Metastore, MetastoreError};
+    use crate::path::VfsPath;
+    use crate::router::Access;
+
+    /// A store that records whether each committed batch was deferrable.
+    #[derive(Debug, Default)]
+    struct Recording {
+        inner: MemoryMetastore,
+        deferrable: Mutex<Vec<bool>>,
+    }
+
+    impl Metastore for Recording {
+        fn get(&self, rel: &str) -> Result<Option<Entry>, MetastoreError> {
+            self.inner.get(rel)
+        }
+        fn children(&self, dir: &str) -> Result<Vec<(String, Entry)>, MetastoreError> {
+            self.inner.children(dir)
+        }
+        fn subtree(&self, rel: &str) -> Result<Vec<(String, Entry)>, MetastoreError> {
+            self.inner.subtree(rel)
+        }
+        fn commit(&self, batch: &Batch) -> Result<(), MetastoreError> {
+            self.deferrable
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(batch.deferrable);
+            self.inner.commit(batch)
+        }
+        fn generation(&self) -> Result<u64, MetastoreError> {
+            self.inner.generation()
+        }
+    }
+
+    /// Only a mount's first registration may skip waiting for the disk: every later scan can
+    /// bump versions, which must never be lost.
+    #[test]
+    fn only_the_first_registration_is_deferrable() -> Result<(), Box<dyn std::error::Error>> {
+        let backend = Arc::new(MemoryBackend::new());
+        backend.mkdir("d")?;
+        backend.write("d/a", b"1", false)?;
+        let store = Arc::new(Recording::default());
+        let core = MountCore::new(
+            VfsPath::new("/m")?,
+            backend.clone(),
+            store.clone(),
+            Access::ReadWrite,
+        );
+        reconcile_all(&core)?;
+        backend.write("d/a", b"22", false)?;
+        backend.write("d/b", b"3", false)?;
+        reconcile_paths(&core, &["d/b".to_owned()])?;
+        reconcile_all(&core)?;
+        let seen = store.deferrable.lock().map_err(|e| e.to_string())?.clone();
+        assert_eq!(seen, [true, false, false]);
+        Ok(())
+    }
 
     fn stat(size: u64, mtime_ns: i64) -> Stat {
         Stat {

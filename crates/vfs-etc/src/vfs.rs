@@ -11,7 +11,7 @@ use crate::error::{
     Fail, MkdirError, MountError, ReadDirError, ReadError, ReconcileError, RenameError, RmdirError,
     StatError, UnlinkError, WriteError,
 };
-use crate::metastore::{Batch, Metastore};
+use crate::metastore::{Batch, Metastore, MetastoreError};
 use crate::path::{VfsPath, rel_split};
 use crate::router::{Access, MountCore, MountTable, Route};
 use crate::sync::{self, Decision, ReconcileReport, decide_hashed};
@@ -117,6 +117,16 @@ impl Vfs {
     ) -> Result<ReconcileReport, ReconcileError> {
         let core = self.core(point)?;
         sync::reconcile_paths(core, rels)
+    }
+
+    /// Waits until every mount's store has written what was committed to it, and reports a
+    /// write that failed ([`Metastore::flush`]). A first boot's store is created in the
+    /// background: call this to know it is on disk (dropping the `Vfs` also waits for it).
+    ///
+    /// # Errors
+    /// A store's background write failed.
+    pub fn flush(&self) -> Result<(), MetastoreError> {
+        self.table.iter().try_for_each(|m| m.store.flush())
     }
 
     pub(crate) fn core(&self, point: &VfsPath) -> Result<&Arc<MountCore>, ReconcileError> {

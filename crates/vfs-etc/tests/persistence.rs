@@ -210,6 +210,63 @@ fn sigkill_during_boot_leaves_a_usable_store() -> TestResult {
     Ok(())
 }
 
+const FIRST_BOOT_KILL_ENV: &str = "VFS_ETC_SIGKILL_FIRST_BOOT_STATE";
+
+/// A first boot creates the store; a kill at any moment of that creation must leave either no
+/// store or a complete one at `metastore_path`, never a half-initialised file the next boot
+/// refuses ("not a redb database"), and no temporary file once a later boot has finished.
+#[test]
+fn sigkill_during_first_boots_never_leaves_a_half_created_store() -> TestResult {
+    let state = fixture()?;
+    let var = state.path().join("var");
+    for round in 0..24u64 {
+        let _ = std::fs::remove_dir_all(&var);
+        let mut child = child_command(
+            "persistence::first_boot_child",
+            &[(FIRST_BOOT_KILL_ENV, state.path())],
+        )?
+        .stdout(std::process::Stdio::null())
+        .spawn()?;
+        // Kill at a different moment of the child's loop of first boots each round.
+        let booting =
+            crate::support::eventually(Duration::from_secs(20), || var.join("lib").exists());
+        std::thread::sleep(Duration::from_micros(round * 1_700 % 23_000));
+        child.kill()?; // SIGKILL
+        child.wait()?;
+        assert!(booting, "round {round}: the child never booted");
+        let report = boot(state.path())
+            .map_err(|e| format!("round {round}: boot after the kill failed: {e:?}"))?
+            .1;
+        let again = boot(state.path())?.1;
+        assert!(!again.committed, "round {round}: {report:?} then {again:?}");
+        let mut left: Vec<_> = std::fs::read_dir(var.join("lib"))?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<Result<_, _>>()?;
+        left.sort();
+        assert_eq!(left, ["vfs-meta.redb"], "round {round}");
+    }
+    Ok(())
+}
+
+/// First boots in a loop (the store removed before each), until killed by the test above.
+#[test]
+#[ignore = "child process of sigkill_during_first_boots_never_leaves_a_half_created_store"]
+fn first_boot_child() -> TestResult {
+    // The parent test's hand-off, not configuration: the env seam rule does not apply.
+    #[allow(clippy::disallowed_methods)]
+    let Some(state) = std::env::var_os(FIRST_BOOT_KILL_ENV) else {
+        return Ok(());
+    };
+    let state = Path::new(&state);
+    loop {
+        match std::fs::remove_file(metastore_path(state)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+            _ => {}
+        }
+        drop(boot(state)?);
+    }
+}
+
 /// Boots again and again while editing files, until killed by the test above.
 #[test]
 #[ignore = "child process of sigkill_during_boot_leaves_a_usable_store"]

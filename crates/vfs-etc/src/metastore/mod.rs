@@ -26,9 +26,15 @@ pub enum MetastoreError {
         #[source]
         source: Box<::redb::Error>,
     },
-    /// The directory for the database could not be created.
-    #[error(transparent)]
-    CreateDir(std::io::Error),
+    /// The database file, its directory or its temporary file could not be created.
+    #[error("cannot create metadata store `{}`", path.display())]
+    Create {
+        /// The database file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// A stored entry could not be decoded (written by an incompatible version).
     #[error("metadata store `{}` holds an entry for `{key}` this version cannot read", path.display())]
     Corrupt {
@@ -46,9 +52,10 @@ pub struct Batch {
     pub puts: Vec<(String, Entry)>,
     /// Mount-relative paths to remove.
     pub deletes: Vec<String>,
-    /// The batch only fills in what can be derived again (an etag computed on first read),
-    /// so a persistent store may skip the fsync: if a crash loses it, the next read recomputes
-    /// it. Scans and version bumps are never deferrable.
+    /// The batch only holds what can be derived again identically: an etag computed on first
+    /// read, or the first scan of a mount whose store is empty. A persistent store may commit
+    /// it without waiting for the disk: if a crash loses it, the next read or boot derives it
+    /// again. Any other scan, and every version bump, is not deferrable.
     pub deferrable: bool,
 }
 
@@ -89,6 +96,16 @@ pub trait Metastore: Send + Sync + fmt::Debug {
     /// # Errors
     /// The store failed; nothing was applied.
     fn commit(&self, batch: &Batch) -> Result<(), MetastoreError>;
+
+    /// Waits until every commit so far is on disk or has failed to get there: a store that
+    /// writes a commit in the background ([`RedbMetastore`]) reports that write's
+    /// failure here. A [deferrable](Batch::deferrable) commit may still be lost in a crash.
+    ///
+    /// # Errors
+    /// A background write failed; the store will try again at the next commit.
+    fn flush(&self) -> Result<(), MetastoreError> {
+        Ok(())
+    }
 
     /// How many commits this store has seen, ever (persistent stores persist it), so a caller
     /// can prove that something did not write.

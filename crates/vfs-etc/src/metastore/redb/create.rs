@@ -1,0 +1,206 @@
+//! Creating the store file so that its path never names a half-created database.
+//!
+//! redb initialises a new file in steps, with an fsync between them, and writes its magic
+//! number last; a process killed in between leaves a file that every later open refuses ("not
+//! a redb database"), so the state dir could not boot again. The store is therefore created
+//! under a temporary name (`<store>.<pid>-<n>.tmp`), given its first commit durably, and only then
+//! renamed into place, never over an existing store, with the directory synced so that the
+//! name is as durable as the content.
+
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use redb::backends::FileBackend;
+use redb::{Database, Durability};
+use rustix::fs::{CWD, RenameFlags};
+use rustix::io::Errno;
+
+use super::{Snapshot, open_writable, redb_error, write};
+use crate::metastore::MetastoreError;
+
+/// A store being created: its temporary file exists and is empty.
+#[derive(Debug)]
+pub(super) struct Creation {
+    path: PathBuf,
+    temp: PathBuf,
+    file: File,
+}
+
+impl Creation {
+    /// Creates the parent directories and the empty temporary file: the cheap part, done
+    /// before a boot returns so that a store that cannot be created at all (a read-only or
+    /// unwritable `$STATE/var`) fails the boot, not a background thread.
+    pub(super) fn start(path: &Path) -> Result<Self, MetastoreError> {
+        let fail = |source| MetastoreError::Create {
+            path: path.to_owned(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            fs_err::create_dir_all(dir).map_err(fail)?;
+        }
+        static CREATIONS: AtomicU64 = AtomicU64::new(0);
+        let temp = temp_path(
+            path,
+            std::process::id(),
+            CREATIONS.fetch_add(1, Ordering::Relaxed),
+        );
+        // Left by a killed process that had this pid: no creation of this process uses it.
+        match fs_err::remove_file(&temp) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(fail(e)),
+            _ => {}
+        }
+        let file = fs_err::File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&temp)
+            .map_err(fail)?
+            .into_parts()
+            .0;
+        Ok(Self {
+            path: path.to_owned(),
+            temp,
+            file,
+        })
+    }
+
+    /// Writes `snapshot` into a new database in the temporary file, durably, and renames it
+    /// into place. If another process created the store meanwhile, `snapshot` is committed
+    /// into that one instead. On failure the temporary file is removed.
+    pub(super) fn finish(self, snapshot: &Snapshot) -> Result<Database, MetastoreError> {
+        let Self { path, temp, file } = self;
+        let result = build(&path, &temp, file, snapshot);
+        if result.is_err() {
+            let _ = std::fs::remove_file(&temp);
+        }
+        result
+    }
+}
+
+fn build(
+    path: &Path,
+    temp: &Path,
+    file: File,
+    snapshot: &Snapshot,
+) -> Result<Database, MetastoreError> {
+    let fail = |source| MetastoreError::Create {
+        path: path.to_owned(),
+        source,
+    };
+    let backend = FileBackend::new(file).map_err(|e| redb_error(path, e))?;
+    let db = Database::builder()
+        .create_with_backend(backend)
+        .map_err(|e| redb_error(path, e))?;
+    write(&db, path, snapshot, Durability::Immediate)?;
+    match rename_no_replace(temp, path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            // Another process's first boot won the race; its store describes the same host
+            // tree, so ours is dropped and the snapshot committed on top of its store.
+            drop(db);
+            let _ = std::fs::remove_file(temp);
+            let db = open_writable(path)?;
+            write(&db, path, &snapshot.on_top(), Durability::Immediate)?;
+            return Ok(db);
+        }
+        Err(e) => return Err(fail(e)),
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    File::open(dir).and_then(|d| d.sync_all()).map_err(fail)?;
+    remove_abandoned_temporaries(path);
+    Ok(db)
+}
+
+/// `<store>.<pid>-<n>.tmp`: one name per creation, so concurrent first boots never share a
+/// file, and the pid says whether its creator is still alive.
+fn temp_path(path: &Path, pid: u32, n: u64) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_owned();
+    name.push(format!(".{pid}-{n}.tmp"));
+    path.with_file_name(name)
+}
+
+/// `rename(2)` that fails with `AlreadyExists` instead of replacing `to`.
+fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
+    match rustix::fs::renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
+        Ok(()) => Ok(()),
+        // A file system without RENAME_NOREPLACE: check, then rename (a narrow race, and the
+        // loser of it only replaces a store that describes the same tree).
+        Err(Errno::INVAL | Errno::NOSYS) if to.try_exists()? => {
+            Err(io::Error::from(io::ErrorKind::AlreadyExists))
+        }
+        Err(Errno::INVAL | Errno::NOSYS) => std::fs::rename(from, to),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Removes the temporary files of processes that died while creating the store. Best effort:
+/// a leftover costs disk space only, never correctness.
+fn remove_abandoned_temporaries(path: &Path) {
+    let (Some(dir), Some(store)) = (path.parent(), path.file_name().and_then(|n| n.to_str()))
+    else {
+        return;
+    };
+    let Ok(listing) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in listing.flatten() {
+        let name = entry.file_name();
+        let pid = name
+            .to_str()
+            .and_then(|n| {
+                n.strip_prefix(store)?
+                    .strip_prefix('.')?
+                    .strip_suffix(".tmp")
+            })
+            .and_then(|id| id.split_once('-')?.0.parse::<i32>().ok());
+        if let Some(pid) = pid.and_then(rustix::process::Pid::from_raw)
+            && rustix::process::test_kill_process(pid) == Err(Errno::SRCH)
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temporaries_are_named_per_process_and_found_again() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let dir = tempfile::tempdir()?;
+        let store = dir.path().join("vfs-meta.redb");
+        assert_eq!(
+            temp_path(&store, 42, 7),
+            dir.path().join("vfs-meta.redb.42-7.tmp")
+        );
+        // A dead process's temporary goes; a live one's (ours), and unrelated files, stay.
+        let dead = temp_path(&store, i32::MAX as u32, 0); // above any pid_max
+        let live = temp_path(&store, std::process::id(), 0);
+        let other = dir.path().join("vfs-meta.redb.notapid-0.tmp");
+        for f in [&dead, &live, &other] {
+            std::fs::write(f, "")?;
+        }
+        remove_abandoned_temporaries(&store);
+        assert!(!dead.exists());
+        assert!(live.exists() && other.exists());
+        Ok(())
+    }
+
+    #[test]
+    fn never_renames_over_an_existing_store() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let (from, to) = (dir.path().join("new"), dir.path().join("store"));
+        std::fs::write(&from, "new")?;
+        std::fs::write(&to, "old")?;
+        let err = rename_no_replace(&from, &to).err().ok_or("replaced")?;
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(&to)?, b"old");
+        std::fs::remove_file(&to)?;
+        rename_no_replace(&from, &to)?;
+        assert_eq!(std::fs::read(&to)?, b"new");
+        Ok(())
+    }
+}

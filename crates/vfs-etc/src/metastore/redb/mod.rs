@@ -1,0 +1,583 @@
+//! A persistent metastore on redb.
+
+mod codec;
+mod create;
+
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::{PoisonError, RwLock, RwLockWriteGuard};
+use std::thread::JoinHandle;
+
+use redb::{
+    Database, DatabaseError, Durability, ReadOnlyDatabase, ReadOnlyTable, ReadTransaction,
+    ReadableDatabase, ReadableTable, TableDefinition, TableError,
+};
+
+use self::codec::{decode, encode};
+use self::create::Creation;
+use super::{
+    Batch, MemoryMetastore, Metastore, MetastoreError, children_range, descendant_ranges, key,
+    unkey,
+};
+use crate::entry::Entry;
+
+const ENTRIES: TableDefinition<&str, &[u8]> = TableDefinition::new("entries");
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const GENERATION: &str = "generation";
+
+/// Entries in a redb database file. Each [`Metastore::commit`] is one redb write transaction,
+/// durable when it returns, so a process killed at any point leaves the previous or the next
+/// state, never a mix (redb's copy-on-write commit protocol); the next open repairs the file if
+/// needed. A [deferrable](Batch::deferrable) batch is the exception: it is committed without
+/// an fsync, and made durable by the next commit that is not deferrable.
+///
+/// Opening a missing store creates nothing: the file is created by the first commit, under a
+/// temporary name renamed into place once that commit is durable, so the store's path never
+/// names a half-created database. If that first commit is deferrable (the scan of a first
+/// boot, which a boot after a crash derives again identically), the creation runs on a
+/// background thread and `commit` returns at once, serving reads from a copy in memory; later
+/// commits, [`Metastore::flush`] and dropping the store wait for it.
+///
+/// An existing, cleanly closed store is opened read-only and only reopened for writing at the
+/// first commit: a writable redb handle marks the file on open and unmarks it on close (two
+/// header writes and their fsyncs), which would make a boot that changes nothing still write.
+#[derive(Debug)]
+pub struct RedbMetastore {
+    state: RwLock<State>,
+    path: PathBuf,
+}
+
+enum State {
+    /// No store file: nothing was committed yet.
+    Absent,
+    /// The store's first commit, held in memory while `creating` (if still running) writes it
+    /// to disk. With `creating` gone, the creation failed: the next commit creates the store
+    /// from `mirror` again.
+    Mirrored {
+        mirror: MemoryMetastore,
+        creating: Option<JoinHandle<Result<Database, MetastoreError>>>,
+    },
+    ReadOnly(ReadOnlyDatabase),
+    Writable(Database),
+    /// Between dropping one handle and opening the other: redb refuses a writer while a reader
+    /// holds the file.
+    Closed,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            State::Absent => "Absent",
+            State::Mirrored {
+                creating: Some(_), ..
+            } => "Creating",
+            State::Mirrored { creating: None, .. } => "CreationFailed",
+            State::ReadOnly(_) => "ReadOnly",
+            State::Writable(_) => "Writable",
+            State::Closed => "Closed",
+        })
+    }
+}
+
+/// What one write transaction stores.
+struct Snapshot<'a> {
+    puts: &'a [(String, Entry)],
+    deletes: &'a [String],
+    /// The generation after the write; `None` for one more than the stored one.
+    generation: Option<u64>,
+}
+
+impl<'a> Snapshot<'a> {
+    fn of(batch: &'a Batch) -> Self {
+        Self {
+            puts: &batch.puts,
+            deletes: &batch.deletes,
+            generation: None,
+        }
+    }
+
+    /// The same changes, applied on top of whatever a store already holds.
+    fn on_top(&self) -> Self {
+        Self {
+            generation: None,
+            ..*self
+        }
+    }
+}
+
+impl RedbMetastore {
+    /// Opens the database at `path`. Opening writes nothing: an existing store is opened
+    /// read-only, and a missing one is created (with its parent directories) by the first
+    /// commit.
+    ///
+    /// # Errors
+    /// redb cannot open the file (held by another process, or not a redb database).
+    pub fn open(path: impl Into<PathBuf>) -> Result<Self, MetastoreError> {
+        let path = path.into();
+        let state = match ReadOnlyDatabase::open(&path) {
+            Ok(db) => State::ReadOnly(db),
+            Err(_) if !path.try_exists().unwrap_or(true) => State::Absent,
+            // Needing repair after a crash, or anything else read-only cannot handle: the
+            // writable open repairs it, or reports the real problem.
+            Err(_) => State::Writable(open_writable(&path)?),
+        };
+        Ok(Self {
+            state: RwLock::new(state),
+            path,
+        })
+    }
+
+    /// The database file.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Answers from the in-memory copy while the store is being created, else from a read
+    /// transaction (`None` when there is no store yet).
+    fn read<T>(
+        &self,
+        from_mirror: impl FnOnce(&MemoryMetastore) -> Result<T, MetastoreError>,
+        from_store: impl FnOnce(Option<ReadTransaction>) -> Result<T, MetastoreError>,
+    ) -> Result<T, MetastoreError> {
+        let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
+        let txn = match &*state {
+            State::Mirrored { mirror, .. } => return from_mirror(mirror),
+            State::Absent => None,
+            State::ReadOnly(db) => Some(db.begin_read().map_err(in_store(&self.path))?),
+            State::Writable(db) => Some(db.begin_read().map_err(in_store(&self.path))?),
+            State::Closed => {
+                return Err(redb_error(&self.path, DatabaseError::DatabaseAlreadyOpen));
+            }
+        };
+        drop(state);
+        from_store(txn)
+    }
+
+    /// The entries table of `txn`, or `None` before the first commit created it.
+    fn entries(
+        &self,
+        txn: Option<ReadTransaction>,
+    ) -> Result<Option<ReadOnlyTable<&'static str, &'static [u8]>>, MetastoreError> {
+        let Some(txn) = txn else { return Ok(None) };
+        match txn.open_table(ENTRIES) {
+            Ok(t) => Ok(Some(t)),
+            Err(TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(e) => Err(redb_error(&self.path, e)),
+        }
+    }
+
+    fn collect(
+        &self,
+        table: &ReadOnlyTable<&'static str, &'static [u8]>,
+        lo: &str,
+        hi: Option<&str>,
+        name_of: impl Fn(&str) -> String,
+        out: &mut Vec<(String, Entry)>,
+    ) -> Result<(), MetastoreError> {
+        let hi = hi.map_or(Bound::Unbounded, Bound::Excluded);
+        for item in table
+            .range::<&str>((Bound::Included(lo), hi))
+            .map_err(in_store(&self.path))?
+        {
+            let (k, v) = item.map_err(in_store(&self.path))?;
+            out.push((name_of(k.value()), self.decode(k.value(), v.value())?));
+        }
+        Ok(())
+    }
+
+    fn decode(&self, key: &str, bytes: &[u8]) -> Result<Entry, MetastoreError> {
+        decode(bytes).ok_or_else(|| MetastoreError::Corrupt {
+            path: self.path.clone(),
+            key: unkey(key),
+        })
+    }
+
+    /// Waits for a background creation to end: the store becomes writable, or the creation's
+    /// error is returned and the in-memory copy stays for the next commit to create from.
+    fn settle(path: &Path, state: &mut State) -> Result<(), MetastoreError> {
+        let State::Mirrored { creating, .. } = state else {
+            return Ok(());
+        };
+        let Some(worker) = creating.take() else {
+            return Ok(());
+        };
+        let db = worker.join().unwrap_or_else(|_| {
+            Err(MetastoreError::Create {
+                path: path.to_owned(),
+                source: std::io::Error::other("the thread creating it panicked"),
+            })
+        })?;
+        *state = State::Writable(db);
+        Ok(())
+    }
+
+    /// Creates the store from the in-memory copy a failed background creation left, plus
+    /// `batch` as one more commit. The copy itself is left as it was, so a failure applies
+    /// nothing.
+    fn recreate(
+        &self,
+        mirror: &MemoryMetastore,
+        batch: Option<&Batch>,
+    ) -> Result<Database, MetastoreError> {
+        let next = MemoryMetastore::new();
+        next.commit(&Batch {
+            puts: mirror.subtree("")?,
+            ..Batch::default()
+        })?;
+        let mut generation = mirror.generation()?;
+        if let Some(batch) = batch {
+            next.commit(batch)?;
+            generation += 1;
+        }
+        Creation::start(&self.path)?.finish(&Snapshot {
+            puts: &next.subtree("")?,
+            deletes: &[],
+            generation: Some(generation),
+        })
+    }
+
+    /// Makes `state` hold a writable database, creating the store if there is none; a store
+    /// created here already holds `batch`, which then returns `true`.
+    fn make_writable(
+        &self,
+        state: &mut RwLockWriteGuard<'_, State>,
+        batch: &Batch,
+    ) -> Result<bool, MetastoreError> {
+        match &**state {
+            State::Writable(_) => Ok(false),
+            State::Absent => {
+                let db = Creation::start(&self.path)?.finish(&Snapshot {
+                    generation: Some(1),
+                    ..Snapshot::of(batch)
+                })?;
+                **state = State::Writable(db);
+                Ok(true)
+            }
+            State::Mirrored { mirror, .. } => {
+                **state = State::Writable(self.recreate(mirror, Some(batch))?);
+                Ok(true)
+            }
+            State::ReadOnly(_) | State::Closed => {
+                **state = State::Closed;
+                match open_writable(&self.path) {
+                    Ok(db) => {
+                        **state = State::Writable(db);
+                        Ok(false)
+                    }
+                    Err(e) => {
+                        if let Ok(db) = ReadOnlyDatabase::open(&self.path) {
+                            **state = State::ReadOnly(db);
+                        }
+                        Err(e)
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Opens `path` for writing, creating it if missing. Only for a store that exists, or that
+/// another process may have created: a new store is made by [`Creation`].
+fn open_writable(path: &Path) -> Result<Database, MetastoreError> {
+    Database::create(path).map_err(|e| redb_error(path, e))
+}
+
+fn redb_error(path: &Path, e: impl Into<redb::Error>) -> MetastoreError {
+    MetastoreError::Redb {
+        path: path.to_owned(),
+        source: Box::new(e.into()),
+    }
+}
+
+/// [`redb_error`] for `map_err`.
+fn in_store<E: Into<redb::Error>>(path: &Path) -> impl Fn(E) -> MetastoreError + '_ {
+    move |e| redb_error(path, e)
+}
+
+/// Applies `snapshot` to `db` in one write transaction.
+fn write(
+    db: &Database,
+    path: &Path,
+    snapshot: &Snapshot<'_>,
+    durability: Durability,
+) -> Result<(), MetastoreError> {
+    let mut txn = db.begin_write().map_err(in_store(path))?;
+    txn.set_durability(durability).map_err(in_store(path))?;
+    {
+        let mut entries = txn.open_table(ENTRIES).map_err(in_store(path))?;
+        for rel in snapshot.deletes {
+            entries.remove(key(rel).as_str()).map_err(in_store(path))?;
+        }
+        for (rel, entry) in snapshot.puts {
+            entries
+                .insert(key(rel).as_str(), encode(entry).as_slice())
+                .map_err(in_store(path))?;
+        }
+        let mut meta = txn.open_table(META).map_err(in_store(path))?;
+        let generation = match snapshot.generation {
+            Some(g) => g,
+            None => {
+                meta.get(GENERATION)
+                    .map_err(in_store(path))?
+                    .map_or(0, |g| g.value())
+                    + 1
+            }
+        };
+        meta.insert(GENERATION, generation)
+            .map_err(in_store(path))?;
+    }
+    txn.commit().map_err(in_store(path))
+}
+
+impl Metastore for RedbMetastore {
+    fn get(&self, rel: &str) -> Result<Option<Entry>, MetastoreError> {
+        self.read(
+            |mirror| mirror.get(rel),
+            |txn| {
+                let Some(table) = self.entries(txn)? else {
+                    return Ok(None);
+                };
+                let k = key(rel);
+                match table.get(k.as_str()).map_err(in_store(&self.path))? {
+                    Some(v) => self.decode(&k, v.value()).map(Some),
+                    None => Ok(None),
+                }
+            },
+        )
+    }
+
+    fn children(&self, dir: &str) -> Result<Vec<(String, Entry)>, MetastoreError> {
+        self.read(
+            |mirror| mirror.children(dir),
+            |txn| {
+                let mut out = Vec::new();
+                if let Some(table) = self.entries(txn)? {
+                    let (lo, hi) = children_range(dir);
+                    let skip = lo.len();
+                    self.collect(&table, &lo, Some(&hi), |k| k[skip..].to_owned(), &mut out)?;
+                }
+                Ok(out)
+            },
+        )
+    }
+
+    fn subtree(&self, rel: &str) -> Result<Vec<(String, Entry)>, MetastoreError> {
+        self.read(
+            |mirror| mirror.subtree(rel),
+            |txn| {
+                let mut out = Vec::new();
+                let Some(table) = self.entries(txn)? else {
+                    return Ok(out);
+                };
+                let k = key(rel);
+                if let Some(v) = table.get(k.as_str()).map_err(in_store(&self.path))? {
+                    out.push((rel.to_owned(), self.decode(&k, v.value())?));
+                }
+                for (lo, hi) in descendant_ranges(rel) {
+                    self.collect(&table, &lo, hi.as_deref(), unkey, &mut out)?;
+                }
+                Ok(out)
+            },
+        )
+    }
+
+    fn commit(&self, batch: &Batch) -> Result<(), MetastoreError> {
+        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        if let Err(e) = Self::settle(&self.path, &mut state) {
+            // Reported here once; `make_writable` tries the creation again from the copy.
+            tracing::warn!(error = %e, "creating the metadata store in the background failed");
+        }
+        if batch.deferrable && matches!(*state, State::Absent) {
+            let creation = Creation::start(&self.path)?;
+            let mirror = MemoryMetastore::new();
+            mirror.commit(batch)?;
+            let owned = batch.clone();
+            let worker = std::thread::Builder::new()
+                .name("vfs-meta-create".into())
+                .spawn(move || {
+                    creation.finish(&Snapshot {
+                        generation: Some(1),
+                        ..Snapshot::of(&owned)
+                    })
+                });
+            // Without a thread to spare, the store is created below instead (the temporary
+            // file left by the dropped closure is removed as this process's own).
+            if let Ok(worker) = worker {
+                *state = State::Mirrored {
+                    mirror,
+                    creating: Some(worker),
+                };
+                return Ok(());
+            }
+        }
+        if self.make_writable(&mut state, batch)? {
+            return Ok(());
+        }
+        let State::Writable(db) = &*state else {
+            unreachable!("made writable")
+        };
+        let durability = if batch.deferrable {
+            Durability::None
+        } else {
+            Durability::Immediate
+        };
+        write(db, &self.path, &Snapshot::of(batch), durability)
+    }
+
+    fn generation(&self) -> Result<u64, MetastoreError> {
+        self.read(MemoryMetastore::generation, |txn| {
+            let Some(txn) = txn else { return Ok(0) };
+            match txn.open_table(META) {
+                Ok(t) => Ok(t
+                    .get(GENERATION)
+                    .map_err(in_store(&self.path))?
+                    .map_or(0, |g| g.value())),
+                Err(TableError::TableDoesNotExist(_)) => Ok(0),
+                Err(e) => Err(redb_error(&self.path, e)),
+            }
+        })
+    }
+
+    fn flush(&self) -> Result<(), MetastoreError> {
+        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        Self::settle(&self.path, &mut state)?;
+        // A creation that failed before this call is tried again.
+        if let State::Mirrored { mirror, .. } = &*state {
+            *state = State::Writable(self.recreate(mirror, None)?);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for RedbMetastore {
+    fn drop(&mut self) {
+        let state = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if let Err(e) = Self::settle(&self.path, state) {
+            tracing::warn!(error = %e, "creating the metadata store in the background failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entry::{Kind, Signature};
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    fn entry(version: u64) -> Entry {
+        Entry {
+            kind: Kind::Dir,
+            sig: Signature::default(),
+            etag: None,
+            version,
+            observed_ns: 0,
+        }
+    }
+
+    fn batch(rels: &[&str], deferrable: bool) -> Batch {
+        Batch {
+            puts: rels.iter().map(|r| ((*r).to_owned(), entry(1))).collect(),
+            deletes: Vec::new(),
+            deferrable,
+        }
+    }
+
+    #[test]
+    fn persists_across_opens_and_counts_commits() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("var/lib/meta.redb");
+        {
+            let store = RedbMetastore::open(&path)?;
+            assert_eq!(store.generation()?, 0);
+            assert_eq!(store.get("")?, None);
+            // Opening a missing store creates nothing, not even its directory.
+            assert!(!dir.path().join("var").exists());
+            store.commit(&batch(&["", "a/b"], false))?;
+            // Not deferrable: on disk when commit returns.
+            assert!(path.exists());
+        }
+        let store = RedbMetastore::open(&path)?;
+        assert_eq!(store.generation()?, 1);
+        assert_eq!(store.get("a/b")?, Some(entry(1)));
+        assert_eq!(store.children("a")?.len(), 1);
+        assert_eq!(store.subtree("")?.len(), 2);
+        Ok(())
+    }
+
+    #[test]
+    fn a_deferrable_first_commit_is_created_in_the_background() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("var/lib/meta.redb");
+        let store = RedbMetastore::open(&path)?;
+        store.commit(&batch(&["", "a", "a/b"], true))?;
+        // Served at once, whether or not the file is there yet.
+        assert_eq!(store.get("a/b")?, Some(entry(1)));
+        assert_eq!(store.children("a")?.len(), 1);
+        assert_eq!(store.generation()?, 1);
+        store.flush()?;
+        assert!(path.exists());
+        // A later commit goes to the created store.
+        store.commit(&batch(&["c"], false))?;
+        drop(store);
+        let store = RedbMetastore::open(&path)?;
+        assert_eq!(store.generation()?, 2);
+        assert_eq!(store.subtree("")?.len(), 4);
+        let mut names: Vec<_> = std::fs::read_dir(dir.path().join("var/lib"))?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<Result<_, _>>()?;
+        names.sort();
+        assert_eq!(names, ["meta.redb"], "no temporary file is left");
+        Ok(())
+    }
+
+    #[test]
+    fn dropping_the_store_waits_for_its_creation() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("meta.redb");
+        RedbMetastore::open(&path)?.commit(&batch(&["", "x"], true))?;
+        assert_eq!(RedbMetastore::open(&path)?.get("x")?, Some(entry(1)));
+        Ok(())
+    }
+
+    #[test]
+    fn a_store_that_cannot_be_created_fails_the_commit_itself() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let store = RedbMetastore::open(dir.path().join("var/lib/meta.redb"))?;
+        std::fs::write(dir.path().join("var"), "a file where a directory should be")?;
+        let err = store.commit(&batch(&[""], true)).err().ok_or("committed")?;
+        assert!(matches!(err, MetastoreError::Create { .. }), "{err:?}");
+        assert_eq!(store.get("")?, None, "nothing was applied");
+        Ok(())
+    }
+
+    #[test]
+    fn a_failed_background_creation_is_reported_and_retried() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("meta.redb");
+        let store = RedbMetastore::open(&path)?;
+        // A directory where the store should go: the background rename cannot land.
+        std::fs::create_dir(&path)?;
+        store.commit(&batch(&["", "a"], true))?;
+        assert!(store.flush().is_err());
+        // The commit's entries are still served, and a commit fails while the cause stays.
+        assert_eq!(store.get("a")?, Some(entry(1)));
+        assert!(store.commit(&batch(&["b"], false)).is_err());
+        assert_eq!(store.get("b")?, None, "a failed commit applies nothing");
+        assert!(
+            store.flush().is_err(),
+            "flush tries again, and says it failed"
+        );
+        std::fs::remove_dir(&path)?;
+        store.commit(&batch(&["c"], false))?;
+        drop(store);
+        let store = RedbMetastore::open(&path)?;
+        let rels: Vec<String> = store.subtree("")?.into_iter().map(|(r, _)| r).collect();
+        assert_eq!(rels, ["", "a", "c"]);
+        assert_eq!(store.generation()?, 2);
+        let left = std::fs::read_dir(dir.path())?.count();
+        assert_eq!(left, 1, "no temporary file is left");
+        Ok(())
+    }
+}
