@@ -136,7 +136,9 @@ fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
 }
 
 /// Removes the temporary files of processes that died while creating the store. Best effort:
-/// a leftover costs disk space only, never correctness.
+/// a leftover costs disk space only, never correctness. A process in another pid namespace
+/// sharing the state dir looks dead from here; its creation then fails at the rename and is
+/// retried from its in-memory copy at its next commit.
 fn remove_abandoned_temporaries(path: &Path) {
     let (Some(dir), Some(store)) = (path.parent(), path.file_name().and_then(|n| n.to_str()))
     else {
