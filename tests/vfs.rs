@@ -196,3 +196,36 @@ fn vfs_without_an_etc_dir_fails_cleanly() {
 fn blake3_hex(data: &[u8]) -> String {
     vfs_etc::Etag::of(data).to_string()
 }
+
+/// Commands run in parallel on one state dir take turns with the metadata store (each holds
+/// it for milliseconds) instead of failing with "database already open".
+#[test]
+fn parallel_vfs_commands_on_one_state_dir_all_succeed() {
+    let s = state();
+    for round in 0..3 {
+        let children: Vec<_> = (0..6)
+            .map(|_| {
+                Command::new(env!("CARGO_BIN_EXE_nexus"))
+                    .arg("--state-dir")
+                    .arg(s.path())
+                    .args(["vfs", "stat", "/etc/conf.d/mounts"])
+                    .env_remove("NEXUS_STATE_DIR")
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("run nexus")
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().expect("wait");
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "round {round}: {}",
+                stderr(&out)
+            );
+            assert!(stdout(&out).contains("version: 1\n"), "{}", stdout(&out));
+        }
+    }
+}

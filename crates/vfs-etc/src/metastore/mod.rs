@@ -35,6 +35,14 @@ pub enum MetastoreError {
         #[source]
         source: std::io::Error,
     },
+    /// Another process has the store open and did not let go within the wait.
+    #[error("metadata store `{}` is in use by another process (waited {} s)", path.display(), waited.as_secs())]
+    Busy {
+        /// The database file.
+        path: PathBuf,
+        /// How long opening waited.
+        waited: std::time::Duration,
+    },
     /// A stored entry could not be decoded (written by an incompatible version).
     #[error("metadata store `{}` holds an entry for `{key}` this version cannot read", path.display())]
     Corrupt {

@@ -7,6 +7,7 @@ use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::{PoisonError, RwLock, RwLockWriteGuard};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use redb::{
     Database, DatabaseError, Durability, ReadOnlyDatabase, ReadOnlyTable, ReadTransaction,
@@ -277,10 +278,32 @@ impl RedbMetastore {
     }
 }
 
-/// Opens `path` for writing, creating it if missing. Only for a store that exists, or that
-/// another process may have created: a new store is made by [`Creation`].
+/// How long opening the store for writing waits for another process to let go of it, like
+/// SQLite's busy timeout: a `nexus vfs` command holds the store for milliseconds, so commands
+/// run in parallel queue instead of failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Opens `path` for writing, creating it if missing, waiting up to [`BUSY_TIMEOUT`] while
+/// another process has it open. Only for a store that exists, or that another process may
+/// have created: a new store is made by [`Creation`].
 fn open_writable(path: &Path) -> Result<Database, MetastoreError> {
-    Database::create(path).map_err(|e| redb_error(path, e))
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match Database::create(path) {
+            Err(DatabaseError::DatabaseAlreadyOpen) if start.elapsed() < BUSY_TIMEOUT => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            Err(DatabaseError::DatabaseAlreadyOpen) => {
+                return Err(MetastoreError::Busy {
+                    path: path.to_owned(),
+                    waited: BUSY_TIMEOUT,
+                });
+            }
+            other => return other.map_err(|e| redb_error(path, e)),
+        }
+    }
 }
 
 fn redb_error(path: &Path, e: impl Into<redb::Error>) -> MetastoreError {
@@ -503,6 +526,40 @@ mod tests {
         assert_eq!(store.get("a/b")?, Some(entry(1)));
         assert_eq!(store.children("a")?.len(), 1);
         assert_eq!(store.subtree("")?.len(), 2);
+        Ok(())
+    }
+
+    #[test]
+    fn waits_for_another_holder_then_gives_up_with_a_clear_error() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("meta.redb");
+        RedbMetastore::open(&path)?.commit(&batch(&[""], false))?;
+
+        // Held by "another process" (redb's file lock excludes a second handle in this one
+        // too) that lets go after a moment: opening waits for it instead of failing.
+        let held = Database::create(&path)?;
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(150));
+            drop(held);
+        });
+        let store = RedbMetastore::open(&path)?;
+        store.commit(&batch(&["a"], false))?;
+        release.join().map_err(|_| "holder panicked")?;
+        drop(store);
+
+        // Held for good: a clear error once the wait is over.
+        let _held = Database::create(&path)?;
+        let err = RedbMetastore::open(&path)
+            .err()
+            .ok_or("opened a held store")?;
+        assert!(matches!(err, MetastoreError::Busy { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "metadata store `{}` is in use by another process (waited 2 s)",
+                path.display()
+            )
+        );
         Ok(())
     }
 
