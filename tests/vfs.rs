@@ -186,7 +186,9 @@ fn vfs_without_an_etc_dir_fails_cleanly() {
     let err = stderr(&o);
     assert!(
         err.starts_with("error: cannot mount `")
-            && err.ends_with("no such file or directory (os error 2)\n"),
+            && err.ends_with(
+                "no such file or directory (os error 2); run `nexus config init` to create it\n"
+            ),
         "{err}"
     );
     assert_eq!(err.lines().count(), 1);

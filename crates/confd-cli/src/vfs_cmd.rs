@@ -72,7 +72,15 @@ pub enum VfsCommand {
 /// Boots the VFS from `state_dir` and runs `cmd`; a failure (a read-only
 /// refusal included) is one line, reported like every other command's.
 pub(crate) fn run(state_dir: &Path, cmd: VfsCommand) -> Result<(), crate::Failure> {
-    boot_and_run(state_dir, cmd).map_err(|e| crate::Failure::Config(one_line(e.as_ref())))
+    boot_and_run(state_dir, cmd).map_err(|e| {
+        let mut line = one_line(e.as_ref());
+        if let Some(vfs_etc::MountEtcError::OpenRoot { error, .. }) = e.downcast_ref()
+            && error.kind() == io::ErrorKind::NotFound
+        {
+            line.push_str("; run `nexus config init` to create it");
+        }
+        crate::Failure::Config(line)
+    })
 }
 
 fn boot_and_run(state_dir: &Path, cmd: VfsCommand) -> Result<(), Box<dyn Error>> {
