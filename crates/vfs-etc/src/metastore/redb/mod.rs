@@ -112,7 +112,8 @@ impl RedbMetastore {
     /// commit.
     ///
     /// # Errors
-    /// redb cannot open the file (held by another process, or not a redb database).
+    /// redb cannot open the file: not a redb database, or held by another process for longer
+    /// than the 2 s this waits ([`MetastoreError::Busy`]).
     pub fn open(path: impl Into<PathBuf>) -> Result<Self, MetastoreError> {
         let path = path.into();
         let state = match ReadOnlyDatabase::open(&path) {
