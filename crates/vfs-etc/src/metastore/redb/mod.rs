@@ -97,6 +97,14 @@ impl<'a> Snapshot<'a> {
         }
     }
 
+    /// `batch` as the first commit of a new store.
+    fn first(batch: &'a Batch) -> Self {
+        Self {
+            generation: Some(1),
+            ..Self::of(batch)
+        }
+    }
+
     /// The same changes, applied on top of whatever a store already holds.
     fn on_top(&self) -> Self {
         Self {
@@ -249,10 +257,7 @@ impl RedbMetastore {
         match &**state {
             State::Writable(_) => Ok(false),
             State::Absent => {
-                let db = Creation::start(&self.path)?.finish(&Snapshot {
-                    generation: Some(1),
-                    ..Snapshot::of(batch)
-                })?;
+                let db = Creation::start(&self.path)?.finish(&Snapshot::first(batch))?;
                 **state = State::Writable(db);
                 Ok(true)
             }
@@ -419,12 +424,7 @@ impl Metastore for RedbMetastore {
             let owned = batch.clone();
             let worker = std::thread::Builder::new()
                 .name("vfs-meta-create".into())
-                .spawn(move || {
-                    creation.finish(&Snapshot {
-                        generation: Some(1),
-                        ..Snapshot::of(&owned)
-                    })
-                });
+                .spawn(move || creation.finish(&Snapshot::first(&owned)));
             // Without a thread to spare, the store is created below instead (the temporary
             // file left by the dropped closure is removed as this process's own).
             if let Ok(worker) = worker {
