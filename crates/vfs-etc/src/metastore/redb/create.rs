@@ -33,10 +33,7 @@ impl Creation {
     /// before a boot returns so that a store that cannot be created at all (a read-only or
     /// unwritable `$STATE/var`) fails the boot, not a background thread.
     pub(super) fn start(path: &Path) -> Result<Self, MetastoreError> {
-        let fail = |source| MetastoreError::Create {
-            path: path.to_owned(),
-            source,
-        };
+        let fail = create_error(path);
         if let Some(dir) = path.parent() {
             fs_err::create_dir_all(dir).map_err(fail)?;
         }
@@ -85,10 +82,7 @@ fn build(
     file: File,
     snapshot: &Snapshot,
 ) -> Result<Database, MetastoreError> {
-    let fail = |source| MetastoreError::Create {
-        path: path.to_owned(),
-        source,
-    };
+    let fail = create_error(path);
     let backend = FileBackend::new(file).map_err(|e| redb_error(path, e))?;
     let db = Database::builder()
         .create_with_backend(backend)
@@ -111,6 +105,14 @@ fn build(
     File::open(dir).and_then(|d| d.sync_all()).map_err(fail)?;
     remove_abandoned_temporaries(path);
     Ok(db)
+}
+
+/// [`MetastoreError::Create`] for `map_err`.
+fn create_error(path: &Path) -> impl Fn(io::Error) -> MetastoreError + Copy + '_ {
+    move |source| MetastoreError::Create {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// `<store>.<pid>-<n>.tmp`: one name per creation, so concurrent first boots never share a
