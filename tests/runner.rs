@@ -5,6 +5,7 @@ mod config;
 mod config_check;
 mod config_misc;
 mod config_write;
+mod config_write_safety;
 #[path = "../crates/confd/tests/fs_tree.rs"]
 mod fs_tree;
 mod init;

@@ -3,7 +3,7 @@
 //! sync it, rename it over the target, sync the directory.
 
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// An atomic write failed; the target is unchanged.
@@ -22,6 +22,11 @@ pub struct WriteError {
 /// A symlink at `path` is followed, so the file it points to is replaced and
 /// the link stays a link (as editors do). The temporary file is hidden
 /// (`.NAME.XXXX.tmp`), which the loader and `nexus config doctor` recognise.
+///
+/// A replaced file keeps its owner and group: root editing a service's file
+/// must not leave it unreadable to that service. When the caller may not give
+/// the new file that owner (a user writing a file that belongs to someone
+/// else), the write is refused and the file is unchanged.
 pub fn replace_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), WriteError> {
     let target = match std::fs::canonicalize(path) {
         Ok(resolved) => resolved,
@@ -47,6 +52,10 @@ pub fn replace_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), Write
         .tempfile_in(dir)
         .map_err(fail(dir))?;
     temp.write_all(contents).map_err(fail(temp.path()))?;
+    if let Ok(existing) = std::fs::metadata(&target) {
+        keep_owner(temp.as_file(), &existing).map_err(fail(&target))?;
+    }
+    // After the chown, which clears set-id bits.
     temp.as_file()
         .set_permissions(std::fs::Permissions::from_mode(mode))
         .map_err(fail(temp.path()))?;
@@ -56,6 +65,31 @@ pub fn replace_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), Write
         source: e.error,
     })?;
     sync_dir(dir).map_err(fail(dir))
+}
+
+/// Gives `file` the owner and group of `existing`, or explains why it cannot.
+fn keep_owner(file: &std::fs::File, existing: &std::fs::Metadata) -> std::io::Result<()> {
+    let mine = file.metadata()?;
+    if (mine.uid(), mine.gid()) == (existing.uid(), existing.gid()) {
+        return Ok(());
+    }
+    std::os::unix::fs::fchown(file, Some(existing.uid()), Some(existing.gid())).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::PermissionDenied {
+            std::io::Error::new(
+                e.kind(),
+                format!(
+                    "it belongs to uid {} gid {}, which this user (uid {} gid {}) cannot give a new file; \
+                     run the command as that user or as root (nothing was written)",
+                    existing.uid(),
+                    existing.gid(),
+                    mine.uid(),
+                    mine.gid()
+                ),
+            )
+        } else {
+            e
+        }
+    })
 }
 
 /// Makes the directory entries written so far (a rename, a link) durable.

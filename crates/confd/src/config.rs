@@ -238,13 +238,7 @@ impl BrickConfig {
     /// Whether the value at `key` (or a table holding it) is secret.
     #[must_use]
     pub fn is_secret(&self, key: &KeyPath) -> bool {
-        let text = key.to_string();
-        self.inner.secret_keys.iter().any(|secret| {
-            text == *secret
-                || text
-                    .strip_prefix(secret)
-                    .is_some_and(|rest| rest.starts_with('.'))
-        })
+        crate::bricks::covers_secret(self.inner.secret_keys, key)
     }
 
     /// The merged table with every non-empty secret replaced by [`REDACTED`].

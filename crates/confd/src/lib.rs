@@ -58,13 +58,13 @@ pub use error::Error;
 pub use file::{MAX_FILE_SIZE, is_drop_in_name, read_config_file};
 pub use hash::{EffectiveHash, InvalidHash};
 pub use key_path::{InvalidKeyPath, KeyPath};
-pub use layer::{Layer, MAX_DEPTH, OriginNode, OriginTable};
+pub use layer::{Layer, MAX_DEPTH, OriginNode, OriginTable, value_at};
 pub use loader::{Loader, Override, suggest};
 pub use origin::{Origin, Precedence};
 pub use profile::{Profile, UnknownProfile};
 pub use seed::{
     DIR_MODE, FILE_MODE, SECRET_FILE_MODE, SeedAction, SeedError, SeedReport, SeedStep, Seeder,
-    StateLock, lock_state, seed,
+    StateLock, create_dirs, lock_state, seed,
 };
 pub use shipped::{Shipped, ShippedFile, content_hash, holds_secrets, shipped_file, shipped_files};
 pub use state_dir::{StateDir, StateDirSource};

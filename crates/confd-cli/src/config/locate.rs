@@ -50,7 +50,7 @@ pub(crate) fn diff(global: &Global, brick: &BrickName) -> Result<(), Failure> {
 /// `text` with the value of every line setting a secret key hidden, as `show`
 /// hides it: a diff of `conf.d/llm` must not print the API key (found by the
 /// secrets test, tests/secrets.rs). An empty secret stays visible.
-fn redact_secrets(brick: &BrickName, text: &str) -> String {
+pub(crate) fn redact_secrets(brick: &BrickName, text: &str) -> String {
     let secrets = confd::bricks::lookup(brick.as_str()).map_or(&[][..], |s| s.secret_keys());
     if secrets.is_empty() {
         return text.to_owned();

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use toml::Table;
 
-use crate::{BrickConfig, Error, Profile};
+use crate::{BrickConfig, Error, KeyPath, Profile};
 
 mod cache;
 mod database;
@@ -100,6 +100,11 @@ pub trait Schema: Send + Sync {
     fn env_aliases(&self) -> &'static [EnvAlias];
     /// Its secret keys.
     fn secret_keys(&self) -> &'static [&'static str];
+    /// Whether the value at `key` is secret: a secret key, or a key under
+    /// one (whatever a secret's value is, nothing in it is shown).
+    fn is_secret(&self, key: &KeyPath) -> bool {
+        covers_secret(self.secret_keys(), key)
+    }
     /// Deserializes the merged configuration and checks the brick's rules.
     fn check(&self, config: &BrickConfig) -> Result<(), Error>;
     /// A name unique to this schema's definition (its type's name), so loads
@@ -142,6 +147,17 @@ impl<T: Brick> Schema for TypedSchema<T> {
             .validate()
             .map_err(|violation| violation_error(T::NAME, config, violation))
     }
+}
+
+/// Whether `key` is one of `secret_keys` or lies under one.
+pub(crate) fn covers_secret(secret_keys: &[&str], key: &KeyPath) -> bool {
+    let text = key.to_string();
+    secret_keys.iter().any(|secret| {
+        text == *secret
+            || text
+                .strip_prefix(secret)
+                .is_some_and(|rest| rest.starts_with('.'))
+    })
 }
 
 /// The error for a broken rule, naming where each involved value came from.

@@ -26,7 +26,7 @@ mod record;
 mod write;
 
 use std::collections::BTreeSet;
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 pub use write::SeedStep;
@@ -411,22 +411,37 @@ pub struct StateLock {
 /// (`$STATE/var/lib/confd/lock`, created if missing).
 pub fn lock_state(state_root: &Path) -> Result<StateLock, SeedError> {
     let dir = state_root.join("var").join("lib").join("confd");
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(DIR_MODE)
-        .create(&dir)
-        .map_err(io_err(&dir))?;
+    create_dirs(&dir)?;
     lock(&dir.join(LOCK_FILE)).map(|file| StateLock { _file: file })
+}
+
+/// Creates `dir` and every missing parent with mode 0755 whatever the umask,
+/// each new entry made durable; an existing directory is left as it is.
+pub fn create_dirs(dir: &Path) -> Result<(), SeedError> {
+    Writer::new(None).make_dir(dir)
 }
 
 /// Waits for, then holds, the exclusive lock of a state dir's seeding.
 fn lock(path: &Path) -> Result<std::fs::File, SeedError> {
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .map_err(io_err(path))?;
+    let open = |create_new| {
+        std::fs::OpenOptions::new()
+            .create_new(create_new)
+            .write(true)
+            .mode(FILE_MODE)
+            .open(path)
+    };
+    let file = match open(true) {
+        // A new lock file gets 0644 exactly, as every file confd creates.
+        Ok(file) => {
+            file.set_permissions(std::fs::Permissions::from_mode(FILE_MODE))
+                .map_err(io_err(path))?;
+            file
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            open(false).map_err(io_err(path))?
+        }
+        Err(e) => return Err(io_err(path)(e)),
+    };
     file.lock().map_err(io_err(path))?;
     Ok(file)
 }

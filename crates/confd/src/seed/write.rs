@@ -93,7 +93,8 @@ impl<'h> Writer<'h> {
         }
     }
 
-    /// Creates `dir` and any missing parent with mode 0755, syncing each new
+    /// Creates `dir` and any missing parent with mode 0755 whatever the
+    /// umask, syncing each new
     /// directory's parent so the new entries survive a power cut (otherwise
     /// a record could outlive the files it describes).
     pub(crate) fn make_dir(&mut self, dir: &Path) -> Result<(), SeedError> {
@@ -103,7 +104,11 @@ impl<'h> Writer<'h> {
             .collect();
         for d in missing.into_iter().rev() {
             match std::fs::DirBuilder::new().mode(DIR_MODE).create(d) {
-                Ok(()) => {}
+                // chmod, not only the creation mode: a umask of 000 would
+                // otherwise leave a world-writable directory, 077 one that
+                // the services reading it cannot enter.
+                Ok(()) => std::fs::set_permissions(d, std::fs::Permissions::from_mode(DIR_MODE))
+                    .map_err(io_err(d))?,
                 // A concurrent run made it first: just as good.
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && d.is_dir() => {}
                 Err(e) => return Err(io_err(d)(e)),

@@ -1,0 +1,432 @@
+//! The write path under pressure (issue 12): concurrent writers, a file that
+//! changes while it is edited, a commented line that only looks like a
+//! default, ownership, line endings, secrets and modes. Each test fails on a
+//! write path that loses or misplaces an edit.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::process::Command;
+
+use crate::support::{Sandbox, nexus_bin};
+
+fn read(sandbox: &Sandbox, relative: &str) -> String {
+    std::fs::read_to_string(sandbox.conf_d().join(relative)).unwrap()
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+/// Writes an executable editor script and returns its path.
+fn editor(sandbox: &Sandbox, name: &str, body: &str) -> String {
+    let path = sandbox.state().with_file_name(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn concurrent_sets_of_one_file_all_survive() {
+    let sandbox = Sandbox::new();
+    sandbox.init();
+    let keys = [
+        "permission_ttl",
+        "denial_ttl",
+        "path_size",
+        "list_size",
+        "kv_size",
+        "exists_size",
+    ];
+    for round in 1..=3 {
+        let children: Vec<_> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, key)| {
+                let state = sandbox.state();
+                let target = format!("cache.{key}");
+                let value = (round * 100 + i).to_string();
+                sandbox
+                    .command_with(
+                        &nexus_bin(),
+                        &[
+                            "--state-dir",
+                            state.to_str().unwrap(),
+                            "config",
+                            "set",
+                            &target,
+                            &value,
+                        ],
+                    )
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for mut child in children {
+            assert!(child.wait().unwrap().success());
+        }
+        let config: toml::Table = read(&sandbox, "cache").parse().unwrap();
+        for (i, key) in keys.iter().enumerate() {
+            let expected = i64::try_from(round * 100 + i).unwrap();
+            assert_eq!(
+                config.get(*key).and_then(toml::Value::as_integer),
+                Some(expected),
+                "round {round}: `{key}` was lost:\n{}",
+                read(&sandbox, "cache")
+            );
+        }
+    }
+}
+
+#[test]
+fn edit_refuses_to_overwrite_a_file_changed_while_the_editor_was_open() {
+    let mut sandbox = Sandbox::new();
+    sandbox.init();
+    let real = sandbox.conf_d().join("cache");
+    // The "editor" changes its copy, and meanwhile someone else sets a key.
+    let script = editor(
+        &sandbox,
+        "racing-editor",
+        &format!(
+            "sed -i 's/^#kv_size = 256/kv_size = 1/' \"$1\"\n\
+             sed -i 's/^#list_size = 1024/list_size = 77/' '{}'",
+            real.display()
+        ),
+    );
+    sandbox.env("EDITOR", &script);
+    let run = sandbox.run(&["config", "edit", "cache"]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(
+        run.stderr.contains("changed while you were editing it"),
+        "{}",
+        run.stderr
+    );
+    // What changed is shown, and the other writer's change is still there.
+    assert!(run.stderr.contains("+list_size = 77"), "{}", run.stderr);
+    let now = read(&sandbox, "cache");
+    assert!(now.contains("\nlist_size = 77\n"), "{now}");
+    assert!(!now.contains("\nkv_size = 1\n"), "{now}");
+    // The edit itself is not lost: the kept copy is named and holds it.
+    let kept = run
+        .stderr
+        .split("your version is kept in `")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .unwrap_or_else(|| panic!("no kept copy named: {}", run.stderr));
+    let kept_text = std::fs::read_to_string(kept).unwrap();
+    assert!(kept_text.contains("\nkv_size = 1\n"), "{kept_text}");
+    std::fs::remove_file(kept).unwrap();
+}
+
+#[test]
+fn an_invalid_edit_keeps_the_edited_copy() {
+    let mut sandbox = Sandbox::new();
+    sandbox.init();
+    let script = editor(
+        &sandbox,
+        "bad-editor",
+        r#"echo 'max_concurrent = "many" # my long edit' >> "$1""#,
+    );
+    sandbox.env("EDITOR", &script);
+    let run = sandbox.run(&["config", "edit", "uploads"]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    let kept = run
+        .stderr
+        .split("your version is kept in `")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .unwrap_or_else(|| panic!("no kept copy named: {}", run.stderr));
+    assert!(
+        std::fs::read_to_string(kept)
+            .unwrap()
+            .contains("# my long edit")
+    );
+    std::fs::remove_file(kept).unwrap();
+}
+
+#[test]
+fn set_replaces_a_commented_default_only_in_its_own_table() {
+    let sandbox = Sandbox::new();
+    // A `#kv_size` line inside a multi-line string is part of `url`.
+    let url = "url = \"\"\"\n#kv_size = 5\n\"\"\"\n";
+    sandbox.write("cache", url);
+    let run = sandbox.run(&["config", "set", "cache.kv_size", "9"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert_eq!(read(&sandbox, "cache"), format!("{url}kv_size = 9\n"));
+    let url_now: toml::Table = read(&sandbox, "cache").parse().unwrap();
+    assert_eq!(url_now["url"].as_str(), Some("#kv_size = 5\n"));
+    // The same in a literal string.
+    let literal = "url = '''\n#kv_size = 5\n'''\n";
+    sandbox.write("cache", literal);
+    sandbox.run(&["config", "set", "cache.kv_size", "9"]);
+    assert_eq!(read(&sandbox, "cache"), format!("{literal}kv_size = 9\n"));
+
+    // A commented line under `[server]` is not the default of `foo.port`.
+    sandbox.write("web", "[server]\n#port = 80\n");
+    let run = sandbox.run(&["config", "set", "web.foo.port", "1"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert_eq!(
+        read(&sandbox, "web"),
+        "[server]\n#port = 80\n\n[foo]\nport = 1\n"
+    );
+    assert_eq!(
+        sandbox.run(&["config", "get", "web.foo.port"]).stdout,
+        "1\n"
+    );
+    // But it is the default of `server.port`.
+    sandbox.run(&["config", "set", "web.server.port", "8080"]);
+    assert_eq!(
+        read(&sandbox, "web"),
+        "[server]\nport = 8080\n\n[foo]\nport = 1\n"
+    );
+}
+
+#[test]
+fn set_puts_a_key_without_a_commented_default_after_the_header_comment() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "mounts",
+        "# My mounts, by hand.\n# Second line.\n\n# Some other note.\n",
+    );
+    let run = sandbox.run(&["config", "set", "mounts.auto_sync", "true"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert_eq!(
+        read(&sandbox, "mounts"),
+        "# My mounts, by hand.\n# Second line.\n\nauto_sync = true\n\n# Some other note.\n"
+    );
+}
+
+#[test]
+fn set_keeps_crlf_line_endings_and_a_byte_order_mark() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "cache",
+        "\u{feff}# Windows-edited\r\n#kv_size = 256\r\nbackend = \"null\"\r\n",
+    );
+    let run = sandbox.run(&["config", "set", "cache.kv_size", "9"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let run = sandbox.run(&["config", "set", "cache.path_size", "10"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert_eq!(
+        read(&sandbox, "cache"),
+        "\u{feff}# Windows-edited\r\nkv_size = 9\r\nbackend = \"null\"\r\npath_size = 10\r\n"
+    );
+}
+
+#[test]
+fn set_keeps_the_owner_group_and_mode_of_a_service_users_file() {
+    let sandbox = Sandbox::new();
+    sandbox.init();
+    let path = sandbox.conf_d().join("cache");
+    // As root (CI runs as root): a file that belongs to the service user.
+    std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let run = sandbox.run(&["config", "set", "cache.kv_size", "9"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let meta = std::fs::metadata(&path).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o640);
+    assert!(read(&sandbox, "cache").contains("\nkv_size = 9\n"));
+}
+
+#[test]
+fn set_refuses_a_file_whose_owner_it_cannot_keep() {
+    let sandbox = Sandbox::new();
+    sandbox.init();
+    // Everything belongs to `nobody` but the file itself, which is root's:
+    // nobody may replace it (the directory is theirs), but cannot give the
+    // new file root's ownership, so the write must be refused.
+    for dir in [
+        sandbox.state(),
+        sandbox.state().join("etc"),
+        sandbox.conf_d(),
+        sandbox.state().join("var"),
+        sandbox.state().join("var/lib"),
+        sandbox.state().join("var/lib/confd"),
+    ] {
+        std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
+    }
+    std::os::unix::fs::chown(
+        sandbox.state().join("var/lib/confd/lock"),
+        Some(65534),
+        None,
+    )
+    .unwrap();
+    let path = sandbox.conf_d().join("cache");
+    let before = read(&sandbox, "cache");
+    // The sandbox's parent (a root-owned 0700 temp dir) must let nobody through.
+    let root = sandbox.state().parent().unwrap().to_owned();
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let state = sandbox.state();
+    let output = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(nexus_bin())
+        .args([
+            "--state-dir",
+            state.to_str().unwrap(),
+            "config",
+            "set",
+            "cache.kv_size",
+            "9",
+        ])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .expect("setpriv (util-linux) runs the check as `nobody`");
+    let run = sandbox.finish(output);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(
+        run.stderr.contains("belongs to uid 0 gid 0"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("nothing was written"), "{}", run.stderr);
+    assert_eq!(read(&sandbox, "cache"), before);
+    assert_eq!(std::fs::metadata(&path).unwrap().uid(), 0);
+    let leftovers: Vec<_> = std::fs::read_dir(sandbox.conf_d())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn a_secret_written_into_a_readable_file_makes_it_0600_and_says_so() {
+    let sandbox = Sandbox::new();
+    sandbox.init();
+    let path = sandbox.conf_d().join("llm");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    // A non-secret key leaves the mode as the user chose it.
+    let run = sandbox.run(&["config", "set", "llm.model", "big"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert_eq!(mode(&path), 0o644);
+    let run = sandbox.run(&["config", "set", "llm.api_key", "sk-canary-1"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert_eq!(mode(&path), 0o600);
+    assert!(run.stderr.contains("now holds a secret"), "{}", run.stderr);
+    assert!(run.stderr.contains("mode is now 0600"), "{}", run.stderr);
+    assert!(
+        !run.transcript().contains("sk-canary"),
+        "{}",
+        run.transcript()
+    );
+
+    // The same through `edit`, into a drop-in's main file.
+    let mut sandbox = Sandbox::new();
+    sandbox.init();
+    let path = sandbox.conf_d().join("database");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o664)).unwrap();
+    let script = editor(
+        &sandbox,
+        "secret-editor",
+        r#"echo 'url = "postgres://u:sk-canary-2@db/x"' >> "$1""#,
+    );
+    sandbox.env("EDITOR", &script);
+    let run = sandbox.run(&["config", "edit", "database"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert_eq!(mode(&path), 0o600);
+    assert!(run.stderr.contains("now holds a secret"), "{}", run.stderr);
+}
+
+#[test]
+fn set_of_an_unknown_key_warns_with_a_suggestion_and_fails_under_strict() {
+    let sandbox = Sandbox::new();
+    sandbox.init();
+    let before = read(&sandbox, "cache");
+    let strict = sandbox.run(&["--strict", "config", "set", "cache.kv_sise", "5"]);
+    assert_eq!(strict.code, 2, "{}", strict.transcript());
+    assert!(
+        strict.stderr.contains(
+            "`cache.kv_sise` is not a key of the `cache` brick (did you mean `kv_size`?)"
+        ),
+        "{}",
+        strict.stderr
+    );
+    assert_eq!(read(&sandbox, "cache"), before);
+    let lenient = sandbox.run(&["config", "set", "cache.kv_sise", "5"]);
+    assert_eq!(lenient.code, 0, "{}", lenient.transcript());
+    assert!(
+        lenient.stderr.starts_with(
+            "warning: `cache.kv_sise` is not a key of the `cache` brick (did you mean `kv_size`?)"
+        ),
+        "{}",
+        lenient.stderr
+    );
+    // A key under a plain value, and a whole table, are command-line errors.
+    let under = sandbox.run(&["config", "set", "cache.backend.sub", "5"]);
+    assert_eq!(under.code, 2, "{}", under.transcript());
+    assert!(
+        under
+            .stderr
+            .contains("`cache.backend` is a value, not a table"),
+        "{}",
+        under.stderr
+    );
+}
+
+#[test]
+fn a_bad_value_is_blamed_on_the_value_and_a_broken_file_on_the_file() {
+    let sandbox = Sandbox::new();
+    sandbox.init();
+    let bad = sandbox.run(&["config", "set", "uploads.max_chunk_size", "1"]);
+    assert_eq!(bad.code, 2, "{}", bad.transcript());
+    assert!(
+        bad.stderr.contains("`1` breaks a rule of `uploads`"),
+        "{}",
+        bad.stderr
+    );
+    assert!(!bad.stderr.contains("conf.d/uploads:"), "{}", bad.stderr);
+    // The file is already broken elsewhere: that is not the value's fault.
+    let broken = sandbox.conf_d().join("search");
+    std::fs::write(&broken, "zoekt_url = 5\n").unwrap();
+    let run = sandbox.run(&["config", "set", "search.index_dir", "/x"]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(run.stderr.contains("conf.d/search:1:"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("does not load as it is, so nothing was set"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&broken).unwrap(), "zoekt_url = 5\n");
+}
+
+#[test]
+fn every_directory_and_file_confd_creates_has_its_mode_whatever_the_umask() {
+    for umask in ["000", "077"] {
+        let sandbox = Sandbox::new();
+        let state = sandbox.state();
+        let script = format!(
+            "umask {umask} && \"$0\" --state-dir \"$1\" config set mounts.auto_sync on --drop-in 50-local \
+             && \"$0\" --state-dir \"$1\" config set llm.model m --drop-in 50-local \
+             && \"$0\" --state-dir \"$1\" config set cache.kv_size 1"
+        );
+        let output = sandbox
+            .command_with(Path::new("/bin/sh"), &["-c", &script])
+            .arg(nexus_bin())
+            .arg(&state)
+            .output()
+            .unwrap();
+        let run = sandbox.finish(output);
+        assert_eq!(run.code, 0, "umask {umask}: {}", run.transcript());
+        for dir in [
+            "",
+            "etc",
+            "etc/conf.d",
+            "etc/conf.d/mounts.d",
+            "var",
+            "var/lib",
+            "var/lib/confd",
+        ] {
+            assert_eq!(mode(&state.join(dir)), 0o755, "umask {umask}: `{dir}`");
+        }
+        for (file, expected) in [
+            ("etc/conf.d/mounts.d/50-local.toml", 0o644),
+            ("etc/conf.d/llm.d/50-local.toml", 0o600),
+            ("etc/conf.d/cache", 0o644),
+            ("var/lib/confd/lock", 0o644),
+        ] {
+            assert_eq!(mode(&state.join(file)), expected, "umask {umask}: `{file}`");
+        }
+    }
+}
