@@ -91,7 +91,7 @@ fn doctor_finds_every_kind_of_problem() {
         .iter()
         .map(|c| c["check"].as_str().unwrap())
         .collect();
-    assert_eq!(checks.len(), 8);
+    assert_eq!(checks.len(), 10, "{checks:?}");
 }
 
 #[test]
@@ -101,6 +101,66 @@ fn doctor_without_a_state_dir_says_to_run_init() {
     assert_eq!(run.code, 1);
     assert!(
         run.stdout.contains("run `nexus config init`"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn doctor_flags_everything_others_can_write_with_the_fix() {
+    let sandbox = Sandbox::new();
+    sandbox.init();
+    let drop_in = sandbox.write("database.d/50-x.toml", "pool_size = 2\n");
+    let chmod = |path: &std::path::Path, mode| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    let mounts = sandbox.conf_d().join("mounts");
+    chmod(&mounts, 0o666);
+    chmod(&sandbox.conf_d().join("database.d"), 0o777);
+    chmod(&drop_in, 0o602);
+    let run = sandbox.run(&["config", "doctor"]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    for (path, mode) in [
+        ("conf.d/mounts", "0666"),
+        ("conf.d/database.d", "0777"),
+        ("conf.d/database.d/50-x.toml", "0602"),
+    ] {
+        let expected = format!(
+            "`[ROOT]/state/etc/{path}` is writable by everyone (mode {mode}), so anyone can change the configuration: run `chmod go-w [ROOT]/state/etc/{path}`"
+        );
+        assert!(
+            run.stdout.contains(&expected),
+            "{expected}\n{}",
+            run.transcript()
+        );
+    }
+    assert!(
+        run.stdout.contains("problem  writable by others"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn doctor_says_the_vfs_will_not_show_a_symlinked_file() {
+    let sandbox = Sandbox::new();
+    sandbox.init();
+    let mounts = sandbox.conf_d().join("mounts");
+    let real = sandbox.state().join("mounts.real");
+    std::fs::rename(&mounts, &real).unwrap();
+    std::os::unix::fs::symlink(&real, &mounts).unwrap();
+    // Bricks read it...
+    let get = sandbox.run(&["config", "get", "mounts.auto_sync"]);
+    assert_eq!(get.code, 0, "{}", get.transcript());
+    // ...and doctor says the VFS will not.
+    let run = sandbox.run(&["config", "doctor"]);
+    assert!(
+        run.stdout.contains("`[ROOT]/state/etc/conf.d/mounts` is a symlink: bricks read through it, but the VFS does not follow symlinks"),
+        "{}",
+        run.transcript()
+    );
+    assert!(
+        run.stdout.contains("problem  hidden from the vfs"),
         "{}",
         run.stdout
     );

@@ -278,6 +278,8 @@ pub(crate) fn doctor(global: &Global) -> Result<(), Failure> {
 const CHECKS: &[&str] = &[
     "state dir",
     "secret file permissions",
+    "writable by others",
+    "hidden from the vfs",
     "deprecated environment",
     "unrecognised files",
     "pending upgrades",
@@ -306,20 +308,44 @@ fn check_state_dir(state: &StateDir) -> Vec<Finding> {
                 "state dir",
                 format!("`{}` is not a directory", dir.display()),
             )),
-            Ok(m) if m.permissions().mode() & 0o002 != 0 => findings.push(Finding::new(
-                Severity::Error,
-                "state dir",
-                format!(
-                    "`{}` is writable by everyone (mode {:04o}): run `chmod o-w {}`",
-                    dir.display(),
-                    m.permissions().mode() & 0o7777,
-                    dir.display()
-                ),
-            )),
-            Ok(_) => {}
+            Ok(_) => findings.extend(writable_by_others(&dir)),
         }
     }
+    findings.extend(hidden_from_vfs(&state.conf_d()));
     findings
+}
+
+/// A directory or file of the configuration that anyone may change: anyone
+/// could then redirect `database.url`, or drop in a file of their own.
+fn writable_by_others(path: &Path) -> Option<Finding> {
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o7777;
+    (mode & 0o002 != 0).then(|| {
+        Finding::new(
+            Severity::Error,
+            "writable by others",
+            format!(
+                "`{}` is writable by everyone (mode {mode:04o}), so anyone can change the configuration: run `chmod go-w {}`",
+                path.display(),
+                path.display()
+            ),
+        )
+    })
+}
+
+/// A symlink under `$STATE/etc`: bricks follow it, but the VFS never follows
+/// a symlink, so what it points to is missing from `/etc` there.
+fn hidden_from_vfs(path: &Path) -> Option<Finding> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    meta.file_type().is_symlink().then(|| {
+        Finding::new(
+            Severity::Warning,
+            "hidden from the vfs",
+            format!(
+                "`{}` is a symlink: bricks read through it, but the VFS does not follow symlinks, so `/etc` in the VFS will not show it (replace it with the file or directory itself)",
+                path.display()
+            ),
+        )
+    })
 }
 
 fn check_conf_d(state: &StateDir) -> Vec<Finding> {
@@ -338,6 +364,8 @@ fn check_conf_d(state: &StateDir) -> Vec<Finding> {
         let path = entry.path();
         let is_dir = path.is_dir();
         if is_dir && let Some(brick) = name.strip_suffix(".d") {
+            findings.extend(hidden_from_vfs(&path));
+            findings.extend(writable_by_others(&path));
             findings.extend(check_files_in(&path, brick));
             if !registered.iter().any(|r| r == brick) {
                 findings.push(unrecognised(&path, brick, &registered, true));
@@ -370,6 +398,8 @@ fn check_conf_d(state: &StateDir) -> Vec<Finding> {
             ));
             continue;
         }
+        findings.extend(hidden_from_vfs(&path));
+        findings.extend(writable_by_others(&path));
         if confd::holds_secrets(&name) {
             findings.extend(secret_mode(&path));
         }
@@ -426,8 +456,12 @@ fn check_files_in(dir: &Path, brick: &str) -> Vec<Finding> {
         let path = entry.path();
         if let Some(finding) = leftover(&path, &name) {
             findings.push(finding);
-        } else if confd::holds_secrets(brick) && confd::is_drop_in_name(name.as_bytes()) {
-            findings.extend(secret_mode(&path));
+        } else if confd::is_drop_in_name(name.as_bytes()) {
+            findings.extend(hidden_from_vfs(&path));
+            findings.extend(writable_by_others(&path));
+            if confd::holds_secrets(brick) {
+                findings.extend(secret_mode(&path));
+            }
         }
     }
     findings
