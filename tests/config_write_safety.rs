@@ -399,7 +399,8 @@ fn every_directory_and_file_confd_creates_has_its_mode_whatever_the_umask() {
         let script = format!(
             "umask {umask} && \"$0\" --state-dir \"$1\" config set mounts.auto_sync on --drop-in 50-local \
              && \"$0\" --state-dir \"$1\" config set llm.model m --drop-in 50-local \
-             && \"$0\" --state-dir \"$1\" config set cache.kv_size 1"
+             && \"$0\" --state-dir \"$1\" config set cache.kv_size 1 \
+             && \"$0\" --state-dir \"$1\" config init"
         );
         let output = sandbox
             .command_with(Path::new("/bin/sh"), &["-c", &script])
@@ -425,8 +426,66 @@ fn every_directory_and_file_confd_creates_has_its_mode_whatever_the_umask() {
             ("etc/conf.d/llm.d/50-local.toml", 0o600),
             ("etc/conf.d/cache", 0o644),
             ("var/lib/confd/lock", 0o644),
+            ("var/lib/confd/seeded.toml", 0o644),
+            ("etc/conf.d/database", 0o600),
+            ("etc/conf.d/search", 0o644),
         ] {
             assert_eq!(mode(&state.join(file)), expected, "umask {umask}: `{file}`");
         }
     }
+}
+
+#[test]
+fn set_and_edit_refuse_a_file_over_the_size_limit_before_writing_it() {
+    let mut sandbox = Sandbox::new();
+    sandbox.init();
+    let before = read(&sandbox, "cache");
+    // One argument holds at most 128 KiB: eight of these fit in the file,
+    // a ninth would make a file no load accepts.
+    let big = "x".repeat(120 * 1024);
+    for i in 1..=8 {
+        let run = sandbox.run(&["config", "set", &format!("cache.extra{i}"), &big]);
+        assert_eq!(run.code, 0, "{}", run.transcript());
+    }
+    let run = sandbox.run(&["config", "set", "cache.extra9", &big]);
+    assert_eq!(run.code, 2, "{}", run.transcript());
+    assert!(run.stderr.contains("limited to 1 MiB"), "{}", run.stderr);
+    assert!(
+        run.stderr.len() < 1000,
+        "the value is echoed whole: {} bytes",
+        run.stderr.len()
+    );
+    assert_eq!(sandbox.run(&["config", "get", "cache.backend"]).code, 0);
+    std::fs::write(sandbox.conf_d().join("cache"), &before).unwrap();
+    let script = editor(
+        &sandbox,
+        "huge-editor",
+        "head -c 1100000 /dev/zero | tr '\\0' '#' >> \"$1\"",
+    );
+    sandbox.env("EDITOR", &script);
+    let run = sandbox.run(&["config", "edit", "cache"]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(
+        run.stderr
+            .contains("configuration files are limited to 1 MiB"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(read(&sandbox, "cache"), before);
+}
+
+#[test]
+fn edit_warns_of_an_unknown_key_with_a_suggestion() {
+    let mut sandbox = Sandbox::new();
+    sandbox.init();
+    let script = editor(&sandbox, "typo-editor", r#"echo 'kv_sise = 5' >> "$1""#);
+    sandbox.env("EDITOR", &script);
+    let run = sandbox.run(&["config", "edit", "cache"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert!(run.stderr.contains("kv_sise"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("did you mean `kv_size`?"),
+        "{}",
+        run.stderr
+    );
 }

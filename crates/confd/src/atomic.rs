@@ -68,7 +68,10 @@ pub fn replace_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), Write
 }
 
 /// Gives `file` the owner and group of `existing`, or explains why it cannot.
-fn keep_owner(file: &std::fs::File, existing: &std::fs::Metadata) -> std::io::Result<()> {
+pub(crate) fn keep_owner(
+    file: &std::fs::File,
+    existing: &std::fs::Metadata,
+) -> std::io::Result<()> {
     let mine = file.metadata()?;
     if (mine.uid(), mine.gid()) == (existing.uid(), existing.gid()) {
         return Ok(());
@@ -114,6 +117,22 @@ mod tests {
             0o600
         );
         assert_eq!(std::fs::read_dir(dir.path())?.count(), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn keeps_the_owner_and_group_of_the_file_it_replaces() -> Result<(), Box<dyn std::error::Error>>
+    {
+        use std::os::unix::fs::MetadataExt;
+        // Runs as root (as CI does), so it may hand the file back to nobody.
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("cache");
+        std::fs::write(&path, "old")?;
+        std::os::unix::fs::chown(&path, Some(65534), Some(65534))?;
+        replace_file(&path, b"new", 0o640)?;
+        let meta = std::fs::metadata(&path)?;
+        assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
+        assert_eq!(meta.mode() & 0o7777, 0o640);
         Ok(())
     }
 

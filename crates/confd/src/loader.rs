@@ -158,7 +158,17 @@ impl Loader {
     /// The contents of a configuration file, or of the candidate standing in for it.
     fn read(&self, path: &Path) -> Result<Option<String>, Error> {
         match &self.candidate {
-            Some((candidate, text)) if candidate == path => Ok(Some(text.clone())),
+            // Held to the limits of a file on disk: an edit that would be
+            // refused once written must be refused before.
+            Some((candidate, text)) if candidate == path => {
+                if text.len() as u64 > crate::file::MAX_FILE_SIZE {
+                    return Err(Error::TooLarge {
+                        path: path.to_owned(),
+                        size: text.len() as u64,
+                    });
+                }
+                Ok(Some(text.clone()))
+            }
             _ => read_config_file(path),
         }
     }

@@ -178,6 +178,10 @@ impl<'h> Writer<'h> {
         self.step(SeedStep::TempCreated(path.clone()))?;
         temp.write_all(contents).map_err(io_err(&path))?;
         self.step(SeedStep::TempWritten(path.clone()))?;
+        // An upgrade replaces a file that may belong to a service user.
+        if let Ok(existing) = std::fs::metadata(target) {
+            crate::atomic::keep_owner(temp.as_file(), &existing).map_err(io_err(target))?;
+        }
         // chmod, not the creation mode: the umask must not weaken 0600 nor
         // narrow 0644.
         temp.as_file()
@@ -268,6 +272,23 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), SeedError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn a_replaced_file_keeps_its_owner_and_group() -> Result<(), Box<dyn std::error::Error>> {
+        // Runs as root (as CI does): an upgrade of a service user's file
+        // must not hand it to root.
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("database");
+        std::fs::write(&path, "old")?;
+        std::os::unix::fs::chown(&path, Some(65534), Some(65534))?;
+        Writer::new(None).replace(&path, b"new", 0o600)?;
+        let meta = std::fs::metadata(&path)?;
+        assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
+        assert_eq!(meta.mode() & 0o7777, 0o600);
+        assert_eq!(std::fs::read(&path)?, b"new");
+        Ok(())
+    }
 
     #[test]
     fn stale_temp_names_are_recognised_exactly() {

@@ -75,15 +75,16 @@ fn writes_new_secret(brick: &BrickName, old: &str, new: &str) -> bool {
         })
 }
 
-/// Validates `text` as the new content of `path`. Only the files are judged:
-/// the environment and `--set` of this invocation are left out, so a stray
-/// variable cannot block (or excuse) an edit.
+/// Validates `text` as the new content of `path`, returning what it warns
+/// of (unknown keys). Only the files are judged: the environment and `--set`
+/// of this invocation are left out, so a stray variable cannot block (or
+/// excuse) an edit.
 fn validate(
     global: &Global,
     brick: &BrickName,
     path: &Path,
     text: &str,
-) -> Result<(), confd::Error> {
+) -> Result<Vec<confd::Warning>, confd::Error> {
     let mut loader = confd::Loader::new()
         .env(std::iter::empty::<(String, String)>())
         .strict(global.strict)
@@ -92,7 +93,9 @@ fn validate(
     if let Some(profile) = &global.profile {
         loader = loader.profile(profile);
     }
-    loader.load(brick.as_str()).map(|_| ())
+    loader
+        .load(brick.as_str())
+        .map(|config| config.warnings().to_vec())
 }
 
 /// Holds the state dir's write lock. Every read-modify-write of a user's file
@@ -138,7 +141,8 @@ pub(crate) fn set(
     let brick = &target.brick;
     let schema = confd::bricks::lookup(brick.as_str());
     let secret = schema.is_some_and(|s| s.is_secret(&target.key));
-    let shown = if secret { confd::REDACTED } else { raw };
+    let shown = shown_value(raw, secret);
+    let shown = shown.as_str();
     let defaults =
         schema.map(|s| s.defaults(global.loader().resolved_profile().unwrap_or_default()));
     let expected = match &defaults {
@@ -147,8 +151,7 @@ pub(crate) fn set(
     };
     let value = confd::parse_typed(raw, expected).map_err(|message| {
         Failure::Usage(format!(
-            "invalid value for `{target}`: {message}, found `{}`",
-            shown.escape_debug()
+            "invalid value for `{target}`: {message}, found `{shown}`"
         ))
     })?;
     let path = target_file(global, brick, drop_in)?;
@@ -260,7 +263,6 @@ fn known_key<'a>(
 /// The error for a value the brick refuses, pointing at the value given
 /// rather than at the line it would have had in the file.
 fn value_error(target: &BrickKey, shown: &str, error: &confd::Error) -> String {
-    let shown = shown.escape_debug();
     match error {
         confd::Error::InvalidValue { key, message, .. } => {
             format!("invalid value for `{key}`: {message}, found `{shown}`")
@@ -274,7 +276,23 @@ fn value_error(target: &BrickKey, shown: &str, error: &confd::Error) -> String {
         confd::Error::Validation { brick, message, .. } => {
             format!("invalid value for `{target}`: `{shown}` breaks a rule of `{brick}`: {message}")
         }
+        confd::Error::TooLarge { size, .. } => format!(
+            "cannot set `{target}`: the file would be {size} bytes, and configuration files are limited to 1 MiB"
+        ),
         other => format!("invalid value for `{target}`: `{shown}`: {other}"),
+    }
+}
+
+/// A value as messages quote it: never a secret, escaped, and cut short
+/// when long (the whole value is what was given; a message needs its start).
+fn shown_value(raw: &str, secret: bool) -> String {
+    const SHOWN: usize = 64;
+    if secret {
+        return confd::REDACTED.to_owned();
+    }
+    match raw.char_indices().nth(SHOWN) {
+        Some((cut, _)) => format!("{}… ({} bytes)", raw[..cut].escape_debug(), raw.len()),
+        None => raw.escape_debug().to_string(),
     }
 }
 
@@ -337,16 +355,23 @@ pub(crate) fn edit(global: &Global, brick: &BrickName) -> Result<(), Failure> {
             println!("no changes; {} is unchanged", path.display());
             return Ok(());
         }
-        if let Err(error) = validate(global, brick, &path, &edited) {
-            let message = error.to_string().replace(
-                &scratch.path().display().to_string(),
-                &path.display().to_string(),
-            );
-            crate::output::error(&message);
-            if interactive && ask("edit again? [Y/n] ") {
-                continue;
+        match validate(global, brick, &path, &edited) {
+            Ok(warnings) => {
+                for warning in warnings {
+                    crate::output::warning(&warning.to_string());
+                }
             }
-            return Err(give_up(scratch, "the edited copy is not valid"));
+            Err(error) => {
+                let message = error.to_string().replace(
+                    &scratch.path().display().to_string(),
+                    &path.display().to_string(),
+                );
+                crate::output::error(&message);
+                if interactive && ask("edit again? [Y/n] ") {
+                    continue;
+                }
+                return Err(give_up(scratch, "the edited copy is not valid"));
+            }
         }
         let lock = lock(global)?;
         let now = confd::read_config_file(&path)?;
