@@ -194,6 +194,11 @@ impl Error {
             Error::InvalidType { origin, .. }
             | Error::InvalidValue { origin, .. }
             | Error::UnknownKey { origin, .. } => matches!(origin, Origin::Cli(_)),
+            // A rule broken with a `--set` value among its keys is fixed on
+            // the command line.
+            Error::Validation { involved, .. } => involved
+                .iter()
+                .any(|(_, origin)| matches!(origin, Some(Origin::Cli(_)))),
             Error::Multiple(all) => all.iter().all(Error::is_usage),
             _ => false,
         }

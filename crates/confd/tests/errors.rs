@@ -61,7 +61,24 @@ fn failed_validation_names_every_origin() {
     let loader = state
         .loader()
         .env([("NEXUS_UPLOAD_MAX_CHUNK_SIZE", "30000000")]);
+    let err = loader.load("uploads").unwrap_err();
+    assert!(
+        !err.is_usage(),
+        "a rule broken by files and env is not the command line's"
+    );
     assert_snapshot!(error_text(&state, loader, "uploads"));
+}
+
+#[test]
+fn a_rule_broken_with_a_set_value_is_a_command_line_problem() {
+    let state = State::new();
+    let err = state
+        .loader()
+        .cli_override("uploads.min_chunk_size", "999999999")
+        .load("uploads")
+        .unwrap_err();
+    assert!(matches!(err, confd::Error::Validation { .. }), "{err}");
+    assert!(err.is_usage(), "{err}");
 }
 
 #[test]
