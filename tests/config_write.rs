@@ -260,15 +260,14 @@ fn edit_with_no_change_writes_nothing() {
 
 #[test]
 fn edit_offers_to_edit_again_on_a_terminal() {
-    // Drive the prompt through a pseudo-terminal with `script`, if present.
-    if std::process::Command::new("script")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("skipped: `script` (util-linux) is not installed");
-        return;
-    }
+    // Drive the prompt through a pseudo-terminal with `script`.
+    assert!(
+        std::process::Command::new("script")
+            .arg("--version")
+            .output()
+            .is_ok(),
+        "this test needs `script`: apt-get install bsdutils"
+    );
     let mut sandbox = Sandbox::new();
     sandbox.init();
     // First run breaks the file; the second (after "y") fixes it.

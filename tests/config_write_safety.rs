@@ -489,3 +489,62 @@ fn edit_warns_of_an_unknown_key_with_a_suggestion() {
         run.stderr
     );
 }
+
+#[test]
+fn on_a_terminal_edit_re_offers_the_changed_file_and_keeps_both_changes() {
+    assert!(
+        Command::new("script").arg("--version").output().is_ok(),
+        "this test needs `script` for a pseudo-terminal: apt-get install bsdutils"
+    );
+    let mut sandbox = Sandbox::new();
+    sandbox.init();
+    let real = sandbox.conf_d().join("cache");
+    let counter = sandbox.state().with_file_name("count");
+    // First run: edits its copy while someone else sets `list_size`. Second
+    // run (on the new version): makes the edit again.
+    let body = format!(
+        "if [ -f {c} ]; then sed -i 's/^#kv_size = 256/kv_size = 1/' \"$1\"; \
+         else touch {c}; sed -i 's/^#kv_size = 256/kv_size = 1/' \"$1\"; \
+         sed -i 's/^#list_size = 1024/list_size = 77/' '{r}'; fi",
+        c = counter.display(),
+        r = real.display()
+    );
+    let script = editor(&sandbox, "racing-twice-editor", &body);
+    sandbox.env("EDITOR", &script);
+    let command = format!(
+        "{} --state-dir {} config edit cache",
+        nexus_bin().display(),
+        sandbox.state().display()
+    );
+    let mut child = sandbox
+        .command_with(Path::new("script"), &["-qec", &command, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let _ = stdin.write_all(b"y\n");
+    }
+    let output = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("changed while you were editing it"), "{text}");
+    assert!(text.contains("edit the new version"), "{text}");
+    let now = read(&sandbox, "cache");
+    assert!(now.contains("\nlist_size = 77\n"), "{text}\n{now}");
+    assert!(now.contains("\nkv_size = 1\n"), "{text}\n{now}");
+    // The first version is kept, and named.
+    let kept = text
+        .split("your version is kept in `")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .unwrap_or_else(|| panic!("no kept copy named: {text}"));
+    assert!(
+        std::fs::read_to_string(kept)
+            .unwrap()
+            .contains("\nkv_size = 1\n")
+    );
+    std::fs::remove_file(kept).unwrap();
+}
