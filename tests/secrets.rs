@@ -132,3 +132,200 @@ fn watch_prints_no_canary() {
     assert!(run.stderr.contains("watching"), "{}", run.transcript());
     assert_clean(&["config", "watch"], &run);
 }
+
+/// Files of `llm` and `database` that hold the canary in every way TOML
+/// allows (and a few it does not), with a line that must stay visible.
+fn secret_files() -> Vec<(&'static str, String)> {
+    let c = CANARY;
+    let files = [
+        ("llm", format!("#api_key = \"{c}\"\n")),
+        ("llm", format!("## api_key='{c}'\n")),
+        ("llm", format!("# \"api_key\" = \"{c}\"\n")),
+        ("llm", format!("\u{feff}api_key = \"{c}\"\n")),
+        ("llm", format!("\"api\\u005fkey\" = \"{c}\"\n")),
+        ("llm", format!("'api_key' = \"{c}\"\n")),
+        ("llm", format!("api_key = \"{c}\"\r\nprovider = \"openai\"\r\n")),
+        ("llm", format!("api_key = \"\"\"\n{c}\n\"\"\"\n")),
+        ("llm", format!("api_key = '''\n{c}'''\n")),
+        ("llm", format!("api_key = \"\"\"{c}\\\n  {c}\"\"\"\n")),
+        ("llm", format!("api_key.sub = \"{c}\"\n")),
+        ("llm", format!("[api_key]\nsub = \"{c}\"\n\"{c}\" = 1\n")),
+        ("llm", format!("[llm]\napi_key = \"{c}\"\n")),
+        ("llm", format!("llm.api_key = \"{c}\"\n")),
+        ("llm", format!("x = {{ api_key = \"{c}\" }}\n")),
+        ("llm", format!("provider = \"openai\" # api_key = \"{c}\"\n")),
+        ("llm", format!("#api_key = \"\"\"\n#{c}\n#\"\"\"\n")),
+        ("llm", format!("#api_key = '''\n#{c}\n")),
+        ("llm", format!("#[api_key]\n#sub = \"{c}\"\n")),
+        ("llm", format!("api_key = \"{c}\" # was {c}\n")),
+        // Files that do not parse.
+        ("llm", format!("api_key = \"{c}\" junk\n")),
+        ("llm", format!("api_key = \"\"\"\n{c}\n")),
+        ("llm", format!("api_key = [\n\"{c}\",\n")),
+        ("database", format!("url = \"\"\"\npostgresql://u:{c}@h/db\n\"\"\"\n")),
+        ("database", format!("read_replica_url = '''\n{c}\n'''\n")),
+        ("database", format!("#url = \"postgresql://u:{c}@h/db\"\n")),
+    ];
+    // A comment stays visible even in a file that does not parse.
+    files
+        .into_iter()
+        .map(|(brick, text)| {
+            let (bom, rest) = match text.strip_prefix('\u{feff}') {
+                Some(rest) => ("\u{feff}", rest),
+                None => ("", text.as_str()),
+            };
+            (brick, format!("{bom}# visible\nprovider = \"openai\"\n{rest}"))
+        })
+        .collect()
+}
+
+#[test]
+fn diff_hides_every_form_of_a_secret() {
+    let sandbox = sandbox();
+    for (brick, text) in secret_files() {
+        sandbox.write("llm", "");
+        sandbox.write("database", "");
+        sandbox.write(brick, &text);
+        for args in [
+            vec!["config", "diff", brick],
+            vec!["--format", "json", "config", "diff", brick],
+        ] {
+            let run = sandbox.run(&args);
+            assert_eq!(run.code, 0, "{text:?}\n{}", run.transcript());
+            assert!(
+                !run.transcript().contains("5e3cr3t"),
+                "`nexus {}` leaked the canary of {text:?}:\n{}",
+                args.join(" "),
+                run.transcript()
+            );
+            assert!(run.stdout.contains("<redacted>"), "{}", run.transcript());
+            // Not everything is hidden: the diff is still of use.
+            assert!(run.stdout.contains("visible"), "{}", run.transcript());
+        }
+    }
+}
+
+#[test]
+fn a_malformed_set_never_echoes_its_value() {
+    let sandbox = sandbox();
+    let c = CANARY;
+    let cases = [
+        (format!("llm.api_key:{c}"), "`--set llm.api_key…`"),
+        (format!("database.url ={c}"), "`--set database.url =<redacted>`"),
+        (format!("database.url = {c}"), "`--set database.url =<redacted>`"),
+        (format!("LLM.api_key={c}"), "`--set LLM.api_key=<redacted>`"),
+        (format!("Database.URL={c}"), "`--set Database.URL=<redacted>`"),
+        (format!(" llm.api_key={c}"), "`--set  llm.api_key=<redacted>`"),
+        (format!("llm..api_key={c}"), "`--set llm..api_key=<redacted>`"),
+        (
+            format!("database.url:postgresql://u:{c}@h/db?sslmode=require"),
+            "`--set database.url…=<redacted>`",
+        ),
+        (format!("llm.api_key {c}=x"), "`--set llm.api_key…=<redacted>`"),
+        (format!("llm.api_key-{c}"), "`--set llm.…`"),
+        (c.to_owned(), "`--set …`"),
+        ("llm.api_key".to_owned(), "`--set llm.api_key`"),
+    ];
+    for (spec, shown) in &cases {
+        for args in [
+            vec!["--set", spec, "config", "show", "llm"],
+            vec!["config", "get", "llm.model", &format!("--set={spec}")],
+        ] {
+            let run = sandbox.run(&args);
+            assert_eq!(run.code, 2, "{spec:?}\n{}", run.transcript());
+            assert_clean(&args, &run);
+            assert!(run.stdout.is_empty(), "{}", run.transcript());
+            // One message, ours, naming the key.
+            assert_eq!(run.stderr.lines().count(), 1, "{}", run.transcript());
+            assert!(
+                run.stderr.starts_with("error: invalid override ") && run.stderr.contains(shown),
+                "{spec:?} should show {shown}:\n{}",
+                run.transcript()
+            );
+        }
+    }
+}
+
+#[test]
+fn a_key_under_a_secret_or_unknown_to_its_brick_is_secret_everywhere() {
+    let mut sandbox = sandbox();
+    sandbox.write("llm", "model = \"m\"\n");
+    sandbox.write("database", "");
+    let under = format!("database.url.sub={CANARY}");
+    let deeper = format!("llm.api_key.a.b={CANARY}");
+    let misspelt = format!("llm.apikey={CANARY}");
+    let mut commands: Vec<Vec<&str>> = Vec::new();
+    for set in [&under, &deeper] {
+        for command in [
+            vec!["config", "show", "database", "--origin"],
+            vec!["config", "show", "llm", "--origin"],
+            vec!["--format", "json", "config", "show", "llm"],
+            vec!["config", "get", "database.url", "--show-origin"],
+            vec!["config", "get", "llm.api_key", "--show-origin"],
+            vec!["config", "explain", "database.url"],
+            vec!["--format", "json", "config", "explain", "llm.api_key"],
+            vec!["config", "validate"],
+        ] {
+            commands.push([vec!["--set", set.as_str()], command].concat());
+        }
+    }
+    for command in [
+        vec!["config", "show", "llm", "--origin"],
+        vec!["--format", "json", "config", "show", "llm"],
+        vec!["config", "get", "llm.apikey", "--show-origin"],
+        vec!["--format", "json", "config", "get", "llm.apikey"],
+        vec!["config", "explain", "llm.apikey"],
+        vec!["--strict", "config", "validate", "llm"],
+    ] {
+        commands.push([vec!["--set", misspelt.as_str()], command].concat());
+    }
+    for args in &commands {
+        let run = sandbox.run(args);
+        assert_clean(args, &run);
+    }
+    // The same from files: a table where a secret belongs, a misspelt key.
+    sandbox.env("NEXUS_READ_REPLICA_URL", "");
+    sandbox.write("database", &format!("[url]\nsub = \"{CANARY}\"\n\"{CANARY}\" = 1\n"));
+    sandbox.write("llm", &format!("apikey = \"{CANARY}\"\nmodel = \"m\"\n"));
+    for args in [
+        vec!["config", "show", "llm", "--origin"],
+        vec!["--format", "json", "config", "show", "llm"],
+        vec!["config", "get", "llm.apikey"],
+        vec!["config", "explain", "llm.apikey"],
+        vec!["--format", "json", "config", "show", "database"],
+        vec!["config", "get", "database.url"],
+        vec!["config", "explain", "database.url"],
+        vec!["config", "validate"],
+        vec!["config", "doctor"],
+    ] {
+        let run = sandbox.run(&args);
+        assert_clean(&args, &run);
+    }
+}
+
+#[test]
+fn the_deprecation_of_a_secret_variable_advises_the_file_not_set() {
+    for var in ["NEXUS_DATABASE_URL", "POSTGRES_URL", "NEXUS_READ_REPLICA_URL"] {
+        let mut sandbox = sandbox();
+        sandbox.write("database", "");
+        sandbox.env(var, CANARY);
+        let run = sandbox.run(&["config", "show", "database"]);
+        assert_clean(&[var], &run);
+        assert!(
+            run.stderr.contains(&format!("`{var}` is deprecated"))
+                && run.stderr.contains("`conf.d/database` (mode 0600)")
+                && !run.stderr.contains("or `--set"),
+            "{}",
+            run.transcript()
+        );
+    }
+    // A variable that is not secret keeps the `--set` advice.
+    let mut sandbox = sandbox();
+    sandbox.env("NEXUS_CACHE_BACKEND", "null");
+    let run = sandbox.run(&["config", "show", "cache"]);
+    assert!(
+        run.stderr.contains("(or `--set cache.backend=…`)"),
+        "{}",
+        run.transcript()
+    );
+}
