@@ -144,7 +144,10 @@ fn secret_files() -> Vec<(&'static str, String)> {
         ("llm", format!("\u{feff}api_key = \"{c}\"\n")),
         ("llm", format!("\"api\\u005fkey\" = \"{c}\"\n")),
         ("llm", format!("'api_key' = \"{c}\"\n")),
-        ("llm", format!("api_key = \"{c}\"\r\nprovider = \"openai\"\r\n")),
+        (
+            "llm",
+            format!("api_key = \"{c}\"\r\nprovider = \"openai\"\r\n"),
+        ),
         ("llm", format!("api_key = \"\"\"\n{c}\n\"\"\"\n")),
         ("llm", format!("api_key = '''\n{c}'''\n")),
         ("llm", format!("api_key = \"\"\"{c}\\\n  {c}\"\"\"\n")),
@@ -153,7 +156,10 @@ fn secret_files() -> Vec<(&'static str, String)> {
         ("llm", format!("[llm]\napi_key = \"{c}\"\n")),
         ("llm", format!("llm.api_key = \"{c}\"\n")),
         ("llm", format!("x = {{ api_key = \"{c}\" }}\n")),
-        ("llm", format!("provider = \"openai\" # api_key = \"{c}\"\n")),
+        (
+            "llm",
+            format!("provider = \"openai\" # api_key = \"{c}\"\n"),
+        ),
         ("llm", format!("#api_key = \"\"\"\n#{c}\n#\"\"\"\n")),
         ("llm", format!("#api_key = '''\n#{c}\n")),
         ("llm", format!("#[api_key]\n#sub = \"{c}\"\n")),
@@ -162,7 +168,10 @@ fn secret_files() -> Vec<(&'static str, String)> {
         ("llm", format!("api_key = \"{c}\" junk\n")),
         ("llm", format!("api_key = \"\"\"\n{c}\n")),
         ("llm", format!("api_key = [\n\"{c}\",\n")),
-        ("database", format!("url = \"\"\"\npostgresql://u:{c}@h/db\n\"\"\"\n")),
+        (
+            "database",
+            format!("url = \"\"\"\npostgresql://u:{c}@h/db\n\"\"\"\n"),
+        ),
         ("database", format!("read_replica_url = '''\n{c}\n'''\n")),
         ("database", format!("#url = \"postgresql://u:{c}@h/db\"\n")),
     ];
@@ -174,7 +183,10 @@ fn secret_files() -> Vec<(&'static str, String)> {
                 Some(rest) => ("\u{feff}", rest),
                 None => ("", text.as_str()),
             };
-            (brick, format!("{bom}# visible\nprovider = \"openai\"\n{rest}"))
+            (
+                brick,
+                format!("{bom}# visible\nprovider = \"openai\"\n{rest}"),
+            )
         })
         .collect()
 }
@@ -211,17 +223,35 @@ fn a_malformed_set_never_echoes_its_value() {
     let c = CANARY;
     let cases = [
         (format!("llm.api_key:{c}"), "`--set llm.api_key…`"),
-        (format!("database.url ={c}"), "`--set database.url =<redacted>`"),
-        (format!("database.url = {c}"), "`--set database.url =<redacted>`"),
+        (
+            format!("database.url ={c}"),
+            "`--set database.url =<redacted>`",
+        ),
+        (
+            format!("database.url = {c}"),
+            "`--set database.url =<redacted>`",
+        ),
         (format!("LLM.api_key={c}"), "`--set LLM.api_key=<redacted>`"),
-        (format!("Database.URL={c}"), "`--set Database.URL=<redacted>`"),
-        (format!(" llm.api_key={c}"), "`--set  llm.api_key=<redacted>`"),
-        (format!("llm..api_key={c}"), "`--set llm..api_key=<redacted>`"),
+        (
+            format!("Database.URL={c}"),
+            "`--set Database.URL=<redacted>`",
+        ),
+        (
+            format!(" llm.api_key={c}"),
+            "`--set  llm.api_key=<redacted>`",
+        ),
+        (
+            format!("llm..api_key={c}"),
+            "`--set llm..api_key=<redacted>`",
+        ),
         (
             format!("database.url:postgresql://u:{c}@h/db?sslmode=require"),
             "`--set database.url…=<redacted>`",
         ),
-        (format!("llm.api_key {c}=x"), "`--set llm.api_key…=<redacted>`"),
+        (
+            format!("llm.api_key {c}=x"),
+            "`--set llm.api_key…=<redacted>`",
+        ),
         (format!("llm.api_key-{c}"), "`--set llm.…`"),
         (c.to_owned(), "`--set …`"),
         ("llm.api_key".to_owned(), "`--set llm.api_key`"),
@@ -242,6 +272,32 @@ fn a_malformed_set_never_echoes_its_value() {
                 "{spec:?} should show {shown}:\n{}",
                 run.transcript()
             );
+        }
+    }
+}
+
+/// `config get|explain|set` take `BRICK.key`; a value glued to it (the easy
+/// slip `config set llm.api_key=sk-…`) is not quoted back either.
+#[test]
+fn a_malformed_key_argument_never_echoes_a_value() {
+    let sandbox = sandbox();
+    let glued = [
+        (format!("llm.api_key={CANARY}"), "`llm.api_key=<redacted>`"),
+        (format!("llm.api_key:{CANARY}"), "`llm.api_key…`"),
+        (format!("llm.api_key {CANARY}"), "`llm.api_key…`"),
+        (format!("LLM.api_key={CANARY}"), "`LLM.api_key=<redacted>`"),
+    ];
+    for (target, shown) in &glued {
+        for args in [
+            vec!["config", "get", target],
+            vec!["config", "explain", target],
+            vec!["config", "set", target, "x"],
+        ] {
+            let run = sandbox.run(&args);
+            assert_eq!(run.code, 2, "{}", run.transcript());
+            assert_clean(&args, &run);
+            assert_eq!(run.stderr.lines().count(), 1, "{}", run.transcript());
+            assert!(run.stderr.contains(shown), "{shown}\n{}", run.transcript());
         }
     }
 }
@@ -285,7 +341,10 @@ fn a_key_under_a_secret_or_unknown_to_its_brick_is_secret_everywhere() {
     }
     // The same from files: a table where a secret belongs, a misspelt key.
     sandbox.env("NEXUS_READ_REPLICA_URL", "");
-    sandbox.write("database", &format!("[url]\nsub = \"{CANARY}\"\n\"{CANARY}\" = 1\n"));
+    sandbox.write(
+        "database",
+        &format!("[url]\nsub = \"{CANARY}\"\n\"{CANARY}\" = 1\n"),
+    );
     sandbox.write("llm", &format!("apikey = \"{CANARY}\"\nmodel = \"m\"\n"));
     for args in [
         vec!["config", "show", "llm", "--origin"],
@@ -305,7 +364,11 @@ fn a_key_under_a_secret_or_unknown_to_its_brick_is_secret_everywhere() {
 
 #[test]
 fn the_deprecation_of_a_secret_variable_advises_the_file_not_set() {
-    for var in ["NEXUS_DATABASE_URL", "POSTGRES_URL", "NEXUS_READ_REPLICA_URL"] {
+    for var in [
+        "NEXUS_DATABASE_URL",
+        "POSTGRES_URL",
+        "NEXUS_READ_REPLICA_URL",
+    ] {
         let mut sandbox = sandbox();
         sandbox.write("database", "");
         sandbox.env(var, CANARY);

@@ -63,7 +63,7 @@ pub use layer::{Layer, MAX_DEPTH, OriginNode, OriginTable};
 pub use loader::{Loader, Override, suggest};
 pub use origin::{Origin, Precedence};
 pub use profile::{Profile, UnknownProfile};
-pub use secret::{RedactedText, redact_file_text};
+pub use secret::{RedactedText, quotable_key, redact_file_text};
 pub use seed::{
     DIR_MODE, FILE_MODE, SECRET_FILE_MODE, SeedAction, SeedError, SeedReport, SeedStep, Seeder,
     StateLock, lock_state, seed,

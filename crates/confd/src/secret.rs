@@ -104,6 +104,22 @@ fn names_secret(secrets: &[KeyPath], path: &[String]) -> bool {
     })
 }
 
+/// What of a malformed `BRICK.key` or `BRICK.key=value` command-line
+/// argument a message may quote: the key, as far as it reads as one, never a
+/// value (`config set llm.api_key=sk-…` is an easy slip).
+///
+/// ```
+/// assert_eq!(confd::quotable_key("LLM.api_key=sk-1"), "LLM.api_key=<redacted>");
+/// assert_eq!(confd::quotable_key("llm.api_key:sk-1"), "llm.api_key…");
+/// ```
+#[must_use]
+pub fn quotable_key(arg: &str) -> String {
+    match arg.split_once('=') {
+        Some((target, _)) => shown_override(target, true),
+        None => shown_override(arg, false),
+    }
+}
+
 /// What of a malformed `--set` an error may quote, given the text before its
 /// `=` (or all of it when there is none): the key, as far as it reads as
 /// one, never the value. Without an `=` nothing tells the key from a value

@@ -198,7 +198,7 @@ fn a_malformed_override_never_shows_its_value() {
     let c = CANARY;
     let specs = [
         format!("llm.api_key:{c}"),
-        format!("llm.api_key"),
+        "llm.api_key".to_owned(),
         format!("database.url ={c}"),
         format!("LLM.api_key={c}"),
         format!("llm.\"api_key={c}"),
@@ -242,7 +242,12 @@ fn a_key_under_a_secret_or_unknown_to_its_brick_is_secret() {
             out.push_str(&render(loader.load(brick)));
             out.push_str(&render(loader.clone().strict(true).load(brick)));
             if let Ok(config) = loader.load(brick) {
-                let path: confd::KeyPath = key.split_once('.').expect("brick.key").1.parse().expect("key");
+                let path: confd::KeyPath = key
+                    .split_once('.')
+                    .expect("brick.key")
+                    .1
+                    .parse()
+                    .expect("key");
                 assert!(config.is_secret(&path), "{key}");
                 for (_, origin) in config.explain(&path) {
                     out.push_str(&format!("{origin}\n"));
@@ -264,7 +269,11 @@ fn a_key_under_a_secret_or_unknown_to_its_brick_is_secret() {
 #[test]
 fn the_deprecation_of_a_secret_variable_does_not_advise_set() {
     let state = State::new();
-    for var in ["NEXUS_DATABASE_URL", "POSTGRES_URL", "NEXUS_READ_REPLICA_URL"] {
+    for var in [
+        "NEXUS_DATABASE_URL",
+        "POSTGRES_URL",
+        "NEXUS_READ_REPLICA_URL",
+    ] {
         let config = state
             .loader()
             .env([(var, CANARY)])
@@ -273,7 +282,10 @@ fn the_deprecation_of_a_secret_variable_does_not_advise_set() {
         let shown: Vec<String> = config.warnings().iter().map(ToString::to_string).collect();
         assert_eq!(shown.len(), 1, "{shown:?}");
         assert!(shown[0].contains(&format!("`{var}`")), "{shown:?}");
-        assert!(shown[0].contains("`conf.d/database` (mode 0600)"), "{shown:?}");
+        assert!(
+            shown[0].contains("`conf.d/database` (mode 0600)"),
+            "{shown:?}"
+        );
         assert!(!shown[0].contains("or `--set"), "{shown:?}");
     }
     let config = state
