@@ -2,6 +2,11 @@
 //! `llm.api_key` and `database.url` (in files, the environment and `--set`),
 //! no command prints it, on stdout or stderr, with `RUST_LOG=trace`.
 //!
+//! The same holds for the forms a hostile operator tries (issue 12): secrets
+//! spelt every way TOML allows in `config diff`, a malformed `--set` or
+//! `BRICK.key` with the value glued on, a key under a secret or misspelt in
+//! a brick that holds secrets, and the advice of a deprecated secret variable.
+//!
 //! `nexus vfs cat` of the secret files themselves is the one exception: it
 //! prints a file's bytes, as `cat` does (the files are mode 0600); its stderr
 //! is still checked.
@@ -321,6 +326,8 @@ fn a_key_under_a_secret_or_unknown_to_its_brick_is_secret_everywhere() {
             vec!["config", "explain", "database.url"],
             vec!["--format", "json", "config", "explain", "llm.api_key"],
             vec!["config", "validate"],
+            vec!["--format", "json", "config", "validate"],
+            vec!["config", "doctor"],
         ] {
             commands.push([vec!["--set", set.as_str()], command].concat());
         }

@@ -1,7 +1,9 @@
 //! Secrets never leak from the library (RELIABILITY.md): with a canary in
 //! `llm.api_key` and `database.url` (from files, a drop-in, the environment
 //! and `--set`), no `Display`, `Debug`, error, warning, log line at any level
-//! or panic message contains it.
+//! or panic message contains it; nor does the error of a malformed override,
+//! whatever its key looks like, nor any rendering of a key under a secret or
+//! unknown to a brick that holds secrets.
 
 use std::sync::{Arc, Mutex};
 
