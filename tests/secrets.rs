@@ -169,6 +169,18 @@ fn secret_files() -> Vec<(&'static str, String)> {
         ("llm", format!("#api_key = '''\n#{c}\n")),
         ("llm", format!("#[api_key]\n#sub = \"{c}\"\n")),
         ("llm", format!("api_key = \"{c}\" # was {c}\n")),
+        // A misspelt key, as `show` hides it; decorated commented keys.
+        ("llm", format!("apikey = \"{c}\"\n")),
+        ("llm", format!("#API_KEY = \"{c}\"\n")),
+        ("llm", format!("#!api_key = \"{c}\n")),
+        (
+            "llm",
+            format!("# a = \"\"\"\n#api_key = \"{c}\"\n# \"\"\"\n"),
+        ),
+        (
+            "llm",
+            format!("model = \"\"\"\napi_key = \"{c}\"\n\"\"\"\n"),
+        ),
         // Files that do not parse.
         ("llm", format!("api_key = \"{c}\" junk\n")),
         ("llm", format!("api_key = \"\"\"\n{c}\n")),

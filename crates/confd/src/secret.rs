@@ -11,7 +11,11 @@ use std::ops::Range;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use crate::{KeyPath, REDACTED};
+use toml::Table;
+
+use crate::bricks::Schema;
+use crate::layer::value_at;
+use crate::{KeyPath, Profile, REDACTED};
 
 /// Whether `path` is one of `secret_keys` or lies under one: a table set
 /// where a secret belongs holds the secret in its entries.
@@ -38,7 +42,8 @@ pub struct RedactedText {
 /// (a diff of the result still points at the right line numbers).
 ///
 /// Hidden are: the value of each key at, under or misplaced below a secret
-/// key (`api_key`, `[api_key]` entries, `[llm] api_key`), every line the
+/// key (`api_key`, `[api_key]` entries, `[llm] api_key`) or unknown to the
+/// brick (a misspelt `apikey`, as `show` hides it), every line the
 /// value spans and the rest of the line it ends on (a trailing comment about
 /// a secret is part of it); and each comment that would set such a key once
 /// uncommented, over several lines when the value does. An empty secret
@@ -46,10 +51,20 @@ pub struct RedactedText {
 /// does not parse has every value hidden.
 ///
 /// ```
-/// let shown = confd::redact_file_text("\"api\\u005fkey\" = \"sk-1\"\n#api_key = 'sk-0'\n", &["api_key"]);
-/// assert_eq!(shown.text, "\"api\\u005fkey\" = <redacted>\n#api_key = <redacted>\n");
+/// let llm = confd::bricks::lookup("llm").unwrap();
+/// let text = "model = \"m\"\n\"api\\u005fkey\" = \"sk-1\"\n#api_key = 'sk-0'\n";
+/// let shown = confd::redact_file_text(text, llm);
+/// assert_eq!(shown.text, "model = \"m\"\n\"api\\u005fkey\" = <redacted>\n#api_key = <redacted>\n");
 /// ```
-pub fn redact_file_text(text: &str, secret_keys: &[&str]) -> RedactedText {
+pub fn redact_file_text(text: &str, schema: &dyn Schema) -> RedactedText {
+    let known = schema.defaults(Profile::default());
+    redact_text(text, schema.secret_keys(), Some(&known))
+}
+
+/// [`redact_file_text`] for a brick with these secrets and, when `known` is
+/// given, these keys: a key it does not know is hidden too, as `show` hides
+/// it (a misspelt `apikey` is somebody's key all the same).
+fn redact_text(text: &str, secret_keys: &[&str], known: Option<&Table>) -> RedactedText {
     let secrets: Vec<KeyPath> = secret_keys.iter().filter_map(|k| k.parse().ok()).collect();
     if secrets.is_empty() {
         return RedactedText {
@@ -64,7 +79,12 @@ pub fn redact_file_text(text: &str, secret_keys: &[&str]) -> RedactedText {
     };
     let body = &text[bom..];
     let lines = scan(body);
-    let names_secret = |path: &[String]| names_secret(&secrets, path);
+    let names_secret = |path: &[String]| {
+        names_secret(&secrets, path)
+            || known.is_some_and(|known| {
+                value_at(known, &KeyPath::from_segments(path.iter().cloned())).is_none()
+            })
+    };
     let mut hidden = Vec::new();
     let parsed = match DeTable::parse(body) {
         Ok(document) => {
@@ -600,13 +620,25 @@ fn opens_a_multi_line_value(text: &str) -> bool {
 /// naming a secret.
 fn assignment_of_secret(text: &str, names_secret: &dyn Fn(&[String]) -> bool) -> Option<usize> {
     let eq = scan(text).first()?.assign?;
-    let key = text[..eq].trim();
-    if key.is_empty() {
+    let value = text[eq + 1..].trim_start();
+    if ["\"\"", "''"].iter().any(|empty| {
+        value
+            .strip_prefix(empty)
+            .is_some_and(|rest| rest.trim().is_empty() || rest.trim_start().starts_with('#'))
+    }) {
+        // An empty secret stays visible, as in the shipped files.
         return None;
     }
-    let document = format!("{key} = 0\n");
-    let path = header_path(&document)?;
-    names_secret(&path).then_some(eq)
+    let key = text[..eq].trim();
+    // A key behind some decoration (`#!api_key`, `#> api_key`) counts too.
+    let undecorated =
+        key.trim_start_matches(|c: char| !(c.is_ascii_alphanumeric() || c == '"' || c == '\''));
+    [key, undecorated]
+        .into_iter()
+        .filter(|key| !key.is_empty())
+        .filter_map(|key| header_path(&format!("{key} = 0\n")))
+        .any(|path| names_secret(&path))
+        .then_some(eq)
 }
 
 /// The key path a one-entry document sets: `[a."b"]` and `a."b" = 1` are
@@ -671,7 +703,7 @@ mod tests {
     use indoc::indoc;
 
     fn shown(text: &str) -> String {
-        let shown = redact_file_text(text, &["api_key", "url"]);
+        let shown = redact_text(text, &["api_key", "url"], None);
         assert!(shown.parsed, "{text}");
         shown.text
     }
@@ -779,7 +811,7 @@ mod tests {
     #[test]
     fn a_file_that_does_not_parse_has_every_value_hidden() {
         let text = "[t]\nmodel = \"m\" junk\napi_key = \"\"\"\ns1\n\"\"\"\nstray s2\n# note\n";
-        let shown = redact_file_text(text, &["api_key"]);
+        let shown = redact_text(text, &["api_key"], None);
         assert!(!shown.parsed);
         assert_eq!(
             shown.text,
@@ -793,16 +825,26 @@ mod tests {
         // untouched file stays empty.
         for schema in crate::bricks::registered() {
             let shipped = crate::shipped_file(schema.name()).expect("shipped");
-            let shown = redact_file_text(shipped.contents, schema.secret_keys());
+            let shown = redact_file_text(shipped.contents, *schema);
             assert!(shown.parsed, "{}", schema.name());
             assert_eq!(shown.text, shipped.contents, "{}", schema.name());
         }
     }
 
     #[test]
+    fn keys_the_brick_does_not_know_are_hidden_as_show_hides_them() {
+        let llm = crate::bricks::lookup("llm").expect("llm");
+        let text = "model = \"m\"\napikey = \"s1\"\n#API_KEY = \"s2\"\n#!api_key = \"s3\n#> api_key = 's4'\n#api_key = \"\" # empty\n";
+        assert_eq!(
+            redact_file_text(text, llm).text,
+            "model = \"m\"\napikey = <redacted>\n#API_KEY = <redacted>\n#!api_key = <redacted>\n#> api_key = <redacted>\n#api_key = \"\" # empty\n"
+        );
+    }
+
+    #[test]
     fn a_file_without_secrets_is_unchanged() {
         let text = "a = \"x\"\n#url = \"y\"\n";
-        assert_eq!(redact_file_text(text, &[]).text, text);
+        assert_eq!(redact_text(text, &[], None).text, text);
         assert_eq!(shown(text), "a = \"x\"\n#url = <redacted>\n");
     }
 

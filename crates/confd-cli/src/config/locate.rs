@@ -52,8 +52,10 @@ pub(crate) fn diff(global: &Global, brick: &BrickName) -> Result<(), Failure> {
 /// lines of a multi-line string, or in a commented-out old line
 /// (`confd::redact_file_text`). An empty secret stays visible.
 fn redact_secrets(brick: &BrickName, path: &std::path::Path, text: &str) -> String {
-    let secrets = confd::bricks::lookup(brick.as_str()).map_or(&[][..], |s| s.secret_keys());
-    let shown = confd::redact_file_text(text, secrets);
+    let Some(schema) = confd::bricks::lookup(brick.as_str()) else {
+        return text.to_owned();
+    };
+    let shown = confd::redact_file_text(text, schema);
     if !shown.parsed {
         crate::output::warning(&format!(
             "`{}` is not valid TOML, so every value in it is hidden: see `nexus config validate {brick}`",
