@@ -152,8 +152,8 @@ pub(crate) fn shown_override(target: &str, has_value: bool) -> String {
     let mut schema = None;
     let mut known_path = Vec::new();
     for (n, segment) in target.split('.').enumerate() {
-        let trimmed = segment.trim_matches([' ', '\t']);
-        let indent = &segment[..segment.len() - segment.trim_start_matches([' ', '\t']).len()];
+        let trimmed = segment.trim_matches(' ');
+        let indent = &segment[..segment.len() - segment.trim_start_matches(' ').len()];
         let run = &trimmed[..trimmed.bytes().take_while(|&b| is_key_byte(b)).count()];
         let quoted = trimmed.len() >= 2
             && (trimmed.starts_with('"') && trimmed.ends_with('"')
@@ -873,6 +873,9 @@ mod tests {
             ),
             ("llm.api_key sk-1", true, "llm.api_key…=<redacted>"),
             ("llm.\"a b\".c\n", true, "llm.\"a b\".c…=<redacted>"),
+            // No control character is quoted, not even a tab.
+            ("llm.api_key\t", true, "llm.api_key…=<redacted>"),
+            ("llm.\"a\u{1b}[2J\"", true, "llm.…=<redacted>"),
         ];
         for (target, has_value, want) in cases {
             assert_eq!(shown_override(target, has_value), want, "{target:?}");
