@@ -2,6 +2,11 @@
 //! `llm.api_key` and `database.url` (in files, the environment and `--set`),
 //! no command prints it, on stdout or stderr, with `RUST_LOG=trace`.
 //!
+//! The same holds for the forms a hostile operator tries (issue 12): secrets
+//! spelt every way TOML allows in `config diff`, a malformed `--set` or
+//! `BRICK.key` with the value glued on, a key under a secret or misspelt in
+//! a brick that holds secrets, and the advice of a deprecated secret variable.
+//!
 //! `nexus vfs cat` of the secret files themselves is the one exception: it
 //! prints a file's bytes, as `cat` does (the files are mode 0600); its stderr
 //! is still checked.
@@ -131,4 +136,278 @@ fn watch_prints_no_canary() {
     let run = sandbox.finish(output);
     assert!(run.stderr.contains("watching"), "{}", run.transcript());
     assert_clean(&["config", "watch"], &run);
+}
+
+/// Files of `llm` and `database` that hold the canary in every way TOML
+/// allows (and a few it does not), with a line that must stay visible.
+fn secret_files() -> Vec<(&'static str, String)> {
+    let c = CANARY;
+    let files = [
+        ("llm", format!("#api_key = \"{c}\"\n")),
+        ("llm", format!("## api_key='{c}'\n")),
+        ("llm", format!("# \"api_key\" = \"{c}\"\n")),
+        ("llm", format!("\u{feff}api_key = \"{c}\"\n")),
+        ("llm", format!("\"api\\u005fkey\" = \"{c}\"\n")),
+        ("llm", format!("'api_key' = \"{c}\"\n")),
+        (
+            "llm",
+            format!("api_key = \"{c}\"\r\nprovider = \"openai\"\r\n"),
+        ),
+        ("llm", format!("api_key = \"\"\"\n{c}\n\"\"\"\n")),
+        ("llm", format!("api_key = '''\n{c}'''\n")),
+        ("llm", format!("api_key = \"\"\"{c}\\\n  {c}\"\"\"\n")),
+        ("llm", format!("api_key.sub = \"{c}\"\n")),
+        ("llm", format!("[api_key]\nsub = \"{c}\"\n\"{c}\" = 1\n")),
+        ("llm", format!("[llm]\napi_key = \"{c}\"\n")),
+        ("llm", format!("llm.api_key = \"{c}\"\n")),
+        ("llm", format!("x = {{ api_key = \"{c}\" }}\n")),
+        (
+            "llm",
+            format!("provider = \"openai\" # api_key = \"{c}\"\n"),
+        ),
+        ("llm", format!("#api_key = \"\"\"\n#{c}\n#\"\"\"\n")),
+        ("llm", format!("#api_key = '''\n#{c}\n")),
+        ("llm", format!("#[api_key]\n#sub = \"{c}\"\n")),
+        ("llm", format!("api_key = \"{c}\" # was {c}\n")),
+        // A misspelt key, as `show` hides it; decorated commented keys.
+        ("llm", format!("apikey = \"{c}\"\n")),
+        ("llm", format!("#API_KEY = \"{c}\"\n")),
+        ("llm", format!("#!api_key = \"{c}\n")),
+        (
+            "llm",
+            format!("# a = \"\"\"\n#api_key = \"{c}\"\n# \"\"\"\n"),
+        ),
+        (
+            "llm",
+            format!("model = \"\"\"\napi_key = \"{c}\"\n\"\"\"\n"),
+        ),
+        // Files that do not parse.
+        ("llm", format!("api_key = \"{c}\" junk\n")),
+        ("llm", format!("api_key = \"\"\"\n{c}\n")),
+        ("llm", format!("api_key = [\n\"{c}\",\n")),
+        (
+            "database",
+            format!("url = \"\"\"\npostgresql://u:{c}@h/db\n\"\"\"\n"),
+        ),
+        ("database", format!("read_replica_url = '''\n{c}\n'''\n")),
+        ("database", format!("#url = \"postgresql://u:{c}@h/db\"\n")),
+    ];
+    // A comment stays visible even in a file that does not parse.
+    files
+        .into_iter()
+        .map(|(brick, text)| {
+            let (bom, rest) = match text.strip_prefix('\u{feff}') {
+                Some(rest) => ("\u{feff}", rest),
+                None => ("", text.as_str()),
+            };
+            (
+                brick,
+                format!("{bom}# visible\nprovider = \"openai\"\n{rest}"),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn diff_hides_every_form_of_a_secret() {
+    let sandbox = sandbox();
+    for (brick, text) in secret_files() {
+        sandbox.write("llm", "");
+        sandbox.write("database", "");
+        sandbox.write(brick, &text);
+        for args in [
+            vec!["config", "diff", brick],
+            vec!["--format", "json", "config", "diff", brick],
+        ] {
+            let run = sandbox.run(&args);
+            assert_eq!(run.code, 0, "{text:?}\n{}", run.transcript());
+            assert!(
+                !run.transcript().contains("5e3cr3t"),
+                "`nexus {}` leaked the canary of {text:?}:\n{}",
+                args.join(" "),
+                run.transcript()
+            );
+            assert!(run.stdout.contains("<redacted>"), "{}", run.transcript());
+            // Not everything is hidden: the diff is still of use.
+            assert!(run.stdout.contains("visible"), "{}", run.transcript());
+        }
+    }
+}
+
+#[test]
+fn a_malformed_set_never_echoes_its_value() {
+    let sandbox = sandbox();
+    let c = CANARY;
+    let cases = [
+        (format!("llm.api_key:{c}"), "`--set llm.api_key…`"),
+        (
+            format!("database.url ={c}"),
+            "`--set database.url =<redacted>`",
+        ),
+        (
+            format!("database.url = {c}"),
+            "`--set database.url =<redacted>`",
+        ),
+        (format!("LLM.api_key={c}"), "`--set LLM.api_key=<redacted>`"),
+        (
+            format!("Database.URL={c}"),
+            "`--set Database.URL=<redacted>`",
+        ),
+        (
+            format!(" llm.api_key={c}"),
+            "`--set  llm.api_key=<redacted>`",
+        ),
+        (
+            format!("llm..api_key={c}"),
+            "`--set llm..api_key=<redacted>`",
+        ),
+        (
+            format!("database.url:postgresql://u:{c}@h/db?sslmode=require"),
+            "`--set database.url…=<redacted>`",
+        ),
+        (
+            format!("llm.api_key {c}=x"),
+            "`--set llm.api_key…=<redacted>`",
+        ),
+        (format!("llm.api_key-{c}"), "`--set llm.…`"),
+        (c.to_owned(), "`--set …`"),
+        ("llm.api_key".to_owned(), "`--set llm.api_key`"),
+    ];
+    for (spec, shown) in &cases {
+        for args in [
+            vec!["--set", spec, "config", "show", "llm"],
+            vec!["config", "get", "llm.model", &format!("--set={spec}")],
+        ] {
+            let run = sandbox.run(&args);
+            assert_eq!(run.code, 2, "{spec:?}\n{}", run.transcript());
+            assert_clean(&args, &run);
+            assert!(run.stdout.is_empty(), "{}", run.transcript());
+            // One message, ours, naming the key.
+            assert_eq!(run.stderr.lines().count(), 1, "{}", run.transcript());
+            assert!(
+                run.stderr.starts_with("error: invalid override ") && run.stderr.contains(shown),
+                "{spec:?} should show {shown}:\n{}",
+                run.transcript()
+            );
+        }
+    }
+}
+
+/// `config get|explain|set` take `BRICK.key`; a value glued to it (the easy
+/// slip `config set llm.api_key=sk-…`) is not quoted back either.
+#[test]
+fn a_malformed_key_argument_never_echoes_a_value() {
+    let sandbox = sandbox();
+    let glued = [
+        (format!("llm.api_key={CANARY}"), "`llm.api_key=<redacted>`"),
+        (format!("llm.api_key:{CANARY}"), "`llm.api_key…`"),
+        (format!("llm.api_key {CANARY}"), "`llm.api_key…`"),
+        (format!("LLM.api_key={CANARY}"), "`LLM.api_key=<redacted>`"),
+    ];
+    for (target, shown) in &glued {
+        for args in [
+            vec!["config", "get", target],
+            vec!["config", "explain", target],
+            vec!["config", "set", target, "x"],
+        ] {
+            let run = sandbox.run(&args);
+            assert_eq!(run.code, 2, "{}", run.transcript());
+            assert_clean(&args, &run);
+            assert_eq!(run.stderr.lines().count(), 1, "{}", run.transcript());
+            assert!(run.stderr.contains(shown), "{shown}\n{}", run.transcript());
+        }
+    }
+}
+
+#[test]
+fn a_key_under_a_secret_or_unknown_to_its_brick_is_secret_everywhere() {
+    let mut sandbox = sandbox();
+    sandbox.write("llm", "model = \"m\"\n");
+    sandbox.write("database", "");
+    let under = format!("database.url.sub={CANARY}");
+    let deeper = format!("llm.api_key.a.b={CANARY}");
+    let misspelt = format!("llm.apikey={CANARY}");
+    let mut commands: Vec<Vec<&str>> = Vec::new();
+    for set in [&under, &deeper] {
+        for command in [
+            vec!["config", "show", "database", "--origin"],
+            vec!["config", "show", "llm", "--origin"],
+            vec!["--format", "json", "config", "show", "llm"],
+            vec!["config", "get", "database.url", "--show-origin"],
+            vec!["config", "get", "llm.api_key", "--show-origin"],
+            vec!["config", "explain", "database.url"],
+            vec!["--format", "json", "config", "explain", "llm.api_key"],
+            vec!["config", "validate"],
+            vec!["--format", "json", "config", "validate"],
+            vec!["config", "doctor"],
+        ] {
+            commands.push([vec!["--set", set.as_str()], command].concat());
+        }
+    }
+    for command in [
+        vec!["config", "show", "llm", "--origin"],
+        vec!["--format", "json", "config", "show", "llm"],
+        vec!["config", "get", "llm.apikey", "--show-origin"],
+        vec!["--format", "json", "config", "get", "llm.apikey"],
+        vec!["config", "explain", "llm.apikey"],
+        vec!["--strict", "config", "validate", "llm"],
+    ] {
+        commands.push([vec!["--set", misspelt.as_str()], command].concat());
+    }
+    for args in &commands {
+        let run = sandbox.run(args);
+        assert_clean(args, &run);
+    }
+    // The same from files: a table where a secret belongs, a misspelt key.
+    sandbox.env("NEXUS_READ_REPLICA_URL", "");
+    sandbox.write(
+        "database",
+        &format!("[url]\nsub = \"{CANARY}\"\n\"{CANARY}\" = 1\n"),
+    );
+    sandbox.write("llm", &format!("apikey = \"{CANARY}\"\nmodel = \"m\"\n"));
+    for args in [
+        vec!["config", "show", "llm", "--origin"],
+        vec!["--format", "json", "config", "show", "llm"],
+        vec!["config", "get", "llm.apikey"],
+        vec!["config", "explain", "llm.apikey"],
+        vec!["--format", "json", "config", "show", "database"],
+        vec!["config", "get", "database.url"],
+        vec!["config", "explain", "database.url"],
+        vec!["config", "validate"],
+        vec!["config", "doctor"],
+    ] {
+        let run = sandbox.run(&args);
+        assert_clean(&args, &run);
+    }
+}
+
+#[test]
+fn the_deprecation_of_a_secret_variable_advises_the_file_not_set() {
+    for var in [
+        "NEXUS_DATABASE_URL",
+        "POSTGRES_URL",
+        "NEXUS_READ_REPLICA_URL",
+    ] {
+        let mut sandbox = sandbox();
+        sandbox.write("database", "");
+        sandbox.env(var, CANARY);
+        let run = sandbox.run(&["config", "show", "database"]);
+        assert_clean(&[var], &run);
+        assert!(
+            run.stderr.contains(&format!("`{var}` is deprecated"))
+                && run.stderr.contains("`conf.d/database` (mode 0600)")
+                && !run.stderr.contains("or `--set"),
+            "{}",
+            run.transcript()
+        );
+    }
+    // A variable that is not secret keeps the `--set` advice.
+    let mut sandbox = sandbox();
+    sandbox.env("NEXUS_CACHE_BACKEND", "null");
+    let run = sandbox.run(&["config", "show", "cache"]);
+    assert!(
+        run.stderr.contains("(or `--set cache.backend=…`)"),
+        "{}",
+        run.transcript()
+    );
 }

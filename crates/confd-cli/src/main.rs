@@ -35,7 +35,7 @@ struct Global {
     profile: Option<String>,
     /// Override a key for this run (repeatable); wins over every other layer
     #[arg(long = "set", global = true, value_name = "BRICK.KEY=VALUE", value_parser = parse_override)]
-    overrides: Vec<confd::Override>,
+    overrides: Vec<SetArg>,
     /// Output format
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -82,8 +82,16 @@ fn parse_profile(text: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
-fn parse_override(text: &str) -> Result<confd::Override, String> {
-    text.parse().map_err(|e: confd::Error| e.to_string())
+/// A `--set` argument, or why it is not one. A bad one is not clap's error:
+/// clap's message quotes the whole argument, and the value may be a secret;
+/// `main` reports it once, quoting the key alone.
+#[derive(Clone, Debug)]
+struct SetArg(Result<confd::Override, String>);
+
+fn parse_override(text: &str) -> Result<SetArg, std::convert::Infallible> {
+    Ok(SetArg(
+        text.parse().map_err(|e: confd::Error| e.to_string()),
+    ))
 }
 
 impl Global {
@@ -96,7 +104,7 @@ impl Global {
         if let Some(profile) = &self.profile {
             loader = loader.profile(profile);
         }
-        for o in &self.overrides {
+        for o in self.overrides.iter().filter_map(|o| o.0.as_ref().ok()) {
             loader = loader.cli_override(format!("{}.{}", o.brick, o.key), &o.value);
         }
         loader
@@ -125,6 +133,18 @@ impl From<confd::Error> for Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let bad_overrides: Vec<&String> = cli
+        .global
+        .overrides
+        .iter()
+        .filter_map(|o| o.0.as_ref().err())
+        .collect();
+    if !bad_overrides.is_empty() {
+        for message in bad_overrides {
+            output::error(message);
+        }
+        return ExitCode::from(2);
+    }
     let result = match cli.command {
         Command::Config(cmd) => config::run(&cli.global, cmd),
         Command::Vfs(cmd) => cli

@@ -23,6 +23,9 @@ pub enum Warning {
         var: String,
         /// The `brick.key` that replaces it.
         key: String,
+        /// Whether the key is secret: then the advice is the brick's file,
+        /// never `--set`, whose value every user can read in `/proc/*/cmdline`.
+        secret: bool,
     },
     /// A registered brick has a key its schema does not know.
     UnknownKey {
@@ -38,13 +41,22 @@ pub enum Warning {
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Warning::Deprecated { var, key } => {
+            Warning::Deprecated { var, key, secret } => {
                 let (brick, rest) = key.split_once('.').unwrap_or((key, ""));
-                write!(
-                    f,
-                    "environment variable `{var}` is deprecated: set `{rest}` in `conf.d/{brick}` \
-                     (or `--set {key}=…`) instead"
-                )
+                if *secret {
+                    write!(
+                        f,
+                        "environment variable `{var}` is deprecated: set `{rest}` in \
+                         `conf.d/{brick}` (mode 0600) instead; not with `--set`, which every \
+                         user can read in the process list"
+                    )
+                } else {
+                    write!(
+                        f,
+                        "environment variable `{var}` is deprecated: set `{rest}` in `conf.d/{brick}` \
+                         (or `--set {key}=…`) instead"
+                    )
+                }
             }
             Warning::UnknownKey {
                 key,
@@ -80,6 +92,8 @@ pub(crate) struct Resolved {
     pub(crate) origins: OriginTable,
     pub(crate) sources: Vec<Source>,
     pub(crate) secret_keys: &'static [&'static str],
+    /// The schema's defaults, which name every key the brick knows.
+    pub(crate) known: Option<Arc<Layer>>,
     pub(crate) warnings: Vec<Warning>,
 }
 
@@ -235,23 +249,45 @@ impl BrickConfig {
         &self.inner.warnings
     }
 
-    /// Whether the value at `key` (or a table holding it) is secret.
+    /// Whether the value at `key` is secret: a secret key, anything under
+    /// one (`database.url.sub`), or, in a brick that holds secrets, a key it
+    /// does not know, which may be a misspelt secret (`api_kee`) and is
+    /// ignored anyway.
     #[must_use]
     pub fn is_secret(&self, key: &KeyPath) -> bool {
-        crate::bricks::covers_secret(self.inner.secret_keys, key)
+        let declared = self.inner.secret_keys;
+        if declared.is_empty() || key.is_empty() {
+            return false;
+        }
+        crate::secret::at_or_under(declared, key)
+            || self
+                .inner
+                .known
+                .as_ref()
+                .is_some_and(|known| value_at(known.table(), key).is_none())
     }
 
-    /// The merged table with every non-empty secret replaced by [`REDACTED`].
+    /// The merged table with every non-empty secret (as
+    /// [`BrickConfig::is_secret`] decides) replaced by [`REDACTED`].
     #[must_use]
     pub fn redacted_table(&self) -> Table {
         let mut table = self.inner.table.clone();
-        for secret in self.inner.secret_keys {
-            let Ok(path) = secret.parse::<KeyPath>() else {
-                continue;
-            };
-            redact_at(&mut table, path.segments());
+        if !self.inner.secret_keys.is_empty() {
+            self.redact_in(&mut table, &mut Vec::new());
         }
         table
+    }
+
+    fn redact_in(&self, table: &mut Table, prefix: &mut Vec<String>) {
+        for (key, value) in table.iter_mut() {
+            prefix.push(key.clone());
+            if self.is_secret(&KeyPath::from_segments(prefix.iter().cloned())) {
+                *value = redact(value);
+            } else if let Value::Table(inner) = value {
+                self.redact_in(inner, prefix);
+            }
+            prefix.pop();
+        }
     }
 
     fn describe_de_error(&self, path: &KeyPath, message: &str) -> String {
@@ -259,22 +295,6 @@ impl BrickConfig {
             "the value is not acceptable (not shown: the key is secret)".to_owned()
         } else {
             message.trim_end().to_owned()
-        }
-    }
-}
-
-fn redact_at(table: &mut Table, segments: &[String]) {
-    match segments {
-        [] => {}
-        [last] => {
-            if let Some(value) = table.get_mut(last) {
-                *value = redact(value);
-            }
-        }
-        [first, rest @ ..] => {
-            if let Some(inner) = table.get_mut(first).and_then(Value::as_table_mut) {
-                redact_at(inner, rest);
-            }
         }
     }
 }

@@ -170,7 +170,8 @@ pub enum Error {
     /// A `--set` override is not of the form `BRICK.key=value`.
     #[error("invalid override `--set {spec}`: {reason}")]
     InvalidOverride {
-        /// The text given to `--set`.
+        /// The text given to `--set` as far as it may be shown: its key
+        /// (see [`quotable_key`](crate::quotable_key)), never its value.
         spec: String,
         /// What is wrong with it.
         reason: String,

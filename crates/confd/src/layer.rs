@@ -409,13 +409,9 @@ fn nesting_too_deep(text: &str) -> Option<usize> {
 fn snippet(index: &LineIndex<'_>, line: u32, column: u32, redact: bool) -> String {
     let mut text = index.line_text(line).to_owned();
     if redact {
-        // Keep the key so the user can find the line; hide what follows `=`.
-        if let Some(eq) = text.find('=') {
-            text.truncate(eq + 1);
-            text.push_str(" <redacted>");
-        } else {
-            text = "<redacted>".to_owned();
-        }
+        // Keep the key so the user can find the line; hide what follows `=`,
+        // and all of a line that is inside a (perhaps secret) string.
+        text = crate::secret::snippet_line(index.text, line);
     }
     // A hostile or generated file can have a line of megabytes: show a
     // window around the column, not the whole line.

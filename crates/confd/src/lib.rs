@@ -44,6 +44,7 @@ mod layer;
 mod loader;
 mod origin;
 mod profile;
+mod secret;
 mod seed;
 mod shipped;
 mod state_dir;
@@ -62,6 +63,7 @@ pub use layer::{Layer, MAX_DEPTH, OriginNode, OriginTable, value_at};
 pub use loader::{Loader, Override, suggest};
 pub use origin::{Origin, Precedence};
 pub use profile::{Profile, UnknownProfile};
+pub use secret::{RedactedText, quotable_key, redact_file_text};
 pub use seed::{
     DIR_MODE, FILE_MODE, SECRET_FILE_MODE, SeedAction, SeedError, SeedReport, SeedStep, Seeder,
     StateLock, create_dirs, lock_state, seed,

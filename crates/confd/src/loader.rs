@@ -42,8 +42,9 @@ pub struct Loader {
     uncached: bool,
 }
 
-/// A parsed `--set BRICK.key=value`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A parsed `--set BRICK.key=value`. `Debug` does not show the value, which
+/// may be a secret.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Override {
     /// The brick it applies to.
     pub brick: BrickName,
@@ -53,19 +54,29 @@ pub struct Override {
     pub value: String,
 }
 
+impl std::fmt::Debug for Override {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Override")
+            .field("brick", &self.brick)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
 impl std::str::FromStr for Override {
     type Err = Error;
 
-    /// Parses `BRICK.key=value`.
+    /// Parses `BRICK.key=value`. The error quotes the key, never the value.
     fn from_str(spec: &str) -> Result<Self, Error> {
-        let (target, value) = spec.split_once('=').ok_or_else(|| Error::InvalidOverride {
-            spec: spec.to_owned(),
-            reason: "expected BRICK.key=value".to_owned(),
-        })?;
-        let (brick, key) = parse_target(target).map_err(|reason| Error::InvalidOverride {
-            spec: spec.to_owned(),
-            reason,
-        })?;
+        let Some((target, value)) = spec.split_once('=') else {
+            return Err(invalid_override(
+                spec,
+                false,
+                "expected `BRICK.key=value`, and there is no `=`".to_owned(),
+            ));
+        };
+        let (brick, key) =
+            parse_target(target).map_err(|reason| invalid_override(target, true, reason))?;
         Ok(Override {
             brick,
             key,
@@ -74,13 +85,25 @@ impl std::str::FromStr for Override {
     }
 }
 
-/// Splits `brick.key.path` into a brick name and a key path.
+/// The error for a malformed `--set` whose key part is `target`, quoting no
+/// more of it than [`crate::secret::shown_override`] allows.
+fn invalid_override(target: &str, has_value: bool, reason: String) -> Error {
+    Error::InvalidOverride {
+        spec: crate::secret::shown_override(target, has_value),
+        reason,
+    }
+}
+
+/// Splits `brick.key.path` into a brick name and a key path. The reason
+/// quotes none of `target`: the caller decides how much of it may be shown.
 fn parse_target(target: &str) -> Result<(BrickName, KeyPath), String> {
-    let (brick, key) = target
-        .split_once('.')
-        .ok_or_else(|| format!("`{target}` names no key: expected BRICK.key"))?;
-    let brick = BrickName::new(brick).map_err(|e| e.to_string())?;
-    let key = key.parse::<KeyPath>().map_err(|e| e.to_string())?;
+    let (brick, key) = target.split_once('.').ok_or_else(|| {
+        "expected `BRICK.key=value`, and no `.` separates the brick from the key".to_owned()
+    })?;
+    let brick = BrickName::new(brick).map_err(|e| format!("invalid brick name: {}", e.reason))?;
+    let key = key
+        .parse::<KeyPath>()
+        .map_err(|e| format!("invalid key path: {}", e.reason))?;
     Ok((brick, key))
 }
 
@@ -310,10 +333,8 @@ impl Loader {
     fn overrides_for(&self, brick: &BrickName) -> Result<Vec<(KeyPath, &str)>, Error> {
         let mut mine = Vec::new();
         for (target, value) in &self.overrides {
-            let (name, key) = parse_target(target).map_err(|reason| Error::InvalidOverride {
-                spec: format!("{target}={value}"),
-                reason,
-            })?;
+            let (name, key) =
+                parse_target(target).map_err(|reason| invalid_override(target, true, reason))?;
             if &name == brick {
                 mine.push((key, value.as_str()));
             }
@@ -385,6 +406,7 @@ impl Loader {
             origins,
             sources,
             secret_keys,
+            known: defaults_layer.clone(),
             warnings,
         };
         if schema.is_some() {
@@ -483,9 +505,11 @@ impl Loader {
                     "environment variable `{var}` is deprecated: set `{key}` in `conf.d/{brick}` instead"
                 );
             }
+            let secret = crate::secret::at_or_under(schema.secret_keys(), &key);
             warnings.push(Warning::Deprecated {
                 var: var.to_owned(),
                 key: full_key.clone(),
+                secret,
             });
             let origin = Origin::Env(var.to_owned());
             match parse_typed(&raw, value_at(defaults, &key)) {
@@ -494,7 +518,7 @@ impl Loader {
                 }
                 Ok(value) => layer.insert(&key, value, origin),
                 Err(message) => errors.push(Error::InvalidValue {
-                    message: with_found(message, &raw, schema.secret_keys().contains(&alias.key)),
+                    message: with_found(message, &raw, secret),
                     key: full_key,
                     origin,
                 }),
@@ -505,7 +529,9 @@ impl Loader {
 }
 
 /// The layer of this brick's `--set` overrides, each parsed by the type of
-/// its key; a secret's value is not shown in its origin.
+/// its key. The value is not shown in the origin of a secret, of a key under
+/// one, or of a key unknown to a brick that holds secrets (a misspelt
+/// `api_kee` is somebody's API key all the same).
 fn cli_layer(
     brick: &BrickName,
     overrides: &[(KeyPath, &str)],
@@ -515,7 +541,8 @@ fn cli_layer(
 ) -> Layer {
     let mut layer = Layer::empty(Precedence::Cli);
     for (key, raw) in overrides {
-        let secret = secret_keys.contains(&key.to_string().as_str());
+        let secret = crate::secret::at_or_under(secret_keys, key)
+            || (!secret_keys.is_empty() && value_at(defaults, key).is_none());
         let shown = if secret { crate::REDACTED } else { raw };
         let origin = Origin::Cli(format!("{brick}.{key}={shown}"));
         match parse_typed(raw, value_at(defaults, key)) {

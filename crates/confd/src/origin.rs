@@ -44,7 +44,8 @@ pub enum Origin {
     Env(String),
     /// A command-line override: `--set mounts.auto_sync=true`. Holds the
     /// text after `--set`, with the value replaced by `<redacted>` for a
-    /// secret key.
+    /// secret key, a key under one, and a key unknown to a brick that holds
+    /// secrets.
     Cli(String),
 }
 

@@ -1,7 +1,9 @@
 //! Secrets never leak from the library (RELIABILITY.md): with a canary in
 //! `llm.api_key` and `database.url` (from files, a drop-in, the environment
 //! and `--set`), no `Display`, `Debug`, error, warning, log line at any level
-//! or panic message contains it.
+//! or panic message contains it; nor does the error of a malformed override,
+//! whatever its key looks like, nor any rendering of a key under a secret or
+//! unknown to a brick that holds secrets.
 
 use std::sync::{Arc, Mutex};
 
@@ -189,4 +191,131 @@ fn a_panic_message_about_a_loaded_secret_shows_no_canary() {
         .expect("a message");
     assert!(message.contains("Malformed"), "{message}");
     assert_no_canary(&message);
+}
+
+/// A malformed `--set`, however its key is mangled, quotes its key and never
+/// its value: neither the parse of the flag nor a loader given it directly.
+#[test]
+fn a_malformed_override_never_shows_its_value() {
+    let c = CANARY;
+    let specs = [
+        format!("llm.api_key:{c}"),
+        "llm.api_key".to_owned(),
+        format!("database.url ={c}"),
+        format!("LLM.api_key={c}"),
+        format!("llm.\"api_key={c}"),
+        format!("database.url:postgresql://u:{c}@h/db?ssl=require"),
+        format!("llm.api_key {c}=x"),
+        c.to_owned(),
+    ];
+    let mut out = String::new();
+    for spec in &specs {
+        let err = spec
+            .parse::<confd::Override>()
+            .expect_err("a malformed override");
+        assert!(err.is_usage(), "{err}");
+        assert!(err.to_string().contains("invalid override"), "{err}");
+        out.push_str(&format!("{err}\n{err:?}\n"));
+    }
+    let state = State::new();
+    for (key, value) in [("LLM.api_key", c), ("database.url ", c), ("llm", c)] {
+        out.push_str(&render(state.loader().cli_override(key, value).load("llm")));
+    }
+    // A good one does not show its value in `Debug` either.
+    let good: confd::Override = format!("llm.api_key={c}").parse().expect("override");
+    out.push_str(&format!("{good:?}\n"));
+    assert_no_canary(&out);
+}
+
+/// A key under a secret (`database.url.sub`), and a key a secret-holding
+/// brick does not know (a misspelt `apikey`), are secret in every rendering.
+#[test]
+fn a_key_under_a_secret_or_unknown_to_its_brick_is_secret() {
+    let state = State::new();
+    let out = with_logs(|| {
+        let mut out = String::new();
+        for (key, brick) in [
+            ("database.url.sub", "database"),
+            ("llm.api_key.a.b", "llm"),
+            ("llm.apikey", "llm"),
+            ("database.urll", "database"),
+        ] {
+            let loader = state.loader().cli_override(key, CANARY);
+            out.push_str(&render(loader.load(brick)));
+            out.push_str(&render(loader.clone().strict(true).load(brick)));
+            if let Ok(config) = loader.load(brick) {
+                let path: confd::KeyPath = key
+                    .split_once('.')
+                    .expect("brick.key")
+                    .1
+                    .parse()
+                    .expect("key");
+                assert!(config.is_secret(&path), "{key}");
+                for (_, origin) in config.explain(&path) {
+                    out.push_str(&format!("{origin}\n"));
+                }
+            }
+        }
+        state.write("llm", format!("apikey = \"{CANARY}\"\n"));
+        state.write("database", format!("[url]\nsub = \"{CANARY}\"\n"));
+        out.push_str(&render(state.loader().load("llm")));
+        out.push_str(&render(state.loader().load("database")));
+        out
+    });
+    assert_no_canary(&out);
+}
+
+/// The deprecation warning of a secret variable points at the brick's file
+/// (mode 0600), never at `--set`, whose value every user can read in
+/// `/proc/*/cmdline`; other variables keep the `--set` advice.
+#[test]
+fn the_deprecation_of_a_secret_variable_does_not_advise_set() {
+    let state = State::new();
+    for var in [
+        "NEXUS_DATABASE_URL",
+        "POSTGRES_URL",
+        "NEXUS_READ_REPLICA_URL",
+    ] {
+        let config = state
+            .loader()
+            .env([(var, CANARY)])
+            .load("database")
+            .expect("load");
+        let shown: Vec<String> = config.warnings().iter().map(ToString::to_string).collect();
+        assert_eq!(shown.len(), 1, "{shown:?}");
+        assert!(shown[0].contains(&format!("`{var}`")), "{shown:?}");
+        assert!(
+            shown[0].contains("`conf.d/database` (mode 0600)"),
+            "{shown:?}"
+        );
+        assert!(!shown[0].contains("or `--set"), "{shown:?}");
+    }
+    let config = state
+        .loader()
+        .env([("NEXUS_CACHE_BACKEND", "null")])
+        .load("cache")
+        .expect("load");
+    assert!(
+        config.warnings()[0]
+            .to_string()
+            .contains("(or `--set cache.backend=…`)")
+    );
+}
+
+/// The snippet of a malformed secret file shows no line inside a string,
+/// even one with an `=` in it.
+#[test]
+fn a_snippet_inside_a_secret_string_is_hidden() {
+    let state = State::new();
+    let mut out = String::new();
+    for text in [
+        format!("url = \"\"\"\n{CANARY}=x\\q\n\"\"\"\n"),
+        format!("url = '''\n{CANARY}=x'''y\n"),
+    ] {
+        state.write("database", &text);
+        let err = state.loader().load("database").expect_err("malformed");
+        assert!(err.to_string().contains("malformed TOML"), "{err}");
+        out.push_str(&format!("{err}\n{err:?}\n"));
+    }
+    assert_no_canary(&out);
 }

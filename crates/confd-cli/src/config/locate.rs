@@ -17,7 +17,7 @@ pub(crate) fn diff(global: &Global, brick: &BrickName) -> Result<(), Failure> {
         Some(text) => (text, path.display().to_string()),
         None => (String::new(), format!("{} (missing)", path.display())),
     };
-    let current = redact_secrets(brick, &current);
+    let current = redact_secrets(brick, &path, &current);
     let diff = similar::TextDiff::from_lines(shipped.contents, &current);
     let changed = diff.ratio() < 1.0;
     match global.format {
@@ -47,31 +47,22 @@ pub(crate) fn diff(global: &Global, brick: &BrickName) -> Result<(), Failure> {
     Ok(())
 }
 
-/// `text` with the value of every line setting a secret key hidden, as `show`
-/// hides it: a diff of `conf.d/llm` must not print the API key (found by the
-/// secrets test, tests/secrets.rs). An empty secret stays visible.
-pub(crate) fn redact_secrets(brick: &BrickName, text: &str) -> String {
-    let secrets = confd::bricks::lookup(brick.as_str()).map_or(&[][..], |s| s.secret_keys());
-    if secrets.is_empty() {
+/// `text` with every secret hidden, as `show` hides it: a diff of
+/// `conf.d/llm` must not print the API key, whether in a value, over the
+/// lines of a multi-line string, or in a commented-out old line
+/// (`confd::redact_file_text`). An empty secret stays visible.
+pub(crate) fn redact_secrets(brick: &BrickName, path: &std::path::Path, text: &str) -> String {
+    let Some(schema) = confd::bricks::lookup(brick.as_str()) else {
         return text.to_owned();
+    };
+    let shown = confd::redact_file_text(text, schema);
+    if !shown.parsed {
+        crate::output::warning(&format!(
+            "`{}` is not valid TOML, so every value in it is hidden: see `nexus config validate {brick}`",
+            path.display()
+        ));
     }
-    text.split_inclusive('\n')
-        .map(|line| {
-            let trimmed = line.trim_start();
-            let Some((key, value)) = trimmed.split_once('=') else {
-                return line.to_owned();
-            };
-            let key = key.trim();
-            let bare = key.trim_matches(['"', '\'']);
-            let empty = matches!(value.trim(), "\"\"" | "''");
-            if trimmed.starts_with('#') || empty || !secrets.contains(&bare) {
-                return line.to_owned();
-            }
-            let indent = &line[..line.len() - trimmed.len()];
-            let end = if line.ends_with('\n') { "\n" } else { "" };
-            format!("{indent}{key} = {}{end}", confd::REDACTED)
-        })
-        .collect()
+    shown.text
 }
 
 pub(crate) fn path(global: &Global) -> Result<(), Failure> {

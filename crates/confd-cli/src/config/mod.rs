@@ -57,7 +57,7 @@ pub(crate) enum ConfigCommand {
         nexus config get cache.backend --show-origin   # ORIGIN<TAB>VALUE, like git config")]
     Get {
         /// `BRICK.key`, e.g. `cache.backend`
-        target: BrickKey,
+        target: KeyArg,
         /// Print `ORIGIN<TAB>VALUE`
         #[arg(long)]
         show_origin: bool,
@@ -70,7 +70,7 @@ pub(crate) enum ConfigCommand {
         NEXUS_AUTO_SYNC_MOUNTS=1 nexus config explain mounts.auto_sync")]
     Explain {
         /// `BRICK.key`, e.g. `mounts.auto_sync`
-        target: BrickKey,
+        target: KeyArg,
         /// Print secret values instead of `<redacted>`
         #[arg(long)]
         show_secrets: bool,
@@ -82,7 +82,7 @@ pub(crate) enum ConfigCommand {
         The whole result is validated first; on any error nothing is written.")]
     Set {
         /// `BRICK.key`, e.g. `cache.backend`
-        target: BrickKey,
+        target: KeyArg,
         /// The value, parsed by the key's type (`true`, `300`, `dragonfly`)
         #[arg(allow_hyphen_values = true)]
         value: String,
@@ -152,16 +152,16 @@ pub(crate) fn run(global: &Global, command: ConfigCommand) -> Result<(), Failure
             target,
             show_origin,
             show_secrets,
-        } => read::get(global, &target, show_origin, show_secrets),
+        } => read::get(global, &target.parsed()?, show_origin, show_secrets),
         ConfigCommand::Explain {
             target,
             show_secrets,
-        } => read::explain(global, &target, show_secrets),
+        } => read::explain(global, &target.parsed()?, show_secrets),
         ConfigCommand::Set {
             target,
             value,
             drop_in,
-        } => write::set(global, &target, &value, drop_in.as_deref()),
+        } => write::set(global, &target.parsed()?, &value, drop_in.as_deref()),
         ConfigCommand::Edit { brick } => write::edit(global, &brick),
         ConfigCommand::Validate { bricks } => check::validate(global, &bricks),
         ConfigCommand::Doctor => check::doctor(global),
@@ -188,16 +188,51 @@ pub(crate) struct BrickKey {
 impl FromStr for BrickKey {
     type Err = String;
 
+    /// The error quotes the key as far as it reads as one, never what may be
+    /// a value glued to it (`llm.api_key=sk-…`, `llm.api_key:sk-…`).
     fn from_str(text: &str) -> Result<Self, String> {
-        let (brick, key) = text.split_once('.').ok_or_else(|| {
-            format!("`{text}` names no key: expected BRICK.key, e.g. `mounts.auto_sync`")
-        })?;
+        let fail = |reason: String| {
+            let hint = if text.contains('=') {
+                " (`config set` takes the value as an argument of its own: `nexus config set BRICK.key VALUE`)"
+            } else {
+                ""
+            };
+            format!(
+                "invalid key `{}`: {reason}{hint}",
+                confd::quotable_key(text)
+            )
+        };
+        let (brick, key) = text
+            .split_once('.')
+            .ok_or_else(|| fail("expected BRICK.key, e.g. `mounts.auto_sync`".to_owned()))?;
         Ok(BrickKey {
-            brick: parse_brick(brick)?,
-            key: key
-                .parse()
-                .map_err(|e: confd::InvalidKeyPath| e.to_string())?,
+            brick: BrickName::new(brick)
+                .map_err(|e| fail(format!("invalid brick name: {}", e.reason)))?,
+            key: key.parse().map_err(|e: confd::InvalidKeyPath| {
+                fail(format!("invalid key path: {}", e.reason))
+            })?,
         })
+    }
+}
+
+/// A `BRICK.key` argument, or why it is not one. A bad one is not clap's
+/// error: clap's message quotes the whole argument, which may hold a value
+/// (`llm.api_key=sk-…`); [`KeyArg::parsed`] reports it quoting the key alone.
+#[derive(Clone, Debug)]
+pub(crate) struct KeyArg(Result<BrickKey, String>);
+
+impl FromStr for KeyArg {
+    type Err = std::convert::Infallible;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(KeyArg(text.parse()))
+    }
+}
+
+impl KeyArg {
+    /// The key, or a usage error.
+    fn parsed(self) -> Result<BrickKey, Failure> {
+        self.0.map_err(Failure::Usage)
     }
 }
 

@@ -35,13 +35,10 @@ pub(crate) fn show(
             print!("{}", toml_document(&table, origins));
         }
         Format::Json => {
+            // The leaves of what is shown: a redacted secret table is one
+            // leaf, so the keys set under it are not listed either.
             let mut all = Vec::new();
-            leaves(
-                config.table(),
-                config.origins(),
-                &KeyPath::default(),
-                &mut all,
-            );
+            leaves(&table, config.origins(), &KeyPath::default(), &mut all);
             let origins: serde_json::Map<_, _> = all
                 .iter()
                 .map(|(key, _, origin)| (key.to_string(), json_origin(origin)))

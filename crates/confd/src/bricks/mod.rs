@@ -100,10 +100,14 @@ pub trait Schema: Send + Sync {
     fn env_aliases(&self) -> &'static [EnvAlias];
     /// Its secret keys.
     fn secret_keys(&self) -> &'static [&'static str];
-    /// Whether the value at `key` is secret: a secret key, or a key under
-    /// one (whatever a secret's value is, nothing in it is shown).
+    /// Whether the value at `key` is secret, as [`BrickConfig::is_secret`]
+    /// decides: a secret key, anything under one, or, in a brick that holds
+    /// secrets, a key it does not know (perhaps a misspelt secret).
     fn is_secret(&self, key: &KeyPath) -> bool {
-        covers_secret(self.secret_keys(), key)
+        let declared = self.secret_keys();
+        !declared.is_empty()
+            && (crate::secret::at_or_under(declared, key)
+                || crate::layer::value_at(&self.defaults(Profile::default()), key).is_none())
     }
     /// Deserializes the merged configuration and checks the brick's rules.
     fn check(&self, config: &BrickConfig) -> Result<(), Error>;
@@ -147,17 +151,6 @@ impl<T: Brick> Schema for TypedSchema<T> {
             .validate()
             .map_err(|violation| violation_error(T::NAME, config, violation))
     }
-}
-
-/// Whether `key` is one of `secret_keys` or lies under one.
-pub(crate) fn covers_secret(secret_keys: &[&str], key: &KeyPath) -> bool {
-    let text = key.to_string();
-    secret_keys.iter().any(|secret| {
-        text == *secret
-            || text
-                .strip_prefix(secret)
-                .is_some_and(|rest| rest.starts_with('.'))
-    })
 }
 
 /// The error for a broken rule, naming where each involved value came from.

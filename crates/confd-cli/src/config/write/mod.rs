@@ -387,7 +387,7 @@ pub(crate) fn edit(global: &Global, brick: &BrickName) -> Result<(), Failure> {
             path.display()
         ));
         let before = on_disk.as_deref().unwrap_or_default();
-        print_change(brick, before, now.as_deref().unwrap_or_default());
+        print_change(brick, &path, before, now.as_deref().unwrap_or_default());
         if !(interactive && ask("edit the new version (yours is kept)? [Y/n] ")) {
             return Err(give_up(
                 scratch,
@@ -416,10 +416,10 @@ pub(crate) fn edit(global: &Global, brick: &BrickName) -> Result<(), Failure> {
 
 /// Prints how a file changed as a unified diff on stderr, with secrets
 /// hidden as `config diff` hides them.
-fn print_change(brick: &BrickName, before: &str, after: &str) {
+fn print_change(brick: &BrickName, path: &Path, before: &str, after: &str) {
     let (before, after) = (
-        super::locate::redact_secrets(brick, before),
-        super::locate::redact_secrets(brick, after),
+        super::locate::redact_secrets(brick, path, before),
+        super::locate::redact_secrets(brick, path, after),
     );
     let diff = similar::TextDiff::from_lines(&before, &after);
     eprint!(

@@ -1,0 +1,893 @@
+//! Which keys are secret, and the text of a secret-holding file as it may be
+//! shown (`nexus config diff` prints the file itself, not the loaded values).
+//!
+//! What is secret is decided from the parsed document, never from the look of
+//! a line: a key may be quoted or escaped (`"api\u005fkey"`), follow a BOM,
+//! sit in a table or an inline table, and a value may run over several lines.
+//! A commented-out line is parsed as the TOML it would be once uncommented.
+
+use std::ops::Range;
+
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use toml::Table;
+
+use crate::bricks::Schema;
+use crate::layer::value_at;
+use crate::{KeyPath, Profile, REDACTED};
+
+/// Whether `path` is one of `secret_keys` or lies under one: a table set
+/// where a secret belongs holds the secret in its entries.
+pub(crate) fn at_or_under(secret_keys: &[&str], path: &KeyPath) -> bool {
+    secret_keys.iter().any(|secret| {
+        secret
+            .parse::<KeyPath>()
+            .is_ok_and(|secret| path.segments().starts_with(secret.segments()))
+    })
+}
+
+/// The text of a configuration file with every secret hidden.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use]
+pub struct RedactedText {
+    /// The file with each secret replaced by [`REDACTED`], line for line.
+    pub text: String,
+    /// Whether the file parsed. When it did not, every value is hidden,
+    /// since no one can tell which of them is a secret.
+    pub parsed: bool,
+}
+
+/// Hides every secret of a configuration file's `text`, keeping its lines
+/// (a diff of the result still points at the right line numbers).
+///
+/// Hidden are: the value of each key at, under or misplaced below a secret
+/// key (`api_key`, `[api_key]` entries, `[llm] api_key`) or unknown to the
+/// brick (a misspelt `apikey`, as `show` hides it), every line the
+/// value spans and the rest of the line it ends on (a trailing comment about
+/// a secret is part of it); and each comment that would set such a key once
+/// uncommented, over several lines when the value does. An empty secret
+/// (`api_key = ""`, as the shipped files have it) stays visible. A file that
+/// does not parse has every value hidden.
+///
+/// ```
+/// let llm = confd::bricks::lookup("llm").unwrap();
+/// let text = "model = \"m\"\n\"api\\u005fkey\" = \"sk-1\"\n#api_key = 'sk-0'\n";
+/// let shown = confd::redact_file_text(text, llm);
+/// assert_eq!(shown.text, "model = \"m\"\n\"api\\u005fkey\" = <redacted>\n#api_key = <redacted>\n");
+/// ```
+pub fn redact_file_text(text: &str, schema: &dyn Schema) -> RedactedText {
+    let known = schema.defaults(Profile::default());
+    redact_text(text, schema.secret_keys(), Some(&known))
+}
+
+/// [`redact_file_text`] for a brick with these secrets and, when `known` is
+/// given, these keys: a key it does not know is hidden too, as `show` hides
+/// it (a misspelt `apikey` is somebody's key all the same).
+fn redact_text(text: &str, secret_keys: &[&str], known: Option<&Table>) -> RedactedText {
+    let secrets: Vec<KeyPath> = secret_keys.iter().filter_map(|k| k.parse().ok()).collect();
+    if secrets.is_empty() {
+        return RedactedText {
+            text: text.to_owned(),
+            parsed: true,
+        };
+    }
+    let bom = if text.starts_with('\u{feff}') {
+        '\u{feff}'.len_utf8()
+    } else {
+        0
+    };
+    let body = &text[bom..];
+    let lines = scan(body);
+    let names_secret = |path: &[String]| {
+        names_secret(&secrets, path)
+            || known.is_some_and(|known| {
+                value_at(known, &KeyPath::from_segments(path.iter().cloned())).is_none()
+            })
+    };
+    let mut hidden = Vec::new();
+    let parsed = match DeTable::parse(body) {
+        Ok(document) => {
+            collect_secrets(
+                body,
+                document.get_ref(),
+                &mut Vec::new(),
+                &names_secret,
+                false,
+                &mut hidden,
+            );
+            true
+        }
+        Err(_) => {
+            hide_every_value(body, &lines, &mut hidden);
+            false
+        }
+    };
+    hide_commented_secrets(body, &lines, &names_secret, &mut hidden);
+    let mut shown = String::with_capacity(text.len());
+    shown.push_str(&text[..bom]);
+    shown.push_str(&render(body, &lines, hidden));
+    RedactedText {
+        text: shown,
+        parsed,
+    }
+}
+
+/// Whether a secret's segments appear anywhere in `path`, in order and side
+/// by side. Wider than [`at_or_under`] on purpose: the raw text of a secret
+/// file is shown, and `[llm]\napi_key = …` in `conf.d/llm` is somebody's key
+/// in the wrong table.
+fn names_secret(secrets: &[KeyPath], path: &[String]) -> bool {
+    secrets.iter().any(|secret| {
+        let secret = secret.segments();
+        path.windows(secret.len()).any(|window| window == secret)
+    })
+}
+
+/// What of a malformed `BRICK.key` or `BRICK.key=value` command-line
+/// argument a message may quote: the key, as far as it reads as one, never a
+/// value (`config set llm.api_key=sk-…` is an easy slip).
+///
+/// ```
+/// assert_eq!(confd::quotable_key("LLM.api_key=sk-1"), "LLM.api_key=<redacted>");
+/// assert_eq!(confd::quotable_key("llm.api_key:sk-1"), "llm.api_key…");
+/// ```
+#[must_use]
+pub fn quotable_key(arg: &str) -> String {
+    match arg.split_once('=') {
+        Some((target, _)) => shown_override(target, true),
+        None => shown_override(arg, false),
+    }
+}
+
+/// What of a malformed `--set` an error may quote, given the text before its
+/// `=` (or all of it when there is none): the key, as far as it reads as
+/// one, never the value. Without an `=` nothing tells the key from a value
+/// glued to it (`llm.api_key:sk-…`), so only names a registered brick knows
+/// are quoted. What is left out is shown as `…`, the value as [`REDACTED`].
+pub(crate) fn shown_override(target: &str, has_value: bool) -> String {
+    let is_key_byte = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+    let mut shown = String::new();
+    let mut complete = true;
+    let mut schema = None;
+    let mut known_path = Vec::new();
+    for (n, segment) in target.split('.').enumerate() {
+        let trimmed = segment.trim_matches(' ');
+        let indent = &segment[..segment.len() - segment.trim_start_matches(' ').len()];
+        let run = &trimmed[..trimmed.bytes().take_while(|&b| is_key_byte(b)).count()];
+        let quoted = trimmed.len() >= 2
+            && (trimmed.starts_with('"') && trimmed.ends_with('"')
+                || trimmed.starts_with('\'') && trimmed.ends_with('\''))
+            && !trimmed.chars().any(char::is_control);
+        let whole = run.len() == trimmed.len() || quoted;
+        let quotable = if has_value {
+            true
+        } else if n == 0 {
+            schema = crate::bricks::lookup(&run.to_ascii_lowercase());
+            schema.is_some()
+        } else {
+            known_path.push(run.to_ascii_lowercase());
+            schema.is_some_and(|s| {
+                let path = KeyPath::from_segments(known_path.iter().cloned());
+                at_or_under(s.secret_keys(), &path)
+                    || crate::layer::value_at(&s.defaults(crate::Profile::default()), &path)
+                        .is_some()
+            })
+        };
+        if n > 0 {
+            shown.push('.');
+        }
+        if !quotable {
+            complete = false;
+            break;
+        }
+        if whole && (has_value || !quoted) {
+            shown.push_str(segment);
+        } else {
+            shown.push_str(indent);
+            shown.push_str(run);
+            complete = false;
+            break;
+        }
+    }
+    if !complete {
+        shown.push('…');
+    }
+    if has_value {
+        shown.push('=');
+        shown.push_str(REDACTED);
+    }
+    shown
+}
+
+/// The line of `text` at `line` (1-based) as an error snippet may show it
+/// for a file that holds secrets: the key before `=`, nothing after it, and
+/// nothing at all of a line inside a string, array or inline table.
+pub(crate) fn snippet_line(text: &str, line: u32) -> String {
+    let lines = scan(text);
+    let Some(info) = lines.get((line as usize).saturating_sub(1)) else {
+        return REDACTED.to_owned();
+    };
+    match info.assign {
+        Some(eq) if !info.continues => format!("{} {REDACTED}", &text[info.start..=eq]),
+        _ => REDACTED.to_owned(),
+    }
+}
+
+/// Where the lexer is at the start of a line.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lex {
+    Normal,
+    Basic,
+    Literal,
+    MultiBasic,
+    MultiLiteral,
+}
+
+/// One line of a document, as a TOML lexer sees it.
+struct Line {
+    /// Byte offset of the line's first character.
+    start: usize,
+    /// Byte offset of its end, before `\r\n` or `\n`.
+    end: usize,
+    /// Whether the line starts inside a string, an array or an inline table.
+    continues: bool,
+    /// Where a comment starts on it (the `#`), outside strings.
+    comment: Option<usize>,
+    /// Its first `=` outside strings and comments.
+    assign: Option<usize>,
+}
+
+/// Splits `text` into lines, lexing just enough TOML to know where strings
+/// and comments are. It works on text that does not parse, where it is what
+/// is left to tell a value from a key.
+fn scan(text: &str) -> Vec<Line> {
+    let bytes = text.as_bytes();
+    let mut lines = Vec::new();
+    let mut state = Lex::Normal;
+    let mut depth = 0usize;
+    let mut start = 0;
+    loop {
+        let newline = bytes[start..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(bytes.len(), |i| start + i);
+        let mut end = newline;
+        if end > start && bytes[end - 1] == b'\r' {
+            end -= 1;
+        }
+        let mut line = Line {
+            start,
+            end,
+            continues: state != Lex::Normal || depth > 0,
+            comment: None,
+            assign: None,
+        };
+        let mut i = start;
+        while i < end {
+            let rest = &bytes[i..end];
+            match (state, bytes[i]) {
+                (Lex::Normal, b'#') => {
+                    line.comment = Some(i);
+                    break;
+                }
+                (Lex::Normal, b'"') if rest.starts_with(b"\"\"\"") => {
+                    state = Lex::MultiBasic;
+                    i += 2;
+                }
+                (Lex::Normal, b'"') => state = Lex::Basic,
+                (Lex::Normal, b'\'') if rest.starts_with(b"'''") => {
+                    state = Lex::MultiLiteral;
+                    i += 2;
+                }
+                (Lex::Normal, b'\'') => state = Lex::Literal,
+                (Lex::Normal, b'[' | b'{') => depth += 1,
+                (Lex::Normal, b']' | b'}') => depth = depth.saturating_sub(1),
+                (Lex::Normal, b'=') if line.assign.is_none() => line.assign = Some(i),
+                (Lex::Basic | Lex::MultiBasic, b'\\') => i += 1,
+                (Lex::Basic, b'"') | (Lex::Literal, b'\'') => state = Lex::Normal,
+                (Lex::MultiBasic, b'"') | (Lex::MultiLiteral, b'\'') if rest.len() >= 3 => {
+                    let quote = bytes[i];
+                    if rest[..3].iter().all(|&b| b == quote) {
+                        // Up to two more quotes belong to the string.
+                        let run = rest.iter().take_while(|&&b| b == quote).count();
+                        i += run - 1;
+                        state = Lex::Normal;
+                    }
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        // A single-line string ends with its line, even an unterminated one.
+        if matches!(state, Lex::Basic | Lex::Literal) {
+            state = Lex::Normal;
+        }
+        lines.push(line);
+        if newline >= bytes.len() {
+            return lines;
+        }
+        start = newline + 1;
+    }
+}
+
+/// Collects the ranges of `table` that hold a secret. Under a secret
+/// (`inside`) keys are hidden too: `[url]` entries are all part of `url`.
+fn collect_secrets(
+    text: &str,
+    table: &DeTable<'_>,
+    path: &mut Vec<String>,
+    names_secret: &dyn Fn(&[String]) -> bool,
+    inside: bool,
+    hidden: &mut Vec<Range<usize>>,
+) {
+    for (key, value) in table {
+        path.push(key.get_ref().to_string());
+        if inside || names_secret(path) {
+            hide_entry(text, key, value, path, names_secret, inside, hidden);
+        } else {
+            match value.get_ref() {
+                DeValue::Table(inner) => {
+                    collect_secrets(text, inner, path, names_secret, false, hidden);
+                }
+                DeValue::Array(items) => {
+                    for item in items.iter() {
+                        if let DeValue::Table(inner) = item.get_ref() {
+                            collect_secrets(text, inner, path, names_secret, false, hidden);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        path.pop();
+    }
+}
+
+/// Hides one secret entry: its value (to the end of the line it ends on),
+/// and with `hide_key` its key as well.
+fn hide_entry(
+    text: &str,
+    key: &Spanned<std::borrow::Cow<'_, str>>,
+    value: &Spanned<DeValue<'_>>,
+    path: &mut Vec<String>,
+    names_secret: &dyn Fn(&[String]) -> bool,
+    hide_key: bool,
+    hidden: &mut Vec<Range<usize>>,
+) {
+    let span = value.span();
+    let starts_with = |prefix: &str| {
+        text.get(span.clone())
+            .is_some_and(|s| s.starts_with(prefix))
+    };
+    match value.get_ref() {
+        DeValue::String(s) if s.is_empty() && !hide_key => {}
+        // A `[table]` or dotted-key table: its span is its header or key, and
+        // its entries are elsewhere in the file.
+        DeValue::Table(inner) if !starts_with("{") => {
+            if hide_key {
+                hidden.push(key.span());
+            }
+            collect_secrets(text, inner, path, names_secret, true, hidden);
+        }
+        // An array of `[[tables]]`: each table's entries, likewise.
+        DeValue::Array(items)
+            if items.iter().any(|item| {
+                item.get_ref().is_table()
+                    && text.get(item.span()).is_some_and(|s| s.starts_with('['))
+            }) =>
+        {
+            for item in items.iter() {
+                if let DeValue::Table(inner) = item.get_ref() {
+                    collect_secrets(text, inner, path, names_secret, true, hidden);
+                }
+            }
+        }
+        _ => {
+            let start = if hide_key {
+                key.span().start
+            } else {
+                span.start
+            };
+            hidden.push(start..line_end(text, span.end));
+        }
+    }
+}
+
+/// Where the value of an assignment whose `=` is at `eq` starts: after the
+/// blanks that follow the `=`.
+fn value_start(text: &str, eq: usize) -> usize {
+    let after = &text[eq + 1..];
+    eq + 1 + (after.len() - after.trim_start_matches([' ', '\t']).len())
+}
+
+/// The end of the line holding `offset`, before its line break.
+fn line_end(text: &str, offset: usize) -> usize {
+    let end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
+    if end > offset && text.as_bytes()[end - 1] == b'\r' {
+        end - 1
+    } else {
+        end
+    }
+}
+
+/// For a file that does not parse: hides everything after each `=`, and
+/// every line that is not blank, a comment or a table header (it may be the
+/// middle of a string).
+fn hide_every_value(text: &str, lines: &[Line], hidden: &mut Vec<Range<usize>>) {
+    for line in lines {
+        let content = &text[line.start..line.end];
+        let trimmed = content.trim_start();
+        let first = line.end - trimmed.len();
+        if trimmed.is_empty() || (!line.continues && trimmed.starts_with('#')) {
+            continue;
+        }
+        if !line.continues && trimmed.starts_with('[') {
+            let header = &text[line.start..line.comment.unwrap_or(line.end)];
+            if DeTable::parse(header).is_ok() {
+                continue;
+            }
+        }
+        match line.assign {
+            Some(eq) if !line.continues => hidden.push(value_start(text, eq)..line.end),
+            _ => hidden.push(first..line.end),
+        }
+    }
+}
+
+/// At most this many comment lines are joined to find the end of a value
+/// that a commented-out assignment starts.
+const MAX_JOINED_COMMENT_LINES: usize = 64;
+
+/// Hides every comment that would set a secret once uncommented.
+fn hide_commented_secrets(
+    text: &str,
+    lines: &[Line],
+    names_secret: &dyn Fn(&[String]) -> bool,
+    hidden: &mut Vec<Range<usize>>,
+) {
+    // A comment is read in the table it sits in, and in the table a
+    // commented-out `#[header]` above it would open.
+    let mut table: Vec<String> = Vec::new();
+    let mut commented_table: Option<Vec<String>> = None;
+    let mut i = 0;
+    while i < lines.len() {
+        let line = &lines[i];
+        let content = &text[line.start..line.end];
+        let trimmed = content.trim_start();
+        if !line.continues && trimmed.starts_with('[') {
+            let header = &text[line.start..line.comment.unwrap_or(line.end)];
+            table = header_path(header).unwrap_or_default();
+            commented_table = None;
+        }
+        // A line that looks like a comment is read as one even inside a
+        // string: it would be one if the string's quotes moved.
+        if trimmed.starts_with('#') {
+            let run_end = (i..lines.len())
+                .find(|&j| {
+                    !text[lines[j].start..lines[j].end]
+                        .trim_start()
+                        .starts_with('#')
+                })
+                .unwrap_or(lines.len());
+            let run: Vec<(usize, &str)> = lines[i..run_end]
+                .iter()
+                .map(|l| uncomment(text, l.start, l.end))
+                .collect();
+            hide_in_comment_run(&run, &table, &mut commented_table, names_secret, hidden);
+            i = run_end;
+            continue;
+        }
+        if line.continues {
+            // The middle of a string: data, but an assignment to a secret in
+            // it would be one if the quotes moved.
+            let run = [(line.start, content)];
+            hide_in_comment_run(&run, &table, &mut None, names_secret, hidden);
+        }
+        if let Some(hash) = line.comment {
+            let run = [uncomment(text, hash, line.end)];
+            let mut none = None;
+            hide_in_comment_run(&run, &table, &mut none, names_secret, hidden);
+        }
+        i += 1;
+    }
+}
+
+/// The text of a comment line with its `#`s and leading blanks removed, and
+/// where that text starts in the file.
+fn uncomment(text: &str, start: usize, end: usize) -> (usize, &str) {
+    let content = &text[start..end];
+    let rest = content.trim_start().trim_start_matches('#');
+    (end - rest.len(), rest)
+}
+
+/// Hides what sets a secret in consecutive comment lines, each given as
+/// `(offset in the file, uncommented text)`: each line on its own, then the
+/// values that span several lines. Both, so that a line is judged alone even
+/// when it also reads as the middle of a longer value.
+fn hide_in_comment_run(
+    run: &[(usize, &str)],
+    table: &[String],
+    commented_table: &mut Option<Vec<String>>,
+    names_secret: &dyn Fn(&[String]) -> bool,
+    hidden: &mut Vec<Range<usize>>,
+) {
+    let in_context = |tables: &[Vec<String>], path: &[String]| {
+        tables
+            .iter()
+            .any(|t| names_secret(&[t.as_slice(), path].concat()))
+    };
+    // The tables each line is read in, and whether it parses alone.
+    let mut lines: Vec<(Vec<Vec<String>>, bool)> = Vec::with_capacity(run.len());
+    for &(offset, uncommented) in run {
+        let tables: Vec<Vec<String>> = std::iter::once(table.to_vec())
+            .chain(commented_table.clone())
+            .collect();
+        let secret = |path: &[String]| in_context(&tables, path);
+        let parses = DeTable::parse(uncommented).is_ok();
+        if parses && uncommented.trim_start().starts_with('[') {
+            *commented_table = header_path(uncommented);
+        } else if parses {
+            hide_parsed(
+                &[(0, offset, uncommented.len())],
+                uncommented,
+                &secret,
+                hidden,
+            );
+        } else if let Some(eq) = assignment_of_secret(uncommented, &secret) {
+            // Not TOML, but a broken assignment to a secret.
+            hidden.push(offset + value_start(uncommented, eq)..offset + uncommented.len());
+        }
+        lines.push((tables, parses));
+    }
+    let mut k = 0;
+    'lines: while k < run.len() {
+        let (offset, uncommented) = run[k];
+        let (tables, parses) = &lines[k];
+        if *parses || !opens_a_multi_line_value(uncommented) {
+            k += 1;
+            continue;
+        }
+        let secret = |path: &[String]| in_context(tables, path);
+        let mut joined = uncommented.to_owned();
+        let mut map = vec![(0, offset, uncommented.len())];
+        for (j, &(next_offset, next)) in run
+            .iter()
+            .enumerate()
+            .skip(k + 1)
+            .take(MAX_JOINED_COMMENT_LINES)
+        {
+            joined.push('\n');
+            map.push((joined.len(), next_offset, next.len()));
+            joined.push_str(next);
+            if DeTable::parse(&joined).is_ok() {
+                hide_parsed(&map, &joined, &secret, hidden);
+                k = j + 1;
+                continue 'lines;
+            }
+        }
+        if let Some(eq) = assignment_of_secret(uncommented, &secret)
+            && opens_a_multi_line_value(&uncommented[eq + 1..])
+        {
+            // Where the value would end is unknown: hide the rest of the comment.
+            for &(next_offset, next) in &run[k + 1..] {
+                hidden.push(next_offset..next_offset + next.len());
+            }
+            return;
+        }
+        k += 1;
+    }
+}
+
+/// Hides the secrets of a parsed piece of uncommented text; `map` says where
+/// each of its lines is in the file: `(offset in text, offset in file, length)`.
+fn hide_parsed(
+    map: &[(usize, usize, usize)],
+    text: &str,
+    names_secret: &dyn Fn(&[String]) -> bool,
+    hidden: &mut Vec<Range<usize>>,
+) {
+    let Ok(document) = DeTable::parse(text) else {
+        return;
+    };
+    let mut found = Vec::new();
+    collect_secrets(
+        text,
+        document.get_ref(),
+        &mut Vec::new(),
+        names_secret,
+        false,
+        &mut found,
+    );
+    for range in found {
+        for &(at, in_file, len) in map {
+            let (start, end) = (range.start.max(at), range.end.min(at + len));
+            if start < end {
+                hidden.push(in_file + (start - at)..in_file + (end - at));
+            }
+        }
+    }
+}
+
+/// Whether `text` opens a string, array or inline table it does not close.
+fn opens_a_multi_line_value(text: &str) -> bool {
+    ["\"\"\"", "'''", "[", "{"]
+        .iter()
+        .any(|opener| text.contains(opener))
+}
+
+/// The offset of the `=` of `text` when what comes before it is a TOML key
+/// naming a secret.
+fn assignment_of_secret(text: &str, names_secret: &dyn Fn(&[String]) -> bool) -> Option<usize> {
+    let eq = scan(text).first()?.assign?;
+    let value = text[eq + 1..].trim_start();
+    if ["\"\"", "''"].iter().any(|empty| {
+        value
+            .strip_prefix(empty)
+            .is_some_and(|rest| rest.trim().is_empty() || rest.trim_start().starts_with('#'))
+    }) {
+        // An empty secret stays visible, as in the shipped files.
+        return None;
+    }
+    let key = text[..eq].trim();
+    // A key behind some decoration (`#!api_key`, `#> api_key`) counts too.
+    let undecorated =
+        key.trim_start_matches(|c: char| !(c.is_ascii_alphanumeric() || c == '"' || c == '\''));
+    [key, undecorated]
+        .into_iter()
+        .filter(|key| !key.is_empty())
+        .filter_map(|key| header_path(&format!("{key} = 0\n")))
+        .any(|path| names_secret(&path))
+        .then_some(eq)
+}
+
+/// The key path a one-entry document sets: `[a."b"]` and `a."b" = 1` are
+/// both `a.b`.
+fn header_path(text: &str) -> Option<Vec<String>> {
+    let document = DeTable::parse(text).ok()?;
+    let mut path = Vec::new();
+    let mut table = document.get_ref();
+    loop {
+        let mut entries = table.iter();
+        let (Some((key, value)), None) = (entries.next(), entries.next()) else {
+            return Some(path);
+        };
+        path.push(key.get_ref().to_string());
+        match value.get_ref() {
+            DeValue::Table(inner) => table = inner,
+            DeValue::Array(items) => match items.iter().last().map(|i| i.get_ref()) {
+                Some(DeValue::Table(inner)) => table = inner,
+                _ => return Some(path),
+            },
+            _ => return Some(path),
+        }
+    }
+}
+
+/// `text` with each hidden range replaced by [`REDACTED`] on every line it
+/// touches; line breaks are kept.
+fn render(text: &str, lines: &[Line], mut hidden: Vec<Range<usize>>) -> String {
+    hidden.sort_by_key(|r| r.start);
+    let mut merged: Vec<Range<usize>> = Vec::with_capacity(hidden.len());
+    for range in hidden {
+        match merged.last_mut() {
+            Some(last) if range.start <= last.end => last.end = last.end.max(range.end),
+            _ => merged.push(range),
+        }
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut first = 0;
+    for (n, line) in lines.iter().enumerate() {
+        let next = lines.get(n + 1).map_or(text.len(), |l| l.start);
+        while first < merged.len() && merged[first].end <= line.start {
+            first += 1;
+        }
+        let mut at = line.start;
+        for range in merged[first..].iter().take_while(|r| r.start < line.end) {
+            let (start, end) = (range.start.max(line.start), range.end.min(line.end));
+            if start < end {
+                out.push_str(&text[at..start]);
+                out.push_str(REDACTED);
+                at = end;
+            }
+        }
+        out.push_str(&text[at..line.end]);
+        out.push_str(&text[line.end..next]);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use indoc::indoc;
+
+    fn shown(text: &str) -> String {
+        let shown = redact_text(text, &["api_key", "url"], None);
+        assert!(shown.parsed, "{text}");
+        shown.text
+    }
+
+    #[test]
+    fn values_are_hidden_wherever_the_key_is_written() {
+        let text = indoc! {r#"
+            "api\u005fkey" = "s1"
+            model = "m"
+            [llm]
+            'api_key' = "s2" # the old one was s3
+            inline = { url = "s4", other = 1 }
+        "#};
+        assert_eq!(
+            shown(text),
+            indoc! {r#"
+                "api\u005fkey" = <redacted>
+                model = "m"
+                [llm]
+                'api_key' = <redacted>
+                inline = { url = <redacted>
+            "#}
+        );
+    }
+
+    #[test]
+    fn every_line_of_a_multi_line_value_is_hidden() {
+        let text = "url = \"\"\"\ns1\ns2\"\"\"\nmodel = '''\nm\n'''\napi_key = '''\ns3\n'''\n";
+        assert_eq!(
+            shown(text),
+            "url = <redacted>\n<redacted>\n<redacted>\nmodel = '''\nm\n'''\napi_key = <redacted>\n<redacted>\n<redacted>\n"
+        );
+    }
+
+    #[test]
+    fn entries_under_a_secret_are_hidden_with_their_keys() {
+        let text = "url.sub = \"s1\"\n[api_key]\nk = \"s2\"\n\"s3\" = 1\n";
+        assert_eq!(
+            shown(text),
+            "url.<redacted>\n[api_key]\n<redacted>\n<redacted>\n"
+        );
+    }
+
+    #[test]
+    fn a_bom_and_crlf_are_kept_and_see_through() {
+        assert_eq!(
+            shown("\u{feff}api_key = \"s1\"\r\nmodel = 1\r\n"),
+            "\u{feff}api_key = <redacted>\r\nmodel = 1\r\n"
+        );
+    }
+
+    #[test]
+    fn commented_assignments_are_read_as_toml() {
+        let text = indoc! {r#"
+            # The key (secret).
+            #api_key = "s1"
+            ## "api_key"='s2'
+            #api_key = ""
+            #model = "m"
+            #url = """
+            #s3
+            #"""
+            # url = "s4
+            #[api_key]
+            #k = "s5"
+            pool = 1 # url = "s6"
+        "#};
+        assert_eq!(
+            shown(text),
+            indoc! {r#"
+                # The key (secret).
+                #api_key = <redacted>
+                ## "api_key"=<redacted>
+                #api_key = ""
+                #model = "m"
+                #url = <redacted>
+                #<redacted>
+                #<redacted>
+                # url = <redacted>
+                #[api_key]
+                #k = <redacted>
+                pool = 1 # url = <redacted>
+            "#}
+        );
+    }
+
+    #[test]
+    fn an_assignment_inside_another_value_is_judged_on_its_own() {
+        let text = "# a = \"\"\"\n#api_key = \"s1\"\n# \"\"\"\nmodel = \"\"\"\napi_key = \"s2\"\nm\n\"\"\"\n";
+        assert_eq!(
+            shown(text),
+            "# a = \"\"\"\n#api_key = <redacted>\n# \"\"\"\nmodel = \"\"\"\napi_key = <redacted>\nm\n\"\"\"\n"
+        );
+    }
+
+    #[test]
+    fn a_commented_unterminated_secret_hides_the_rest_of_the_comment() {
+        let text = "#url = \"\"\"\n#s1\n#s2\nmodel = 1\n";
+        assert_eq!(
+            shown(text),
+            "#url = <redacted>\n#<redacted>\n#<redacted>\nmodel = 1\n"
+        );
+    }
+
+    #[test]
+    fn a_file_that_does_not_parse_has_every_value_hidden() {
+        let text = "[t]\nmodel = \"m\" junk\napi_key = \"\"\"\ns1\n\"\"\"\nstray s2\n# note\n";
+        let shown = redact_text(text, &["api_key"], None);
+        assert!(!shown.parsed);
+        assert_eq!(
+            shown.text,
+            "[t]\nmodel = <redacted>\napi_key = <redacted>\n<redacted>\n<redacted>\n<redacted>\n# note\n"
+        );
+    }
+
+    #[test]
+    fn the_shipped_files_are_shown_unchanged() {
+        // Their secrets are empty and their prose is not TOML: a diff of an
+        // untouched file stays empty.
+        for schema in crate::bricks::registered() {
+            let shipped = crate::shipped_file(schema.name()).expect("shipped");
+            let shown = redact_file_text(shipped.contents, *schema);
+            assert!(shown.parsed, "{}", schema.name());
+            assert_eq!(shown.text, shipped.contents, "{}", schema.name());
+        }
+    }
+
+    #[test]
+    fn keys_the_brick_does_not_know_are_hidden_as_show_hides_them() {
+        let llm = crate::bricks::lookup("llm").expect("llm");
+        let text = "model = \"m\"\napikey = \"s1\"\n#API_KEY = \"s2\"\n#!api_key = \"s3\n#> api_key = 's4'\n#api_key = \"\" # empty\n";
+        assert_eq!(
+            redact_file_text(text, llm).text,
+            "model = \"m\"\napikey = <redacted>\n#API_KEY = <redacted>\n#!api_key = <redacted>\n#> api_key = <redacted>\n#api_key = \"\" # empty\n"
+        );
+    }
+
+    #[test]
+    fn a_file_without_secrets_is_unchanged() {
+        let text = "a = \"x\"\n#url = \"y\"\n";
+        assert_eq!(redact_text(text, &[], None).text, text);
+        assert_eq!(shown(text), "a = \"x\"\n#url = <redacted>\n");
+    }
+
+    #[test]
+    fn snippets_keep_only_the_key() {
+        let text = "url = \"\"\"\na=b\"\"\" x\napi_key = \"s\" x\n";
+        assert_eq!(snippet_line(text, 2), "<redacted>");
+        assert_eq!(snippet_line(text, 3), "api_key = <redacted>");
+    }
+
+    #[test]
+    fn a_malformed_override_shows_its_key_and_never_its_value() {
+        let cases = [
+            ("llm.api_key:sk-1", false, "llm.api_key…"),
+            ("llm.api_key", false, "llm.api_key"),
+            ("llm.api_key-sk-1", false, "llm.…"),
+            ("sk-1", false, "…"),
+            ("foo.bar", false, "…"),
+            ("LLM.api_key", true, "LLM.api_key=<redacted>"),
+            ("database.url ", true, "database.url =<redacted>"),
+            (" database. url", true, " database. url=<redacted>"),
+            (
+                "database.url:postgres://u:pw@h/db?ssl",
+                true,
+                "database.url…=<redacted>",
+            ),
+            ("llm.api_key sk-1", true, "llm.api_key…=<redacted>"),
+            ("llm.\"a b\".c\n", true, "llm.\"a b\".c…=<redacted>"),
+            // No control character is quoted, not even a tab.
+            ("llm.api_key\t", true, "llm.api_key…=<redacted>"),
+            ("llm.\"a\u{1b}[2J\"", true, "llm.…=<redacted>"),
+        ];
+        for (target, has_value, want) in cases {
+            assert_eq!(shown_override(target, has_value), want, "{target:?}");
+        }
+    }
+
+    #[test]
+    fn secrets_and_the_keys_under_them() {
+        let path = |p: &str| p.parse::<KeyPath>().unwrap();
+        assert!(at_or_under(&["url"], &path("url")));
+        assert!(at_or_under(&["url"], &path("url.sub")));
+        assert!(!at_or_under(&["url"], &path("urls")));
+        assert!(!at_or_under(&["url"], &path("x.url")));
+    }
+}
