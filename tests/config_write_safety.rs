@@ -548,3 +548,29 @@ fn on_a_terminal_edit_re_offers_the_changed_file_and_keeps_both_changes() {
     );
     std::fs::remove_file(kept).unwrap();
 }
+
+#[test]
+fn the_change_shown_by_a_refused_edit_hides_secrets() {
+    let mut sandbox = Sandbox::new();
+    sandbox.init();
+    let real = sandbox.conf_d().join("llm");
+    let script = editor(
+        &sandbox,
+        "racing-secret-editor",
+        &format!(
+            "echo 'model = \"mine\"' >> \"$1\"\n\
+             printf 'api_key = \"\"\"\\nsk-CANARY-1\\n\"\"\"\\n#api_key = \"sk-CANARY-2\"\\n' >> '{}'",
+            real.display()
+        ),
+    );
+    sandbox.env("EDITOR", &script);
+    let run = sandbox.run(&["config", "edit", "llm"]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(
+        run.stderr.contains("changed while you were editing it"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.transcript().contains("CANARY"), "{}", run.transcript());
+    assert!(read(&sandbox, "llm").contains("sk-CANARY-1"));
+}
