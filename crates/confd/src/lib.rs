@@ -46,6 +46,7 @@ mod origin;
 mod profile;
 mod seed;
 mod shipped;
+mod shown;
 mod state_dir;
 mod value;
 mod watch;
@@ -57,7 +58,7 @@ pub use config::{BrickConfig, REDACTED, Warning, redact};
 pub use error::Error;
 pub use file::{MAX_FILE_SIZE, is_drop_in_name, read_config_file};
 pub use hash::{EffectiveHash, InvalidHash};
-pub use key_path::{InvalidKeyPath, KeyPath};
+pub use key_path::{InvalidKeyPath, KeyPath, MAX_KEY_PATH_LEN, MAX_KEY_PATH_SEGMENTS};
 pub use layer::{Layer, MAX_DEPTH, OriginNode, OriginTable};
 pub use loader::{Loader, Override, suggest};
 pub use origin::{Origin, Precedence};
@@ -67,6 +68,7 @@ pub use seed::{
     StateLock, lock_state, seed,
 };
 pub use shipped::{Shipped, ShippedFile, content_hash, holds_secrets, shipped_file, shipped_files};
+pub use shown::terminal_safe;
 pub use state_dir::{StateDir, StateDirSource};
 pub use value::{BOOL_WORDS, parse_bool, parse_typed};
 pub use watch::{

@@ -440,6 +440,15 @@ impl Loader {
             }
             Err(e) => errors.push(e),
         }
+        // A file where the state dir, `etc` or `conf.d` belongs fails every
+        // lookup below it: report that once, and only when something failed,
+        // so a good load pays no extra `stat`.
+        if !errors.is_empty()
+            && let Err(e) = state.check_layout()
+        {
+            errors.clear();
+            errors.push(e);
+        }
         files
     }
 
