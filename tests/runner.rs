@@ -7,6 +7,7 @@ mod config_misc;
 mod config_write;
 #[path = "../crates/confd/tests/fs_tree.rs"]
 mod fs_tree;
+mod hostile_input;
 mod init;
 mod matrix;
 mod secrets;

@@ -41,7 +41,7 @@ pub fn terminal_safe(text: &str) -> Cow<'_, str> {
 /// `text` escaped to stay on one line: line feeds and tabs too, so a value
 /// can neither fake a line of output nor shift a tab-separated column.
 #[must_use]
-pub(crate) fn one_line(text: &str) -> Cow<'_, str> {
+pub fn one_line(text: &str) -> Cow<'_, str> {
     escape(text, |_| false)
 }
 

@@ -141,6 +141,11 @@ pub(crate) enum ConfigCommand {
 
 /// Runs a `config` subcommand.
 pub(crate) fn run(global: &Global, command: ConfigCommand) -> Result<(), Failure> {
+    // `doctor` reports a broken state dir among its findings, and `path`
+    // only says where things are.
+    if !matches!(command, ConfigCommand::Doctor | ConfigCommand::Path) {
+        global.state_dir()?;
+    }
     match command {
         ConfigCommand::Init { force, dry_run } => init::init(global, force, dry_run),
         ConfigCommand::Show {
