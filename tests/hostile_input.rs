@@ -416,3 +416,47 @@ fn one_huge_line_does_not_pad_every_other_line() {
         "origins still follow the values"
     );
 }
+
+#[test]
+fn a_drop_in_name_with_control_characters_or_too_long_is_refused() {
+    let sandbox = Sandbox::new();
+    sandbox.init();
+    let long = "x".repeat(100_000);
+    for name in ["a\nb", "\u{1b}[2J", "tab\there", long.as_str()] {
+        let run = run(
+            &sandbox,
+            &["config", "set", "cache.kv_size", "5", "--drop-in", name],
+        );
+        assert_eq!(run.code, 2, "{}", run.transcript());
+        assert!(
+            run.stderr.starts_with("error: invalid drop-in name `"),
+            "{}",
+            run.transcript()
+        );
+        assert!(run.stderr.len() < 600, "quoted short: {}", run.stderr.len());
+        assert_no_controls("--drop-in", &run);
+    }
+    assert!(
+        !sandbox.conf_d().join("cache.d").exists(),
+        "nothing was created"
+    );
+}
+
+#[test]
+fn a_huge_brick_name_is_quoted_short() {
+    let sandbox = Sandbox::new();
+    let name = "A".repeat(100_000);
+    for args in [
+        vec!["config", "show", name.as_str()],
+        vec!["config", "get", &format!("{name}.key")],
+    ] {
+        let run = run(&sandbox, &args);
+        assert_eq!(run.code, 2, "{}", run.transcript());
+        assert!(
+            run.stderr.contains("invalid brick name `AAAA"),
+            "{}",
+            run.transcript()
+        );
+        assert!(run.stderr.len() < 2_000, "{} bytes", run.stderr.len());
+    }
+}

@@ -611,8 +611,16 @@ fn check_against_defaults(
 /// (`auto_synk` → `auto_sync`, `mount` → `mounts`).
 #[must_use]
 pub fn suggest<'a>(unknown: &str, known: impl IntoIterator<Item = &'a String>) -> Option<String> {
+    // The distance is at least the difference in length, so a name much
+    // longer or shorter cannot score 0.6: skip it, and a 1 MB key in a file
+    // costs no 1 MB × len edit-distance table per known key.
+    let close_in_length = |k: &String| {
+        let (a, b) = (unknown.chars().count(), k.chars().count());
+        a.abs_diff(b) * 5 <= a.max(b) * 2
+    };
     known
         .into_iter()
+        .filter(|k| close_in_length(k))
         .map(|k| (strsim::normalized_damerau_levenshtein(unknown, k), k))
         .filter(|(score, _)| *score >= 0.6)
         .max_by(|a, b| a.0.total_cmp(&b.0))

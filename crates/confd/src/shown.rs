@@ -52,7 +52,7 @@ pub(crate) const QUOTED_INPUT_CHARS: usize = 80;
 /// [`QUOTED_INPUT_CHARS`] with its full length, so 100 KB of input make a
 /// short message.
 #[must_use]
-pub(crate) fn quoted_input(text: &str) -> String {
+pub fn quoted_input(text: &str) -> String {
     let shown = one_line(text);
     match shown.char_indices().nth(QUOTED_INPUT_CHARS) {
         None => shown.into_owned(),

@@ -27,9 +27,17 @@ fn target_file(
     } else {
         format!("{name}.toml")
     };
-    if file.contains('/') || !confd::is_drop_in_name(file.as_bytes()) {
+    // A file name: no `/`, no control character (a name with a line feed
+    // or an escape sequence is a trap for every later `ls`), at most
+    // NAME_MAX bytes.
+    if file.contains('/')
+        || file.chars().any(char::is_control)
+        || file.len() > 255
+        || !confd::is_drop_in_name(file.as_bytes())
+    {
         return Err(Failure::Usage(format!(
-            "invalid drop-in name `{name}`: a drop-in is a file name such as `50-local` (read as `50-local.toml`), not hidden and without `/`"
+            "invalid drop-in name `{}`: a drop-in is a file name such as `50-local` (read as `50-local.toml`), not hidden, without `/` or control characters, at most 255 bytes",
+            confd::quoted_input(name)
         )));
     }
     Ok(state.drop_in_dir(brick).join(file))
