@@ -350,6 +350,10 @@ fn a_file_in_place_of_the_state_dir_is_named_by_every_command() {
                 "not a directory\n"
             );
         }
+        // `path` still says where things are, and warns.
+        let path_run = run(&sandbox, &["config", "path"]);
+        assert_eq!(path_run.code, 0, "{}", path_run.transcript());
+        assert_eq!(path_run.stderr, format!("warning: {message}\n"));
     }
 }
 

@@ -410,6 +410,18 @@ pub fn cases() -> Vec<Case> {
     );
     deep_short_key.overrides = vec![(format!("fuzzed{}", ".a".repeat(65)), "1".to_owned())];
     all.push(deep_short_key);
+    // The deepest key path with the deepest literal the TOML parser takes
+    // under it: legal, and every renderer must cope on a 2 MiB stack.
+    let mut deepest = case(
+        "deepest_literal_under_the_deepest_key_in_a_set",
+        "fuzzed",
+        "x",
+        |_| {},
+        Expect::Loads,
+    );
+    let literal = format!("{}1{}", "{ a = [".repeat(39), "] }".repeat(39));
+    deepest.overrides = vec![(format!("fuzzed{}", ".a".repeat(64)), literal)];
+    all.push(deepest);
     all
 }
 
