@@ -362,45 +362,47 @@ fn a_closed_or_full_stdout_is_not_a_panic() {
     let sandbox = Sandbox::new();
     sandbox.init();
     let state = sandbox.state();
-    let args = [
+    let show = [
         "--state-dir",
         state.to_str().expect("utf-8"),
         "config",
         "show",
         "cache",
     ];
-    let mut child = sandbox
-        .command_with(&crate::support::nexus_bin(), &args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    drop(child.stdout.take());
-    let output = child.wait_with_output().expect("wait");
-    let closed = sandbox.finish(output);
-    assert_eq!(
-        closed.code,
-        0,
-        "a reader that stops early: {}",
-        closed.transcript()
-    );
-    assert!(
-        !closed.stderr.contains("panicked"),
-        "{}",
-        closed.transcript()
-    );
-    let full = std::fs::File::create("/dev/full").expect("/dev/full");
-    let output = sandbox
-        .command_with(&crate::support::nexus_bin(), &args)
-        .stdout(full)
-        .output()
-        .expect("run");
-    let full = sandbox.finish(output);
-    assert_eq!(full.code, 1, "{}", full.transcript());
-    assert_eq!(
-        full.stderr,
-        "error: cannot write to standard output: No space left on device (os error 28)\n"
-    );
+    for args in [&show[..], &["completions", "bash"], &["man"]] {
+        let mut child = sandbox
+            .command_with(&crate::support::nexus_bin(), args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        drop(child.stdout.take());
+        let output = child.wait_with_output().expect("wait");
+        let closed = sandbox.finish(output);
+        assert_eq!(
+            closed.code,
+            0,
+            "{args:?}, a reader that stops early: {}",
+            closed.transcript()
+        );
+        assert!(
+            !closed.stderr.contains("panicked"),
+            "{}",
+            closed.transcript()
+        );
+        let full = std::fs::File::create("/dev/full").expect("/dev/full");
+        let output = sandbox
+            .command_with(&crate::support::nexus_bin(), args)
+            .stdout(full)
+            .output()
+            .expect("run");
+        let full = sandbox.finish(output);
+        assert_eq!(full.code, 1, "{args:?}: {}", full.transcript());
+        assert_eq!(
+            full.stderr,
+            "error: cannot write to standard output: No space left on device (os error 28)\n"
+        );
+    }
 }
 
 #[test]

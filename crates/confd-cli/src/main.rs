@@ -123,9 +123,7 @@ impl Global {
         }
         loader
     }
-}
 
-impl Global {
     /// The state dir, refused up front when it (or its `etc` or `conf.d`)
     /// is not a directory, so each command says so once.
     fn state_dir(&self) -> Result<confd::StateDir, Failure> {
@@ -166,15 +164,25 @@ fn main() -> ExitCode {
             .global
             .state_dir()
             .and_then(|state| vfs_cmd::run(state.root(), cmd)),
+        // Generated into memory first: clap_complete panics on a closed pipe.
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "nexus", &mut std::io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "nexus", &mut script);
+            output::stdout_bytes(&script);
             Ok(())
         }
-        Command::Man => clap_mangen::Man::new(Cli::command())
-            .render(&mut std::io::stdout())
-            .map_err(|e| Failure::Config(format!("cannot write the manual page: {e}"))),
+        Command::Man => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut page)
+                .map_err(|e| Failure::Config(format!("cannot render the manual page: {e}")))
+                .map(|()| output::stdout_bytes(&page))
+        }
     };
-    if let Some(e) = output::stdout_failure() {
+    // The command's own failure first; a failed write only matters after a success.
+    if result.is_ok()
+        && let Some(e) = output::stdout_failure()
+    {
         output::error(&format!("cannot write to standard output: {e}"));
         return ExitCode::from(1);
     }

@@ -30,6 +30,12 @@ static STDOUT_FAILURE: Mutex<Option<std::io::Error>> = Mutex::new(None);
 /// it is remembered, later output is dropped, and [`stdout_failure`] tells
 /// `main` how to end.
 pub(crate) fn stdout(text: &str) {
+    stdout_bytes(confd::terminal_safe(text).as_bytes());
+}
+
+/// Writes bytes that are ours, not the user's (a completion script, a
+/// manual page), to stdout as they are, remembering a failure as [`stdout`] does.
+pub(crate) fn stdout_bytes(bytes: &[u8]) {
     let mut failure = STDOUT_FAILURE
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -37,10 +43,7 @@ pub(crate) fn stdout(text: &str) {
         return;
     }
     let mut out = std::io::stdout().lock();
-    if let Err(e) = out
-        .write_all(confd::terminal_safe(text).as_bytes())
-        .and_then(|()| out.flush())
-    {
+    if let Err(e) = out.write_all(bytes).and_then(|()| out.flush()) {
         *failure = Some(e);
     }
 }
