@@ -5,7 +5,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::shown::{ShownPath, quoted_input};
+use crate::shown::{ShownPath, quoted_input, terminal_safe};
 use crate::{InvalidBrickName, InvalidKeyPath, Origin};
 
 /// Why a brick's configuration could not be loaded.
@@ -126,8 +126,9 @@ pub enum Error {
 
     /// A configuration file is not valid TOML.
     #[error(
-        "malformed TOML at `{}:{line}:{column}`: {message}\n{snippet}",
-        ShownPath(path)
+        "malformed TOML at `{}:{line}:{column}`: {}\n{snippet}",
+        ShownPath(path),
+        terminal_safe(message)
     )]
     Malformed {
         /// The file.
@@ -161,7 +162,8 @@ pub enum Error {
 
     /// A value has the right type but is not acceptable (an unknown enum
     /// variant, a negative size, an unparsable environment value, …).
-    #[error("invalid value for `{key}` {}: {message}", At(origin))]
+    // Messages may quote the value (serde's "unknown variant `…`"): escaped.
+    #[error("invalid value for `{key}` {}: {}", At(origin), terminal_safe(message))]
     InvalidValue {
         /// `brick.key.path`.
         key: String,
@@ -172,7 +174,11 @@ pub enum Error {
     },
 
     /// The brick's own rule across several keys does not hold.
-    #[error("invalid `{brick}` configuration: {message}{}", Involved(involved))]
+    #[error(
+        "invalid `{brick}` configuration: {}{}",
+        terminal_safe(message),
+        Involved(involved)
+    )]
     Validation {
         /// The brick.
         brick: String,
@@ -196,7 +202,7 @@ pub enum Error {
 
     /// The configuration does not fit the type it is read into, at a place
     /// no single value explains (a missing key, for instance).
-    #[error("cannot read the `{brick}` configuration: {message}")]
+    #[error("cannot read the `{brick}` configuration: {}", terminal_safe(message))]
     Deserialize {
         /// The brick.
         brick: String,
