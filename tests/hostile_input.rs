@@ -223,6 +223,19 @@ fn other_scripts_and_tabs_print_as_they_are_and_json_stays_json() {
         values["odd"], "\u{9b}\u{202e}",
         "escaped, the same characters"
     );
+    // A CRLF file's lines keep their ending in `diff`; a lone CR is escaped.
+    sandbox.write("cache", "kv_size = 7\r\n# lone\rcr\n");
+    let diff = run(&sandbox, &["config", "diff", "cache"]);
+    assert!(
+        diff.stdout.contains("+kv_size = 7\r\n"),
+        "{}",
+        diff.transcript()
+    );
+    assert!(
+        diff.stdout.contains("+# lone\\u000D"),
+        "{}",
+        diff.transcript()
+    );
 }
 
 #[test]

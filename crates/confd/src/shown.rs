@@ -15,13 +15,24 @@ fn is_hazard(c: char) -> bool {
     c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
-fn escape(text: &str, keep: impl Fn(char) -> bool) -> Cow<'_, str> {
-    if !text.chars().any(|c| is_hazard(c) && !keep(c)) {
+/// `text` with each hazard escaped unless `keep(c, next)` spares it.
+fn escape(text: &str, keep: impl Fn(char, Option<char>) -> bool) -> Cow<'_, str> {
+    let escapes = |c: char, next: Option<char>| is_hazard(c) && !keep(c, next);
+    let mut chars = text.chars().peekable();
+    let mut clean = true;
+    while let Some(c) = chars.next() {
+        if escapes(c, chars.peek().copied()) {
+            clean = false;
+            break;
+        }
+    }
+    if clean {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 16);
-    for c in text.chars() {
-        if is_hazard(c) && !keep(c) {
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if escapes(c, chars.peek().copied()) {
             let _ = write!(out, "\\u{:04X}", u32::from(c));
         } else {
             out.push(c);
@@ -31,18 +42,22 @@ fn escape(text: &str, keep: impl Fn(char) -> bool) -> Cow<'_, str> {
 }
 
 /// `text` with every character that could act on a terminal escaped, except
-/// line feeds and tabs, which the program's own output uses as separators.
-/// For whole messages at the point they are printed.
+/// line feeds and tabs, which the program's own output uses as separators,
+/// and a carriage return just before a line feed (a CRLF file's lines, shown
+/// by `diff`); a lone one, which would let text overwrite its own line, is
+/// escaped. For whole messages at the point they are printed.
 #[must_use]
 pub fn terminal_safe(text: &str) -> Cow<'_, str> {
-    escape(text, |c| c == '\n' || c == '\t')
+    escape(text, |c, next| {
+        c == '\n' || c == '\t' || (c == '\r' && next == Some('\n'))
+    })
 }
 
 /// `text` escaped to stay on one line: line feeds and tabs too, so a value
 /// can neither fake a line of output nor shift a tab-separated column.
 #[must_use]
 pub fn one_line(text: &str) -> Cow<'_, str> {
-    escape(text, |_| false)
+    escape(text, |_, _| false)
 }
 
 /// The most characters of a rejected input quoted back in an error message.
@@ -83,6 +98,11 @@ mod tests {
         );
         assert_eq!(terminal_safe("\u{9b}31m \u{202e}"), "\\u009B31m \\u202E");
         assert_eq!(one_line("a\nb\tc"), "a\\u000Ab\\u0009c");
+        assert_eq!(
+            terminal_safe("crlf\r\nlone\rx\r"),
+            "crlf\r\nlone\\u000Dx\\u000D"
+        );
+        assert_eq!(one_line("a\r\n"), "a\\u000D\\u000A");
     }
 
     #[test]
