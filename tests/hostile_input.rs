@@ -462,7 +462,7 @@ fn a_drop_in_name_with_control_characters_or_too_long_is_refused() {
 }
 
 #[test]
-fn a_huge_brick_name_is_quoted_short() {
+fn huge_names_and_values_are_quoted_short_in_errors() {
     let sandbox = Sandbox::new();
     let name = "A".repeat(100_000);
     for args in [
@@ -478,4 +478,14 @@ fn a_huge_brick_name_is_quoted_short() {
         );
         assert!(run.stderr.len() < 2_000, "{} bytes", run.stderr.len());
     }
+    let mut env = Sandbox::new();
+    env.env("NEXUS_CACHE_KV_SIZE", &"9".repeat(100_000));
+    let run = run(&env, &["config", "show", "cache"]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(
+        run.stderr.contains("… (100000 bytes)`"),
+        "{}",
+        run.transcript()
+    );
+    assert!(run.stderr.len() < 2_000, "{} bytes", run.stderr.len());
 }

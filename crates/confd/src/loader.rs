@@ -556,7 +556,7 @@ fn with_found(expected: String, raw: &str, secret: bool) -> String {
     if secret {
         expected
     } else {
-        format!("{expected}, found `{}`", raw.escape_debug())
+        format!("{expected}, found `{}`", crate::shown::quoted_input(raw))
     }
 }
 
