@@ -16,7 +16,7 @@ use adversarial::{Expect, cases, snapshot};
 use crate::support::{Run, Sandbox, nexus_bin};
 
 /// Runs `nexus ARGS…` in the sandbox, bounded in time and memory.
-fn run_bounded(sandbox: &Sandbox, args: &[&str]) -> Result<Run, String> {
+pub(crate) fn run_bounded(sandbox: &Sandbox, args: &[&str]) -> Result<Run, String> {
     let mut command = sandbox.command_with(&nexus_bin(), args);
     command.env("RUST_LOG", "trace").env("RUST_BACKTRACE", "0");
     let (status, stdout, stderr) = adversarial::run_bounded(command)?;

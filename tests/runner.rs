@@ -8,6 +8,7 @@ mod config_write;
 mod config_write_safety;
 #[path = "../crates/confd/tests/fs_tree.rs"]
 mod fs_tree;
+mod hostile_input;
 mod init;
 mod matrix;
 mod secrets;

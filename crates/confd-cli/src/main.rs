@@ -1,5 +1,27 @@
 //! `nexus`: the operator's command for conf.d configuration and the VFS.
 
+// This crate's own print macros, shadowing the standard ones in every module
+// below: all output goes through `output`, which escapes control characters
+// from user input and does not panic on a closed pipe.
+macro_rules! print {
+    ($($arg:tt)*) => { $crate::output::stdout(&::std::format!($($arg)*)) };
+}
+macro_rules! println {
+    () => { $crate::output::stdout("\n") };
+    ($($arg:tt)*) => {
+        $crate::output::stdout(&::std::format!("{}\n", ::std::format_args!($($arg)*)))
+    };
+}
+macro_rules! eprint {
+    ($($arg:tt)*) => { $crate::output::stderr(&::std::format!($($arg)*)) };
+}
+macro_rules! eprintln {
+    () => { $crate::output::stderr("\n") };
+    ($($arg:tt)*) => {
+        $crate::output::stderr(&::std::format!("{}\n", ::std::format_args!($($arg)*)))
+    };
+}
+
 mod config;
 mod output;
 mod vfs_cmd;
@@ -109,6 +131,14 @@ impl Global {
         }
         loader
     }
+
+    /// The state dir, refused up front when it (or its `etc` or `conf.d`)
+    /// is not a directory, so each command says so once.
+    fn state_dir(&self) -> Result<confd::StateDir, Failure> {
+        let state = self.loader().resolved_state_dir()?;
+        state.check_layout()?;
+        Ok(state)
+    }
 }
 
 /// What a command ended in: the exit status and, for failures, why.
@@ -132,7 +162,10 @@ impl From<confd::Error> for Failure {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return output::clap_error(&e),
+    };
     let bad_overrides: Vec<&String> = cli
         .global
         .overrides
@@ -149,18 +182,30 @@ fn main() -> ExitCode {
         Command::Config(cmd) => config::run(&cli.global, cmd),
         Command::Vfs(cmd) => cli
             .global
-            .loader()
-            .resolved_state_dir()
-            .map_err(Failure::from)
+            .state_dir()
             .and_then(|state| vfs_cmd::run(state.root(), cmd)),
+        // Generated into memory first: clap_complete panics on a closed pipe.
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "nexus", &mut std::io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "nexus", &mut script);
+            output::stdout_bytes(&script);
             Ok(())
         }
-        Command::Man => clap_mangen::Man::new(Cli::command())
-            .render(&mut std::io::stdout())
-            .map_err(|e| Failure::Config(format!("cannot write the manual page: {e}"))),
+        Command::Man => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut page)
+                .map_err(|e| Failure::Config(format!("cannot render the manual page: {e}")))
+                .map(|()| output::stdout_bytes(&page))
+        }
     };
+    // The command's own failure first; a failed write only matters after a success.
+    if result.is_ok()
+        && let Some(e) = output::stdout_failure()
+    {
+        output::error(&format!("cannot write to standard output: {e}"));
+        return ExitCode::from(1);
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Config(message)) => {

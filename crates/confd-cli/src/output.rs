@@ -1,8 +1,10 @@
 //! Rendering configuration for people (TOML with origins) and programs (JSON),
-//! and the one place that writes diagnostics to stderr.
+//! and the one place that writes to stdout and stderr: `print!`, `println!`,
+//! `eprint!` and `eprintln!` are this crate's own (see main.rs) and end here.
 
 use std::fmt::Write as _;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
+use std::sync::Mutex;
 
 use confd::{KeyPath, Origin, OriginNode, OriginTable};
 use serde_json::{Value as Json, json};
@@ -14,12 +16,106 @@ fn colour() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
-fn diagnostic(label: &str, ansi: &str, message: &str) {
-    if colour() {
-        eprintln!("\x1b[1;{ansi}m{label}\x1b[0m: {message}");
-    } else {
-        eprintln!("{label}: {message}");
+/// The first error writing to stdout, if any (a closed pipe, a full disk).
+static STDOUT_FAILURE: Mutex<Option<std::io::Error>> = Mutex::new(None);
+
+/// Writes `text` to stdout, escaping control characters that came from
+/// user input (file contents, names, `--set` values): a value can then never
+/// move the cursor, retitle the window or clear the screen. Line feeds and
+/// tabs stay, as the separators of this program's own output; TOML and JSON
+/// output is unchanged but for characters they leave raw (C1 controls, bidi
+/// overrides), which become `\uXXXX`, an escape both formats read back.
+///
+/// A failed write never panics (as `std::println!` does on a closed pipe):
+/// it is remembered, later output is dropped, and [`stdout_failure`] tells
+/// `main` how to end.
+pub(crate) fn stdout(text: &str) {
+    stdout_bytes(confd::terminal_safe(text).as_bytes());
+}
+
+/// Writes bytes that are ours, not the user's (a completion script, a
+/// manual page), to stdout as they are, remembering a failure as [`stdout`] does.
+pub(crate) fn stdout_bytes(bytes: &[u8]) {
+    let mut failure = STDOUT_FAILURE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if failure.is_some() {
+        return;
     }
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(bytes).and_then(|()| out.flush()) {
+        *failure = Some(e);
+    }
+}
+
+/// Why stdout could not be written, once all output is done: `None` when
+/// it was, or when the reader closed the pipe (`nexus config show x | head`
+/// is not a failure).
+pub(crate) fn stdout_failure() -> Option<std::io::Error> {
+    STDOUT_FAILURE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take()
+        .filter(|e| e.kind() != std::io::ErrorKind::BrokenPipe)
+}
+
+/// Writes `text` to stderr, escaped as [`stdout`] escapes it; an error
+/// writing stderr has nowhere to be reported and is ignored.
+pub(crate) fn stderr(text: &str) {
+    raw_stderr(&confd::terminal_safe(text));
+}
+
+fn raw_stderr(text: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
+}
+
+fn diagnostic(label: &str, ansi: &str, message: &str) {
+    // Escape the message before colouring it: the colour codes are ours.
+    let message = confd::terminal_safe(message);
+    if colour() {
+        raw_stderr(&format!("\x1b[1;{ansi}m{label}\x1b[0m: {message}\n"));
+    } else {
+        raw_stderr(&format!("{label}: {message}\n"));
+    }
+}
+
+/// How much of a long line of a clap error is shown, in characters, from
+/// its start and from its end.
+const CLAP_LINE_HEAD: usize = 100;
+const CLAP_LINE_TAIL: usize = 400;
+
+/// Reports a command line clap refused, escaped like every other message
+/// (clap quotes the rejected value, which may hold control characters), and
+/// returns its exit status; help and version go to stdout as clap prints them.
+pub(crate) fn clap_error(e: &clap::Error) -> std::process::ExitCode {
+    let code = std::process::ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+    if !e.use_stderr() {
+        let _ = e.print();
+        return code;
+    }
+    // Clap quotes the rejected value whole before the reason: cut the middle
+    // of a long line, so a 100 KB `--set` is short and the reason still shows.
+    let text: String = e
+        .render()
+        .to_string()
+        .lines()
+        .map(|line| {
+            let chars: Vec<char> = line.chars().collect();
+            if chars.len() <= CLAP_LINE_HEAD + CLAP_LINE_TAIL {
+                return format!("{line}\n");
+            }
+            let head: String = chars[..CLAP_LINE_HEAD].iter().collect();
+            let tail: String = chars[chars.len() - CLAP_LINE_TAIL..].iter().collect();
+            let cut = chars.len() - CLAP_LINE_HEAD - CLAP_LINE_TAIL;
+            format!("{head}… ({cut} characters cut) …{tail}\n")
+        })
+        .collect();
+    match text.strip_prefix("error: ") {
+        Some(message) => error(message.trim_end()),
+        None => stderr(&text),
+    }
+    code
 }
 
 /// Prints an error on stderr.
@@ -37,22 +133,28 @@ fn toml_key(key: &str) -> String {
     KeyPath::from_segments([key]).to_string()
 }
 
+/// The longest line that the origin comments of `show --origin` line up after.
+const ORIGIN_COLUMN_LIMIT: usize = 60;
+
 /// A table as a TOML document; with `origins`, each value is followed by a
 /// comment naming where it came from, so the output is still valid TOML.
 pub(crate) fn toml_document(table: &Table, origins: Option<&OriginTable>) -> String {
     let mut lines: Vec<(String, Option<String>)> = Vec::new();
     collect_lines(table, origins, &KeyPath::default(), &mut lines);
+    // Origins line up in a column after the longest line, up to a limit: a
+    // 1 MB key or value must not pad every other line to a megabyte.
     let width = lines
         .iter()
         .filter(|(_, o)| o.is_some())
         .map(|(l, _)| l.chars().count())
+        .filter(|&n| n <= ORIGIN_COLUMN_LIMIT)
         .max()
         .unwrap_or(0);
     let mut out = String::new();
     for (line, origin) in lines {
         match origin {
             Some(origin) => {
-                let pad = width - line.chars().count();
+                let pad = width.saturating_sub(line.chars().count());
                 let _ = writeln!(out, "{line}{:pad$}  # {origin}", "");
             }
             None => {

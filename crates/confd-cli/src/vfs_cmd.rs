@@ -106,7 +106,8 @@ fn execute(vfs: &Vfs, cmd: VfsCommand, out: &mut impl Write) -> Result<(), Box<d
         VfsCommand::Ls { path } => {
             for entry in vfs.read_dir(&path)? {
                 let slash = if entry.kind == Kind::Dir { "/" } else { "" };
-                writeln!(out, "{}{slash}", entry.name)?;
+                // Host file names may hold control characters.
+                writeln!(out, "{}{slash}", confd::one_line(&entry.name))?;
             }
         }
         VfsCommand::Cat { path } => out.write_all(&vfs.read(&path)?.data)?,

@@ -16,7 +16,7 @@ pub struct BrickName(String);
 
 /// Why a string is not a brick name.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("invalid brick name `{}`: {reason}", name.escape_debug())]
+#[error("invalid brick name `{}`: {reason}", crate::shown::quoted_input(name))]
 pub struct InvalidBrickName {
     /// The rejected text.
     pub name: String,

@@ -5,6 +5,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::shown::{ShownPath, quoted_input, terminal_safe};
 use crate::{InvalidBrickName, InvalidKeyPath, Origin};
 
 /// Why a brick's configuration could not be loaded.
@@ -21,7 +22,8 @@ pub enum Error {
 
     /// The profile is not one of the five known names.
     #[error(
-        "unknown profile `{value}` from `{from}`: expected one of minimal, embedded, lite, full, cloud"
+        "unknown profile `{}` from `{from}`: expected one of minimal, embedded, lite, full, cloud",
+        quoted_input(value)
     )]
     UnknownProfile {
         /// The rejected text.
@@ -36,6 +38,29 @@ pub enum Error {
     )]
     NoHomeDir,
 
+    /// The state dir given is blank, or relative where that is refused.
+    #[error("invalid state dir `{}` from `{from}`: {reason}", ShownPath(path))]
+    InvalidStateDir {
+        /// The rejected path.
+        path: PathBuf,
+        /// Where it was given: `--state-dir` or `NEXUS_STATE_DIR`.
+        from: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
+    /// Something other than a directory stands where the state dir, its
+    /// `etc` or its `etc/conf.d` belongs.
+    #[error("{}", NotADir { path, found, is_root: *is_root })]
+    StateDirNotADirectory {
+        /// The offending path.
+        path: PathBuf,
+        /// What is there instead: "a file", "a FIFO", "a dangling symlink", …
+        found: &'static str,
+        /// Whether it is the state dir itself, rather than `etc` or `conf.d`.
+        is_root: bool,
+    },
+
     /// An environment variable the loader reads is not valid UTF-8.
     #[error("environment variable `{var}` is not valid UTF-8")]
     EnvNotUtf8 {
@@ -45,7 +70,7 @@ pub enum Error {
 
     /// The file system refused an operation on a path (permission denied,
     /// a symlink loop, …).
-    #[error("cannot read `{}`: {source}", path.display())]
+    #[error("cannot read `{}`: {source}", ShownPath(path))]
     Io {
         /// The path that could not be read.
         path: PathBuf,
@@ -55,7 +80,7 @@ pub enum Error {
     },
 
     /// Something other than a regular file stands where a configuration file belongs.
-    #[error("`{}` is {found}, not a configuration file", path.display())]
+    #[error("`{}` is {found}, not a configuration file", ShownPath(path))]
     NotAFile {
         /// The offending path.
         path: PathBuf,
@@ -64,14 +89,20 @@ pub enum Error {
     },
 
     /// A file stands where the drop-in directory `NAME.d` belongs.
-    #[error("`{}` is not a directory: drop-ins go in a directory of `*.toml` files", path.display())]
+    #[error(
+        "`{}` is not a directory: drop-ins go in a directory of `*.toml` files",
+        ShownPath(path)
+    )]
     NotADirectory {
         /// The offending path.
         path: PathBuf,
     },
 
     /// A configuration file is larger than the 1 MiB limit.
-    #[error("`{}` is {size} bytes: configuration files are limited to 1 MiB", path.display())]
+    #[error(
+        "`{}` is {size} bytes: configuration files are limited to 1 MiB",
+        ShownPath(path)
+    )]
     TooLarge {
         /// The file.
         path: PathBuf,
@@ -80,7 +111,10 @@ pub enum Error {
     },
 
     /// A configuration file is not UTF-8 text.
-    #[error("`{}:{line}:{column}` is not valid UTF-8: configuration files are UTF-8 text", path.display())]
+    #[error(
+        "`{}:{line}:{column}` is not valid UTF-8: configuration files are UTF-8 text",
+        ShownPath(path)
+    )]
     NotUtf8 {
         /// The file.
         path: PathBuf,
@@ -91,7 +125,11 @@ pub enum Error {
     },
 
     /// A configuration file is not valid TOML.
-    #[error("malformed TOML at `{}:{line}:{column}`: {message}\n{snippet}", path.display())]
+    #[error(
+        "malformed TOML at `{}:{line}:{column}`: {}\n{snippet}",
+        ShownPath(path),
+        terminal_safe(message)
+    )]
     Malformed {
         /// The file.
         path: PathBuf,
@@ -124,7 +162,8 @@ pub enum Error {
 
     /// A value has the right type but is not acceptable (an unknown enum
     /// variant, a negative size, an unparsable environment value, …).
-    #[error("invalid value for `{key}` {}: {message}", At(origin))]
+    // Messages may quote the value (serde's "unknown variant `…`"): escaped.
+    #[error("invalid value for `{key}` {}: {}", At(origin), terminal_safe(message))]
     InvalidValue {
         /// `brick.key.path`.
         key: String,
@@ -135,7 +174,11 @@ pub enum Error {
     },
 
     /// The brick's own rule across several keys does not hold.
-    #[error("invalid `{brick}` configuration: {message}{}", Involved(involved))]
+    #[error(
+        "invalid `{brick}` configuration: {}{}",
+        terminal_safe(message),
+        Involved(involved)
+    )]
     Validation {
         /// The brick.
         brick: String,
@@ -159,7 +202,7 @@ pub enum Error {
 
     /// The configuration does not fit the type it is read into, at a place
     /// no single value explains (a missing key, for instance).
-    #[error("cannot read the `{brick}` configuration: {message}")]
+    #[error("cannot read the `{brick}` configuration: {}", terminal_safe(message))]
     Deserialize {
         /// The brick.
         brick: String,
@@ -168,7 +211,7 @@ pub enum Error {
     },
 
     /// A `--set` override is not of the form `BRICK.key=value`.
-    #[error("invalid override `--set {spec}`: {reason}")]
+    #[error("invalid override `--set {}`: {reason}", quoted_input(spec))]
     InvalidOverride {
         /// The text given to `--set` as far as it may be shown: its key
         /// (see [`quotable_key`](crate::quotable_key)), never its value.
@@ -192,6 +235,7 @@ impl Error {
             | Error::InvalidKeyPath(_)
             | Error::InvalidOverride { .. } => true,
             Error::UnknownProfile { from, .. } => *from == "--profile",
+            Error::InvalidStateDir { from, .. } => *from == "--state-dir",
             Error::InvalidType { origin, .. }
             | Error::InvalidValue { origin, .. }
             | Error::UnknownKey { origin, .. } => matches!(origin, Origin::Cli(_)),
@@ -281,6 +325,26 @@ impl fmt::Display for At<'_> {
         match self.0 {
             Origin::File { .. } => write!(f, "at `{}`", self.0),
             other => write!(f, "from `{other}`"),
+        }
+    }
+}
+
+struct NotADir<'a> {
+    path: &'a Path,
+    found: &'a str,
+    is_root: bool,
+}
+
+impl fmt::Display for NotADir<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (path, found) = (ShownPath(self.path), self.found);
+        if self.is_root {
+            write!(f, "state dir `{path}` is {found}, not a directory")
+        } else {
+            write!(
+                f,
+                "`{path}` is {found}, not a directory: the state dir keeps configuration in `etc/conf.d/`"
+            )
         }
     }
 }

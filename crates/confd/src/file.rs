@@ -10,7 +10,7 @@ use crate::Error;
 /// The largest configuration file accepted, in bytes.
 pub const MAX_FILE_SIZE: u64 = 1024 * 1024;
 
-fn describe(file_type: std::fs::FileType) -> &'static str {
+pub(crate) fn describe(file_type: std::fs::FileType) -> &'static str {
     if file_type.is_dir() {
         "a directory"
     } else if file_type.is_fifo() {

@@ -10,11 +10,23 @@ use std::str::FromStr;
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct KeyPath(Vec<String>);
 
+/// The most segments a key path may have: as deep as a configuration file
+/// may nest ([`MAX_DEPTH`](crate::MAX_DEPTH)), so every value a file can hold
+/// has a path, and far beyond any real brick (the shipped ones use one or two).
+/// Bounding it keeps a hostile `--set a.a.a…` from building a table deep
+/// enough to exhaust the stack.
+pub const MAX_KEY_PATH_SEGMENTS: usize = crate::layer::MAX_DEPTH;
+
+/// The longest key path text accepted, in bytes: 64 segments of 15
+/// characters fit, and a path is refused before it is scanned.
+pub const MAX_KEY_PATH_LEN: usize = 1024;
+
 /// Why a string is not a key path.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("invalid key path `{text}`: {reason}")]
 pub struct InvalidKeyPath {
-    /// The rejected text.
+    /// The rejected text as the message shows it: control characters
+    /// escaped, and cut short when it is long.
     pub text: String,
     /// What is wrong with it.
     pub reason: &'static str,
@@ -86,12 +98,18 @@ impl FromStr for KeyPath {
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let fail = |reason| InvalidKeyPath {
-            text: text.to_owned(),
+            text: crate::shown::quoted_input(text),
             reason,
         };
+        if text.len() > MAX_KEY_PATH_LEN {
+            return Err(fail("a key path is at most 1024 bytes"));
+        }
         let mut segments = Vec::new();
         let mut rest = text;
         loop {
+            if segments.len() == MAX_KEY_PATH_SEGMENTS {
+                return Err(fail("a key path has at most 64 segments"));
+            }
             if let Some(quoted) = rest.strip_prefix('"') {
                 let (segment, after) =
                     unquote(quoted).ok_or_else(|| fail("a quoted segment is not closed"))?;
@@ -171,6 +189,31 @@ mod tests {
         assert_eq!(shown, r#""a\"b"."c\\d"."e\u001B[2Jf""#);
         assert!(!shown.contains('\u{1b}'));
         assert_eq!(shown.parse::<KeyPath>().unwrap(), path);
+    }
+
+    #[test]
+    fn long_and_deep_paths_are_refused_with_a_short_message() {
+        let deepest = vec!["a"; MAX_KEY_PATH_SEGMENTS].join(".");
+        assert_eq!(
+            deepest.parse::<KeyPath>().unwrap().segments().len(),
+            MAX_KEY_PATH_SEGMENTS
+        );
+        let too_deep = format!("{deepest}.a");
+        let err = too_deep.parse::<KeyPath>().unwrap_err();
+        assert_eq!(err.reason, "a key path has at most 64 segments");
+        let huge = vec!["a"; 65_000].join(".");
+        let err = huge.parse::<KeyPath>().unwrap_err();
+        assert_eq!(err.reason, "a key path is at most 1024 bytes");
+        assert!(err.to_string().len() < 200, "{err}");
+        let one_long_segment = "k".repeat(MAX_KEY_PATH_LEN + 1);
+        assert!(one_long_segment.parse::<KeyPath>().is_err());
+    }
+
+    #[test]
+    fn a_rejected_path_is_quoted_without_control_characters() {
+        let err = "a b\u{1b}[2J".parse::<KeyPath>().unwrap_err();
+        assert!(!err.to_string().contains('\u{1b}'), "{err}");
+        assert!(err.to_string().contains("\\u001B[2J"), "{err}");
     }
 
     #[test]

@@ -13,10 +13,15 @@ use toml::{Spanned, Table, Value};
 
 use crate::{Error, KeyPath, Origin, Precedence};
 
-/// The deepest table or array nesting accepted. Deeper documents are refused
+/// The deepest nesting accepted: each key segment, table and array level
+/// counts, so `a.b = [1]` puts `1` at depth 3. Deeper documents are refused
 /// with a positioned error instead of risking the stack (a 10,000-deep inline
-/// table is a few kilobytes of text).
+/// table is a few kilobytes of text), and every value a file may hold has a
+/// key path of at most [`MAX_KEY_PATH_SEGMENTS`](crate::MAX_KEY_PATH_SEGMENTS).
 pub const MAX_DEPTH: usize = 64;
+
+/// What a document nested deeper than [`MAX_DEPTH`] is told.
+const TOO_DEEP: &str = "keys, tables and arrays nest deeper than 64 levels";
 
 /// Where each key of a [`Table`] came from, mirroring its shape.
 pub type OriginTable = BTreeMap<String, OriginNode>;
@@ -296,14 +301,19 @@ pub(crate) fn parse_into(
         }
     };
     if let Some(offset) = nesting_too_deep(text) {
-        return Err(malformed(
-            offset,
-            format!("tables and arrays nest deeper than {MAX_DEPTH} levels"),
-        ));
+        return Err(malformed(offset, TOO_DEEP.to_owned()));
     }
     let document = DeTable::parse(text).map_err(|e| {
         let offset = e.span().map_or(0, |s| s.start);
-        malformed(offset, e.message().trim_end().to_owned())
+        // The parser's own guard (a dotted key or header of 80 segments)
+        // says only "recursion limit": say what the limit is about.
+        let message = e.message().trim_end();
+        let message = if message.contains("recursion") {
+            TOO_DEEP
+        } else {
+            message
+        };
+        malformed(offset, message.to_owned())
     })?;
     let converter = Converter {
         path: Arc::from(path),
@@ -311,7 +321,7 @@ pub(crate) fn parse_into(
         index: &index,
     };
     converter
-        .merge_table(document.into_inner(), table, origins)
+        .merge_table(document.into_inner(), 0, table, origins)
         .map_err(|(offset, message)| malformed(offset, message))
 }
 
@@ -416,10 +426,27 @@ fn snippet(index: &LineIndex<'_>, line: u32, column: u32, redact: bool) -> Strin
     // A hostile or generated file can have a line of megabytes: show a
     // window around the column, not the whole line.
     let (text, caret) = window(&text, column.saturating_sub(1) as usize, SNIPPET_WIDTH);
+    let (text, caret) = escaped_line(&text, caret);
     let gutter = line.to_string();
     let pad = " ".repeat(gutter.len());
     let caret_pad = " ".repeat(caret);
     format!("{pad} |\n{gutter} | {text}\n{pad} | {caret_pad}^")
+}
+
+/// A snippet line with its control characters escaped (a file can hold an
+/// escape sequence in a comment or a string), and where the caret moves to.
+/// Tabs stay: they are ordinary TOML white space.
+fn escaped_line(text: &str, caret: usize) -> (String, usize) {
+    let mut shown = String::with_capacity(text.len());
+    let mut shown_caret = caret;
+    for (i, c) in text.chars().enumerate() {
+        let escaped = crate::shown::terminal_safe(c.encode_utf8(&mut [0; 4])).into_owned();
+        if i < caret {
+            shown_caret += escaped.chars().count() - 1;
+        }
+        shown.push_str(&escaped);
+    }
+    (shown, shown_caret)
 }
 
 /// The widest snippet line shown, in characters.
@@ -467,17 +494,24 @@ impl Converter<'_> {
         }
     }
 
-    /// Converts `de` into `dst`, merging: a table into an existing table
-    /// recurses, anything else replaces what is there.
+    /// Converts `de`, a table at `depth`, into `dst`, merging: a table into
+    /// an existing table recurses, anything else replaces what is there.
     fn merge_table(
         &self,
         de: DeTable<'_>,
+        depth: usize,
         dst: &mut Table,
         dst_origins: &mut OriginTable,
     ) -> Result<(), ConvertError> {
+        // Header tables and dotted keys nest without brackets, so the
+        // bracket scan before parsing cannot see them: count levels here.
+        let depth = depth + 1;
         for (key, value) in de {
             let key = key.into_inner();
             let start = value.span().start;
+            if depth > MAX_DEPTH {
+                return Err((start, TOO_DEEP.to_owned()));
+            }
             match value.into_inner() {
                 DeValue::Table(inner) => {
                     if let (
@@ -486,11 +520,11 @@ impl Converter<'_> {
                     ) = (dst.get_mut(key.as_ref()), dst_origins.get_mut(key.as_ref()))
                     {
                         *origin = self.origin(start);
-                        self.merge_table(inner, lower, children)?;
+                        self.merge_table(inner, depth, lower, children)?;
                         continue;
                     }
                     let (mut t, mut children) = (Table::new(), OriginTable::new());
-                    self.merge_table(inner, &mut t, &mut children)?;
+                    self.merge_table(inner, depth, &mut t, &mut children)?;
                     let node = OriginNode::Table {
                         origin: self.origin(start),
                         children,
@@ -498,7 +532,7 @@ impl Converter<'_> {
                     replace(dst, dst_origins, key, Value::Table(t), node);
                 }
                 other => {
-                    let value = self.value(other, start)?;
+                    let value = self.value(other, depth, start)?;
                     let node = OriginNode::Leaf(self.origin(start));
                     replace(dst, dst_origins, key, value, node);
                 }
@@ -507,7 +541,8 @@ impl Converter<'_> {
         Ok(())
     }
 
-    fn value(&self, de: DeValue<'_>, start: usize) -> Result<Value, ConvertError> {
+    /// Converts a value found at `depth`.
+    fn value(&self, de: DeValue<'_>, depth: usize, start: usize) -> Result<Value, ConvertError> {
         Ok(match de {
             DeValue::String(s) => Value::String(s.into_owned()),
             DeValue::Integer(i) => {
@@ -524,25 +559,35 @@ impl Converter<'_> {
             ),
             DeValue::Boolean(b) => Value::Boolean(b),
             DeValue::Datetime(d) => Value::Datetime(d),
-            DeValue::Array(items) => Value::Array(
-                items
-                    .into_iter()
-                    .map(|item| {
-                        let start = item.span().start;
-                        self.plain(item, start)
-                    })
-                    .collect::<Result<_, _>>()?,
-            ),
+            DeValue::Array(items) => {
+                if depth >= MAX_DEPTH && !items.is_empty() {
+                    return Err((start, TOO_DEEP.to_owned()));
+                }
+                Value::Array(
+                    items
+                        .into_iter()
+                        .map(|item| {
+                            let start = item.span().start;
+                            self.plain(item, depth + 1, start)
+                        })
+                        .collect::<Result<_, _>>()?,
+                )
+            }
             DeValue::Table(t) => {
                 let (mut table, mut origins) = (Table::new(), OriginTable::new());
-                self.merge_table(t, &mut table, &mut origins)?;
+                self.merge_table(t, depth, &mut table, &mut origins)?;
                 Value::Table(table)
             }
         })
     }
 
-    fn plain(&self, item: Spanned<DeValue<'_>>, start: usize) -> Result<Value, ConvertError> {
-        self.value(item.into_inner(), start)
+    fn plain(
+        &self,
+        item: Spanned<DeValue<'_>>,
+        depth: usize,
+        start: usize,
+    ) -> Result<Value, ConvertError> {
+        self.value(item.into_inner(), depth, start)
     }
 }
 
@@ -655,6 +700,24 @@ mod tests {
     }
 
     #[test]
+    fn the_snippet_escapes_control_characters_and_keeps_the_caret_in_place() {
+        // TOML refuses control characters even in comments: the error
+        // points at the first one, and the snippet must show it escaped.
+        let err = parse("a = 1\nb = \"\u{7}\" # \u{1b}[2J\n").unwrap_err();
+        let Error::Malformed { snippet, .. } = &err else {
+            panic!("{err:?}")
+        };
+        assert!(!err.to_string().contains('\u{1b}'), "{err}");
+        assert!(!err.to_string().contains('\u{7}'), "{err}");
+        let lines: Vec<&str> = snippet.lines().collect();
+        assert_eq!(lines[1], "2 | b = \"\\u0007\" # \\u001B[2J");
+        // The parser names the one in the comment; the caret sits under its
+        // escape, past the wider escape before it.
+        let caret = lines[2].find('^').unwrap();
+        assert_eq!(&lines[1][caret..caret + 6], "\\u001B");
+    }
+
+    #[test]
     fn secrets_never_reach_the_snippet() {
         let err = Layer::parse(
             "api_key = \"sk-live-123\" x\n",
@@ -675,6 +738,37 @@ mod tests {
         assert!(err.to_string().contains("nest deeper than 64"), "{err}");
         let shallow = format!("a = {}1{}\n", "[".repeat(40), "]".repeat(40));
         assert!(parse(&shallow).is_ok());
+    }
+
+    #[test]
+    fn headers_and_dotted_keys_count_towards_the_depth_limit() {
+        let path = |n: usize| vec!["a"; n].join(".");
+        // Each form alone stays under the parser's own guard of 80 segments;
+        // together they nest past MAX_DEPTH, which only the converter sees.
+        for text in [
+            format!("[{}]\n{} = 1\n", path(40), path(40)),
+            format!("{} = {{ {} = 1 }}\n", path(40), path(30)),
+            format!(
+                "[{}]\nx = [{}1{}]\n",
+                path(60),
+                "[".repeat(10),
+                "]".repeat(10)
+            ),
+        ] {
+            let err = parse(&text).unwrap_err();
+            assert!(err.to_string().contains("nest deeper than 64"), "{err}");
+            assert!(
+                matches!(err, Error::Malformed { line: 1 | 2, .. }),
+                "{err:?}"
+            );
+        }
+        let err = parse(&format!("[{}]\n", path(10_000))).unwrap_err();
+        assert!(err.to_string().contains("nest deeper than 64"), "{err}");
+        // The deepest accepted value has a key path `get` can address.
+        let deepest = format!("[{}]\n{} = 1\n", path(32), path(32));
+        let layer = parse(&deepest).expect("64 levels load");
+        let key: KeyPath = path(64).parse().expect("64 segments parse");
+        assert_eq!(value_at(layer.table(), &key), Some(&Value::Integer(1)));
     }
 
     #[test]

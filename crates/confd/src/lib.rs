@@ -47,6 +47,7 @@ mod profile;
 mod secret;
 mod seed;
 mod shipped;
+mod shown;
 mod state_dir;
 mod value;
 mod watch;
@@ -58,7 +59,7 @@ pub use config::{BrickConfig, REDACTED, Warning, redact};
 pub use error::Error;
 pub use file::{MAX_FILE_SIZE, is_drop_in_name, read_config_file};
 pub use hash::{EffectiveHash, InvalidHash};
-pub use key_path::{InvalidKeyPath, KeyPath};
+pub use key_path::{InvalidKeyPath, KeyPath, MAX_KEY_PATH_LEN, MAX_KEY_PATH_SEGMENTS};
 pub use layer::{Layer, MAX_DEPTH, OriginNode, OriginTable, value_at};
 pub use loader::{Loader, Override, suggest};
 pub use origin::{Origin, Precedence};
@@ -69,6 +70,7 @@ pub use seed::{
     StateLock, create_dirs, lock_state, seed,
 };
 pub use shipped::{Shipped, ShippedFile, content_hash, holds_secrets, shipped_file, shipped_files};
+pub use shown::{one_line, quoted_input, terminal_safe};
 pub use state_dir::{StateDir, StateDirSource};
 pub use value::{BOOL_WORDS, parse_bool, parse_typed};
 pub use watch::{

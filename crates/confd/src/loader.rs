@@ -472,6 +472,15 @@ impl Loader {
             }
             Err(e) => errors.push(e),
         }
+        // A file where the state dir, `etc` or `conf.d` belongs fails every
+        // lookup below it: report that once, and only when something failed,
+        // so a good load pays no extra `stat`.
+        if !errors.is_empty()
+            && let Err(e) = state.check_layout()
+        {
+            errors.clear();
+            errors.push(e);
+        }
         files
     }
 
@@ -584,7 +593,7 @@ fn with_found(expected: String, raw: &str, secret: bool) -> String {
     if secret {
         expected
     } else {
-        format!("{expected}, found `{}`", raw.escape_debug())
+        format!("{expected}, found `{}`", crate::shown::quoted_input(raw))
     }
 }
 
@@ -639,8 +648,16 @@ fn check_against_defaults(
 /// (`auto_synk` → `auto_sync`, `mount` → `mounts`).
 #[must_use]
 pub fn suggest<'a>(unknown: &str, known: impl IntoIterator<Item = &'a String>) -> Option<String> {
+    // The distance is at least the difference in length, so a name much
+    // longer or shorter cannot score 0.6: skip it, and a 1 MB key in a file
+    // costs no 1 MB × len edit-distance table per known key.
+    let close_in_length = |k: &String| {
+        let (a, b) = (unknown.chars().count(), k.chars().count());
+        a.abs_diff(b) * 5 <= a.max(b) * 2
+    };
     known
         .into_iter()
+        .filter(|k| close_in_length(k))
         .map(|k| (strsim::normalized_damerau_levenshtein(unknown, k), k))
         .filter(|(score, _)| *score >= 0.6)
         .max_by(|a, b| a.0.total_cmp(&b.0))

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::Profile;
+use crate::shown::{ShownPath, one_line};
 
 /// The layers of DESIGN.md §3, declared lowest to highest priority.
 ///
@@ -75,11 +76,14 @@ impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Origin::ProfileDefault(profile) => write!(f, "profile '{profile}' default"),
+            // Paths and `--set` texts are the user's: shown on one line with
+            // control characters escaped, an origin can neither drive a
+            // terminal nor shift the columns of `get --show-origin`.
             Origin::File {
                 path, line, column, ..
-            } => write!(f, "{}:{line}:{column}", path.display()),
-            Origin::Env(var) => write!(f, "env {var}"),
-            Origin::Cli(spec) => write!(f, "--set {spec}"),
+            } => write!(f, "{}:{line}:{column}", ShownPath(path)),
+            Origin::Env(var) => write!(f, "env {}", one_line(var)),
+            Origin::Cli(spec) => write!(f, "--set {}", one_line(spec)),
         }
     }
 }
@@ -115,5 +119,23 @@ mod tests {
         );
         let cli = Origin::Cli("mounts.auto_sync=true".into());
         assert_eq!(cli.to_string(), "--set mounts.auto_sync=true");
+    }
+
+    #[test]
+    fn origins_show_control_characters_escaped_on_one_line() {
+        let cli = Origin::Cli("x.k=a\u{1b}]0;pwned\u{7}\tb\nc".into());
+        assert_eq!(
+            cli.to_string(),
+            "--set x.k=a\\u001B]0;pwned\\u0007\\u0009b\\u000Ac"
+        );
+        let file = Origin::File {
+            path: Arc::from(Path::new("/s/conf.d/x.d/\u{1b}[2J\n.toml")),
+            precedence: Precedence::DropIn,
+            line: 1,
+            column: 5,
+        };
+        assert_eq!(file.to_string(), "/s/conf.d/x.d/\\u001B[2J\\u000A.toml:1:5");
+        let text = Origin::Cli("x.k=é 日本".into()).to_string();
+        assert_eq!(text, "--set x.k=é 日本");
     }
 }

@@ -50,7 +50,10 @@ impl fmt::Display for Profile {
 
 /// The text was not one of the five profile names.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unknown profile `{0}`: expected one of minimal, embedded, lite, full, cloud")]
+#[error(
+    "unknown profile `{}`: expected one of minimal, embedded, lite, full, cloud",
+    crate::shown::quoted_input(.0)
+)]
 pub struct UnknownProfile(pub String);
 
 impl FromStr for Profile {

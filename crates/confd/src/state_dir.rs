@@ -23,11 +23,23 @@ pub struct StateDir {
     source: StateDirSource,
 }
 
+/// What names an explicit state dir in messages.
+const FLAG: &str = "--state-dir";
+/// The variable that names the state dir.
+const VAR: &str = "NEXUS_STATE_DIR";
+
 impl StateDir {
-    /// A state dir at an explicit path (`~` is expanded).
+    /// A state dir at an explicit path: `~` is expanded, and a relative path
+    /// is made absolute against the current directory, as any path argument
+    /// of a command is. A blank path is refused.
     pub fn new(root: impl AsRef<Path>) -> Result<Self, Error> {
+        let root = expand_tilde(refuse_blank(root.as_ref(), FLAG)?)?;
+        let root = std::path::absolute(&root).map_err(|source| Error::Io {
+            path: root.clone(),
+            source,
+        })?;
         Ok(StateDir {
-            root: expand_tilde(root.as_ref())?,
+            root,
             source: StateDirSource::Explicit,
         })
     }
@@ -41,9 +53,21 @@ impl StateDir {
         if let Some(root) = explicit {
             return Self::new(root);
         }
-        if let Some(root) = env.get("NEXUS_STATE_DIR")? {
+        if let Some(root) = env.get(VAR)? {
+            let root = expand_tilde(refuse_blank(Path::new(&root), VAR)?)?;
+            // A variable is inherited by services, cron jobs and children
+            // that start in other directories: relative, it would name a
+            // different state dir for each of them.
+            if root.is_relative() {
+                return Err(Error::InvalidStateDir {
+                    path: root,
+                    from: VAR,
+                    reason: "a relative path names a different directory for each program \
+                        that inherits the variable: give an absolute path (or `~/…`)",
+                });
+            }
             return Ok(StateDir {
-                root: expand_tilde(Path::new(&root))?,
+                root,
                 source: StateDirSource::Env,
             });
         }
@@ -94,6 +118,59 @@ impl StateDir {
     pub fn var_lib(&self) -> PathBuf {
         self.root.join("var").join("lib")
     }
+
+    /// Checks that the state dir, `etc` and `etc/conf.d` are directories
+    /// where they exist (missing ones are normal: `init` creates them), so a
+    /// file in their place gets one error that says so instead of a
+    /// "not a directory" for every file looked up below it.
+    pub fn check_layout(&self) -> Result<(), Error> {
+        for (path, is_root) in [
+            (self.root.clone(), true),
+            (self.etc_dir(), false),
+            (self.conf_d(), false),
+        ] {
+            let found = match std::fs::metadata(&path) {
+                Ok(meta) if meta.is_dir() => continue,
+                Ok(meta) if meta.is_file() => "a file",
+                Ok(meta) => crate::file::describe(meta.file_type()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    if std::fs::symlink_metadata(&path).is_err() {
+                        return Ok(());
+                    }
+                    "a dangling symlink"
+                }
+                // Permission problems are the command's to report, with the
+                // path it could not read.
+                Err(_) => return Ok(()),
+            };
+            return Err(Error::StateDirNotADirectory {
+                path,
+                found,
+                is_root,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// `path`, unless it is empty, white space only, or starts or ends with
+/// white space (a quoting mistake: `--state-dir " /srv/nexus"`).
+fn refuse_blank<'a>(path: &'a Path, from: &'static str) -> Result<&'a Path, Error> {
+    let text = path.as_os_str().as_encoded_bytes();
+    let reason = if text.iter().all(u8::is_ascii_whitespace) {
+        "the state dir cannot be blank"
+    } else if text.first().is_some_and(u8::is_ascii_whitespace)
+        || text.last().is_some_and(u8::is_ascii_whitespace)
+    {
+        "the path starts or ends with white space (check the quoting)"
+    } else {
+        return Ok(path);
+    };
+    Err(Error::InvalidStateDir {
+        path: path.to_owned(),
+        from,
+        reason,
+    })
 }
 
 fn home() -> Result<PathBuf, Error> {
@@ -141,7 +218,65 @@ mod tests {
         let dir = StateDir::new("~/state")?;
         assert!(dir.root().is_absolute(), "{}", dir.root().display());
         assert!(dir.root().ends_with("state"));
-        assert_eq!(StateDir::new("~user/x")?.root(), Path::new("~user/x"));
+        let other_user = StateDir::new("~user/x")?;
+        assert!(other_user.root().is_absolute());
+        assert!(other_user.root().ends_with("~user/x"));
+        Ok(())
+    }
+
+    #[test]
+    fn a_relative_flag_is_made_absolute_and_a_relative_variable_refused() -> Result<(), Error> {
+        let cwd = std::env::current_dir().expect("cwd");
+        assert_eq!(StateDir::new("rel/state")?.root(), cwd.join("rel/state"));
+        let env = |v: &str| Env::Map(HashMap::from([("NEXUS_STATE_DIR".into(), v.into())]));
+        let err = StateDir::resolve(None, &env("rel/state")).unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "invalid state dir `rel/state` from `NEXUS_STATE_DIR`: a relative path"
+            ),
+            "{err}"
+        );
+        assert!(!err.is_usage());
+        Ok(())
+    }
+
+    #[test]
+    fn blank_state_dirs_are_refused_naming_where_they_came_from() {
+        for blank in ["", " ", "\t\n", " /srv/x", "/srv/x "] {
+            let err = StateDir::new(blank).unwrap_err();
+            assert!(err.to_string().contains("from `--state-dir`"), "{err}");
+            assert!(err.is_usage(), "{err}");
+        }
+        let env = Env::Map(HashMap::from([("NEXUS_STATE_DIR".into(), "  ".into())]));
+        let err = StateDir::resolve(None, &env).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid state dir `  ` from `NEXUS_STATE_DIR`: the state dir cannot be blank"
+        );
+    }
+
+    #[test]
+    fn a_file_in_place_of_a_directory_is_named() -> Result<(), Error> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = StateDir::new(dir.path())?;
+        state.check_layout()?;
+        std::fs::create_dir(state.etc_dir()).expect("mkdir");
+        std::fs::write(state.conf_d(), "").expect("write");
+        let err = state.check_layout().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "`{}` is a file, not a directory: the state dir keeps configuration in `etc/conf.d/`",
+                state.conf_d().display()
+            )
+        );
+        let file = StateDir::new(state.conf_d())?;
+        let err = file.check_layout().unwrap_err();
+        assert!(err.to_string().starts_with("state dir `"), "{err}");
+        assert!(
+            err.to_string().ends_with("` is a file, not a directory"),
+            "{err}"
+        );
         Ok(())
     }
 }

@@ -35,7 +35,7 @@ pub struct Case {
     /// Environment variables for the load.
     pub env: Vec<(&'static str, String)>,
     /// `--set` overrides (`brick.key`, value).
-    pub overrides: Vec<(&'static str, String)>,
+    pub overrides: Vec<(String, String)>,
     /// Lays the input out in `conf.d`.
     pub setup: Box<dyn Fn(&Path)>,
     /// What the load must end in.
@@ -259,24 +259,61 @@ pub fn cases() -> Vec<Case> {
             "fuzzed",
             "x",
             move |c| drop(write(c, "fuzzed", &deep_header)),
-            // The TOML parser refuses these itself, before anything recurses.
-            fails(&["malformed TOML at `[CONF]/fuzzed:1:1`: recursion limit"]),
+            // The TOML parser refuses these itself (its guard stops at 80 segments).
+            fails(&[
+                "malformed TOML at `[CONF]/fuzzed:1:1`",
+                "nest deeper than 64 levels",
+            ]),
         ),
         case(
             "deep_array_of_tables",
             "fuzzed",
             "x",
             move |c| drop(write(c, "fuzzed", &deep_array_of_tables)),
-            // The TOML parser refuses these itself, before anything recurses.
-            fails(&["malformed TOML at `[CONF]/fuzzed:1:1`: recursion limit"]),
+            // The TOML parser refuses these itself (its guard stops at 80 segments).
+            fails(&[
+                "malformed TOML at `[CONF]/fuzzed:1:1`",
+                "nest deeper than 64 levels",
+            ]),
         ),
         case(
             "deep_dotted_key",
             "fuzzed",
             "x",
             move |c| drop(write(c, "fuzzed", &deep_dotted)),
-            // The TOML parser refuses these itself, before anything recurses.
-            fails(&["malformed TOML at `[CONF]/fuzzed:1:1`: recursion limit"]),
+            // The TOML parser refuses these itself (its guard stops at 80 segments).
+            fails(&[
+                "malformed TOML at `[CONF]/fuzzed:1:1`",
+                "nest deeper than 64 levels",
+            ]),
+        ),
+        case(
+            // Each form stays under the TOML parser's guard; together they nest too deep.
+            "deep_header_and_dotted_key_together",
+            "fuzzed",
+            "x",
+            |c| {
+                let path = vec!["a"; 40].join(".");
+                drop(write(c, "fuzzed", format!("[{path}]\n{path} = 1\n")));
+            },
+            fails(&[
+                "malformed TOML at `[CONF]/fuzzed:2:",
+                "nest deeper than 64 levels",
+            ]),
+        ),
+        case(
+            "deep_inline_tables_under_a_deep_header",
+            "fuzzed",
+            "x",
+            |c| {
+                let header = vec!["a"; 50].join(".");
+                let inline = format!("{}1{}", "{ b = ".repeat(30), " }".repeat(30));
+                drop(write(c, "fuzzed", format!("[{header}]\nk = {inline}\n")));
+            },
+            fails(&[
+                "malformed TOML at `[CONF]/fuzzed:2:",
+                "nest deeper than 64 levels",
+            ]),
         ),
         case(
             "many_drop_ins",
@@ -352,8 +389,39 @@ pub fn cases() -> Vec<Case> {
         // An unknown key takes any literal; one this deep is kept as a string.
         Expect::Loads,
     );
-    deep_set.overrides = vec![("fuzzed.x", deep_literal)];
+    deep_set.overrides = vec![("fuzzed.x".to_owned(), deep_literal)];
     all.push(deep_set);
+    // 65,000 segments: a stack overflow once, and 20,000 took 20 s.
+    let mut deep_key = case(
+        "deep_key_path_in_a_set",
+        "fuzzed",
+        "x",
+        |_| {},
+        fails(&["invalid override", "a key path is at most 1024 bytes"]),
+    );
+    deep_key.overrides = vec![(format!("fuzzed{}", ".a".repeat(65_000)), "1".to_owned())];
+    all.push(deep_key);
+    let mut deep_short_key = case(
+        "key_path_of_65_segments_in_a_set",
+        "fuzzed",
+        "x",
+        |_| {},
+        fails(&["invalid override", "a key path has at most 64 segments"]),
+    );
+    deep_short_key.overrides = vec![(format!("fuzzed{}", ".a".repeat(65)), "1".to_owned())];
+    all.push(deep_short_key);
+    // The deepest key path with the deepest literal the TOML parser takes
+    // under it: legal, and every renderer must cope on a 2 MiB stack.
+    let mut deepest = case(
+        "deepest_literal_under_the_deepest_key_in_a_set",
+        "fuzzed",
+        "x",
+        |_| {},
+        Expect::Loads,
+    );
+    let literal = format!("{}1{}", "{ a = [".repeat(39), "] }".repeat(39));
+    deepest.overrides = vec![(format!("fuzzed{}", ".a".repeat(64)), literal)];
+    all.push(deepest);
     all
 }
 

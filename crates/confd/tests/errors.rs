@@ -286,3 +286,61 @@ fn secrets_never_appear_in_errors_or_debug_output() -> Result<(), Box<dyn std::e
     assert_eq!(origin, "--set llm.api_key=<redacted>");
     Ok(())
 }
+
+/// Errors are shown to people and written to logs: whatever a file, a
+/// variable or an override holds, the rendered error drives no terminal.
+#[test]
+fn errors_never_carry_raw_control_characters() {
+    const ESC: &str = "\u{1b}]0;pwned\u{7}\u{1b}[2J\u{9b}";
+    let escaped = "\\u001b]0;pwned\\u0007\\u001b[2J\\u009b";
+    let cases: Vec<(&str, String, confd::Loader)> = vec![
+        (
+            "cache",
+            format!("backend = \"{escaped}\"\n"),
+            confd::Loader::new(),
+        ),
+        (
+            "uploads",
+            format!("min_chunk_size = 9\n#{escaped}\n"),
+            confd::Loader::new(),
+        ),
+        (
+            "cache",
+            "kv_size = 1\n".to_owned(),
+            confd::Loader::new().profile(ESC),
+        ),
+        (
+            "cache",
+            "kv_size = 1\n".to_owned(),
+            confd::Loader::new().cli_override(format!("cache.{ESC}"), "1"),
+        ),
+        (
+            "cache",
+            "kv_size = 1\n".to_owned(),
+            confd::Loader::new().cli_override("cache.kv_size", ESC),
+        ),
+        (
+            "mounts",
+            "auto_sync = 1\n".to_owned(),
+            confd::Loader::new().env([("NEXUS_AUTO_SYNC_MOUNTS", ESC)]),
+        ),
+    ];
+    for (brick, text, loader) in cases {
+        let state = State::new();
+        state.write(brick, &text);
+        // A drop-in directory whose name holds escapes, in every path shown.
+        let odd = state.conf_d().join(format!("{brick}.d/{ESC}.toml"));
+        std::fs::create_dir_all(odd.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&odd, format!("x = = {escaped}\n")).expect("write");
+        let err = loader
+            .state_dir(state.root())
+            .cache(false)
+            .load(brick)
+            .expect_err("the load should fail");
+        let shown = err.to_string();
+        assert!(
+            !shown.chars().any(|c| c.is_control() && c != '\n'),
+            "{brick} {text:?}: {shown:?}"
+        );
+    }
+}

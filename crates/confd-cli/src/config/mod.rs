@@ -141,6 +141,19 @@ pub(crate) enum ConfigCommand {
 
 /// Runs a `config` subcommand.
 pub(crate) fn run(global: &Global, command: ConfigCommand) -> Result<(), Failure> {
+    // `doctor` reports a broken state dir among its findings, and `path`
+    // still says where things are, with a warning.
+    match command {
+        ConfigCommand::Doctor => {}
+        ConfigCommand::Path => {
+            if let Ok(state) = global.loader().resolved_state_dir()
+                && let Err(problem) = state.check_layout()
+            {
+                crate::output::warning(&problem.to_string());
+            }
+        }
+        _ => drop(global.state_dir()?),
+    }
     match command {
         ConfigCommand::Init { force, dry_run } => init::init(global, force, dry_run),
         ConfigCommand::Show {

@@ -40,7 +40,8 @@ pub(crate) fn watch(
             Format::Json => json(&event, show_secrets).to_string(),
         };
         // A closed pipe (`| head -1`) ends the watch quietly, like other tools.
-        if writeln!(stdout, "{line}")
+        // Escaped as every other output is (see `output::stdout`).
+        if writeln!(stdout, "{}", confd::terminal_safe(&line))
             .and_then(|()| stdout.flush())
             .is_err()
         {

@@ -28,9 +28,17 @@ fn target_file(
     } else {
         format!("{name}.toml")
     };
-    if file.contains('/') || !confd::is_drop_in_name(file.as_bytes()) {
+    // A file name: no `/`, no control character (a name with a line feed
+    // or an escape sequence is a trap for every later `ls`), at most
+    // NAME_MAX bytes.
+    if file.contains('/')
+        || file.chars().any(char::is_control)
+        || file.len() > 255
+        || !confd::is_drop_in_name(file.as_bytes())
+    {
         return Err(Failure::Usage(format!(
-            "invalid drop-in name `{name}`: a drop-in is a file name such as `50-local` (read as `50-local.toml`), not hidden and without `/`"
+            "invalid drop-in name `{}`: a drop-in is a file name such as `50-local` (read as `50-local.toml`), not hidden, without `/` or control characters, at most 255 bytes",
+            confd::quoted_input(name)
         )));
     }
     Ok(state.drop_in_dir(brick).join(file))
@@ -283,16 +291,12 @@ fn value_error(target: &BrickKey, shown: &str, error: &confd::Error) -> String {
     }
 }
 
-/// A value as messages quote it: never a secret, escaped, and cut short
-/// when long (the whole value is what was given; a message needs its start).
+/// A value as messages quote it: never a secret, on one line, cut short.
 fn shown_value(raw: &str, secret: bool) -> String {
-    const SHOWN: usize = 64;
     if secret {
-        return confd::REDACTED.to_owned();
-    }
-    match raw.char_indices().nth(SHOWN) {
-        Some((cut, _)) => format!("{}… ({} bytes)", raw[..cut].escape_debug(), raw.len()),
-        None => raw.escape_debug().to_string(),
+        confd::REDACTED.to_owned()
+    } else {
+        confd::quoted_input(raw)
     }
 }
 
