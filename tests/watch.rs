@@ -108,3 +108,72 @@ fn text_lines_redact_secrets() {
     assert!(line.contains("url: \"\" -> \"<redacted>\""), "{line}");
     assert!(!line.contains("hunter2"), "{line}");
 }
+
+/// Runs a shell command in `dir`, as an operator would type it.
+fn shell(dir: &std::path::Path, script: &str) {
+    let status = std::process::Command::new("sh")
+        .args(["-c", script])
+        .current_dir(dir)
+        .status()
+        .expect("run sh");
+    assert!(status.success(), "{script}: {status}");
+}
+
+#[test]
+fn a_release_switch_of_a_symlinked_etc_is_seen() {
+    let sandbox = Sandbox::new();
+    let state = sandbox.state();
+    for (release, auto_sync) in [("rel1", "false"), ("rel2", "true"), ("bad", "\"yes\"")] {
+        let conf_d = state.join(release).join("conf.d");
+        std::fs::create_dir_all(&conf_d).unwrap();
+        std::fs::write(conf_d.join("mounts"), format!("auto_sync = {auto_sync}\n")).unwrap();
+    }
+    shell(&state, "ln -s rel1 etc");
+    let watching = Watching::start(&sandbox, &["mounts", "--format", "json"]);
+
+    shell(&state, "ln -sfn rel2 etc.tmp && mv -T etc.tmp etc");
+    let line = watching.next_line();
+    let event: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+    assert_eq!(event["event"], "reloaded", "{line}");
+    assert_eq!(event["changes"][0]["key"], "auto_sync", "{line}");
+    assert_eq!(event["changes"][0]["old"]["value"], false, "{line}");
+    assert_eq!(event["changes"][0]["new"]["value"], true, "{line}");
+    assert_eq!(
+        event["changes"][0]["new"]["origin"]["text"],
+        format!("{}:1:13", sandbox.conf_d().join("mounts").display()),
+        "{line}"
+    );
+    let serving = event["hash"].clone();
+
+    // A release with a bad file is reported and the last good one served.
+    shell(&state, "ln -sfn bad etc.tmp && mv -T etc.tmp etc");
+    let line = watching.next_line();
+    let event: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+    assert_eq!(event["event"], "invalid", "{line}");
+    assert_eq!(event["serving_hash"], serving, "{line}");
+
+    // Back to the first release, and an edit in it is seen.
+    shell(&state, "ln -sfn rel1 etc.tmp && mv -T etc.tmp etc");
+    let line = watching.next_line();
+    let event: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+    assert_eq!(event["event"], "reloaded", "{line}");
+    assert_eq!(event["changes"][0]["new"]["value"], false, "{line}");
+    std::fs::write(state.join("rel1/conf.d/mounts"), "auto_sync = true\n").unwrap();
+    let line = watching.next_line();
+    let event: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+    assert_eq!(event["changes"][0]["new"]["value"], true, "{line}");
+}
+
+#[test]
+fn etc_moved_away_and_re_created_is_seen() {
+    let sandbox = Sandbox::new();
+    sandbox.init();
+    let watching = Watching::start(&sandbox, &["mounts"]);
+    shell(
+        &sandbox.state(),
+        "mv etc etc.old && mkdir -p etc/conf.d && echo 'auto_sync = true' > etc/conf.d/mounts",
+    );
+    let line = watching.next_line();
+    assert!(line.starts_with("reloaded mounts "), "{line}");
+    assert!(line.contains("auto_sync: false -> true"), "{line}");
+}
