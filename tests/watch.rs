@@ -5,7 +5,7 @@
 //! with a generous limit, and kills the child.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -24,8 +24,12 @@ impl Watching {
         let state = sandbox.state();
         let mut all = vec!["--state-dir", state.to_str().unwrap(), "config", "watch"];
         all.extend_from_slice(args);
-        let mut child = sandbox
-            .command_with(&nexus_bin(), &all)
+        Self::spawn(sandbox.command_with(&nexus_bin(), &all))
+    }
+
+    /// Runs `command` (a `nexus config watch`, perhaps behind `setpriv`).
+    fn spawn(mut command: Command) -> Self {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -176,4 +180,48 @@ fn etc_moved_away_and_re_created_is_seen() {
     let line = watching.next_line();
     assert!(line.starts_with("reloaded mounts "), "{line}");
     assert!(line.contains("auto_sync: false -> true"), "{line}");
+}
+
+#[test]
+fn a_service_user_watches_beneath_a_directory_it_cannot_list() {
+    // `/srv/apps` at 0711: the service reaches its state dir but cannot read
+    // the directory above it. The watch starts, and sees edits and switches
+    // inside the state dir; only a switch up there would go unseen.
+    let sandbox = Sandbox::new();
+    let root = sandbox.state().parent().unwrap().to_owned();
+    let state = sandbox.state();
+    for (release, auto_sync) in [("rel1", "false"), ("rel2", "true")] {
+        let conf_d = state.join(release).join("conf.d");
+        std::fs::create_dir_all(&conf_d).unwrap();
+        std::fs::write(conf_d.join("mounts"), format!("auto_sync = {auto_sync}\n")).unwrap();
+    }
+    shell(
+        &state,
+        "ln -s rel1 etc && chown -R nobody: . && chmod 0711 ..",
+    );
+    // A copy the service user can run wherever the build tree is.
+    let nexus = root.join("nexus");
+    std::fs::copy(nexus_bin(), &nexus).unwrap();
+    let state_arg = state.to_str().unwrap();
+    let nexus_arg = nexus.to_str().unwrap();
+    let watching = Watching::spawn(sandbox.command_with(
+        std::path::Path::new("setpriv"),
+        &[
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            nexus_arg,
+            "--state-dir",
+            state_arg,
+            "config",
+            "watch",
+            "mounts",
+        ],
+    ));
+    shell(&state, "ln -sfn rel2 etc.tmp && mv -T etc.tmp etc");
+    let line = watching.next_line();
+    assert!(line.contains("auto_sync: false -> true"), "{line}");
+    std::fs::write(state.join("rel2/conf.d/mounts"), "auto_sync = false\n").unwrap();
+    let line = watching.next_line();
+    assert!(line.contains("auto_sync: true -> false"), "{line}");
 }

@@ -621,17 +621,28 @@ struct Role {
     conf_d: bool,
     /// The bricks (slot indexes) whose `NAME.d` it is.
     drop_ins: Vec<usize>,
-    /// Whether the watch cannot work without it. Directories above the state
-    /// dir are watched only to see links switched up there, and may be
-    /// unreadable (a `0711` home): those are done without.
-    required: bool,
+    need: Need,
+}
+
+/// How much the watch needs a directory, for when it cannot be watched.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Need {
+    /// Only to see a link switched above the state dir: done without,
+    /// quietly (such a directory may well be unreadable, a `0711` home).
+    #[default]
+    Above,
+    /// To see a switch inside the state dir: done without, with a warning.
+    Switches,
+    /// It holds the files, or is where a missing directory will appear:
+    /// nothing is seen without it, so a watch cannot start without it.
+    Files,
 }
 
 /// A directory the watch thread asked notify to watch.
 struct Dir {
     id: DirId,
     role: Role,
-    /// `false` when notify refused it and the watch goes on without.
+    /// `false` when notify refused it and the watch goes on without it.
     armed: bool,
 }
 
@@ -801,13 +812,16 @@ impl Engine {
         };
         let state = resolve::resolve(&self.state_root);
         lead(&state.steps);
-        // Where the state dir's entry is (or where the first missing
-        // directory on the way to it would appear): needed to see it come.
-        let holder = state.steps.last().map(|s| s.dir.clone());
+        // Where a missing directory on the way will appear: nothing is seen
+        // until it does, so this one is needed.
+        let mut waiting = None;
         let mut contents = Vec::new();
         if let Some(root) = &state.dir {
             let conf_d = resolve::resolve_from(root.clone(), Path::new("etc/conf.d"));
             lead(&conf_d.steps);
+            if conf_d.dir.is_none() {
+                waiting = conf_d.steps.last().map(|s| s.dir.clone());
+            }
             if let Some(conf_d) = conf_d.dir {
                 for (index, slot) in self.shared.slots.iter().enumerate() {
                     lead(linked_file(&conf_d, OsStr::new(slot.brick.as_str())).as_slice());
@@ -823,6 +837,8 @@ impl Engine {
                 }
                 contents.push((conf_d, None));
             }
+        } else {
+            waiting = state.steps.last().map(|s| s.dir.clone());
         }
         for (dir, brick) in contents {
             let role = roles.entry(dir).or_default();
@@ -834,13 +850,16 @@ impl Engine {
         roles
             .into_iter()
             .filter_map(|(path, mut role)| {
-                role.required = role.conf_d
+                role.need = if role.conf_d
                     || !role.drop_ins.is_empty()
-                    || holder.as_ref() == Some(&path)
-                    || state
-                        .dir
-                        .as_ref()
-                        .is_some_and(|root| path.starts_with(root));
+                    || waiting.as_ref() == Some(&path)
+                {
+                    Need::Files
+                } else if state.dir.as_ref().is_some_and(|r| path.starts_with(r)) {
+                    Need::Switches
+                } else {
+                    Need::Above
+                };
                 // Gone already: the next look finds what replaced it.
                 let id = dir_id(&path)?;
                 Some((path, (id, role)))
@@ -853,8 +872,8 @@ impl Engine {
     /// sees the directory moved or deleted, without saying so, so after any
     /// change on the way every watch is set again. Repeats while directories
     /// move under it (`mkdir -p` can create `etc` and `conf.d` between two
-    /// looks). `strict` (at start) makes a refused required watch an error;
-    /// later it is a warning, and the watch goes on with what it has.
+    /// looks). `strict` (at start) makes a refused watch of a directory that
+    /// holds the files an error; anything else refused is done without.
     fn rearm(&mut self, full: bool, strict: bool) -> Result<bool, WatchError> {
         let before: Vec<(PathBuf, DirId)> = self
             .watched
@@ -892,11 +911,13 @@ impl Engine {
                     Ok(()) => true,
                     // Gone or replaced already: the next round looks afresh.
                     Err(_) if dir_id(&path) != Some(id) => continue,
-                    Err(error) if !role.required => {
+                    Err(error) if strict && role.need == Need::Files => {
+                        return Err(WatchError::Notify { path, error });
+                    }
+                    Err(error) if role.need == Need::Above => {
                         tracing::debug!("not watching `{}`: {error}", path.display());
                         false
                     }
-                    Err(error) if strict => return Err(WatchError::Notify { path, error }),
                     Err(error) => {
                         tracing::warn!("cannot watch `{}`: {error}", path.display());
                         false
