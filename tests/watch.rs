@@ -225,3 +225,27 @@ fn a_service_user_watches_beneath_a_directory_it_cannot_list() {
     let line = watching.next_line();
     assert!(line.contains("auto_sync: true -> false"), "{line}");
 }
+
+#[test]
+fn a_swapped_conf_d_symlink_is_seen() {
+    let sandbox = Sandbox::new();
+    let state = sandbox.state();
+    for (tree, auto_sync) in [("a", "false"), ("b", "true")] {
+        let conf_d = state.join("trees").join(tree);
+        std::fs::create_dir_all(&conf_d).unwrap();
+        std::fs::write(conf_d.join("mounts"), format!("auto_sync = {auto_sync}\n")).unwrap();
+    }
+    std::fs::create_dir_all(state.join("etc")).unwrap();
+    shell(&state.join("etc"), "ln -s ../trees/a conf.d");
+    let watching = Watching::start(&sandbox, &["mounts"]);
+    shell(
+        &state.join("etc"),
+        "ln -sfn ../trees/b conf.d.tmp && mv -T conf.d.tmp conf.d",
+    );
+    let line = watching.next_line();
+    assert!(line.contains("auto_sync: false -> true"), "{line}");
+    // The tree swapped in is the one watched now.
+    std::fs::write(state.join("trees/b/mounts"), "auto_sync = false\n").unwrap();
+    let line = watching.next_line();
+    assert!(line.contains("auto_sync: true -> false"), "{line}");
+}

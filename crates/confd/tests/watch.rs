@@ -980,3 +980,37 @@ fn a_kubernetes_style_data_switch_is_seen() -> Result<(), Box<dyn std::error::Er
     assert_settles(|| watch.loads());
     Ok(())
 }
+
+#[test]
+fn a_dangling_link_on_the_way_is_followed_once_its_target_appears()
+-> Result<(), Box<dyn std::error::Error>> {
+    // A deploy that makes the links first and the trees after.
+    let tree = Tree::new();
+    std::fs::create_dir_all(tree.path("state/etc"))?;
+    tree.switch("state/etc/conf.d", "../../releases/r1/conf.d");
+    let watch = Watcher::new(tree.loader()).watch("app")?;
+    tree.write("releases/r1/conf.d/app", "v = 1\n");
+    reload_until(watch.events(), "conf.d made at last", v_is(1));
+
+    // Relative to where the link really is, `releases/r1/conf.d`.
+    tree.switch("state/etc/conf.d/app.d", "../../../drop-ins/app");
+    tree.write("drop-ins/app/10-v.toml", "v = 2\n");
+    reload_until(watch.events(), "the drop-ins made at last", v_is(2));
+    tree.save("drop-ins/app/10-v.toml", "v = 3\n");
+    reload_until(watch.events(), "an edit of a drop-in", v_is(3));
+    Ok(())
+}
+
+#[test]
+fn the_whole_state_dir_deleted_and_re_created_is_seen() -> Result<(), Box<dyn std::error::Error>> {
+    let tree = Tree::new();
+    tree.write("state/etc/conf.d/app", "v = 1\n");
+    let watch = Watcher::new(tree.loader()).watch("app")?;
+    std::fs::remove_dir_all(tree.path("state"))?;
+    reload_until(watch.events(), "the defaults", |c| value(c, "v").is_none());
+    tree.write("state/etc/conf.d/app", "v = 2\n");
+    reload_until(watch.events(), "the new state dir", v_is(2));
+    tree.save("state/etc/conf.d/app", "v = 3\n");
+    reload_until(watch.events(), "an edit in it", v_is(3));
+    Ok(())
+}
