@@ -5,7 +5,7 @@
 //! with a generous limit, and kills the child.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -24,8 +24,12 @@ impl Watching {
         let state = sandbox.state();
         let mut all = vec!["--state-dir", state.to_str().unwrap(), "config", "watch"];
         all.extend_from_slice(args);
-        let mut child = sandbox
-            .command_with(&nexus_bin(), &all)
+        Self::spawn(sandbox.command_with(&nexus_bin(), &all))
+    }
+
+    /// Runs `command` (a `nexus config watch`, perhaps behind `setpriv`).
+    fn spawn(mut command: Command) -> Self {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -107,4 +111,141 @@ fn text_lines_redact_secrets() {
     assert!(line.starts_with("reloaded database "), "{line}");
     assert!(line.contains("url: \"\" -> \"<redacted>\""), "{line}");
     assert!(!line.contains("hunter2"), "{line}");
+}
+
+/// Runs a shell command in `dir`, as an operator would type it.
+fn shell(dir: &std::path::Path, script: &str) {
+    let status = std::process::Command::new("sh")
+        .args(["-c", script])
+        .current_dir(dir)
+        .status()
+        .expect("run sh");
+    assert!(status.success(), "{script}: {status}");
+}
+
+#[test]
+fn a_release_switch_of_a_symlinked_etc_is_seen() {
+    let sandbox = Sandbox::new();
+    let state = sandbox.state();
+    for (release, auto_sync) in [("rel1", "false"), ("rel2", "true"), ("bad", "\"yes\"")] {
+        let conf_d = state.join(release).join("conf.d");
+        std::fs::create_dir_all(&conf_d).unwrap();
+        std::fs::write(conf_d.join("mounts"), format!("auto_sync = {auto_sync}\n")).unwrap();
+    }
+    shell(&state, "ln -s rel1 etc");
+    let watching = Watching::start(&sandbox, &["mounts", "--format", "json"]);
+
+    shell(&state, "ln -sfn rel2 etc.tmp && mv -T etc.tmp etc");
+    let line = watching.next_line();
+    let event: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+    assert_eq!(event["event"], "reloaded", "{line}");
+    assert_eq!(event["changes"][0]["key"], "auto_sync", "{line}");
+    assert_eq!(event["changes"][0]["old"]["value"], false, "{line}");
+    assert_eq!(event["changes"][0]["new"]["value"], true, "{line}");
+    assert_eq!(
+        event["changes"][0]["new"]["origin"]["text"],
+        format!("{}:1:13", sandbox.conf_d().join("mounts").display()),
+        "{line}"
+    );
+    let serving = event["hash"].clone();
+
+    // A release with a bad file is reported and the last good one served.
+    shell(&state, "ln -sfn bad etc.tmp && mv -T etc.tmp etc");
+    let line = watching.next_line();
+    let event: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+    assert_eq!(event["event"], "invalid", "{line}");
+    assert_eq!(event["serving_hash"], serving, "{line}");
+
+    // Back to the first release, and an edit in it is seen.
+    shell(&state, "ln -sfn rel1 etc.tmp && mv -T etc.tmp etc");
+    let line = watching.next_line();
+    let event: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+    assert_eq!(event["event"], "reloaded", "{line}");
+    assert_eq!(event["changes"][0]["new"]["value"], false, "{line}");
+    std::fs::write(state.join("rel1/conf.d/mounts"), "auto_sync = true\n").unwrap();
+    let line = watching.next_line();
+    let event: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+    assert_eq!(event["changes"][0]["new"]["value"], true, "{line}");
+}
+
+#[test]
+fn etc_moved_away_and_re_created_is_seen() {
+    let sandbox = Sandbox::new();
+    sandbox.init();
+    let watching = Watching::start(&sandbox, &["mounts"]);
+    shell(
+        &sandbox.state(),
+        "mv etc etc.old && mkdir -p etc/conf.d && echo 'auto_sync = true' > etc/conf.d/mounts",
+    );
+    let line = watching.next_line();
+    assert!(line.starts_with("reloaded mounts "), "{line}");
+    assert!(line.contains("auto_sync: false -> true"), "{line}");
+}
+
+#[test]
+fn a_service_user_watches_beneath_a_directory_it_cannot_list() {
+    // `/srv/apps` at 0711: the service reaches its state dir but cannot read
+    // the directory above it. The watch starts, and sees edits and switches
+    // inside the state dir; only a switch up there would go unseen.
+    let sandbox = Sandbox::new();
+    let root = sandbox.state().parent().unwrap().to_owned();
+    let state = sandbox.state();
+    for (release, auto_sync) in [("rel1", "false"), ("rel2", "true")] {
+        let conf_d = state.join(release).join("conf.d");
+        std::fs::create_dir_all(&conf_d).unwrap();
+        std::fs::write(conf_d.join("mounts"), format!("auto_sync = {auto_sync}\n")).unwrap();
+    }
+    shell(
+        &state,
+        "ln -s rel1 etc && chown -R nobody: . && chmod 0711 ..",
+    );
+    // A copy the service user can run wherever the build tree is.
+    let nexus = root.join("nexus");
+    std::fs::copy(nexus_bin(), &nexus).unwrap();
+    let state_arg = state.to_str().unwrap();
+    let nexus_arg = nexus.to_str().unwrap();
+    let watching = Watching::spawn(sandbox.command_with(
+        std::path::Path::new("setpriv"),
+        &[
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            nexus_arg,
+            "--state-dir",
+            state_arg,
+            "config",
+            "watch",
+            "mounts",
+        ],
+    ));
+    shell(&state, "ln -sfn rel2 etc.tmp && mv -T etc.tmp etc");
+    let line = watching.next_line();
+    assert!(line.contains("auto_sync: false -> true"), "{line}");
+    std::fs::write(state.join("rel2/conf.d/mounts"), "auto_sync = false\n").unwrap();
+    let line = watching.next_line();
+    assert!(line.contains("auto_sync: true -> false"), "{line}");
+}
+
+#[test]
+fn a_swapped_conf_d_symlink_is_seen() {
+    let sandbox = Sandbox::new();
+    let state = sandbox.state();
+    for (tree, auto_sync) in [("a", "false"), ("b", "true")] {
+        let conf_d = state.join("trees").join(tree);
+        std::fs::create_dir_all(&conf_d).unwrap();
+        std::fs::write(conf_d.join("mounts"), format!("auto_sync = {auto_sync}\n")).unwrap();
+    }
+    std::fs::create_dir_all(state.join("etc")).unwrap();
+    shell(&state.join("etc"), "ln -s ../trees/a conf.d");
+    let watching = Watching::start(&sandbox, &["mounts"]);
+    shell(
+        &state.join("etc"),
+        "ln -sfn ../trees/b conf.d.tmp && mv -T conf.d.tmp conf.d",
+    );
+    let line = watching.next_line();
+    assert!(line.contains("auto_sync: false -> true"), "{line}");
+    // The tree swapped in is the one watched now.
+    std::fs::write(state.join("trees/b/mounts"), "auto_sync = false\n").unwrap();
+    let line = watching.next_line();
+    assert!(line.contains("auto_sync: true -> false"), "{line}");
 }

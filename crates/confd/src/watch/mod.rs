@@ -33,26 +33,43 @@
 //!   or removed and a symlink swapped for another all show up as events in
 //!   one of those directories. A `NAME.d` created later is noticed through
 //!   `conf.d` and watched from then on.
+//! - **And every directory on the way.** inotify follows inodes, not paths:
+//!   once `etc` is moved away, or a symlink on the way to `conf.d` is
+//!   switched to another release (`ln -sfn r2 etc.tmp && mv -T etc.tmp
+//!   etc`), a watch on the old `conf.d` hears nothing of the new one. So the
+//!   path of each watched directory is resolved as the kernel does, link by
+//!   link from `/`, and every directory on the way is watched too, for the
+//!   one entry that leads on (`etc` in the state dir, `conf.d` in `etc`, a
+//!   link's target in the link's directory); other entries there are
+//!   ignored. A change to one of those entries, or to a watched directory
+//!   itself, resolves every path again, sets every watch anew (notify drops
+//!   a watch by itself when it sees its directory moved) and reloads every
+//!   brick. Directories above the state dir that cannot be watched (a `0711`
+//!   home) are done without. A main file or drop-in that is a symlink is
+//!   followed the same way, to its target's entry, so editing or switching
+//!   the target is seen too.
 //! - **Missing directories.** If `conf.d` (or the state dir) does not exist
-//!   yet, the deepest existing ancestor is watched instead, until `conf.d`
-//!   appears; the bricks run on their defaults meanwhile. If `conf.d` is
-//!   deleted later, the bricks reload to their defaults and the watch falls
-//!   back to the ancestor the same way.
+//!   yet, the deepest existing directory on the way is watched for the
+//!   missing entry, until `conf.d` appears; the bricks run on their defaults
+//!   meanwhile. If `conf.d` is deleted later, the bricks reload to their
+//!   defaults and the watch falls back the same way.
 //! - **Reload, don't patch.** Every change reloads the brick through the same
 //!   [`Loader`] as the first load (a clone of it: same state dir, profile,
 //!   environment and `--set` overrides), so a reload can never disagree with a
 //!   fresh start; it bypasses the process-wide load cache, since a reload
-//!   only happens because files changed. Events are attributed to bricks by path: `conf.d/NAME`,
-//!   `conf.d/NAME.d` and files in it reload `NAME`; anything else in or above
-//!   `conf.d` (editor temp files, a `..data` symlink, `conf.d` itself)
-//!   reloads every watched brick, which is cheap and never misses a change.
+//!   only happens because files changed. Events are attributed to bricks by
+//!   path: `conf.d/NAME`, `conf.d/NAME.d` and files in it reload `NAME`;
+//!   anything else in `conf.d` (editor temp files, a `..data` symlink) and
+//!   any change on the way to it reloads every watched brick, which is cheap
+//!   and never misses a change.
 //! - **Debounced.** File events pass through `notify-debouncer-full` (default
 //!   [`DEFAULT_DEBOUNCE`]), and reloads are spaced at least one debounce
 //!   apart, so a burst of 1,000 writes costs a handful of reloads. Every event
 //!   that arrives during or after a reload causes another one, so the last
 //!   configuration loaded is always the one on disk once writes stop.
 //! - **Overflow.** When the kernel's event queue overflows (notify's
-//!   `Rescan`), or the watcher reports an error, every brick reloads.
+//!   `Rescan`), or the watcher reports an error, every watch is set anew and
+//!   every brick reloads.
 //! - **Keep last good.** A load that fails sends [`WatchEvent::Invalid`] and
 //!   leaves [`BrickWatch::current`] on the last good configuration. The same
 //!   error is reported once, not on every save; the next good load always
@@ -69,13 +86,15 @@
 //! Events queue on an unbounded channel until read: a brick that only wants
 //! `current()` should still drain [`BrickWatch::events`] now and then, or
 //! hand [`BrickWatch::reader`] to its workers and read events on one thread.
-//! The target of a symlink outside `conf.d` is not watched: swapping the
-//! symlink is seen, editing the file it points to is not.
+//! A file written through a hard link elsewhere, or a directory mounted over
+//! one on the way, makes no event: inotify does not report those.
 
 mod diff;
 mod plan;
+mod resolve;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -91,6 +110,7 @@ use notify::{EventKind, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 
 use crate::{BrickConfig, BrickName, EffectiveHash, Error, Loader};
+use resolve::Step;
 
 pub use diff::{Change, Setting};
 pub use plan::{Action, plan};
@@ -464,7 +484,10 @@ impl Watcher {
         })?;
         let (events_tx, events) = mpsc::channel();
         let mut engine = Engine {
-            drop_in_dirs: bricks.iter().map(|b| state.drop_in_dir(b)).collect(),
+            // Absolute once, here: a relative state dir means the one the
+            // watch started in.
+            state_root: std::path::absolute(state.root())
+                .unwrap_or_else(|_| state.root().to_owned()),
             conf_d: state.conf_d(),
             // Every reload follows a change (or an overflow, after which
             // nothing is trusted): read the files, never the load cache.
@@ -479,7 +502,7 @@ impl Watcher {
 
         // Watch first, then load: a change between the two is then both in
         // the load and in an event, never in neither.
-        engine.rearm()?;
+        engine.rearm(true, true)?;
         // The first good load is the starting point, not news; a first bad
         // one is news for a set (its first event) and fatal for one brick.
         for index in 0..bricks.len() {
@@ -530,17 +553,26 @@ struct Tracked {
 #[derive(Default)]
 struct Dirty {
     all: bool,
+    /// Something on the way to a watched directory changed, or the watcher
+    /// may have lost track: resolve every path again and re-arm every watch.
+    moved: bool,
     bricks: Vec<usize>,
 }
 
 impl Dirty {
     fn is_empty(&self) -> bool {
-        !self.all && self.bricks.is_empty()
+        !self.all && !self.moved && self.bricks.is_empty()
+    }
+
+    /// Where the files are may have changed: every brick reloads.
+    fn moved(&mut self) {
+        self.moved = true;
+        self.all = true;
     }
 }
 
-/// A directory's identity, to notice one deleted and re-created under the
-/// same name (inotify watches the old inode until told otherwise).
+/// A directory's identity, to notice one replaced under the same name
+/// (inotify watches the old inode until told otherwise).
 type DirId = (u64, u64);
 
 fn dir_id(path: &Path) -> Option<DirId> {
@@ -550,18 +582,85 @@ fn dir_id(path: &Path) -> Option<DirId> {
         .map(|m| (m.dev(), m.ino()))
 }
 
+/// The entries on the way from a symlink `dir/name` to the file it points
+/// to (none if it is not a symlink). Watching them, the target's own entry
+/// included, sees the link's target edited, replaced or switched, as an
+/// edit of the brick's own file would be.
+fn linked_file(dir: &Path, name: &OsStr) -> Vec<Step> {
+    let mut steps = resolve::resolve_from(dir.to_owned(), Path::new(name)).steps;
+    // The first step is `dir/name` itself, which `dir`'s watch covers.
+    if steps.len() > 1 {
+        steps.remove(0);
+    } else {
+        steps.clear();
+    }
+    steps
+}
+
+/// The drop-ins in `dir` that are symlinks.
+fn linked_drop_ins(dir: &Path) -> Vec<OsString> {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_symlink()))
+        .map(|e| e.file_name())
+        .filter(|name| crate::is_drop_in_name(name.as_bytes()))
+        .collect()
+}
+
+/// Why a directory is watched; one directory can have several reasons.
+#[derive(Clone, Debug, Default)]
+struct Role {
+    /// Its entries on the way to `conf.d` or a `NAME.d` (`etc` in the state
+    /// dir, a link's target…): a change to one may move a watched directory.
+    leads: BTreeSet<OsString>,
+    /// It is `conf.d`: its entries are the bricks' main files and `NAME.d`.
+    conf_d: bool,
+    /// The bricks (slot indexes) whose `NAME.d` it is.
+    drop_ins: Vec<usize>,
+    need: Need,
+}
+
+/// How much the watch needs a directory, for when it cannot be watched.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Need {
+    /// Only to see a link switched above the state dir: done without,
+    /// quietly (such a directory may well be unreadable, a `0711` home).
+    #[default]
+    Above,
+    /// To see a switch inside the state dir: done without, with a warning.
+    Switches,
+    /// It holds the files, or is where a missing directory will appear:
+    /// nothing is seen without it, so a watch cannot start without it.
+    Files,
+}
+
+/// A directory the watch thread asked notify to watch.
+struct Dir {
+    id: DirId,
+    role: Role,
+    /// `false` when notify refused it and the watch goes on without it.
+    armed: bool,
+}
+
 /// The watch thread's state.
 struct Engine {
     loader: Loader,
+    /// The state dir as configured (absolute, links not followed): every
+    /// watched directory is found from it again after a change on the way.
+    state_root: PathBuf,
+    /// `conf.d` as the loader sees it, for messages.
     conf_d: PathBuf,
-    /// `NAME.d` of each brick, by slot index.
-    drop_in_dirs: Vec<PathBuf>,
     debounce: Duration,
     tracked: Vec<Tracked>,
     shared: Arc<Shared>,
     events: Sender<WatchEvent>,
     debouncer: Debouncer<notify::RecommendedWatcher, RecommendedCache>,
-    watched: BTreeMap<PathBuf, DirId>,
+    /// By real path (no symlink): events name the directory notify watches.
+    watched: BTreeMap<PathBuf, Dir>,
 }
 
 impl Engine {
@@ -605,7 +704,9 @@ impl Engine {
                 continue;
             }
             let mut batch = std::mem::take(&mut dirty);
-            match self.rearm() {
+            // Watches first, then loads: a change between the two is then in
+            // the load or in an event, never in neither.
+            match self.rearm(batch.moved, false) {
                 // New directories may hold files no event announced.
                 Ok(true) => batch.all = true,
                 Ok(false) => {}
@@ -632,7 +733,7 @@ impl Engine {
             Msg::Fs(Ok(events)) => {
                 for event in events {
                     if event.need_rescan() {
-                        dirty.all = true;
+                        dirty.moved();
                         continue;
                     }
                     // Opens and reads are the loader's own: reacting to them
@@ -643,10 +744,7 @@ impl Engine {
                         continue;
                     }
                     for path in &event.paths {
-                        match self.brick_of(path) {
-                            Some(index) => dirty.bricks.push(index),
-                            None => dirty.all = true,
-                        }
+                        self.attribute(path, dirty);
                     }
                 }
             }
@@ -654,95 +752,189 @@ impl Engine {
                 for error in errors {
                     tracing::warn!("watching `{}`: {error}", self.conf_d.display());
                 }
-                dirty.all = true;
+                dirty.moved();
             }
         }
         true
     }
 
-    /// The watched brick a path belongs to: `conf.d/NAME`, `conf.d/NAME.d`
-    /// or `conf.d/NAME.d/*`. `None` means "could be any".
-    fn brick_of(&self, path: &Path) -> Option<usize> {
-        let rest = path.strip_prefix(&self.conf_d).ok()?;
-        let first = rest.components().next()?.as_os_str().to_str()?;
-        let name = first.strip_suffix(".d").unwrap_or(first);
-        let nested = rest.components().nth(1).is_some();
-        if nested && !first.ends_with(".d") {
-            return None;
+    /// Notes what an event at `path` asks to reload. The watches are not
+    /// recursive, so `path` is a watched directory or an entry of one.
+    fn attribute(&self, path: &Path, dirty: &mut Dirty) {
+        // The directory itself was moved, deleted or changed mode.
+        if self.watched.contains_key(path) {
+            return dirty.moved();
         }
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return dirty.moved();
+        };
+        // From a directory no longer watched (news from before a switch), or
+        // one the watcher never asked for: look again rather than guess.
+        let Some(dir) = self.watched.get(parent) else {
+            return dirty.moved();
+        };
+        if dir.role.leads.contains(name) {
+            return dirty.moved();
+        }
+        if dir.role.conf_d {
+            // Editor temp files, a `..data` link: could be anything.
+            match self.brick_named(name) {
+                Some(index) => dirty.bricks.push(index),
+                None => dirty.all = true,
+            }
+        }
+        dirty.bricks.extend(&dir.role.drop_ins);
+        // Anything else is another entry of a directory on the way (a
+        // store in `var`, an old release): none of the bricks' business.
+    }
+
+    /// The watched brick whose main file (`NAME`) or `NAME.d` is the entry
+    /// `name` of `conf.d`.
+    fn brick_named(&self, name: &OsStr) -> Option<usize> {
+        let name = name.to_str()?;
+        let name = name.strip_suffix(".d").unwrap_or(name);
         self.shared
             .slots
             .iter()
             .position(|s| s.brick.as_str() == name)
     }
 
-    /// The directories to watch now: `conf.d` and the `NAME.d` that exist,
-    /// or, while `conf.d` is missing, its deepest existing ancestor.
-    fn wanted_dirs(&self) -> BTreeMap<PathBuf, DirId> {
-        let mut wanted = BTreeMap::new();
-        if let Some(id) = dir_id(&self.conf_d) {
-            wanted.insert(self.conf_d.clone(), id);
-            for dir in &self.drop_in_dirs {
-                if let Some(id) = dir_id(dir) {
-                    wanted.insert(dir.clone(), id);
-                }
+    /// The directories to watch now, by real path: `conf.d` and the `NAME.d`
+    /// that exist, and every directory on the way to them (or, while one is
+    /// missing, to where it would be) for the entry that leads on.
+    fn wanted(&self) -> BTreeMap<PathBuf, (DirId, Role)> {
+        let mut roles: BTreeMap<PathBuf, Role> = BTreeMap::new();
+        let mut lead = |steps: &[Step]| {
+            for step in steps {
+                let role = roles.entry(step.dir.clone()).or_default();
+                role.leads.insert(step.name.clone());
             }
-            return wanted;
-        }
-        let ancestor = self
-            .conf_d
-            .ancestors()
-            .skip(1)
-            .map(|p| {
-                if p.as_os_str().is_empty() {
-                    Path::new(".")
-                } else {
-                    p
+        };
+        let state = resolve::resolve(&self.state_root);
+        lead(&state.steps);
+        // Where a missing directory on the way will appear: nothing is seen
+        // until it does, so this one is needed.
+        let mut waiting = None;
+        let mut contents = Vec::new();
+        if let Some(root) = &state.dir {
+            let conf_d = resolve::resolve_from(root.clone(), Path::new("etc/conf.d"));
+            lead(&conf_d.steps);
+            if conf_d.dir.is_none() {
+                waiting = conf_d.steps.last().map(|s| s.dir.clone());
+            }
+            if let Some(conf_d) = conf_d.dir {
+                for (index, slot) in self.shared.slots.iter().enumerate() {
+                    lead(linked_file(&conf_d, OsStr::new(slot.brick.as_str())).as_slice());
+                    let name = format!("{}.d", slot.brick);
+                    let drop_ins = resolve::resolve_from(conf_d.clone(), Path::new(&name));
+                    lead(&drop_ins.steps);
+                    if let Some(dir) = drop_ins.dir {
+                        for name in linked_drop_ins(&dir) {
+                            lead(linked_file(&dir, &name).as_slice());
+                        }
+                        contents.push((dir, Some(index)));
+                    }
                 }
+                contents.push((conf_d, None));
+            }
+        } else {
+            waiting = state.steps.last().map(|s| s.dir.clone());
+        }
+        for (dir, brick) in contents {
+            let role = roles.entry(dir).or_default();
+            match brick {
+                Some(index) => role.drop_ins.push(index),
+                None => role.conf_d = true,
+            }
+        }
+        roles
+            .into_iter()
+            .filter_map(|(path, mut role)| {
+                role.need = if role.conf_d
+                    || !role.drop_ins.is_empty()
+                    || waiting.as_ref() == Some(&path)
+                {
+                    Need::Files
+                } else if state.dir.as_ref().is_some_and(|r| path.starts_with(r)) {
+                    Need::Switches
+                } else {
+                    Need::Above
+                };
+                // Gone already: the next look finds what replaced it.
+                let id = dir_id(&path)?;
+                Some((path, (id, role)))
             })
-            .find_map(|p| Some((p.to_owned(), dir_id(p)?)));
-        wanted.extend(ancestor);
-        wanted
+            .collect()
     }
 
-    /// Brings the set of watched directories in line with the disk; `true`
-    /// if it changed. Repeats while directories appear under it (`mkdir -p`
-    /// can create `etc` and `conf.d` between two looks).
-    fn rearm(&mut self) -> Result<bool, WatchError> {
-        let mut changed = false;
-        for _ in 0..8 {
-            let wanted = self.wanted_dirs();
-            if wanted == self.watched {
-                return Ok(changed);
+    /// Brings the watched directories in line with the disk; `true` if they
+    /// changed. `full` starts over: notify drops a watch by itself when it
+    /// sees the directory moved or deleted, without saying so, so after any
+    /// change on the way every watch is set again. Repeats while directories
+    /// move under it (`mkdir -p` can create `etc` and `conf.d` between two
+    /// looks). `strict` (at start) makes a refused watch of a directory that
+    /// holds the files an error; anything else refused is done without.
+    fn rearm(&mut self, full: bool, strict: bool) -> Result<bool, WatchError> {
+        let before: Vec<(PathBuf, DirId)> = self
+            .watched
+            .iter()
+            .map(|(p, d)| (p.clone(), d.id))
+            .collect();
+        if full {
+            for (path, dir) in std::mem::take(&mut self.watched) {
+                if dir.armed {
+                    // Fails when notify or the kernel already dropped it.
+                    let _ = self.debouncer.unwatch(&path);
+                }
             }
-            changed = true;
+        }
+        for _ in 0..8 {
+            let wanted = self.wanted();
             let stale: Vec<PathBuf> = self
                 .watched
                 .iter()
-                .filter(|(path, id)| wanted.get(*path) != Some(id))
+                .filter(|(path, dir)| wanted.get(*path).map(|w| w.0) != Some(dir.id))
                 .map(|(path, _)| path.clone())
                 .collect();
+            let settled = stale.is_empty() && wanted.len() == self.watched.len();
             for path in stale {
-                // Fails when the kernel already dropped the watch with the
-                // directory; either way it is gone.
-                let _ = self.debouncer.unwatch(&path);
-                self.watched.remove(&path);
+                if self.watched.remove(&path).is_some_and(|d| d.armed) {
+                    let _ = self.debouncer.unwatch(&path);
+                }
             }
-            for (path, id) in wanted {
-                if self.watched.contains_key(&path) {
+            for (path, (id, role)) in wanted {
+                if let Some(dir) = self.watched.get_mut(&path) {
+                    dir.role = role;
                     continue;
                 }
-                match self.debouncer.watch(&path, RecursiveMode::NonRecursive) {
-                    Ok(()) => {
-                        self.watched.insert(path, id);
+                let armed = match self.debouncer.watch(&path, RecursiveMode::NonRecursive) {
+                    Ok(()) => true,
+                    // Gone or replaced already: the next round looks afresh.
+                    Err(_) if dir_id(&path) != Some(id) => continue,
+                    Err(error) if strict && role.need == Need::Files => {
+                        return Err(WatchError::Notify { path, error });
                     }
-                    // Gone again already: the next round looks afresh.
-                    Err(_) if dir_id(&path).is_none() => {}
-                    Err(error) => return Err(WatchError::Notify { path, error }),
-                }
+                    Err(error) if role.need == Need::Above => {
+                        tracing::debug!("not watching `{}`: {error}", path.display());
+                        false
+                    }
+                    Err(error) => {
+                        tracing::warn!("cannot watch `{}`: {error}", path.display());
+                        false
+                    }
+                };
+                self.watched.insert(path, Dir { id, role, armed });
+            }
+            if settled {
+                break;
             }
         }
-        Ok(changed)
+        let after: Vec<(PathBuf, DirId)> = self
+            .watched
+            .iter()
+            .map(|(p, d)| (p.clone(), d.id))
+            .collect();
+        Ok(before != after)
     }
 
     fn load(&self, index: usize) -> Result<BrickConfig, Error> {
@@ -818,9 +1010,9 @@ mod tests {
 
     #[test]
     fn a_rescan_reloads_every_brick() -> Result<(), Box<dyn std::error::Error>> {
-        // The main files are symlinks to files outside conf.d, which is not
-        // watched: editing their targets makes no event, so only the rescan
-        // can bring the new values in.
+        // The main files are hard links to files outside conf.d: written
+        // through the other name, they change with no event in any watched
+        // directory, so only the rescan can bring the new values in.
         let dir = tempfile::tempdir()?;
         let conf_d = dir.path().join("etc/conf.d");
         std::fs::create_dir_all(&conf_d)?;
@@ -828,15 +1020,19 @@ mod tests {
         std::fs::create_dir(&outside)?;
         for brick in ["one", "two"] {
             std::fs::write(outside.join(brick), "v = 1\n")?;
-            std::os::unix::fs::symlink(outside.join(brick), conf_d.join(brick))?;
+            std::fs::hard_link(outside.join(brick), conf_d.join(brick))?;
         }
         let loader = Loader::new()
             .state_dir(dir.path())
             .env(std::iter::empty::<(String, String)>());
         let watch = Watcher::new(loader).watch_set(["one", "two"])?;
         for brick in ["one", "two"] {
+            // In place: a rename would break the link.
             std::fs::write(outside.join(brick), "v = 2\n")?;
         }
+        // Nothing came of it without the rescan.
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(watch.events().try_recv().is_err());
 
         let rescan = notify::Event::new(EventKind::Other).set_flag(Flag::Rescan);
         watch.control.send(Msg::Fs(Ok(vec![DebouncedEvent::new(
@@ -863,17 +1059,19 @@ mod tests {
     #[test]
     fn events_are_attributed_to_their_brick() -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
+        let root = std::fs::canonicalize(dir.path())?;
+        std::fs::create_dir_all(root.join("etc/conf.d/cache.d"))?;
+        std::fs::create_dir_all(root.join("var"))?;
         let loader = Loader::new()
-            .state_dir(dir.path())
+            .state_dir(&root)
             .env(std::iter::empty::<(String, String)>());
-        let watch = Watcher::new(loader).watch_set(["mounts", "cache"])?;
-        // Build an engine-like view to test `brick_of` without the thread.
-        let conf_d = dir.path().join("etc/conf.d");
+        let watch = Watcher::new(loader.clone()).watch_set(["mounts", "cache"])?;
+        // An engine like the watch thread's, to test `attribute` without it.
         let (tx, _rx) = mpsc::channel();
-        let engine = Engine {
-            loader: Loader::new(),
-            conf_d: conf_d.clone(),
-            drop_in_dirs: Vec::new(),
+        let mut engine = Engine {
+            loader,
+            state_root: root.clone(),
+            conf_d: root.join("etc/conf.d"),
             debounce: DEFAULT_DEBOUNCE,
             tracked: Vec::new(),
             shared: Arc::clone(&watch.shared),
@@ -881,14 +1079,41 @@ mod tests {
             debouncer: new_debouncer(DEFAULT_DEBOUNCE, None, |_| {})?,
             watched: BTreeMap::new(),
         };
-        assert_eq!(engine.brick_of(&conf_d.join("mounts")), Some(0));
-        assert_eq!(engine.brick_of(&conf_d.join("cache.d")), Some(1));
-        assert_eq!(engine.brick_of(&conf_d.join("cache.d/50-x.toml")), Some(1));
+        engine.rearm(true, true)?;
+        let attribute = |relative: &str| {
+            let mut dirty = Dirty::default();
+            engine.attribute(&root.join(relative), &mut dirty);
+            (dirty.moved, dirty.all, dirty.bricks)
+        };
+        let conf_d = "etc/conf.d";
+        assert_eq!(
+            attribute(&format!("{conf_d}/mounts")),
+            (false, false, vec![0])
+        );
+        assert_eq!(
+            attribute(&format!("{conf_d}/cache.d/50-x.toml")),
+            (false, false, vec![1])
+        );
         // Could be anything, so everything reloads.
-        assert_eq!(engine.brick_of(&conf_d.join(".mounts.swp")), None);
-        assert_eq!(engine.brick_of(&conf_d), None);
-        assert_eq!(engine.brick_of(dir.path()), None);
-        assert_eq!(engine.brick_of(&conf_d.join("mounts/x")), None);
+        assert_eq!(
+            attribute(&format!("{conf_d}/.mounts.swp")),
+            (false, true, vec![])
+        );
+        // On the way to a watched directory: look again, reload everything.
+        for moved in [
+            conf_d,
+            "etc",
+            "",
+            "etc/conf.d/cache.d",
+            "etc/conf.d/mounts.d",
+        ] {
+            assert_eq!(attribute(moved), (true, true, vec![]), "{moved:?}");
+        }
+        // Beside the way: nobody's business.
+        assert_eq!(attribute("var"), (false, false, vec![]));
+        assert_eq!(attribute("etc/profiles"), (false, false, vec![]));
+        // A directory not watched (any more): look again.
+        assert_eq!(attribute("var/lib/store"), (true, true, vec![]));
         Ok(())
     }
 }
