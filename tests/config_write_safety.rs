@@ -574,3 +574,242 @@ fn the_change_shown_by_a_refused_edit_hides_secrets() {
     assert!(!run.transcript().contains("CANARY"), "{}", run.transcript());
     assert!(read(&sandbox, "llm").contains("sk-CANARY-1"));
 }
+
+#[test]
+fn sets_through_two_state_dirs_sharing_one_file_all_survive() {
+    let a = Sandbox::new();
+    let b = Sandbox::new();
+    a.init();
+    b.init();
+    // B's conf.d/cache is a symlink to A's: two state locks, one file.
+    let shared = a.conf_d().join("cache");
+    std::fs::remove_file(b.conf_d().join("cache")).unwrap();
+    std::os::unix::fs::symlink(&shared, b.conf_d().join("cache")).unwrap();
+    let keys = [
+        "permission_ttl",
+        "denial_ttl",
+        "path_size",
+        "list_size",
+        "kv_size",
+        "exists_size",
+    ];
+    for round in 1..=3 {
+        let children: Vec<_> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, key)| {
+                let sandbox = if i % 2 == 0 { &a } else { &b };
+                let state = sandbox.state();
+                let (target, value) = (format!("cache.{key}"), (round * 100 + i).to_string());
+                sandbox
+                    .command_with(
+                        &nexus_bin(),
+                        &[
+                            "--state-dir",
+                            state.to_str().unwrap(),
+                            "config",
+                            "set",
+                            &target,
+                            &value,
+                        ],
+                    )
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for mut child in children {
+            assert!(child.wait().unwrap().success());
+        }
+        let config: toml::Table = std::fs::read_to_string(&shared).unwrap().parse().unwrap();
+        for (i, key) in keys.iter().enumerate() {
+            assert_eq!(
+                config.get(*key).and_then(toml::Value::as_integer),
+                Some(i64::try_from(round * 100 + i).unwrap()),
+                "round {round}: `{key}` was lost"
+            );
+        }
+    }
+    assert!(
+        std::fs::symlink_metadata(b.conf_d().join("cache"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+}
+
+#[test]
+fn set_during_a_release_switch_never_writes_one_release_into_another() {
+    let sandbox = Sandbox::new();
+    let state = sandbox.state();
+    for release in ["rel1", "rel2"] {
+        std::fs::create_dir_all(state.join(release).join("conf.d")).unwrap();
+        std::fs::write(
+            state.join(release).join("conf.d/web"),
+            format!("release = \"{release}\"\n"),
+        )
+        .unwrap();
+    }
+    std::os::unix::fs::symlink("rel1", state.join("etc")).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let switcher = {
+        let (state, stop) = (state.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut next = "rel2";
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let temp = state.join("etc.tmp");
+                let _ = std::fs::remove_file(&temp);
+                std::os::unix::fs::symlink(next, &temp).unwrap();
+                std::fs::rename(&temp, state.join("etc")).unwrap();
+                next = if next == "rel1" { "rel2" } else { "rel1" };
+            }
+        })
+    };
+    for i in 0..60 {
+        let run = sandbox.run(&["config", "set", &format!("web.k{}", i % 5), &i.to_string()]);
+        assert_eq!(run.code, 0, "{}", run.transcript());
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    switcher.join().unwrap();
+    for release in ["rel1", "rel2"] {
+        let text = std::fs::read_to_string(state.join(release).join("conf.d/web")).unwrap();
+        let parsed: toml::Table = text.parse().unwrap();
+        assert_eq!(
+            parsed["release"].as_str(),
+            Some(release),
+            "{release} holds another release's file:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn edit_keeps_the_copy_when_the_write_itself_fails() {
+    let mut sandbox = Sandbox::new();
+    sandbox.init();
+    // The lock cannot be taken: var/lib/confd/lock leads nowhere.
+    let lock = sandbox.state().join("var/lib/confd/lock");
+    std::fs::remove_file(&lock).unwrap();
+    std::os::unix::fs::symlink("/nonexistent/lock", &lock).unwrap();
+    let script = editor(
+        &sandbox,
+        "good-editor",
+        r#"echo 'kv_size = 7 # precious' >> "$1""#,
+    );
+    sandbox.env("EDITOR", &script);
+    let run = sandbox.run(&["config", "edit", "cache"]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    let kept = run
+        .stderr
+        .split("your version is kept in `")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .unwrap_or_else(|| panic!("no kept copy named: {}", run.stderr));
+    assert!(
+        std::fs::read_to_string(kept)
+            .unwrap()
+            .contains("# precious")
+    );
+    std::fs::remove_file(kept).unwrap();
+}
+
+#[test]
+fn what_root_creates_in_a_service_users_state_dir_stays_the_services() {
+    let sandbox = Sandbox::new();
+    let state = sandbox.state();
+    std::fs::create_dir(&state).unwrap();
+    std::os::unix::fs::chown(&state, Some(65534), Some(65534)).unwrap();
+    let run = sandbox.run(&["config", "set", "llm.model", "m", "--drop-in", "50-x"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    for entry in [
+        "etc",
+        "etc/conf.d",
+        "etc/conf.d/llm.d",
+        "etc/conf.d/llm.d/50-x.toml",
+        "var",
+        "var/lib",
+        "var/lib/confd",
+        "var/lib/confd/lock",
+    ] {
+        let meta = std::fs::metadata(state.join(entry)).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (65534, 65534), "`{entry}`");
+    }
+    assert_eq!(mode(&state.join("etc/conf.d/llm.d/50-x.toml")), 0o600);
+}
+
+#[test]
+fn set_stdin_reads_a_secret_that_never_reaches_the_process_list() {
+    let sandbox = Sandbox::new();
+    sandbox.init();
+    let state = sandbox.state();
+    let mut child = sandbox
+        .command_with(
+            &nexus_bin(),
+            &[
+                "--state-dir",
+                state.to_str().unwrap(),
+                "config",
+                "set",
+                "llm.api_key",
+                "--stdin",
+            ],
+        )
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"sk-from-stdin\n")
+            .unwrap();
+    }
+    let run = sandbox.finish(child.wait_with_output().unwrap());
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert!(
+        !run.transcript().contains("sk-from-stdin"),
+        "{}",
+        run.transcript()
+    );
+    let config: toml::Table = read(&sandbox, "llm").parse().unwrap();
+    assert_eq!(config["api_key"].as_str(), Some("sk-from-stdin"));
+    // A value and --stdin together are a usage error.
+    let both = sandbox.run(&["config", "set", "llm.api_key", "x", "--stdin"]);
+    assert_eq!(both.code, 2, "{}", both.transcript());
+}
+
+#[test]
+fn a_set_waiting_for_the_lock_says_so() {
+    let sandbox = Sandbox::new();
+    sandbox.init();
+    let holder = std::fs::File::open(sandbox.state().join("var/lib/confd/lock")).unwrap();
+    holder.lock().unwrap();
+    let state = sandbox.state();
+    let child = sandbox
+        .command_with(
+            &nexus_bin(),
+            &[
+                "--state-dir",
+                state.to_str().unwrap(),
+                "config",
+                "set",
+                "cache.kv_size",
+                "3",
+            ],
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    drop(holder);
+    let run = sandbox.finish(child.wait_with_output().unwrap());
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert!(
+        run.stderr.contains("waiting for another command writing"),
+        "{}",
+        run.stderr
+    );
+}

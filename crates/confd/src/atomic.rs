@@ -2,8 +2,7 @@
 //! new content and never a mix: write a temporary file in the same directory,
 //! sync it, rename it over the target, sync the directory.
 
-use std::io::Write;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// An atomic write failed; the target is unchanged.
@@ -21,12 +20,14 @@ pub struct WriteError {
 ///
 /// A symlink at `path` is followed, so the file it points to is replaced and
 /// the link stays a link (as editors do). The temporary file is hidden
-/// (`.NAME.XXXX.tmp`), which the loader and `nexus config doctor` recognise.
+/// (`.NAME.XXXXXX.tmp`), which seeding, the loader and `nexus config doctor`
+/// recognise: this is seeding's own writer.
 ///
-/// A replaced file keeps its owner and group: root editing a service's file
-/// must not leave it unreadable to that service. When the caller may not give
-/// the new file that owner (a user writing a file that belongs to someone
-/// else), the write is refused and the file is unchanged.
+/// A replaced file keeps its owner, group and extended attributes (a POSIX
+/// ACL that lets a service read it): root editing a service's file must not
+/// leave it unreadable to that service. When the caller cannot keep them (a
+/// user writing a file that belongs to someone else), the write is refused
+/// and the file is unchanged. See [`carry_attributes`] for new files.
 pub fn replace_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), WriteError> {
     let target = match std::fs::canonicalize(path) {
         Ok(resolved) => resolved,
@@ -38,40 +39,57 @@ pub fn replace_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), Write
             });
         }
     };
-    let fail = |p: &Path| {
-        let p = p.to_owned();
-        move |source| WriteError { path: p, source }
-    };
-    let dir = target.parent().unwrap_or(Path::new("."));
-    let name = target
-        .file_name()
-        .map_or_else(Default::default, |n| n.to_string_lossy());
-    let mut temp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(fail(dir))?;
-    temp.write_all(contents).map_err(fail(temp.path()))?;
-    if let Ok(existing) = std::fs::metadata(&target) {
-        keep_owner(temp.as_file(), &existing).map_err(fail(&target))?;
+    crate::seed::Writer::new(None)
+        .replace(&target, contents, mode)
+        .map_err(|e| match e {
+            crate::SeedError::Io { path, source } => WriteError { path, source },
+            crate::SeedError::Record { path, message } => WriteError {
+                path,
+                source: std::io::Error::other(message),
+            },
+        })
+}
+
+/// Gives `file`, about to take the place of `target`, what must survive the
+/// replacement: the owner, group and extended attributes of the file there.
+/// A new file, created by root in a directory that belongs to someone else
+/// (a service's state dir), takes that directory's owner and group, so root
+/// running a command there does not lock the service out of its own files.
+/// The caller sets the mode afterwards: a chown clears set-id bits, and a
+/// chmod after the ACL keeps the ACL's mask in line with the mode.
+pub(crate) fn carry_attributes(file: &std::fs::File, target: &Path) -> std::io::Result<()> {
+    match std::fs::metadata(target) {
+        Ok(existing) => {
+            keep_owner(file, &existing)?;
+            keep_xattrs(file, target)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            inherit_owner(file, target.parent().unwrap_or(Path::new(".")))
+        }
+        Err(e) => Err(e),
     }
-    // After the chown, which clears set-id bits.
-    temp.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(mode))
-        .map_err(fail(temp.path()))?;
-    temp.as_file().sync_all().map_err(fail(temp.path()))?;
-    temp.persist(&target).map_err(|e| WriteError {
-        path: target.clone(),
-        source: e.error,
-    })?;
-    sync_dir(dir).map_err(fail(dir))
+}
+
+/// Gives a new entry (`file`, an open handle to it) the owner and group of
+/// `dir` when root creates it there and `dir` is not root's.
+pub(crate) fn inherit_owner(file: impl std::os::fd::AsFd, dir: &Path) -> std::io::Result<()> {
+    if !rustix::process::geteuid().is_root() {
+        return Ok(());
+    }
+    let parent = std::fs::metadata(dir)?;
+    if (parent.uid(), parent.gid()) == (0, 0) {
+        return Ok(());
+    }
+    rustix::fs::fchown(
+        file,
+        Some(rustix::fs::Uid::from_raw(parent.uid())),
+        Some(rustix::fs::Gid::from_raw(parent.gid())),
+    )
+    .map_err(std::io::Error::from)
 }
 
 /// Gives `file` the owner and group of `existing`, or explains why it cannot.
-pub(crate) fn keep_owner(
-    file: &std::fs::File,
-    existing: &std::fs::Metadata,
-) -> std::io::Result<()> {
+fn keep_owner(file: &std::fs::File, existing: &std::fs::Metadata) -> std::io::Result<()> {
     let mine = file.metadata()?;
     if (mine.uid(), mine.gid()) == (existing.uid(), existing.gid()) {
         return Ok(());
@@ -95,6 +113,43 @@ pub(crate) fn keep_owner(
     })
 }
 
+/// Copies the extended attributes of `existing` to `file`: a POSIX ACL
+/// (`system.posix_acl_access`), `user.*` marks. `security.*` labels are left
+/// to the kernel, which gives a new file its own.
+fn keep_xattrs(file: &std::fs::File, existing: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let size = match rustix::fs::listxattr_query(existing) {
+        Ok(size) => size,
+        Err(rustix::io::Errno::NOTSUP) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    if size == 0 {
+        return Ok(());
+    }
+    let mut names = vec![0u8; size];
+    let len = rustix::fs::listxattr(existing, &mut names[..])?;
+    for name in names[..len.min(size)].split(|&b| b == 0) {
+        let name = std::ffi::OsStr::from_bytes(name);
+        if name.is_empty() || name.as_bytes().starts_with(b"security.") {
+            continue;
+        }
+        let mut value = vec![0u8; rustix::fs::getxattr_query(existing, name)?];
+        let len = rustix::fs::getxattr(existing, name, &mut value[..])?;
+        rustix::fs::fsetxattr(file, name, &value[..len], rustix::fs::XattrFlags::empty()).map_err(
+            |e| {
+                std::io::Error::new(
+                    std::io::Error::from(e).kind(),
+                    format!(
+                        "cannot give the new file its extended attribute `{}` ({e}); nothing was written",
+                        name.to_string_lossy()
+                    ),
+                )
+            },
+        )?;
+    }
+    Ok(())
+}
+
 /// Makes the directory entries written so far (a rename, a link) durable.
 pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir).and_then(|d| d.sync_all())
@@ -103,6 +158,45 @@ pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn keeps_extended_attributes_and_an_acl() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("database");
+        std::fs::write(&path, "old")?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640))?;
+        // An ACL granting `nobody` read (user::rw-, user:65534:r--, group::---,
+        // mask::r--, other::---), as `setfacl -m u:nobody:r` makes.
+        let mut acl = 2u32.to_le_bytes().to_vec();
+        for (tag, perm, id) in [
+            (1u16, 6u16, u32::MAX),
+            (2, 4, 65534),
+            (4, 0, u32::MAX),
+            (0x10, 4, u32::MAX),
+            (0x20, 0, u32::MAX),
+        ] {
+            acl.extend(tag.to_le_bytes());
+            acl.extend(perm.to_le_bytes());
+            acl.extend(id.to_le_bytes());
+        }
+        let flags = rustix::fs::XattrFlags::empty();
+        rustix::fs::setxattr(&path, "system.posix_acl_access", &acl, flags)?;
+        rustix::fs::setxattr(&path, "user.origin", b"ansible", flags)?;
+        let mode = std::fs::metadata(&path)?.permissions().mode() & 0o7777;
+        replace_file(&path, b"new", mode)?;
+        let mut value = [0u8; 64];
+        let len = rustix::fs::getxattr(&path, "user.origin", &mut value[..])?;
+        assert_eq!(&value[..len], b"ansible");
+        let len = rustix::fs::getxattr(&path, "system.posix_acl_access", &mut value[..])?;
+        assert_eq!(&value[..len], &acl[..]);
+        assert_eq!(
+            std::fs::metadata(&path)?.permissions().mode() & 0o7777,
+            mode
+        );
+        assert_eq!(std::fs::read(&path)?, b"new");
+        Ok(())
+    }
 
     #[test]
     fn replaces_content_and_mode_and_leaves_no_temp_file() -> Result<(), Box<dyn std::error::Error>>

@@ -78,14 +78,20 @@ pub(crate) enum ConfigCommand {
     /// Set a key in the brick's file, keeping comments and formatting
     #[command(after_help = "Examples:\n  \
         nexus config set mounts.auto_sync true\n  \
-        nexus config set cache.backend dragonfly --drop-in 50-local   # writes conf.d/cache.d/50-local.toml\n\n\
+        nexus config set cache.backend dragonfly --drop-in 50-local   # writes conf.d/cache.d/50-local.toml\n  \
+        printf %s \"$KEY\" | nexus config set llm.api_key --stdin   # keeps a secret out of the process list\n\n\
         The whole result is validated first; on any error nothing is written.")]
     Set {
         /// `BRICK.key`, e.g. `cache.backend`
         target: KeyArg,
         /// The value, parsed by the key's type (`true`, `300`, `dragonfly`)
-        #[arg(allow_hyphen_values = true)]
-        value: String,
+        #[arg(allow_hyphen_values = true, required_unless_present = "stdin")]
+        value: Option<String>,
+        /// Read the value from standard input (one trailing newline dropped):
+        /// a secret given as an argument is visible to every user in the
+        /// process list
+        #[arg(long, conflicts_with = "value")]
+        stdin: bool,
         /// Write to `conf.d/BRICK.d/NAME.toml` instead of the main file
         #[arg(long, value_name = "NAME")]
         drop_in: Option<String>,
@@ -173,8 +179,16 @@ pub(crate) fn run(global: &Global, command: ConfigCommand) -> Result<(), Failure
         ConfigCommand::Set {
             target,
             value,
+            stdin,
             drop_in,
-        } => write::set(global, &target.parsed()?, &value, drop_in.as_deref()),
+        } => {
+            let target = target.parsed()?;
+            let value = match value {
+                Some(value) if !stdin => value,
+                _ => write::value_from_stdin()?,
+            };
+            write::set(global, &target, &value, drop_in.as_deref())
+        }
         ConfigCommand::Edit { brick } => write::edit(global, &brick),
         ConfigCommand::Validate { bricks } => check::validate(global, &bricks),
         ConfigCommand::Doctor => check::doctor(global),

@@ -34,7 +34,8 @@ pub use write::SeedStep;
 use crate::shipped::{Shipped, content_hash, holds_secrets};
 use plan::{Found, decide};
 use record::Record;
-use write::{Created, Writer};
+use write::Created;
+pub(crate) use write::Writer;
 
 /// Mode of an ordinary configuration file.
 pub const FILE_MODE: u32 = 0o644;
@@ -415,6 +416,20 @@ pub fn lock_state(state_root: &Path) -> Result<StateLock, SeedError> {
     lock(&dir.join(LOCK_FILE)).map(|file| StateLock { _file: file })
 }
 
+/// Takes the write lock of the state dir at `state_root` if it is free;
+/// `None` when another process holds it (then [`lock_state`] waits for it).
+pub fn try_lock_state(state_root: &Path) -> Result<Option<StateLock>, SeedError> {
+    let dir = state_root.join("var").join("lib").join("confd");
+    create_dirs(&dir)?;
+    let path = dir.join(LOCK_FILE);
+    let file = open_lock(&path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(StateLock { _file: file })),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => Err(io_err(&path)(e)),
+    }
+}
+
 /// Creates `dir` and every missing parent with mode 0755 whatever the umask,
 /// each new entry made durable; an existing directory is left as it is.
 pub fn create_dirs(dir: &Path) -> Result<(), SeedError> {
@@ -423,16 +438,29 @@ pub fn create_dirs(dir: &Path) -> Result<(), SeedError> {
 
 /// Waits for, then holds, the exclusive lock of a state dir's seeding.
 fn lock(path: &Path) -> Result<std::fs::File, SeedError> {
+    let file = open_lock(path)?;
+    file.lock().map_err(io_err(path))?;
+    Ok(file)
+}
+
+/// Opens (creating if needed) the lock file at `path`.
+fn open_lock(path: &Path) -> Result<std::fs::File, SeedError> {
+    // An existing lock is opened read-only: flock needs no write access, so
+    // a lock file that root created does not keep a service user out.
     let open = |create_new| {
         std::fs::OpenOptions::new()
             .create_new(create_new)
-            .write(true)
+            .write(create_new)
+            .read(!create_new)
             .mode(FILE_MODE)
             .open(path)
     };
     let file = match open(true) {
-        // A new lock file gets 0644 exactly, as every file confd creates.
+        // A new lock file gets 0644 exactly, as every file confd creates,
+        // and in a service's state dir the service's owner.
         Ok(file) => {
+            crate::atomic::inherit_owner(&file, path.parent().unwrap_or(Path::new(".")))
+                .map_err(io_err(path))?;
             file.set_permissions(std::fs::Permissions::from_mode(FILE_MODE))
                 .map_err(io_err(path))?;
             file
@@ -442,7 +470,6 @@ fn lock(path: &Path) -> Result<std::fs::File, SeedError> {
         }
         Err(e) => return Err(io_err(path)(e)),
     };
-    file.lock().map_err(io_err(path))?;
     Ok(file)
 }
 

@@ -107,8 +107,12 @@ impl<'h> Writer<'h> {
                 // chmod, not only the creation mode: a umask of 000 would
                 // otherwise leave a world-writable directory, 077 one that
                 // the services reading it cannot enter.
-                Ok(()) => std::fs::set_permissions(d, std::fs::Permissions::from_mode(DIR_MODE))
-                    .map_err(io_err(d))?,
+                Ok(()) => {
+                    std::fs::set_permissions(d, std::fs::Permissions::from_mode(DIR_MODE))
+                        .map_err(io_err(d))?;
+                    let new = std::fs::File::open(d).map_err(io_err(d))?;
+                    crate::atomic::inherit_owner(&new, parent_of(d)).map_err(io_err(d))?;
+                }
                 // A concurrent run made it first: just as good.
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && d.is_dir() => {}
                 Err(e) => return Err(io_err(d)(e)),
@@ -179,9 +183,7 @@ impl<'h> Writer<'h> {
         temp.write_all(contents).map_err(io_err(&path))?;
         self.step(SeedStep::TempWritten(path.clone()))?;
         // An upgrade replaces a file that may belong to a service user.
-        if let Ok(existing) = std::fs::metadata(target) {
-            crate::atomic::keep_owner(temp.as_file(), &existing).map_err(io_err(target))?;
-        }
+        crate::atomic::carry_attributes(temp.as_file(), target).map_err(io_err(target))?;
         // chmod, not the creation mode: the umask must not weaken 0600 nor
         // narrow 0644.
         temp.as_file()

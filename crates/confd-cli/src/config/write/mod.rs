@@ -3,7 +3,7 @@
 //! on any error the file is untouched.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use confd::{BrickName, KeyPath};
@@ -106,24 +106,113 @@ fn validate(
         .map(|config| config.warnings().to_vec())
 }
 
-/// Holds the state dir's write lock. Every read-modify-write of a user's file
-/// happens under it, from the read to the rename, so two commands writing
-/// one file take turns and neither loses the other's change; seeding takes
-/// it too, so its clean-up never removes a writer's temporary file.
-fn lock(global: &Global) -> Result<confd::StateLock, Failure> {
-    let state = global.loader().resolved_state_dir()?;
-    confd::lock_state(state.root()).map_err(|e| Failure::Config(e.to_string()))
+/// The locks held while one file is read, changed and replaced.
+struct WriteLock {
+    _state: confd::StateLock,
+    _dir: std::fs::File,
 }
 
-/// Writes `text` to `path` atomically (the caller holds the lock), creating
-/// `NAME.d` if needed, and prints the note of a tightened mode.
-fn write(path: &Path, text: &str, (mode, note): (u32, Option<String>)) -> Result<(), Failure> {
-    if let Some(dir) = path.parent() {
+/// Takes the state dir's write lock, then a lock on the directory holding
+/// `file` (the resolved one). Every read-modify-write of a user's file
+/// happens under both, from the read to the rename, so two commands writing
+/// one file take turns and neither loses the other's change: the state dir's
+/// lock also keeps seeding's clean-up away from a writer's temporary file,
+/// and the directory's orders writers that reach the same file through
+/// different state dirs (a symlinked `conf.d` or file). A lock held by
+/// another command is waited for, and the wait is announced.
+fn lock(global: &Global, file: &Path) -> Result<WriteLock, Failure> {
+    let state = global.loader().resolved_state_dir()?;
+    let waiting = |what: &Path| {
+        eprintln!(
+            "waiting for another command writing `{}` to finish…",
+            what.display()
+        );
+    };
+    let lock_error = |e: confd::SeedError| match e {
+        confd::SeedError::Io { path, source } => Failure::Config(format!(
+            "cannot lock `{}` for writing: {source}",
+            path.display()
+        )),
+        other => Failure::Config(other.to_string()),
+    };
+    let state_lock = match confd::try_lock_state(state.root()).map_err(lock_error)? {
+        Some(lock) => lock,
+        None => {
+            waiting(state.root());
+            confd::lock_state(state.root()).map_err(lock_error)?
+        }
+    };
+    let dir = file
+        .ancestors()
+        .skip(1)
+        .find(|d| d.is_dir())
+        .unwrap_or(Path::new("/"));
+    let dir_error =
+        |e: std::io::Error| Failure::Config(format!("cannot lock `{}`: {e}", dir.display()));
+    let handle = std::fs::File::open(dir).map_err(dir_error)?;
+    match handle.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            waiting(dir);
+            handle.lock().map_err(dir_error)?;
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(dir_error(e)),
+    }
+    Ok(WriteLock {
+        _state: state_lock,
+        _dir: handle,
+    })
+}
+
+/// `path` with every symlink resolved, so that the file read is the file
+/// replaced even when a link on the way is switched meanwhile (a release
+/// switch of `etc`). A file not created yet resolves through its nearest
+/// existing directory.
+fn resolve(path: &Path) -> PathBuf {
+    if let Ok(real) = std::fs::canonicalize(path) {
+        return real;
+    }
+    for ancestor in path.ancestors().skip(1) {
+        if let (Ok(real), Ok(rest)) = (std::fs::canonicalize(ancestor), path.strip_prefix(ancestor))
+        {
+            return real.join(rest);
+        }
+    }
+    path.to_owned()
+}
+
+/// Writes `text` to `file` atomically (the caller holds the lock), creating
+/// `NAME.d` if needed, and warns of what the write changes besides the text:
+/// a tightened mode, hard links left with the old content, and a path that
+/// no longer leads to `file`.
+fn write(
+    named: &Path,
+    file: &Path,
+    text: &str,
+    (mode, note): (u32, Option<String>),
+) -> Result<(), Failure> {
+    if let Some(dir) = file.parent() {
         confd::create_dirs(dir).map_err(|e| Failure::Config(e.to_string()))?;
     }
-    confd::replace_file(path, text.as_bytes(), mode).map_err(|e| Failure::Config(e.to_string()))?;
+    let links = std::fs::metadata(file).map_or(1, |m| m.nlink());
+    confd::replace_file(file, text.as_bytes(), mode).map_err(|e| Failure::Config(e.to_string()))?;
     if let Some(note) = note {
         crate::output::warning(&note);
+    }
+    if links > 1 {
+        crate::output::warning(&format!(
+            "`{}` had {links} hard links: the new file replaces this name only, the other names keep the old content",
+            file.display()
+        ));
+    }
+    let now = resolve(named);
+    if now != file {
+        crate::output::warning(&format!(
+            "`{}` now leads to `{}`: the change was written to `{}`, where it led when the command started",
+            named.display(),
+            now.display(),
+            file.display()
+        ));
     }
     Ok(())
 }
@@ -138,6 +227,33 @@ fn starting_text(brick: &BrickName, drop_in: Option<&str>) -> String {
         }
         Some(_) => String::new(),
     }
+}
+
+/// The value of `config set --stdin`: standard input, without one trailing
+/// newline, at most the size of a configuration file.
+pub(crate) fn value_from_stdin() -> Result<String, Failure> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .lock()
+        .take(confd::MAX_FILE_SIZE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Failure::Config(format!("cannot read the value from standard input: {e}")))?;
+    if bytes.len() as u64 > confd::MAX_FILE_SIZE {
+        return Err(Failure::Usage(
+            "the value on standard input is over 1 MiB, the limit of a configuration file"
+                .to_owned(),
+        ));
+    }
+    let mut value = String::from_utf8(bytes)
+        .map_err(|_| Failure::Usage("the value on standard input is not valid UTF-8".to_owned()))?;
+    for ending in ["\r\n", "\n"] {
+        if value.ends_with(ending) {
+            value.truncate(value.len() - ending.len());
+            break;
+        }
+    }
+    Ok(value)
 }
 
 pub(crate) fn set(
@@ -164,15 +280,15 @@ pub(crate) fn set(
     })?;
     let path = target_file(global, brick, drop_in)?;
 
-    let _lock = lock(global)?;
-    let existing = confd::read_config_file(&path)?;
+    let file = resolve(&path);
+    let _lock = lock(global, &file)?;
+    let existing = confd::read_config_file(&file)?;
     let original = existing
         .clone()
         .unwrap_or_else(|| starting_text(brick, drop_in));
     let file_problem = |error: confd::Error| {
         Failure::Config(format!(
-            "{error}\n`{}` does not load as it is, so nothing was set: fix it first (`nexus config edit {brick}`)",
-            path.display()
+            "{error}\nthe `{brick}` configuration does not load as it is, so nothing was set: fix the file named above first (`nexus config validate {brick}`)"
         ))
     };
     let updated = match document::set_in_document(&original, &target.key, &value) {
@@ -191,8 +307,8 @@ pub(crate) fn set(
         println!("unchanged {target} in {}", path.display());
         return Ok(());
     }
-    let mode = mode_for(&path, brick, writes_new_secret(brick, &original, &updated));
-    write(&path, &updated, mode)?;
+    let mode = mode_for(&file, brick, writes_new_secret(brick, &original, &updated));
+    write(&path, &file, &updated, mode)?;
     println!("set {target} in {}", path.display());
     // The file is written and valid on its own; say so if what is in force
     // differs: a higher layer overrides the key, or this invocation's
@@ -312,12 +428,14 @@ fn editor() -> String {
 
 /// `nexus config edit`: the editor works on a copy outside conf.d; the copy
 /// replaces the file only when it is valid and the file did not change
-/// meanwhile. Whatever stops the edit, the edited copy is kept and named.
+/// meanwhile. Whatever stops the edit once the editor has run, the edited
+/// copy is kept and named.
 pub(crate) fn edit(global: &Global, brick: &BrickName) -> Result<(), Failure> {
     let path = target_file(global, brick, None)?;
-    // What the file was when the copy was made: a write that finds anything
-    // else there would lose someone's change.
-    let mut on_disk = confd::read_config_file(&path)?;
+    // The file and its content when the copy was made: a write that finds
+    // anything else there would lose someone's change.
+    let mut file = resolve(&path);
+    let mut on_disk = confd::read_config_file(&file)?;
     let mut original = on_disk
         .clone()
         .unwrap_or_else(|| starting_text(brick, None));
@@ -331,14 +449,6 @@ pub(crate) fn edit(global: &Global, brick: &BrickName) -> Result<(), Failure> {
         Failure::Config(format!("cannot write `{}`: {e}", scratch.path().display()))
     })?;
     let interactive = std::io::stdin().is_terminal();
-    // Gives up, keeping the edited copy so no work is lost.
-    let give_up = |scratch: tempfile::NamedTempFile, why: &str| {
-        let kept = match scratch.keep() {
-            Ok((_, kept)) => format!("; your version is kept in `{}`", kept.display()),
-            Err(_) => String::new(),
-        };
-        Failure::Config(format!("{why}: `{}` is unchanged{kept}", path.display()))
-    };
     loop {
         let status = std::process::Command::new("sh")
             .arg("-c")
@@ -347,75 +457,154 @@ pub(crate) fn edit(global: &Global, brick: &BrickName) -> Result<(), Failure> {
             .arg(scratch.path())
             .status()
             .map_err(|e| Failure::Config(format!("cannot run the editor `{}`: {e}", editor())))?;
-        if !status.success() {
-            return Err(give_up(
-                scratch,
-                &format!("the editor `{}` failed ({status})", editor()),
-            ));
-        }
-        let edited = std::fs::read_to_string(scratch.path())
-            .map_err(|e| Failure::Config(format!("cannot read the edited copy: {e}")))?;
-        if edited == original {
-            println!("no changes; {} is unchanged", path.display());
-            return Ok(());
-        }
-        match validate(global, brick, &path, &edited) {
-            Ok(warnings) => {
-                for warning in warnings {
-                    crate::output::warning(&warning.to_string());
-                }
+        let outcome = if status.success() {
+            replace_with_copy(
+                global,
+                brick,
+                &path,
+                &file,
+                on_disk.as_deref(),
+                &original,
+                scratch.path(),
+                interactive,
+            )
+        } else {
+            Err(Failure::Config(format!(
+                "the editor `{}` failed ({status})",
+                editor()
+            )))
+        };
+        match outcome {
+            Ok(Edited::Done) => return Ok(()),
+            Ok(Edited::Again) => {}
+            Ok(Edited::Changed { now_file, now }) => {
+                // Edit again from what is there now; the user's own version
+                // stays beside it, so they can carry their change over.
+                let edited = std::fs::read_to_string(scratch.path()).unwrap_or_default();
+                let yours = keep_copy(brick, &edited)
+                    .map_err(|e| Failure::Config(format!("cannot keep your version: {e}")))?;
+                eprintln!("note: your version is kept in `{}`", yours.display());
+                (file, on_disk) = (now_file, now);
+                original = on_disk
+                    .clone()
+                    .unwrap_or_else(|| starting_text(brick, None));
+                std::fs::write(scratch.path(), &original).map_err(|e| {
+                    Failure::Config(format!("cannot write `{}`: {e}", scratch.path().display()))
+                })?;
             }
-            Err(error) => {
-                let message = error.to_string().replace(
-                    &scratch.path().display().to_string(),
-                    &path.display().to_string(),
-                );
-                crate::output::error(&message);
-                if interactive && ask("edit again? [Y/n] ") {
-                    continue;
-                }
-                return Err(give_up(scratch, "the edited copy is not valid"));
+            Err(failure) => {
+                let why = match failure {
+                    Failure::Config(why) | Failure::Usage(why) => why,
+                    Failure::Silent => "the edit was not applied".to_owned(),
+                };
+                let kept = match scratch.keep() {
+                    Ok((_, kept)) => format!("; your version is kept in `{}`", kept.display()),
+                    Err(_) => String::new(),
+                };
+                return Err(Failure::Config(format!(
+                    "{why}: `{}` is unchanged{kept}",
+                    path.display()
+                )));
             }
         }
-        let lock = lock(global)?;
-        let now = confd::read_config_file(&path)?;
-        if now == on_disk {
-            let mode = mode_for(&path, brick, writes_new_secret(brick, &original, &edited));
-            write(&path, &edited, mode)?;
-            println!("updated {}", path.display());
-            return Ok(());
-        }
-        drop(lock);
-        crate::output::error(&format!(
-            "`{}` changed while you were editing it; this is what changed:",
-            path.display()
-        ));
-        let before = on_disk.as_deref().unwrap_or_default();
-        print_change(brick, &path, before, now.as_deref().unwrap_or_default());
-        if !(interactive && ask("edit the new version (yours is kept)? [Y/n] ")) {
-            return Err(give_up(
-                scratch,
-                "it changed while you were editing it, and your version would have undone that",
-            ));
-        }
-        // Edit again from what is there now; the user's own version stays
-        // beside it, so they can carry their change over.
-        let yours = tempfile::Builder::new()
-            .prefix(&format!("nexus-{brick}-yours-"))
-            .suffix(".toml")
-            .tempfile()
-            .and_then(|f| f.keep().map_err(|e| e.error))
-            .and_then(|(_, kept)| std::fs::write(&kept, &edited).map(|()| kept))
-            .map_err(|e| Failure::Config(format!("cannot keep your version: {e}")))?;
-        eprintln!("note: your version is kept in `{}`", yours.display());
-        on_disk = now;
-        original = on_disk
-            .clone()
-            .unwrap_or_else(|| starting_text(brick, None));
-        std::fs::write(scratch.path(), &original).map_err(|e| {
-            Failure::Config(format!("cannot write `{}`: {e}", scratch.path().display()))
-        })?;
     }
+}
+
+/// What became of one round of the editor.
+enum Edited {
+    /// Written, or nothing to write.
+    Done,
+    /// Invalid, and the user wants to edit it again.
+    Again,
+    /// The file changed meanwhile, and the user wants to edit the new version.
+    Changed {
+        now_file: PathBuf,
+        now: Option<String>,
+    },
+}
+
+/// Replaces the file with the edited copy if the copy is valid and the file
+/// is still what the copy was made from (`file` holding `on_disk`).
+#[allow(clippy::too_many_arguments)] // one round's whole state; a struct would only rename it
+fn replace_with_copy(
+    global: &Global,
+    brick: &BrickName,
+    path: &Path,
+    file: &Path,
+    on_disk: Option<&str>,
+    original: &str,
+    copy: &Path,
+    interactive: bool,
+) -> Result<Edited, Failure> {
+    let edited = std::fs::read_to_string(copy)
+        .map_err(|e| Failure::Config(format!("cannot read the edited copy: {e}")))?;
+    if edited == original {
+        println!("no changes; {} is unchanged", path.display());
+        return Ok(Edited::Done);
+    }
+    match validate(global, brick, path, &edited) {
+        Ok(warnings) => {
+            for warning in warnings {
+                crate::output::warning(&warning.to_string());
+            }
+        }
+        Err(error) => {
+            let message = error
+                .to_string()
+                .replace(&copy.display().to_string(), &path.display().to_string());
+            crate::output::error(&message);
+            if interactive && ask("edit again? [Y/n] ") {
+                return Ok(Edited::Again);
+            }
+            return Err(Failure::Config("the edited copy is not valid".to_owned()));
+        }
+    }
+    let lock = lock(global, file)?;
+    let now_file = resolve(path);
+    let now = confd::read_config_file(&now_file)?;
+    if now_file == file && now.as_deref() == on_disk {
+        let mode = mode_for(file, brick, writes_new_secret(brick, original, &edited));
+        write(path, file, &edited, mode)?;
+        println!("updated {}", path.display());
+        return Ok(Edited::Done);
+    }
+    drop(lock);
+    crate::output::error(&format!(
+        "`{}` changed while you were editing it; this is what changed:",
+        path.display()
+    ));
+    print_change(
+        brick,
+        path,
+        on_disk.unwrap_or_default(),
+        now.as_deref().unwrap_or_default(),
+    );
+    if now_file != file {
+        eprintln!(
+            "note: `{}` now leads to `{}`, not `{}`",
+            path.display(),
+            now_file.display(),
+            file.display()
+        );
+    }
+    if interactive && ask("edit the new version (yours is kept)? [Y/n] ") {
+        return Ok(Edited::Changed { now_file, now });
+    }
+    Err(Failure::Config(
+        "it changed while you were editing it, and your version would have undone that".to_owned(),
+    ))
+}
+
+/// Keeps `text` in a new temporary file of its own and returns its path.
+fn keep_copy(brick: &BrickName, text: &str) -> std::io::Result<PathBuf> {
+    let (_, kept) = tempfile::Builder::new()
+        .prefix(&format!("nexus-{brick}-yours-"))
+        .suffix(".toml")
+        .tempfile()?
+        .keep()
+        .map_err(|e| e.error)?;
+    std::fs::write(&kept, text)?;
+    Ok(kept)
 }
 
 /// Prints how a file changed as a unified diff on stderr, with secrets
