@@ -44,7 +44,7 @@ fn vfs_ls_cat_stat_show_the_host_files() {
     );
     // The first boot created the store in the background; the command waited for it, so it
     // is complete on disk, under its own name only.
-    let store_dir = s.path().join("var/lib");
+    let store_dir = s.path().join("var/lib/vfs");
     let mut names: Vec<_> = std::fs::read_dir(&store_dir)
         .expect("store dir")
         .map(|e| e.expect("entry").file_name())

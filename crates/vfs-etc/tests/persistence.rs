@@ -239,7 +239,7 @@ fn sigkill_during_first_boots_never_leaves_a_half_created_store() -> TestResult 
             .1;
         let again = boot(state.path())?.1;
         assert!(!again.committed, "round {round}: {report:?} then {again:?}");
-        let mut left: Vec<_> = std::fs::read_dir(var.join("lib"))?
+        let mut left: Vec<_> = std::fs::read_dir(var.join("lib/vfs"))?
             .map(|e| e.map(|e| e.file_name()))
             .collect::<Result<_, _>>()?;
         left.sort();

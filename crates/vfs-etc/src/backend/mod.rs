@@ -98,3 +98,9 @@ pub(crate) fn is_absent(err: &io::Error) -> bool {
         Some(Errno::NOENT | Errno::NOTDIR | Errno::LOOP | Errno::XDEV)
     )
 }
+
+/// Whether an error is a permission refusal (`EACCES`, `EPERM`): something this process may
+/// not read, which another user may.
+pub(crate) fn is_denied(err: &io::Error) -> bool {
+    err.kind() == io::ErrorKind::PermissionDenied
+}
