@@ -66,6 +66,9 @@ fn store_path(state_dir: &Path) -> PathBuf {
     let path = metastore_path(state_dir);
     let legacy = legacy_metastore_path(state_dir);
     if path.symlink_metadata().is_ok() || legacy.symlink_metadata().is_err() {
+        if let Some(dir) = path.parent() {
+            crate::metastore::tighten_store_dir(dir);
+        }
         return path;
     }
     match crate::metastore::adopt_store(&legacy, &path) {

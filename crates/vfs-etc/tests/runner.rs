@@ -1,6 +1,7 @@
 //! Integration tests of vfs-etc, one module per area.
 
 mod confinement;
+mod linux;
 mod persistence;
 mod properties;
 mod readonly;

@@ -144,6 +144,22 @@ pub(crate) fn adopt_store(from: &Path, to: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Takes group and other bits away from the store's own directory `dir` if it has any (a
+/// directory made by an older version or by hand). Best effort: a directory this process
+/// does not own is left as it is.
+pub(crate) fn tighten_store_dir(dir: &Path) {
+    let Ok(meta) = std::fs::symlink_metadata(dir) else {
+        return;
+    };
+    let current = meta.permissions().mode() & 0o7777;
+    let tight = current & STORE_DIR_MODE;
+    if meta.is_dir() && current != tight {
+        if let Err(e) = std::fs::set_permissions(dir, Permissions::from_mode(tight)) {
+            tracing::debug!(dir = %dir.display(), error = %e, "could not tighten the store directory's mode");
+        }
+    }
+}
+
 /// Creates `dir` and its missing ancestors with fixed modes whatever the umask: `dir` (the
 /// store's own directory) [`STORE_DIR_MODE`], the ones above it [`ANCESTOR_DIR_MODE`].
 /// Directories that already exist keep their modes.
