@@ -661,3 +661,57 @@ fn vfs_store_is_private_whatever_the_umask() {
         (0o700, 0o600)
     );
 }
+
+/// Sibling of the unbounded stdin (issue 12): a huge host file was read whole into memory by
+/// `cat`, and by `stat` to hash it. Over the VFS's 1 MiB limit it is `EFBIG` to read and has
+/// no etag.
+#[test]
+fn vfs_a_file_over_the_limit_is_refused_not_loaded() {
+    let s = state();
+    let huge = std::fs::File::create(s.path().join("etc/conf.d/huge")).expect("create");
+    huge.set_len(8 << 30).expect("sparse 8 GiB");
+    let cat = nexus(s.path(), &["cat", "/etc/conf.d/huge"]);
+    assert_eq!(
+        (cat.status.code(), stderr(&cat).as_str()),
+        (
+            Some(1),
+            "error: cannot read `/etc/conf.d/huge`: file too large (os error 27)\n"
+        )
+    );
+    assert!(cat.stdout.is_empty());
+    let stat = nexus(s.path(), &["stat", "/etc/conf.d/huge"]);
+    assert_eq!(stat.status.code(), Some(0), "{}", stderr(&stat));
+    assert!(
+        stdout(&stat).contains("size: 8589934592\n"),
+        "{}",
+        stdout(&stat)
+    );
+    assert!(!stdout(&stat).contains("etag"), "{}", stdout(&stat));
+}
+
+/// DESIGN.md §11: a file others may not read gets no etag for them, even when the store
+/// they can read (one left world-readable by an older version) holds it.
+#[test]
+fn vfs_stat_shows_no_etag_of_a_file_the_user_cannot_read() {
+    let s = state_readable_by_all();
+    let secret = s.path().join("etc/conf.d/database");
+    std::fs::write(&secret, "url = \"postgres://u:pw@h/db\"\n").expect("write");
+    chmod(&secret, 0o600);
+    let root = nexus(s.path(), &["stat", "/etc/conf.d/database"]);
+    let etag = blake3_hex(b"url = \"postgres://u:pw@h/db\"\n");
+    assert!(
+        stdout(&root).contains(&format!("etag: blake3:{etag}\n")),
+        "{}",
+        stdout(&root)
+    );
+    chmod(&s.path().join("var/lib/vfs"), 0o755);
+    chmod(&vfs_etc::metastore_path(s.path()), 0o644);
+    let nobody = nexus_as_nobody(s.path(), &["stat", "/etc/conf.d/database"]);
+    assert_eq!(nobody.status.code(), Some(0), "{}", stderr(&nobody));
+    assert!(
+        stdout(&nobody).contains("kind: file\n"),
+        "{}",
+        stdout(&nobody)
+    );
+    assert!(!stdout(&nobody).contains("etag"), "{}", stdout(&nobody));
+}

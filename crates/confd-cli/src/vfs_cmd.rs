@@ -6,7 +6,7 @@ use std::io::{self, IsTerminal, Read, Write};
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use vfs_etc::{Kind, MAX_WRITE_SIZE, Metadata, Vfs, VfsPath, WriteMode};
+use vfs_etc::{Kind, MAX_FILE_SIZE, Metadata, Vfs, VfsPath, WriteMode};
 
 /// File operations on the VFS that mounts $STATE/etc read-only at /etc.
 #[derive(clap::Subcommand, Debug)]
@@ -150,7 +150,7 @@ fn execute(vfs: &Vfs, cmd: VfsCommand, out: &mut impl Write) -> Result<(), Box<d
                     // Refuse before reading: `write /etc/… </dev/zero` must not read forever
                     // only to be told the mount is read-only.
                     vfs.check_write(&path, WriteMode::Replace)?;
-                    read_bounded(io::stdin().lock(), MAX_WRITE_SIZE)?
+                    read_bounded(io::stdin().lock(), MAX_FILE_SIZE)?
                 }
             };
             vfs.write(&path, &data, WriteMode::Replace)?;

@@ -70,5 +70,5 @@ pub use mount::{ETC_MOUNT_POINT, MountEtcError, TMP_MOUNT_POINT, boot, metastore
 pub use path::{PathError, VfsPath};
 pub use router::Access;
 pub use sync::ReconcileReport;
-pub use vfs::{DirEntry, FileContents, MAX_WRITE_SIZE, Vfs, WriteMode};
+pub use vfs::{DirEntry, FileContents, MAX_FILE_SIZE, Vfs, WriteMode};
 pub use watch::{WatchError, Watcher, watch};

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::io;
 
-use crate::backend::{is_absent, is_denied};
+use crate::backend::{is_absent, is_denied, is_unhashable};
 use crate::entry::{Entry, Etag, Kind, Stat, now_ns};
 use crate::error::ReconcileError;
 use crate::metastore::Batch;
@@ -175,9 +175,10 @@ impl Scan<'_> {
                         }
                         // Gone between stat and open: leave it to the next scan or event.
                         Err(e) if is_absent(&e) => return Ok(()),
-                        // Unreadable to this process: its old etag cannot be confirmed, so it
-                        // is dropped for a reader who can hash the file again.
-                        Err(e) if is_denied(&e) => {
+                        // Unreadable to this process (or too big to hash): its old etag
+                        // cannot be confirmed, so it is dropped for a reader who can hash the
+                        // file again.
+                        Err(e) if is_unhashable(&e) => {
                             old.map_or(Decision::Keep, |old| Decision::Put {
                                 entry: Entry { etag: None, ..old },
                                 bumped: false,

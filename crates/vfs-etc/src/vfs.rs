@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use rustix::io::Errno;
 
-use crate::backend::{Backend, is_absent};
+use crate::backend::{Backend, is_absent, is_unhashable};
 use crate::entry::{Entry, Etag, Kind, Metadata, now_ns};
 use crate::error::{
     Fail, MkdirError, MountError, ReadDirError, ReadError, ReconcileError, RenameError, RmdirError,
@@ -16,10 +16,11 @@ use crate::path::{Tail, VfsPath, rel_split};
 use crate::router::{Access, MountCore, MountTable, Route};
 use crate::sync::{self, Decision, ReconcileReport, decide_hashed};
 
-/// The most bytes [`Vfs::write`] accepts in one call (1 MiB, the size limit of a
-/// configuration file); more is `EFBIG`. `nexus vfs write` reads no more than this from its
-/// standard input.
-pub const MAX_WRITE_SIZE: usize = 1024 * 1024;
+/// The largest file the VFS reads or writes: 1 MiB, the size limit of a configuration file
+/// (DESIGN.md §4). [`Vfs::write`] of more, and [`Vfs::read`] of a bigger host file, are
+/// `EFBIG`, so no call holds an unbounded amount in memory; `stat` of a bigger file shows no
+/// etag. `nexus vfs write` reads no more than this from its standard input.
+pub const MAX_FILE_SIZE: usize = 1024 * 1024;
 
 /// How [`Vfs::write`] treats an existing file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -239,8 +240,11 @@ impl Vfs {
     }
 
     /// The metadata of `path`. A file whose etag has not been computed since it last changed
-    /// is hashed now (see the crate docs), with the same check as [`Vfs::read`]; a file this
-    /// process may not read is shown without an etag, as `stat(2)` needs no read access.
+    /// is hashed now (see the crate docs), with the same check as [`Vfs::read`]. The etag is a
+    /// hash of the content, so it is only shown to a process that may read the content: a
+    /// file others may not read is re-read to prove it, and shown without an etag when this
+    /// process may not read it (or it is over [`MAX_FILE_SIZE`]); `stat(2)` itself needs no
+    /// read access.
     ///
     /// # Errors
     /// `ENOENT`, `ENOTDIR`, `EACCES` below a directory that could not be listed, a backend
@@ -254,13 +258,13 @@ impl Vfs {
         match self.resolve(path)? {
             Node::Missing => Err(Errno::NOENT.into()),
             Node::VirtualDir => Ok(Metadata::virtual_dir()),
-            Node::Entry(m, rel, e) if e.kind == Kind::File && e.etag.is_none() => {
+            Node::Entry(m, rel, e)
+                if e.kind == Kind::File && (e.etag.is_none() || !e.is_world_readable()) =>
+            {
                 match read_checked(m, &rel) {
                     Ok((_, entry)) => Ok(Metadata::of(&entry)),
-                    Err(Fail::Os(err))
-                        if err.raw_os_error() == Some(Errno::ACCESS.raw_os_error()) =>
-                    {
-                        Ok(Metadata::of(&e))
+                    Err(Fail::Os(err)) if is_unhashable(&err) => {
+                        Ok(Metadata::of(&Entry { etag: None, ..e }))
                     }
                     Err(f) => Err(f),
                 }
@@ -320,7 +324,7 @@ impl Vfs {
     /// Errors follow Linux's order for `open(O_CREAT|O_TRUNC[|O_EXCL])`: `ENOENT`/`ENOTDIR`/
     /// `EACCES` while walking the path, `EISDIR` for a name spelled as a directory (`x/`,
     /// `x/.`), `EEXIST` (with [`WriteMode::CreateNew`]) and `EISDIR` for the target, then
-    /// `EROFS` on a read-only mount, then `EFBIG` for more than [`MAX_WRITE_SIZE`] bytes.
+    /// `EROFS` on a read-only mount, then `EFBIG` for more than [`MAX_FILE_SIZE`] bytes.
     ///
     /// # Errors
     /// As above, a backend error, or [`WriteError::Store`].
@@ -370,7 +374,7 @@ impl Vfs {
 
     fn write_inner(&self, path: &VfsPath, data: &[u8], mode: WriteMode) -> Result<Metadata, Fail> {
         let (m, rel) = self.write_target(path, mode)?;
-        if data.len() > MAX_WRITE_SIZE {
+        if data.len() > MAX_FILE_SIZE {
             return Err(Errno::FBIG.into());
         }
         let _guard = m.lock();

@@ -183,3 +183,28 @@ fn name(code: i32) -> String {
         io::Error::from_raw_os_error(code).to_string()
     }
 }
+
+/// Nothing larger than [`vfs_etc::MAX_FILE_SIZE`] is written (`EFBIG`, Linux's "file too
+/// large"), and nothing is created by the refused call.
+#[test]
+fn a_write_over_the_limit_is_efbig_and_creates_nothing() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let mut vfs = Vfs::new();
+    vfs.mount(
+        "/m".parse()?,
+        Arc::new(HostDir::open_writable(dir.path())?),
+        Arc::new(MemoryMetastore::new()),
+        Access::ReadWrite,
+    )?;
+    let big = vec![b'x'; vfs_etc::MAX_FILE_SIZE + 1];
+    let err = vfs
+        .write(&"/m/big".parse()?, &big, WriteMode::Replace)
+        .err()
+        .ok_or("wrote more than the limit")?;
+    assert_eq!(err.raw_os_error(), Some(27), "{err}");
+    assert!(!dir.path().join("big").exists());
+    let exact = vec![b'x'; vfs_etc::MAX_FILE_SIZE];
+    vfs.write(&"/m/big".parse()?, &exact, WriteMode::Replace)?;
+    assert_eq!(vfs.read(&"/m/big".parse()?)?.data.len(), exact.len());
+    Ok(())
+}

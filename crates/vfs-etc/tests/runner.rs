@@ -2,6 +2,7 @@
 
 mod confinement;
 mod linux;
+mod modes;
 mod persistence;
 mod properties;
 mod readonly;

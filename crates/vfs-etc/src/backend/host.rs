@@ -199,12 +199,20 @@ impl Backend for HostDir {
         if before.kind == Kind::Dir {
             return Err(errno(Errno::ISDIR));
         }
+        let max = crate::MAX_FILE_SIZE as u64;
         let mut buf = Vec::new();
         for _ in 0..READ_ATTEMPTS {
+            if before.sig.size > max {
+                return Err(errno(Errno::FBIG));
+            }
             buf.clear();
             buf.reserve(usize::try_from(before.sig.size).unwrap_or(0));
             file.seek(io::SeekFrom::Start(0))?;
-            file.read_to_end(&mut buf)?;
+            // Bounded even if the file grows while it is read.
+            (&mut file).take(max + 1).read_to_end(&mut buf)?;
+            if buf.len() as u64 > max {
+                return Err(errno(Errno::FBIG));
+            }
             let after = fstat(file.as_fd())?;
             if after == before {
                 return Ok((buf, after));
