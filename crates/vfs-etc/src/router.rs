@@ -100,8 +100,11 @@ pub(crate) struct MountTable {
 }
 
 impl MountTable {
+    /// The mount at `point`, by name: `/etc/` and `/etc/.` are the mount point `/etc` too.
     pub(crate) fn get(&self, point: &VfsPath) -> Option<&Arc<MountCore>> {
-        self.mounts.iter().find(|m| &m.point == point)
+        self.mounts
+            .iter()
+            .find(|m| m.point.as_str() == point.as_str())
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Arc<MountCore>> {
@@ -146,7 +149,7 @@ impl MountTable {
     pub(crate) fn mount_names_in(&self, dir: &VfsPath) -> Vec<String> {
         self.mounts
             .iter()
-            .filter(|m| m.point.parent().as_ref() == Some(dir))
+            .filter(|m| m.point.parent().is_some_and(|p| p.as_str() == dir.as_str()))
             .filter_map(|m| m.point.file_name().map(str::to_owned))
             .collect()
     }

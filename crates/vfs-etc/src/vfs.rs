@@ -90,6 +90,8 @@ impl Vfs {
         store: Arc<dyn Metastore>,
         access: Access,
     ) -> Result<ReconcileReport, MountError> {
+        // A mount point is a name: `/etc/` mounts at `/etc`.
+        let point = point.normalised();
         if self.table.is_mount_point(&point) {
             return Err(MountError::AlreadyMounted(point));
         }

@@ -208,3 +208,45 @@ fn a_write_over_the_limit_is_efbig_and_creates_nothing() -> TestResult {
     assert_eq!(vfs.read(&"/m/big".parse()?)?.data.len(), exact.len());
     Ok(())
 }
+
+/// A mount point is a name: spelled `/m/` or `/m/.` it is still busy and still exists.
+#[test]
+fn a_mount_point_spelled_as_a_directory_is_still_the_mount_point() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let mut vfs = Vfs::new();
+    vfs.mount(
+        "/m/".parse()?,
+        Arc::new(HostDir::open_writable(dir.path())?),
+        Arc::new(MemoryMetastore::new()),
+        Access::ReadWrite,
+    )?;
+    let errno = |r: Option<i32>| r.unwrap_or(-1);
+    let busy = 16;
+    for spelling in ["/m", "/m/", "//m//"] {
+        let path: VfsPath = spelling.parse()?;
+        let rmdir = vfs.rmdir(&path).err().map(|e| errno(e.raw_os_error()));
+        assert_eq!(rmdir, Some(busy), "rmdir {spelling}");
+        let mv = vfs.rename(&path, &"/m/x".parse()?).err();
+        assert_eq!(
+            mv.map(|e| errno(e.raw_os_error())),
+            Some(busy),
+            "mv {spelling}"
+        );
+        let mkdir = vfs.mkdir(&path).err().map(|e| errno(e.raw_os_error()));
+        assert_eq!(mkdir, Some(17), "mkdir {spelling}");
+        assert!(vfs.read_dir(&path)?.is_empty());
+    }
+    assert_eq!(
+        vfs.rmdir(&"/m/.".parse()?)
+            .err()
+            .map(|e| errno(e.raw_os_error())),
+        Some(22)
+    );
+    let names: Vec<String> = vfs
+        .read_dir(&"/".parse()?)?
+        .into_iter()
+        .map(|d| d.name)
+        .collect();
+    assert_eq!(names, ["m"]);
+    Ok(())
+}
