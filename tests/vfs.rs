@@ -503,7 +503,7 @@ fn vfs_reads_work_for_a_user_who_cannot_write_the_store() {
         assert_eq!(stat.status.code(), Some(0), "{}", stderr(&stat));
         let etag = blake3_hex(b"auto_sync = false\n");
         assert!(
-            stdout(&stat).contains(&format!("size: 18\n"))
+            stdout(&stat).contains("size: 18\n")
                 && stdout(&stat).contains(&format!("etag: blake3:{etag}\n")),
             "{}",
             stdout(&stat)

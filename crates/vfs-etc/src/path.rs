@@ -63,8 +63,16 @@ impl Tail {
 pub struct VfsPath {
     /// The normalised name: `/`, or `/` and components without `.`, `..` or empty ones.
     name: String,
+    /// How the path was spelled, when that differs from `name`: boxed, so the common plain
+    /// path (and every error that carries one) stays small.
+    spelling: Option<Box<Spelling>>,
+}
+
+/// What a spelling other than the plain normalised name asks for and shows.
+#[derive(Clone)]
+struct Spelling {
     /// Normalised directories the walk enters and leaves again by `..`, in walk order, each
-    /// neither an ancestor of `name` nor `name` itself (those are walked anyway).
+    /// neither an ancestor of the name nor the name itself (those are walked anyway).
     walked: Vec<String>,
     tail: Tail,
     /// The text as given, for messages.
@@ -81,10 +89,8 @@ impl VfsPath {
     /// A path from an already normalised name, with no requirement beyond it.
     fn clean(name: String) -> Self {
         Self {
-            given: name.clone(),
             name,
-            walked: Vec::new(),
-            tail: Tail::Name,
+            spelling: None,
         }
     }
 
@@ -139,12 +145,14 @@ impl VfsPath {
                 kept.push(dir.clone());
             }
         }
-        Ok(Self {
-            name,
-            walked: kept,
-            tail,
-            given: s.to_owned(),
-        })
+        let spelling = (!kept.is_empty() || tail != Tail::Name || s != name).then(|| {
+            Box::new(Spelling {
+                walked: kept,
+                tail,
+                given: s.to_owned(),
+            })
+        });
+        Ok(Self { name, spelling })
     }
 
     /// The normalised path as a string, always starting with `/`.
@@ -156,7 +164,7 @@ impl VfsPath {
     /// The path as it was given, for messages (`/etc/conf.d/mounts/..`).
     #[must_use]
     pub fn as_given(&self) -> &str {
-        &self.given
+        self.spelling.as_ref().map_or(&self.name, |s| &s.given)
     }
 
     /// The normalised path without the spelling's requirements: what a lookup keyed by name
@@ -169,17 +177,21 @@ impl VfsPath {
     /// Directories the walk to this path enters and leaves again by `..`, in walk order: each
     /// must exist and be a directory, as Linux requires of every component it walks through.
     pub fn walked_dirs(&self) -> impl Iterator<Item = VfsPath> + '_ {
-        self.walked.iter().map(|d| Self::clean(d.clone()))
+        self.walked().iter().map(|d| Self::clean(d.clone()))
+    }
+
+    fn walked(&self) -> &[String] {
+        self.spelling.as_ref().map_or(&[], |s| &s.walked)
     }
 
     /// Whether the path ends in `/`, `/.` or `/..`, so that it can only name a directory.
     #[must_use]
     pub fn requires_dir(&self) -> bool {
-        self.tail.requires_dir()
+        self.tail().requires_dir()
     }
 
     pub(crate) fn tail(&self) -> Tail {
-        self.tail
+        self.spelling.as_ref().map_or(Tail::Name, |s| s.tail)
     }
 
     /// Whether this is `/`.
@@ -242,7 +254,7 @@ impl VfsPath {
 
     /// What equality, ordering and hashing compare: everything but the spelling.
     fn identity(&self) -> (&str, &[String], Tail) {
-        (&self.name, &self.walked, self.tail)
+        (&self.name, self.walked(), self.tail())
     }
 }
 
@@ -305,13 +317,13 @@ impl FromStr for VfsPath {
 /// Shows the path as given, as Linux tools name what they were asked about.
 impl fmt::Display for VfsPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.given)
+        f.write_str(self.as_given())
     }
 }
 
 impl fmt::Debug for VfsPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.given, f)
+        fmt::Debug::fmt(self.as_given(), f)
     }
 }
 
@@ -380,7 +392,7 @@ mod tests {
         let walked = |s: &str| -> Result<Vec<String>, PathError> {
             Ok(VfsPath::new(s)?.walked_dirs().map(|d| d.name).collect())
         };
-        let tail = |s: &str| VfsPath::new(s).map(|p| p.tail);
+        let tail = |s: &str| VfsPath::new(s).map(|p| p.tail());
         assert_eq!(walked("/etc/conf.d/mounts/..")?, ["/etc/conf.d/mounts"]);
         assert_eq!(p("/etc/conf.d/mounts/..")?, "/etc/conf.d");
         assert_eq!(tail("/etc/conf.d/mounts/..")?, Tail::DotDot);

@@ -153,10 +153,11 @@ pub(crate) fn tighten_store_dir(dir: &Path) {
     };
     let current = meta.permissions().mode() & 0o7777;
     let tight = current & STORE_DIR_MODE;
-    if meta.is_dir() && current != tight {
-        if let Err(e) = std::fs::set_permissions(dir, Permissions::from_mode(tight)) {
-            tracing::debug!(dir = %dir.display(), error = %e, "could not tighten the store directory's mode");
-        }
+    if meta.is_dir()
+        && current != tight
+        && let Err(e) = std::fs::set_permissions(dir, Permissions::from_mode(tight))
+    {
+        tracing::debug!(dir = %dir.display(), error = %e, "could not tighten the store directory's mode");
     }
 }
 
