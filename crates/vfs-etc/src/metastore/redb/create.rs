@@ -141,6 +141,9 @@ pub(crate) fn adopt_store(from: &Path, to: &Path) -> io::Result<()> {
     if let Some(old_dir) = from.parent() {
         File::open(old_dir).and_then(|d| d.sync_all())?;
     }
+    // An earlier version's killed creations left their temporaries (with the umask's mode,
+    // and etags inside) beside the old store.
+    remove_abandoned_temporaries(from);
     Ok(())
 }
 
