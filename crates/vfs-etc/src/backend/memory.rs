@@ -232,6 +232,11 @@ impl Backend for MemoryBackend {
         if src.kind == Kind::Dir && to.starts_with(&format!("{from}/")) {
             return Err(errno(Errno::INVAL));
         }
+        // Onto one of its own ancestors: a directory that holds at least the source, which
+        // Linux reports before comparing kinds.
+        if from.starts_with(&format!("{to}/")) {
+            return Err(errno(Errno::NOTEMPTY));
+        }
         if let Some(dst) = nodes.get(to) {
             match (src.kind, dst.kind) {
                 (Kind::Dir, Kind::Dir) if descendants(&nodes, to).next().is_some() => {
