@@ -377,6 +377,21 @@ fn vfs_write_without_content_reads_a_pipe_but_not_a_terminal() {
     let o = child.wait_with_output().expect("wait");
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 
+    // Standard input that cannot be read says so, naming it.
+    let o = write(
+        "/tmp/note",
+        Stdio::from(std::fs::File::open("/").expect("open /")),
+    )
+    .wait_with_output()
+    .expect("wait");
+    assert_eq!(
+        (o.status.code(), stderr(&o).as_str()),
+        (
+            Some(1),
+            "error: cannot read standard input: is a directory (os error 21)\n"
+        )
+    );
+
     // A terminal: a forgotten CONTENT, not a wish to type the file in.
     use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
     let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).expect("openpt");

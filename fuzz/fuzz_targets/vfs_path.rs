@@ -65,7 +65,10 @@ fuzz_target!(|data: &[u8]| {
     let _ = hostdir.list(s);
 
     let parsed = VfsPath::new(s);
-    let valid = s.starts_with('/') && !s.chars().any(char::is_control);
+    let valid = s.starts_with('/')
+        && !s.chars().any(char::is_control)
+        && s.len() <= VfsPath::MAX_LEN
+        && s.split('/').all(|c| c.len() <= VfsPath::MAX_NAME_LEN);
     assert_eq!(parsed.is_ok(), valid, "{s:?}: {parsed:?}");
     let path = match parsed {
         Ok(path) => path,

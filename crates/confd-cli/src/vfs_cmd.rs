@@ -178,7 +178,16 @@ fn execute(vfs: &Vfs, cmd: VfsCommand, out: &mut impl Write) -> Result<(), Box<d
 fn read_bounded(input: impl Read, max: usize) -> Result<Vec<u8>, Box<dyn Error>> {
     let mut buf = Vec::new();
     let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
-    input.take(limit).read_to_end(&mut buf)?;
+    input.take(limit).read_to_end(&mut buf).map_err(|e| {
+        // As the VFS words errno text: lowercase, number kept.
+        let text = e.to_string();
+        let mut chars = text.chars();
+        let text: String = chars
+            .next()
+            .map(|c| c.to_lowercase().chain(chars).collect())
+            .unwrap_or(text);
+        format!("cannot read standard input: {text}")
+    })?;
     if buf.len() > max {
         return Err(format!(
             "standard input holds more than {} KiB, the most `nexus vfs write` accepts",

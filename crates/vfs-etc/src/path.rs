@@ -15,6 +15,14 @@ pub enum PathError {
     /// which would let a name smuggle a terminator or escape sequence into logs and C APIs.
     #[error("invalid path {0:?}: contains a NUL or control character")]
     ControlCharacter(String),
+    /// The path is longer than [`VfsPath::MAX_LEN`] bytes (Linux's `PATH_MAX`, less its NUL):
+    /// `ENAMETOOLONG` on Linux. The text is not repeated: it is the problem.
+    #[error("invalid path: {0} bytes long, more than the 4095 a path may have")]
+    TooLong(usize),
+    /// A component is longer than [`VfsPath::MAX_NAME_LEN`] bytes (Linux's `NAME_MAX`). Shown
+    /// by its first characters only.
+    #[error("invalid path: the name `{0}…` is longer than the 255 bytes a name may have")]
+    NameTooLong(String),
 }
 
 /// How a path's last component is spelled: what Linux decides from the text before it
@@ -80,6 +88,13 @@ struct Spelling {
 }
 
 impl VfsPath {
+    /// The longest path accepted, in bytes: Linux's `PATH_MAX` (4096) less its terminating NUL.
+    /// The bound also keeps the walk every call makes (one lookup per component) small.
+    pub const MAX_LEN: usize = 4095;
+
+    /// The longest component accepted, in bytes: Linux's `NAME_MAX`.
+    pub const MAX_NAME_LEN: usize = 255;
+
     /// The root, `/`.
     #[must_use]
     pub fn root() -> Self {
@@ -97,15 +112,22 @@ impl VfsPath {
     /// Parses and normalises `s`.
     ///
     /// # Errors
-    /// [`PathError`] if `s` is relative or holds a control character.
+    /// [`PathError`] if `s` is relative, holds a control character, or is too long (as a
+    /// whole or in one component).
     pub fn new(s: &str) -> Result<Self, PathError> {
         // Control characters first: `NotAbsolute` prints the text as given, so a relative
         // path holding an escape sequence must be refused by the variant that escapes it.
         if s.chars().any(char::is_control) {
             return Err(PathError::ControlCharacter(s.to_owned()));
         }
+        if s.len() > Self::MAX_LEN {
+            return Err(PathError::TooLong(s.len()));
+        }
         if !s.starts_with('/') {
             return Err(PathError::NotAbsolute(s.to_owned()));
+        }
+        if let Some(long) = s.split('/').find(|c| c.len() > Self::MAX_NAME_LEN) {
+            return Err(PathError::NameTooLong(long.chars().take(24).collect()));
         }
         let mut parts: Vec<&str> = Vec::new();
         let mut walked: Vec<String> = Vec::new();
@@ -418,6 +440,28 @@ mod tests {
         assert_eq!(
             VfsPath::new("/etc/x/..")?.normalised(),
             VfsPath::new("/etc")?
+        );
+        Ok(())
+    }
+
+    /// Linux's `PATH_MAX` and `NAME_MAX`: a path of 100,000 components must not cost a walk of
+    /// 100,000 lookups per call.
+    #[test]
+    fn refuses_paths_and_names_longer_than_linux_allows() -> Result<(), PathError> {
+        let longest_name = format!("/{}", "n".repeat(255));
+        assert_eq!(p(&longest_name)?, longest_name);
+        assert_eq!(
+            VfsPath::new(&format!("/{}", "n".repeat(256))),
+            Err(PathError::NameTooLong("n".repeat(24)))
+        );
+        let longest = "/a".repeat(2047) + "/";
+        assert_eq!(longest.len(), 4095);
+        assert!(VfsPath::new(&longest).is_ok());
+        let err = VfsPath::new(&"/a".repeat(50_000)).err();
+        assert_eq!(err, Some(PathError::TooLong(100_000)));
+        assert_eq!(
+            err.map(|e| e.to_string()).unwrap_or_default(),
+            "invalid path: 100000 bytes long, more than the 4095 a path may have"
         );
         Ok(())
     }

@@ -134,6 +134,10 @@ proptest! {
                 prop_assert_eq!(path.join(""), Ok(path.normalised()));
             }
             Err(PathError::NotAbsolute(_)) => prop_assert!(!text.starts_with('/')),
+            Err(PathError::TooLong(len)) => prop_assert!(len > VfsPath::MAX_LEN),
+            Err(PathError::NameTooLong(_)) => {
+                prop_assert!(text.split('/').any(|c| c.len() > VfsPath::MAX_NAME_LEN));
+            }
             Err(PathError::ControlCharacter(_)) => {
                 prop_assert!(text.chars().any(char::is_control));
             }
