@@ -34,6 +34,8 @@ pub struct ReconcileReport {
     /// not what is inside them, and addressing anything inside them is `EACCES`.
     pub unreadable: usize,
     /// Whether anything was committed to the store. `false` means not one byte was written.
+    /// (A process that may not write a [`crate::RedbMetastore`] commits to its in-memory copy:
+    /// `true` then, and still nothing on disk.)
     pub committed: bool,
 }
 

@@ -521,14 +521,30 @@ impl Metastore for RedbMetastore {
     fn generation(&self) -> Result<u64, MetastoreError> {
         self.read(MemoryMetastore::generation, |txn| self.generation_in(txn))
     }
+
     fn flush(&self) -> Result<(), MetastoreError> {
         let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
-        Self::settle(&self.path, &mut state)?;
-        // A creation that failed before this call is tried again.
-        if let State::Mirrored { mirror, .. } = &*state {
-            *state = State::Writable(self.recreate(mirror, None)?);
+        // A creation that failed in the background is reported; one that failed before this
+        // call is tried again. Either way, a store this process may not create after all
+        // (its directory became read-only or someone else's) leaves it with what it holds in
+        // memory, as a commit would.
+        let outcome = match Self::settle(&self.path, &mut state) {
+            Err(e) => Err(e),
+            Ok(()) => match &*state {
+                State::Mirrored { mirror, .. } => self
+                    .recreate(mirror, None)
+                    .map(|db| *state = State::Writable(db)),
+                _ => Ok(()),
+            },
+        };
+        match outcome {
+            Err(e) if is_unwritable(&e) => {
+                let copy = self.detached_copy(&state)?;
+                *state = State::Detached(copy);
+                Ok(())
+            }
+            other => other,
         }
-        Ok(())
     }
 }
 
