@@ -73,6 +73,8 @@ fn store_path(state_dir: &Path) -> PathBuf {
     }
     match crate::metastore::adopt_store(&legacy, &path) {
         Ok(()) => path,
+        // Another process moved it first.
+        Err(_) if path.symlink_metadata().is_ok() => path,
         Err(e) => {
             tracing::debug!(from = %legacy.display(), to = %path.display(), error = %e, "could not move the metadata store");
             legacy
