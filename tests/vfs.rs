@@ -44,7 +44,7 @@ fn vfs_ls_cat_stat_show_the_host_files() {
     );
     // The first boot created the store in the background; the command waited for it, so it
     // is complete on disk, under its own name only.
-    let store_dir = s.path().join("var/lib");
+    let store_dir = s.path().join("var/lib/vfs");
     let mut names: Vec<_> = std::fs::read_dir(&store_dir)
         .expect("store dir")
         .map(|e| e.expect("entry").file_name())
@@ -230,4 +230,503 @@ fn parallel_vfs_commands_on_one_state_dir_all_succeed() {
             assert!(stdout(&out).contains("version: 1\n"), "{}", stdout(&out));
         }
     }
+}
+
+/// `nexus vfs ARGS` on `state` as the unprivileged user `nobody` (the tests run as root).
+fn nexus_as_nobody(state: &Path, args: &[&str]) -> Output {
+    Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_nexus"))
+        .arg("--state-dir")
+        .arg(state)
+        .arg("vfs")
+        .args(args)
+        .env_remove("NEXUS_STATE_DIR")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run setpriv")
+}
+
+fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+fn mode_of(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::symlink_metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+/// A state dir that `nobody` may read (etc and the files in it) but not write.
+fn state_readable_by_all() -> tempfile::TempDir {
+    let s = state();
+    chmod(s.path(), 0o755);
+    s
+}
+
+/// Every file below `dir` with its bytes: proof that a command wrote nothing there.
+fn contents_below(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>, u32)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read_dir") {
+            let path = e.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let bytes = std::fs::read(&path).expect("read");
+                out.push((path.clone(), bytes, mode_of(&path)));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Regression (issue 12): `vfs write /etc/… --from-stdin </dev/zero` read until memory ran
+/// out before refusing. The target is checked first (Linux's order: parent, then the
+/// read-only mount), and what is read is bounded.
+#[test]
+fn vfs_write_from_endless_stdin_is_refused_before_reading_it() {
+    let s = state();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["write", "/etc/conf.d/mounts", "--from-stdin"],
+            "error: cannot write `/etc/conf.d/mounts`: read-only file system (os error 30)\n",
+        ),
+        (
+            &["write", "/etc/conf.d/mounts"],
+            "error: cannot write `/etc/conf.d/mounts`: read-only file system (os error 30)\n",
+        ),
+        (
+            &["write", "/etc/missing/x", "--from-stdin"],
+            "error: cannot write `/etc/missing/x`: no such file or directory (os error 2)\n",
+        ),
+        (
+            &["write", "/tmp/new/", "--from-stdin"],
+            "error: cannot write `/tmp/new/`: is a directory (os error 21)\n",
+        ),
+        // Writable: read, but no more than the documented maximum.
+        (
+            &["write", "/tmp/big", "--from-stdin"],
+            "error: standard input holds more than 1024 KiB, the most `nexus vfs write` accepts\n",
+        ),
+        (
+            &["write", "/tmp/big"],
+            "error: standard input holds more than 1024 KiB, the most `nexus vfs write` accepts\n",
+        ),
+    ];
+    for (args, expected) in cases {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nexus"))
+            .arg("--state-dir")
+            .arg(s.path())
+            .arg("vfs")
+            .args(*args)
+            .env_remove("NEXUS_STATE_DIR")
+            .stdin(std::fs::File::open("/dev/zero").expect("/dev/zero"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while child.try_wait().expect("wait").is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("{args:?}: still reading standard input after 30 s");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let o = child.wait_with_output().expect("output");
+        assert_eq!(
+            (o.status.code(), stderr(&o).as_str()),
+            (Some(1), *expected),
+            "{args:?}"
+        );
+    }
+}
+
+/// Regression (issue 12): without CONTENT and without `--from-stdin`, a pipe was a usage
+/// error; as `etcdctl put KEY` does, a standard input that is not a terminal is the content.
+#[test]
+fn vfs_write_without_content_reads_a_pipe_but_not_a_terminal() {
+    use std::io::Write as _;
+    let s = state();
+    let write = |path: &str, stdin: Stdio| {
+        Command::new(env!("CARGO_BIN_EXE_nexus"))
+            .arg("--state-dir")
+            .arg(s.path())
+            .args(["vfs", "write", path])
+            .env_remove("NEXUS_STATE_DIR")
+            .stdin(stdin)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn")
+    };
+    let mut child = write("/tmp/note", Stdio::piped());
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"hello\n")
+        .expect("write stdin");
+    let o = child.wait_with_output().expect("wait");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+
+    // Standard input that cannot be read says so, naming it.
+    let o = write(
+        "/tmp/note",
+        Stdio::from(std::fs::File::open("/").expect("open /")),
+    )
+    .wait_with_output()
+    .expect("wait");
+    assert_eq!(
+        (o.status.code(), stderr(&o).as_str()),
+        (
+            Some(1),
+            "error: cannot read standard input: is a directory (os error 21)\n"
+        )
+    );
+
+    // A terminal: a forgotten CONTENT, not a wish to type the file in.
+    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).expect("openpt");
+    grantpt(&master).expect("grantpt");
+    unlockpt(&master).expect("unlockpt");
+    let name = ptsname(&master, Vec::new()).expect("ptsname");
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(name.to_str().expect("utf-8 pts name"))
+        .expect("open the terminal");
+    let o = write("/tmp/note", Stdio::from(tty))
+        .wait_with_output()
+        .expect("wait");
+    assert_eq!(
+        (o.status.code(), stderr(&o).as_str()),
+        (
+            Some(2),
+            "error: `nexus vfs write` needs CONTENT, or content piped on standard input (or --from-stdin to type it)\n"
+        )
+    );
+}
+
+/// Regression (issue 12): trailing slashes and `.`/`..` after a file were resolved
+/// lexically. (Every operation and spelling is compared with Linux in vfs-etc's
+/// `linux` tests; this is what the command line shows.)
+#[test]
+fn vfs_paths_spelled_as_directories_answer_as_linux() {
+    let s = state();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["stat", "/etc/conf.d/mounts/"],
+            "error: cannot stat `/etc/conf.d/mounts/`: not a directory (os error 20)\n",
+        ),
+        (
+            &["stat", "/etc/conf.d/mounts/.."],
+            "error: cannot stat `/etc/conf.d/mounts/..`: not a directory (os error 20)\n",
+        ),
+        (
+            &["stat", "/etc/conf.d/mounts/x"],
+            "error: cannot stat `/etc/conf.d/mounts/x`: not a directory (os error 20)\n",
+        ),
+        (
+            &["cat", "/etc/conf.d/mounts/"],
+            "error: cannot read `/etc/conf.d/mounts/`: not a directory (os error 20)\n",
+        ),
+        (
+            &["ls", "/etc/conf.d/mounts/."],
+            "error: cannot list `/etc/conf.d/mounts/.`: not a directory (os error 20)\n",
+        ),
+        (
+            &["write", "/tmp/new/", "x"],
+            "error: cannot write `/tmp/new/`: is a directory (os error 21)\n",
+        ),
+        (
+            &["write", "/etc/conf.d/mounts/", "x"],
+            "error: cannot write `/etc/conf.d/mounts/`: is a directory (os error 21)\n",
+        ),
+        (
+            &["mkdir", "/etc/conf.d/mounts/../x"],
+            "error: cannot create directory `/etc/conf.d/mounts/../x`: not a directory (os error 20)\n",
+        ),
+        (
+            &["mkdir", "/etc/conf.d/."],
+            "error: cannot create directory `/etc/conf.d/.`: file exists (os error 17)\n",
+        ),
+        (
+            &["rm", "/tmp/."],
+            "error: cannot remove directory `/tmp/.`: invalid argument (os error 22)\n",
+        ),
+        (
+            &["mv", "/etc/conf.d/mounts/..", "/etc/x"],
+            "error: cannot move `/etc/conf.d/mounts/..` to `/etc/x`: not a directory (os error 20)\n",
+        ),
+        (
+            &["mv", "/etc/conf.d/cache.d/.", "/etc/x"],
+            "error: cannot move `/etc/conf.d/cache.d/.` to `/etc/x`: device or resource busy (os error 16)\n",
+        ),
+    ];
+    for (args, expected) in cases {
+        let o = nexus(s.path(), args);
+        assert_eq!(
+            (o.status.code(), stderr(&o).as_str()),
+            (Some(1), *expected),
+            "{args:?}"
+        );
+    }
+    let o = nexus(s.path(), &["stat", "/etc/conf.d/cache.d/../mounts"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("kind: file\n"), "{}", stdout(&o));
+    let o = nexus(s.path(), &["ls", "/etc/conf.d/"]);
+    assert_eq!(stdout(&o), "cache.d/\nmounts\n");
+}
+
+/// Regression (issue 12): once a file changed, a user who may read `etc` but not write the
+/// store could not `cat`, `stat` or `ls`: the read tried to commit the new entry. Reads are
+/// served fresh from memory, and the store is left as it was.
+#[test]
+fn vfs_reads_work_for_a_user_who_cannot_write_the_store() {
+    for store_readable in [false, true] {
+        let s = state_readable_by_all();
+        let o = nexus(s.path(), &["stat", "/etc/conf.d/mounts"]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        if store_readable {
+            // As an older version left it: readable by all, writable by root only.
+            chmod(&s.path().join("var/lib/vfs"), 0o755);
+            chmod(&vfs_etc::metastore_path(s.path()), 0o644);
+        }
+        std::fs::write(s.path().join("etc/conf.d/mounts"), "auto_sync = false\n").expect("edit");
+        std::fs::write(s.path().join("etc/conf.d/new"), "x = 1\n").expect("add");
+        let before = contents_below(&s.path().join("var"));
+
+        let cat = nexus_as_nobody(s.path(), &["cat", "/etc/conf.d/mounts"]);
+        assert_eq!(
+            (
+                cat.status.code(),
+                stdout(&cat).as_str(),
+                stderr(&cat).as_str()
+            ),
+            (Some(0), "auto_sync = false\n", ""),
+            "store readable: {store_readable}"
+        );
+        let stat = nexus_as_nobody(s.path(), &["stat", "/etc/conf.d/mounts"]);
+        assert_eq!(stat.status.code(), Some(0), "{}", stderr(&stat));
+        let etag = blake3_hex(b"auto_sync = false\n");
+        assert!(
+            stdout(&stat).contains("size: 18\n")
+                && stdout(&stat).contains(&format!("etag: blake3:{etag}\n")),
+            "{}",
+            stdout(&stat)
+        );
+        let ls = nexus_as_nobody(s.path(), &["ls", "/etc/conf.d"]);
+        assert_eq!(
+            (ls.status.code(), stdout(&ls).as_str()),
+            (Some(0), "cache.d/\nmounts\nnew\n"),
+            "{}",
+            stderr(&ls)
+        );
+        assert_eq!(
+            contents_below(&s.path().join("var")),
+            before,
+            "a reader that may not write the store wrote nothing"
+        );
+    }
+}
+
+/// Regression (issue 12): one directory the user may not read made every `vfs` command fail.
+/// It is skipped with a counted note, listed, and `EACCES` when addressed.
+#[test]
+fn vfs_skips_an_unreadable_directory_and_refuses_it_when_addressed() {
+    let s = state_readable_by_all();
+    let private = s.path().join("etc/private");
+    std::fs::create_dir(&private).expect("mkdir");
+    std::fs::write(private.join("token"), "hunter2\n").expect("write");
+    chmod(&private, 0o700);
+    let note = "warning: 1 directory under `/etc` skipped: permission denied\n";
+
+    let ls = nexus_as_nobody(s.path(), &["ls", "/etc"]);
+    assert_eq!(
+        (ls.status.code(), stdout(&ls).as_str(), stderr(&ls).as_str()),
+        (Some(0), "conf.d/\nprivate/\n", note)
+    );
+    let cat = nexus_as_nobody(s.path(), &["cat", "/etc/conf.d/mounts"]);
+    assert_eq!(
+        (cat.status.code(), stdout(&cat).as_str()),
+        (Some(0), "auto_sync = true\n")
+    );
+    let stat = nexus_as_nobody(s.path(), &["stat", "/etc/private"]);
+    assert_eq!(stat.status.code(), Some(0), "{}", stderr(&stat));
+    assert!(stdout(&stat).contains("kind: directory\n"));
+    let denied: &[(&[&str], &str)] = &[
+        (
+            &["ls", "/etc/private"],
+            "error: cannot list `/etc/private`: permission denied (os error 13)\n",
+        ),
+        (
+            &["cat", "/etc/private/token"],
+            "error: cannot read `/etc/private/token`: permission denied (os error 13)\n",
+        ),
+        (
+            &["stat", "/etc/private/missing"],
+            "error: cannot stat `/etc/private/missing`: permission denied (os error 13)\n",
+        ),
+        (
+            &["stat", "/etc/private/.."],
+            "error: cannot stat `/etc/private/..`: permission denied (os error 13)\n",
+        ),
+    ];
+    for (args, expected) in denied {
+        let o = nexus_as_nobody(s.path(), args);
+        assert_eq!(
+            (o.status.code(), stderr(&o)),
+            (Some(1), format!("{note}{expected}")),
+            "{args:?}"
+        );
+        assert!(!stdout(&o).contains("hunter2"));
+    }
+    // Root reads it all, and no note.
+    let o = nexus(s.path(), &["cat", "/etc/private/token"]);
+    assert_eq!(
+        (o.status.code(), stdout(&o).as_str(), stderr(&o).as_str()),
+        (Some(0), "hunter2\n", "")
+    );
+}
+
+/// Runs `nexus vfs ARGS` with umask 000.
+fn nexus_with_umask_000(state: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nexus"));
+    cmd.arg("--state-dir")
+        .arg(state)
+        .arg("vfs")
+        .args(args)
+        .env_remove("NEXUS_STATE_DIR")
+        .stdin(Stdio::null());
+    // SAFETY: umask is async-signal-safe and touches nothing but the child's own mask.
+    unsafe {
+        use std::os::unix::process::CommandExt as _;
+        cmd.pre_exec(|| {
+            rustix::process::umask(rustix::fs::Mode::empty());
+            Ok(())
+        });
+    }
+    cmd.output().expect("run nexus")
+}
+
+/// Regression (issue 12): the store holds the etag of 0600 secret files and was
+/// world-readable (0666 under umask 000), so a weak password could be confirmed offline.
+/// It is 0600 in a 0700 directory of its own whatever the umask, and a store left at the old
+/// place with loose modes is moved there, entries and versions kept.
+#[test]
+fn vfs_store_is_private_whatever_the_umask() {
+    let s = state();
+    std::fs::write(
+        s.path().join("etc/conf.d/database"),
+        "url = \"postgres://u:pw@h/db\"\n",
+    )
+    .expect("write");
+    chmod(&s.path().join("etc/conf.d/database"), 0o600);
+    let o = nexus_with_umask_000(s.path(), &["stat", "/etc/conf.d/database"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let store = vfs_etc::metastore_path(s.path());
+    assert_eq!(
+        [
+            mode_of(&s.path().join("var")),
+            mode_of(&s.path().join("var/lib")),
+            mode_of(store.parent().expect("store dir")),
+            mode_of(&store),
+        ],
+        [0o755, 0o755, 0o700, 0o600]
+    );
+    // Someone else cannot read it, not even by name.
+    chmod(s.path(), 0o755);
+    let peek = Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "cat"])
+        .arg(&store)
+        .output()
+        .expect("setpriv");
+    assert!(!peek.status.success());
+
+    // A store from an earlier version: world-readable, directly in var/lib.
+    let legacy = s.path().join("var/lib/vfs-meta.redb");
+    std::fs::rename(&store, &legacy).expect("move back");
+    chmod(&legacy, 0o644);
+    std::fs::write(s.path().join("etc/conf.d/mounts"), "auto_sync = false\n").expect("edit");
+    let o = nexus_with_umask_000(s.path(), &["stat", "/etc/conf.d/mounts"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("version: 2\n"),
+        "versions carried over: {}",
+        stdout(&o)
+    );
+    assert!(!legacy.exists(), "the legacy store was moved");
+    assert_eq!(mode_of(&store), 0o600);
+
+    // A store in the right place with loose modes is tightened by its owner.
+    chmod(&store, 0o644);
+    chmod(store.parent().expect("store dir"), 0o755);
+    let o = nexus_with_umask_000(s.path(), &["ls", "/etc"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        (mode_of(store.parent().expect("store dir")), mode_of(&store)),
+        (0o700, 0o600)
+    );
+}
+
+/// Sibling of the unbounded stdin (issue 12): a huge host file was read whole into memory by
+/// `cat`, and by `stat` to hash it. Over the VFS's 1 MiB limit it is `EFBIG` to read and has
+/// no etag.
+#[test]
+fn vfs_a_file_over_the_limit_is_refused_not_loaded() {
+    let s = state();
+    let huge = std::fs::File::create(s.path().join("etc/conf.d/huge")).expect("create");
+    huge.set_len(8 << 30).expect("sparse 8 GiB");
+    let cat = nexus(s.path(), &["cat", "/etc/conf.d/huge"]);
+    assert_eq!(
+        (cat.status.code(), stderr(&cat).as_str()),
+        (
+            Some(1),
+            "error: cannot read `/etc/conf.d/huge`: file too large (os error 27)\n"
+        )
+    );
+    assert!(cat.stdout.is_empty());
+    let stat = nexus(s.path(), &["stat", "/etc/conf.d/huge"]);
+    assert_eq!(stat.status.code(), Some(0), "{}", stderr(&stat));
+    assert!(
+        stdout(&stat).contains("size: 8589934592\n"),
+        "{}",
+        stdout(&stat)
+    );
+    assert!(!stdout(&stat).contains("etag"), "{}", stdout(&stat));
+}
+
+/// DESIGN.md §11: a file others may not read gets no etag for them, even when the store
+/// they can read (one left world-readable by an older version) holds it.
+#[test]
+fn vfs_stat_shows_no_etag_of_a_file_the_user_cannot_read() {
+    let s = state_readable_by_all();
+    let secret = s.path().join("etc/conf.d/database");
+    std::fs::write(&secret, "url = \"postgres://u:pw@h/db\"\n").expect("write");
+    chmod(&secret, 0o600);
+    let root = nexus(s.path(), &["stat", "/etc/conf.d/database"]);
+    let etag = blake3_hex(b"url = \"postgres://u:pw@h/db\"\n");
+    assert!(
+        stdout(&root).contains(&format!("etag: blake3:{etag}\n")),
+        "{}",
+        stdout(&root)
+    );
+    chmod(&s.path().join("var/lib/vfs"), 0o755);
+    chmod(&vfs_etc::metastore_path(s.path()), 0o644);
+    let nobody = nexus_as_nobody(s.path(), &["stat", "/etc/conf.d/database"]);
+    assert_eq!(nobody.status.code(), Some(0), "{}", stderr(&nobody));
+    assert!(
+        stdout(&nobody).contains("kind: file\n"),
+        "{}",
+        stdout(&nobody)
+    );
+    assert!(!stdout(&nobody).contains("etag"), "{}", stdout(&nobody));
 }

@@ -2,11 +2,11 @@
 //! read-only at `/etc` (metadata only, nothing written below it) and an in-memory `/tmp`.
 
 use std::error::Error;
-use std::io::{self, Read, Write};
+use std::io::{self, IsTerminal, Read, Write};
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use vfs_etc::{Kind, Metadata, Vfs, VfsPath, WriteMode};
+use vfs_etc::{Kind, MAX_FILE_SIZE, Metadata, Vfs, VfsPath, WriteMode};
 
 /// File operations on the VFS that mounts $STATE/etc read-only at /etc.
 #[derive(clap::Subcommand, Debug)]
@@ -30,16 +30,20 @@ pub enum VfsCommand {
         path: VfsPath,
     },
     /// Write a file; refused under the read-only /etc (edit $STATE/etc on the host instead)
-    #[command(after_help = "Examples:\n  \
+    #[command(
+        after_help = "Without CONTENT, the content is read from standard input when it is \
+        not a terminal (at most 1 MiB).\n\nExamples:\n  \
         nexus vfs write /tmp/note 'hello'\n  \
-        echo 'auto_sync = true' | nexus vfs write /etc/conf.d/mounts --from-stdin   # refused: read-only")]
+        echo hello | nexus vfs write /tmp/note\n  \
+        echo 'auto_sync = true' | nexus vfs write /etc/conf.d/mounts --from-stdin   # refused: read-only"
+    )]
     Write {
         /// Absolute VFS path of the file
         path: VfsPath,
-        /// The new content
-        #[arg(required_unless_present = "from_stdin", conflicts_with = "from_stdin")]
+        /// The new content; without it, standard input (when it is not a terminal)
+        #[arg(conflicts_with = "from_stdin")]
         content: Option<String>,
-        /// Read the content from standard input instead
+        /// Read the content from standard input, even from a terminal
         #[arg(long)]
         from_stdin: bool,
     },
@@ -72,6 +76,19 @@ pub enum VfsCommand {
 /// Boots the VFS from `state_dir` and runs `cmd`; a failure (a read-only
 /// refusal included) is one line, reported like every other command's.
 pub(crate) fn run(state_dir: &Path, cmd: VfsCommand) -> Result<(), crate::Failure> {
+    // `etcdctl put KEY` reads a pipe; from a terminal, a missing CONTENT is far more likely a
+    // mistake than a wish to type the file in.
+    if let VfsCommand::Write {
+        content: None,
+        from_stdin: false,
+        ..
+    } = &cmd
+        && io::stdin().is_terminal()
+    {
+        return Err(crate::Failure::Usage(
+            "`nexus vfs write` needs CONTENT, or content piped on standard input (or --from-stdin to type it)".to_owned(),
+        ));
+    }
     boot_and_run(state_dir, cmd).map_err(|e| {
         let mut line = one_line(e.as_ref());
         if let Some(vfs_etc::MountEtcError::OpenRoot { error, .. }) = e.downcast_ref()
@@ -84,7 +101,18 @@ pub(crate) fn run(state_dir: &Path, cmd: VfsCommand) -> Result<(), crate::Failur
 }
 
 fn boot_and_run(state_dir: &Path, cmd: VfsCommand) -> Result<(), Box<dyn Error>> {
-    let (vfs, _report) = vfs_etc::boot(state_dir)?;
+    let (vfs, report) = vfs_etc::boot(state_dir)?;
+    if report.unreadable > 0 {
+        let dirs = if report.unreadable == 1 {
+            "directory"
+        } else {
+            "directories"
+        };
+        crate::output::warning(&format!(
+            "{} {dirs} under `/etc` skipped: permission denied",
+            report.unreadable
+        ));
+    }
     let mut out = io::stdout().lock();
     let result = match execute(&vfs, cmd, &mut out) {
         // `nexus vfs cat … | head` closes the pipe early; that is not a failure.
@@ -115,14 +143,16 @@ fn execute(vfs: &Vfs, cmd: VfsCommand, out: &mut impl Write) -> Result<(), Box<d
         VfsCommand::Write {
             path,
             content,
-            from_stdin,
+            from_stdin: _,
         } => {
-            let data = if from_stdin {
-                let mut buf = Vec::new();
-                io::stdin().read_to_end(&mut buf)?;
-                buf
-            } else {
-                content.unwrap_or_default().into_bytes()
+            let data = match content {
+                Some(text) => text.into_bytes(),
+                None => {
+                    // Refuse before reading: `write /etc/… </dev/zero` must not read forever
+                    // only to be told the mount is read-only.
+                    vfs.check_write(&path, WriteMode::Replace)?;
+                    read_bounded(io::stdin().lock(), MAX_FILE_SIZE)?
+                }
             };
             vfs.write(&path, &data, WriteMode::Replace)?;
         }
@@ -143,6 +173,30 @@ fn execute(vfs: &Vfs, cmd: VfsCommand, out: &mut impl Write) -> Result<(), Box<d
     }
     out.flush()?;
     Ok(())
+}
+
+/// All of `input`, refused once it holds more than `max` bytes (only `max + 1` are read).
+fn read_bounded(input: impl Read, max: usize) -> Result<Vec<u8>, Box<dyn Error>> {
+    let mut buf = Vec::new();
+    let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
+    input.take(limit).read_to_end(&mut buf).map_err(|e| {
+        // As the VFS words errno text: lowercase, number kept.
+        let text = e.to_string();
+        let mut chars = text.chars();
+        let text: String = chars
+            .next()
+            .map(|c| c.to_lowercase().chain(chars).collect())
+            .unwrap_or(text);
+        format!("cannot read standard input: {text}")
+    })?;
+    if buf.len() > max {
+        return Err(format!(
+            "standard input holds more than {} KiB, the most `nexus vfs write` accepts",
+            max / 1024
+        )
+        .into());
+    }
+    Ok(buf)
 }
 
 fn write_stat(out: &mut impl Write, path: &VfsPath, meta: &Metadata) -> io::Result<()> {

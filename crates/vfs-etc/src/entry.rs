@@ -127,6 +127,14 @@ pub struct Entry {
 pub const RACY_WINDOW_NS: i64 = 1_000_000_000;
 
 impl Entry {
+    /// Whether anyone may read the content (`o+r`): an etag of such a file tells no one
+    /// anything they could not read; the etag of any other file is shown only to a process
+    /// that proves it can read it.
+    #[must_use]
+    pub fn is_world_readable(&self) -> bool {
+        self.sig.mode & 0o004 != 0
+    }
+
     /// Whether the content may have changed without changing the stat fields.
     #[must_use]
     pub fn is_racy(&self) -> bool {

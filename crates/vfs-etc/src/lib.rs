@@ -11,7 +11,7 @@
 //! - [`Backend`]: where bytes live — [`HostDir`] (a host directory confined by
 //!   `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`) or [`MemoryBackend`].
 //! - [`mount_etc`]: `$STATE/etc` at `/etc`, read-only, with the store at
-//!   `$STATE/var/lib/vfs-meta.redb`; a reboot with no host change commits nothing.
+//!   `$STATE/var/lib/vfs/vfs-meta.redb` (0600, in a 0700 directory); a reboot with no host change commits nothing.
 //! - [`watch`]: keeps entries true as the host directory changes.
 //!
 //! Etags are BLAKE3 content hashes computed lazily: boot only `lstat`s, and the first read or
@@ -70,5 +70,5 @@ pub use mount::{ETC_MOUNT_POINT, MountEtcError, TMP_MOUNT_POINT, boot, metastore
 pub use path::{PathError, VfsPath};
 pub use router::Access;
 pub use sync::ReconcileReport;
-pub use vfs::{DirEntry, FileContents, Vfs, WriteMode};
+pub use vfs::{DirEntry, FileContents, MAX_FILE_SIZE, Vfs, WriteMode};
 pub use watch::{WatchError, Watcher, watch};

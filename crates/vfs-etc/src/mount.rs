@@ -37,17 +37,55 @@ pub enum MountEtcError {
     Mount(#[from] MountError),
 }
 
-/// The metadata store's file for `state_dir`: `$STATE/var/lib/vfs-meta.redb`, outside
+/// The metadata store's file for `state_dir`: `$STATE/var/lib/vfs/vfs-meta.redb`, outside
 /// `$STATE/etc` so that mounting never writes below the directory it mounts.
+///
+/// The store holds the content hash (etag) of every file, the 0600 secret bricks included,
+/// which would let anyone who can read it confirm a guessed password offline. So it is
+/// created 0600 in a directory of its own created 0700, whatever the umask; a looser store
+/// file is tightened when its owner opens it.
 #[must_use]
 pub fn metastore_path(state_dir: &Path) -> PathBuf {
+    state_dir
+        .join("var")
+        .join("lib")
+        .join("vfs")
+        .join("vfs-meta.redb")
+}
+
+/// Where earlier versions kept the store: directly in the shared `$STATE/var/lib`, whose
+/// mode is not the VFS's to choose.
+fn legacy_metastore_path(state_dir: &Path) -> PathBuf {
     state_dir.join("var").join("lib").join("vfs-meta.redb")
+}
+
+/// The store to open: [`metastore_path`], after moving a store left at the legacy place
+/// there (one `rename`, so entries and versions carry over). If the move is not possible
+/// (another user's state dir), the legacy store is used where it is.
+fn store_path(state_dir: &Path) -> PathBuf {
+    let path = metastore_path(state_dir);
+    let legacy = legacy_metastore_path(state_dir);
+    if path.symlink_metadata().is_ok() || legacy.symlink_metadata().is_err() {
+        if let Some(dir) = path.parent() {
+            crate::metastore::tighten_store_dir(dir);
+        }
+        return path;
+    }
+    match crate::metastore::adopt_store(&legacy, &path) {
+        Ok(()) => path,
+        // Another process moved it first.
+        Err(_) if path.symlink_metadata().is_ok() => path,
+        Err(e) => {
+            tracing::debug!(from = %legacy.display(), to = %path.display(), error = %e, "could not move the metadata store");
+            legacy
+        }
+    }
 }
 
 /// Mounts `$STATE/etc` read-only at `/etc`.
 ///
 /// It opens `$STATE/etc` once with `O_RDONLY`, walks and `lstat`s it, and records entries in
-/// the persistent store at [`metastore_path`]. It writes, renames, creates or touches nothing
+/// the persistent store at [`metastore_path`] (readable and writable by its owner only). It writes, renames, creates or touches nothing
 /// below `$STATE/etc`, and reads no file content (etags are computed on first read or stat),
 /// so it works when `$STATE/etc` is on a read-only file system. A boot that finds nothing
 /// changed since the last one commits nothing. The first boot of a state dir returns before
@@ -61,7 +99,7 @@ pub fn mount_etc(vfs: &mut Vfs, state_dir: &Path) -> Result<ReconcileReport, Mou
     let root = state_dir.join("etc");
     let backend = HostDir::open_read_only(&root)
         .map_err(|error| MountEtcError::OpenRoot { path: root, error })?;
-    let store = RedbMetastore::open(metastore_path(state_dir)).map_err(MountEtcError::Store)?;
+    let store = RedbMetastore::open(store_path(state_dir)).map_err(MountEtcError::Store)?;
     let point = VfsPath::new(ETC_MOUNT_POINT).unwrap_or_else(|_| VfsPath::root());
     Ok(vfs.mount(point, Arc::new(backend), Arc::new(store), Access::ReadOnly)?)
 }

@@ -1,5 +1,6 @@
 //! The mount table: longest-prefix routing and the per-mount read-only flag.
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::backend::Backend;
@@ -26,6 +27,11 @@ pub(crate) struct MountCore {
     /// Serialises read-modify-write of entries (scans, watcher refreshes, a read filling in
     /// an etag, VFS writes), so two of them never compute a version from the same old entry.
     sync: Mutex<()>,
+    /// Directories the last scan of this process could not list (`EACCES`): they stay in the
+    /// namespace, but listing them or looking anything up below them is `EACCES`, as for a
+    /// directory without read and search permission on Linux. Per process, because whether a
+    /// directory can be read depends on who runs the scan.
+    unlisted: Mutex<BTreeSet<String>>,
 }
 
 impl MountCore {
@@ -41,7 +47,24 @@ impl MountCore {
             store,
             access,
             sync: Mutex::new(()),
+            unlisted: Mutex::new(BTreeSet::new()),
         }
+    }
+
+    /// Whether `rel` is a directory the last scan could not list.
+    pub(crate) fn is_unlisted(&self, rel: &str) -> bool {
+        self.unlisted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(rel)
+    }
+
+    /// Replaces what is known about unlisted directories at or below `rel` (`""`: the whole
+    /// mount) with `found`, the result of scanning `rel`.
+    pub(crate) fn set_unlisted_below(&self, rel: &str, found: impl IntoIterator<Item = String>) {
+        let mut set = self.unlisted.lock().unwrap_or_else(PoisonError::into_inner);
+        set.retain(|d| !crate::path::rel_is_within(d, rel));
+        set.extend(found);
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, ()> {
@@ -77,8 +100,11 @@ pub(crate) struct MountTable {
 }
 
 impl MountTable {
+    /// The mount at `point`, by name: `/etc/` and `/etc/.` are the mount point `/etc` too.
     pub(crate) fn get(&self, point: &VfsPath) -> Option<&Arc<MountCore>> {
-        self.mounts.iter().find(|m| &m.point == point)
+        self.mounts
+            .iter()
+            .find(|m| m.point.as_str() == point.as_str())
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Arc<MountCore>> {
@@ -123,7 +149,7 @@ impl MountTable {
     pub(crate) fn mount_names_in(&self, dir: &VfsPath) -> Vec<String> {
         self.mounts
             .iter()
-            .filter(|m| m.point.parent().as_ref() == Some(dir))
+            .filter(|m| m.point.parent().is_some_and(|p| p.as_str() == dir.as_str()))
             .filter_map(|m| m.point.file_name().map(str::to_owned))
             .collect()
     }

@@ -4,11 +4,11 @@
 use std::collections::HashMap;
 use std::io;
 
-use crate::backend::is_absent;
+use crate::backend::{is_absent, is_denied, is_unhashable};
 use crate::entry::{Entry, Etag, Kind, Stat, now_ns};
 use crate::error::ReconcileError;
 use crate::metastore::Batch;
-use crate::path::{rel_join, rel_split};
+use crate::path::{rel_is_within, rel_join, rel_split};
 use crate::router::MountCore;
 
 /// What a scan found and did.
@@ -30,7 +30,12 @@ pub struct ReconcileReport {
     /// Host names left out of the namespace: symlinks, special files, names that are not UTF-8
     /// or hold control characters.
     pub skipped: usize,
+    /// Directories that could not be listed (permission denied): they are registered, but
+    /// not what is inside them, and addressing anything inside them is `EACCES`.
+    pub unreadable: usize,
     /// Whether anything was committed to the store. `false` means not one byte was written.
+    /// (A process that may not write a [`crate::RedbMetastore`] commits to its in-memory copy:
+    /// `true` then, and still nothing on disk.)
     pub committed: bool,
 }
 
@@ -127,6 +132,8 @@ pub(crate) fn decide_hashed(
 
 struct Scan<'a> {
     core: &'a MountCore,
+    /// Directories found unlistable, for [`MountCore::set_unlisted_below`].
+    unlisted: Vec<String>,
     old: HashMap<String, Entry>,
     batch: Batch,
     report: ReconcileReport,
@@ -170,6 +177,15 @@ impl Scan<'_> {
                         }
                         // Gone between stat and open: leave it to the next scan or event.
                         Err(e) if is_absent(&e) => return Ok(()),
+                        // Unreadable to this process (or too big to hash): its old etag
+                        // cannot be confirmed, so it is dropped for a reader who can hash the
+                        // file again.
+                        Err(e) if is_unhashable(&e) => {
+                            old.map_or(Decision::Keep, |old| Decision::Put {
+                                entry: Entry { etag: None, ..old },
+                                bumped: false,
+                            })
+                        }
                         Err(e) => return Err(self.backend_error(rel, e)),
                     };
                 }
@@ -179,6 +195,18 @@ impl Scan<'_> {
                 let listing = match self.core.backend.list(rel) {
                     Ok(l) => l,
                     Err(e) if is_absent(&e) => return Ok(()),
+                    // One directory this process may not read must not make the whole mount
+                    // unusable: it is registered and counted, and what was known below it is
+                    // kept as it was (unknown is not gone).
+                    Err(e) if is_denied(&e) && !rel.is_empty() => {
+                        let old = self.old.remove(rel);
+                        let decision = decide(old.as_ref(), &stat, self.observed_ns);
+                        self.apply(rel, decision);
+                        self.old.retain(|k, _| !rel_is_within(k, rel));
+                        self.unlisted.push(rel.to_owned());
+                        self.report.unreadable += 1;
+                        return Ok(());
+                    }
                     Err(e) => return Err(self.backend_error(rel, e)),
                 };
                 let old = self.old.remove(rel);
@@ -194,7 +222,7 @@ impl Scan<'_> {
         Ok(())
     }
 
-    fn finish(mut self) -> Result<ReconcileReport, ReconcileError> {
+    fn finish(mut self, rel: &str) -> Result<ReconcileReport, ReconcileError> {
         let mut gone: Vec<String> = self.old.into_keys().collect();
         gone.sort();
         self.report.removed += gone.len();
@@ -210,6 +238,7 @@ impl Scan<'_> {
                 })?;
             self.report.committed = true;
         }
+        self.core.set_unlisted_below(rel, self.unlisted);
         Ok(self.report)
     }
 }
@@ -240,6 +269,7 @@ fn reconcile_subtree(core: &MountCore, rel: &str) -> Result<ReconcileReport, Rec
     let first_registration = rel.is_empty() && old.is_empty();
     let mut scan = Scan {
         core,
+        unlisted: Vec::new(),
         old,
         batch: Batch {
             deferrable: first_registration,
@@ -262,7 +292,7 @@ fn reconcile_subtree(core: &MountCore, rel: &str) -> Result<ReconcileReport, Rec
         Err(e) if is_absent(&e) && !rel.is_empty() => {}
         Err(e) => return Err(scan.backend_error(rel, e)),
     }
-    scan.finish()
+    scan.finish(rel)
 }
 
 /// Refreshes the entries for host paths a watcher reported. A path whose parent is not
@@ -313,6 +343,7 @@ pub(crate) fn reconcile_paths(
         total.unchanged += r.unchanged;
         total.rehashed += r.rehashed;
         total.skipped += r.skipped;
+        total.unreadable += r.unreadable;
         total.committed |= r.committed;
     }
     Ok(total)

@@ -5,16 +5,22 @@ use std::sync::Arc;
 
 use rustix::io::Errno;
 
-use crate::backend::{Backend, is_absent};
+use crate::backend::{Backend, is_absent, is_unhashable};
 use crate::entry::{Entry, Etag, Kind, Metadata, now_ns};
 use crate::error::{
     Fail, MkdirError, MountError, ReadDirError, ReadError, ReconcileError, RenameError, RmdirError,
     StatError, UnlinkError, WriteError,
 };
 use crate::metastore::{Batch, Metastore, MetastoreError};
-use crate::path::{VfsPath, rel_split};
+use crate::path::{Tail, VfsPath, rel_split};
 use crate::router::{Access, MountCore, MountTable, Route};
 use crate::sync::{self, Decision, ReconcileReport, decide_hashed};
+
+/// The largest file the VFS reads or writes: 1 MiB, the size limit of a configuration file
+/// (DESIGN.md §4). [`Vfs::write`] of more, and [`Vfs::read`] of a bigger host file, are
+/// `EFBIG`, so no call holds an unbounded amount in memory; `stat` of a bigger file shows no
+/// etag. `nexus vfs write` reads no more than this from its standard input.
+pub const MAX_FILE_SIZE: usize = 1024 * 1024;
 
 /// How [`Vfs::write`] treats an existing file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +90,8 @@ impl Vfs {
         store: Arc<dyn Metastore>,
         access: Access,
     ) -> Result<ReconcileReport, MountError> {
+        // A mount point is a name: `/etc/` mounts at `/etc`.
+        let point = point.normalised();
         if self.table.is_mount_point(&point) {
             return Err(MountError::AlreadyMounted(point));
         }
@@ -146,19 +154,55 @@ impl Vfs {
         })
     }
 
-    /// The first checks of every call that creates or removes a name: the parent must exist
-    /// (`ENOENT`) and be a directory (`ENOTDIR`). Linux makes them before looking at the mount's
-    /// write access, so they come first here too.
-    fn check_parent(&self, path: &VfsPath) -> Result<(), Fail> {
-        let Some(parent) = path.parent() else {
-            return Ok(());
-        };
-        match self.lookup(&parent)? {
-            Node::VirtualDir => Ok(()),
-            Node::Entry(_, _, e) if e.kind == Kind::Dir => Ok(()),
-            Node::Entry(..) => Err(Errno::NOTDIR.into()),
-            Node::Missing => Err(Errno::NOENT.into()),
+    /// Walks into directory `dir` as the kernel does for a component it looks something up
+    /// in: `dir` and each of its ancestors must exist (`ENOENT`), be a directory (`ENOTDIR`)
+    /// and be searchable (`EACCES` for one the mount could not list).
+    fn walk_into(&self, dir: &VfsPath) -> Result<(), Fail> {
+        let mut chain = vec![dir.normalised()];
+        while let Some(parent) = chain.last().and_then(VfsPath::parent) {
+            chain.push(parent);
         }
+        for step in chain.iter().rev() {
+            match self.lookup(step)? {
+                Node::VirtualDir => {}
+                Node::Entry(m, rel, e) if e.kind == Kind::Dir => {
+                    if m.is_unlisted(&rel) {
+                        return Err(Errno::ACCESS.into());
+                    }
+                }
+                Node::Entry(..) => return Err(Errno::NOTDIR.into()),
+                Node::Missing => return Err(Errno::NOENT.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Everything Linux checks before it looks at the last component: every directory the
+    /// spelling walks through (including one later left by `..`), then the parent. A last
+    /// component `.` is a lookup inside the directory before it, so that directory is walked
+    /// into as well. These checks come before any write-access check, as in Linux.
+    fn walk_to(&self, path: &VfsPath) -> Result<(), Fail> {
+        for dir in path.walked_dirs() {
+            self.walk_into(&dir)?;
+        }
+        if let Some(parent) = path.parent() {
+            self.walk_into(&parent)?;
+        }
+        if path.tail() == Tail::Dot {
+            self.walk_into(path)?;
+        }
+        Ok(())
+    }
+
+    /// [`Vfs::walk_to`], then the last component; a spelling that requires a directory (a
+    /// trailing `/`) turns a file into `ENOTDIR`. For the calls that only look.
+    fn resolve(&self, path: &VfsPath) -> Result<Node<'_>, Fail> {
+        self.walk_to(path)?;
+        let node = self.lookup(path)?;
+        if path.requires_dir() && matches!(&node, Node::Entry(_, _, e) if e.kind != Kind::Dir) {
+            return Err(Errno::NOTDIR.into());
+        }
+        Ok(node)
     }
 
     /// Whether `path` is `/`, a mount point or a virtual directory: names that exist because
@@ -176,14 +220,14 @@ impl Vfs {
     /// always describes the returned bytes.
     ///
     /// # Errors
-    /// `ENOENT`, `EISDIR`, a backend error, or [`ReadError::Store`].
+    /// `ENOENT`, `ENOTDIR`, `EACCES`, `EISDIR`, a backend error, or [`ReadError::Store`].
     pub fn read(&self, path: &VfsPath) -> Result<FileContents, ReadError> {
         self.read_inner(path)
             .map_err(|f| ReadError::from_fail(path, f))
     }
 
     fn read_inner(&self, path: &VfsPath) -> Result<FileContents, Fail> {
-        match self.lookup(path)? {
+        match self.resolve(path)? {
             Node::Missing => Err(Errno::NOENT.into()),
             Node::VirtualDir => Err(Errno::ISDIR.into()),
             Node::Entry(_, _, e) if e.kind == Kind::Dir => Err(Errno::ISDIR.into()),
@@ -198,21 +242,34 @@ impl Vfs {
     }
 
     /// The metadata of `path`. A file whose etag has not been computed since it last changed
-    /// is hashed now (see the crate docs), with the same check as [`Vfs::read`].
+    /// is hashed now (see the crate docs), with the same check as [`Vfs::read`]. The etag is a
+    /// hash of the content, so it is only shown to a process that may read the content: a
+    /// file others may not read is re-read to prove it, and shown without an etag when this
+    /// process may not read it (or it is over [`MAX_FILE_SIZE`]); `stat(2)` itself needs no
+    /// read access.
     ///
     /// # Errors
-    /// `ENOENT`, a backend error while hashing, or [`StatError::Store`].
+    /// `ENOENT`, `ENOTDIR`, `EACCES` below a directory that could not be listed, a backend
+    /// error while hashing, or [`StatError::Store`].
     pub fn stat(&self, path: &VfsPath) -> Result<Metadata, StatError> {
         self.stat_inner(path)
             .map_err(|f| StatError::from_fail(path, f))
     }
 
     fn stat_inner(&self, path: &VfsPath) -> Result<Metadata, Fail> {
-        match self.lookup(path)? {
+        match self.resolve(path)? {
             Node::Missing => Err(Errno::NOENT.into()),
             Node::VirtualDir => Ok(Metadata::virtual_dir()),
-            Node::Entry(m, rel, e) if e.kind == Kind::File && e.etag.is_none() => {
-                Ok(Metadata::of(&read_checked(m, &rel)?.1))
+            Node::Entry(m, rel, e)
+                if e.kind == Kind::File && (e.etag.is_none() || !e.is_world_readable()) =>
+            {
+                match read_checked(m, &rel) {
+                    Ok((_, entry)) => Ok(Metadata::of(&entry)),
+                    Err(Fail::Os(err)) if is_unhashable(&err) => {
+                        Ok(Metadata::of(&Entry { etag: None, ..e }))
+                    }
+                    Err(f) => Err(f),
+                }
             }
             Node::Entry(_, _, e) => Ok(Metadata::of(&e)),
         }
@@ -221,16 +278,18 @@ impl Vfs {
     /// The names in directory `path`, sorted byte-wise; mount points inside it included.
     ///
     /// # Errors
-    /// `ENOENT`, `ENOTDIR`, or [`ReadDirError::Store`].
+    /// `ENOENT`, `ENOTDIR`, `EACCES` for a directory the mount could not list, or
+    /// [`ReadDirError::Store`].
     pub fn read_dir(&self, path: &VfsPath) -> Result<Vec<DirEntry>, ReadDirError> {
         self.read_dir_inner(path)
             .map_err(|f| ReadDirError::from_fail(path, f))
     }
 
     fn read_dir_inner(&self, path: &VfsPath) -> Result<Vec<DirEntry>, Fail> {
-        let mut out: Vec<DirEntry> = match self.lookup(path)? {
+        let mut out: Vec<DirEntry> = match self.resolve(path)? {
             Node::Missing => return Err(Errno::NOENT.into()),
             Node::Entry(_, _, e) if e.kind != Kind::Dir => return Err(Errno::NOTDIR.into()),
+            Node::Entry(m, rel, _) if m.is_unlisted(&rel) => return Err(Errno::ACCESS.into()),
             Node::Entry(m, rel, _) => m
                 .store
                 .children(&rel)?
@@ -239,7 +298,8 @@ impl Vfs {
                 .collect(),
             Node::VirtualDir => Vec::new(),
         };
-        for name in self.table.mount_names_in(path) {
+        let dir = path.normalised();
+        for name in self.table.mount_names_in(&dir) {
             out.retain(|d| d.name != name);
             out.push(DirEntry {
                 name,
@@ -250,11 +310,23 @@ impl Vfs {
         Ok(out)
     }
 
+    /// Makes every check [`Vfs::write`] makes before it writes, so a caller can refuse before
+    /// it gathers the content (`nexus vfs write --from-stdin` under the read-only `/etc`).
+    ///
+    /// # Errors
+    /// As [`Vfs::write`], except for the size limit and the write itself.
+    pub fn check_write(&self, path: &VfsPath, mode: WriteMode) -> Result<(), WriteError> {
+        self.write_target(path, mode)
+            .map(drop)
+            .map_err(|f| WriteError::from_fail(path, f))
+    }
+
     /// Writes `data` to the file at `path`.
     ///
-    /// Errors follow Linux's order for `open(O_CREAT|O_TRUNC[|O_EXCL])`: `ENOENT`/`ENOTDIR`
-    /// for the parent, `EEXIST` (with [`WriteMode::CreateNew`]) and `EISDIR` for the target,
-    /// then `EROFS` on a read-only mount.
+    /// Errors follow Linux's order for `open(O_CREAT|O_TRUNC[|O_EXCL])`: `ENOENT`/`ENOTDIR`/
+    /// `EACCES` while walking the path, `EISDIR` for a name spelled as a directory (`x/`,
+    /// `x/.`), `EEXIST` (with [`WriteMode::CreateNew`]) and `EISDIR` for the target, then
+    /// `EROFS` on a read-only mount, then `EFBIG` for more than [`MAX_FILE_SIZE`] bytes.
     ///
     /// # Errors
     /// As above, a backend error, or [`WriteError::Store`].
@@ -268,8 +340,18 @@ impl Vfs {
             .map_err(|f| WriteError::from_fail(path, f))
     }
 
-    fn write_inner(&self, path: &VfsPath, data: &[u8], mode: WriteMode) -> Result<Metadata, Fail> {
-        self.check_parent(path)?;
+    /// The mount and mount-relative path `write` would write to, after all its refusals.
+    fn write_target(
+        &self,
+        path: &VfsPath,
+        mode: WriteMode,
+    ) -> Result<(&Arc<MountCore>, String), Fail> {
+        self.walk_to(path)?;
+        // `open("x/", O_CREAT)` is EISDIR whether or not `x` exists (and `x/.`, `x/..` name
+        // directories): no file can be created under a directory's spelling.
+        if path.requires_dir() {
+            return Err(Errno::ISDIR.into());
+        }
         if self.is_structural(path) {
             return Err(if mode == WriteMode::CreateNew {
                 Errno::EXIST
@@ -281,14 +363,21 @@ impl Vfs {
         let Route::Mount(m, rel) = self.table.route(path) else {
             return Err(Errno::ROFS.into());
         };
-        let existing = m.store.get(&rel)?;
-        match existing {
+        match m.store.get(&rel)? {
             Some(_) if mode == WriteMode::CreateNew => return Err(Errno::EXIST.into()),
             Some(e) if e.kind == Kind::Dir => return Err(Errno::ISDIR.into()),
             _ => {}
         }
         if m.access == Access::ReadOnly {
             return Err(Errno::ROFS.into());
+        }
+        Ok((m, rel))
+    }
+
+    fn write_inner(&self, path: &VfsPath, data: &[u8], mode: WriteMode) -> Result<Metadata, Fail> {
+        let (m, rel) = self.write_target(path, mode)?;
+        if data.len() > MAX_FILE_SIZE {
+            return Err(Errno::FBIG.into());
         }
         let _guard = m.lock();
         let observed_ns = now_ns();
@@ -313,8 +402,8 @@ impl Vfs {
         Ok(Metadata::of(&entry))
     }
 
-    /// Creates directory `path`. Errors in Linux's order: `ENOENT`/`ENOTDIR` for the parent,
-    /// `EEXIST`, then `EROFS`.
+    /// Creates directory `path`. Errors in Linux's order: `ENOENT`/`ENOTDIR`/`EACCES` while
+    /// walking the path, `EEXIST` (also for `x/.` and `x/..`), then `EROFS`.
     ///
     /// # Errors
     /// As above, a backend error, or [`MkdirError::Store`].
@@ -324,8 +413,8 @@ impl Vfs {
     }
 
     fn mkdir_inner(&self, path: &VfsPath) -> Result<Metadata, Fail> {
-        self.check_parent(path)?;
-        if self.is_structural(path) {
+        self.walk_to(path)?;
+        if path.tail().is_dot() || self.is_structural(path) {
             return Err(Errno::EXIST.into());
         }
         let Route::Mount(m, rel) = self.table.route(path) else {
@@ -357,8 +446,9 @@ impl Vfs {
         Ok(Metadata::of(&entry))
     }
 
-    /// Removes the file at `path`. Errors in Linux's order: `ENOENT`/`ENOTDIR` for the parent,
-    /// `EROFS` (even when the file does not exist), then `ENOENT` or `EISDIR` for the target.
+    /// Removes the file at `path`. Errors in Linux's order: `ENOENT`/`ENOTDIR`/`EACCES` while
+    /// walking the path, `EISDIR` for `x/.` and `x/..`, `EROFS` (even when the file does not
+    /// exist), then `ENOENT`, `EISDIR`, or `ENOTDIR` for a file spelled `x/`.
     ///
     /// # Errors
     /// As above, a backend error, or [`UnlinkError::Store`].
@@ -368,8 +458,8 @@ impl Vfs {
     }
 
     fn unlink_inner(&self, path: &VfsPath) -> Result<(), Fail> {
-        self.check_parent(path)?;
-        if self.is_structural(path) {
+        self.walk_to(path)?;
+        if path.tail().is_dot() || self.is_structural(path) {
             return Err(Errno::ISDIR.into());
         }
         let Route::Mount(m, rel) = self.table.route(path) else {
@@ -381,14 +471,16 @@ impl Vfs {
         match m.store.get(&rel)? {
             None => return Err(Errno::NOENT.into()),
             Some(e) if e.kind == Kind::Dir => return Err(Errno::ISDIR.into()),
+            Some(_) if path.requires_dir() => return Err(Errno::NOTDIR.into()),
             Some(_) => {}
         }
         remove_entry(m, &rel, |backend| backend.unlink(&rel))
     }
 
-    /// Removes the empty directory at `path`. Errors in Linux's order: `EBUSY` for `/` and
-    /// mount points, `ENOENT`/`ENOTDIR` for the parent, `EROFS`, then `ENOENT`, `ENOTDIR` or
-    /// `ENOTEMPTY` for the target.
+    /// Removes the empty directory at `path`. Errors in Linux's order: `ENOENT`/`ENOTDIR`/
+    /// `EACCES` while walking the path, `EINVAL` for `x/.` and `ENOTEMPTY` for `x/..`, `EBUSY`
+    /// for `/` and mount points, `EROFS`, then `ENOENT`, `ENOTDIR` or `ENOTEMPTY` for the
+    /// target.
     ///
     /// # Errors
     /// As above, a backend error, or [`RmdirError::Store`].
@@ -398,10 +490,15 @@ impl Vfs {
     }
 
     fn rmdir_inner(&self, path: &VfsPath) -> Result<(), Fail> {
+        self.walk_to(path)?;
+        match path.tail() {
+            Tail::Dot => return Err(Errno::INVAL.into()),
+            Tail::DotDot => return Err(Errno::NOTEMPTY.into()),
+            Tail::Name | Tail::Slash => {}
+        }
         if self.is_structural(path) {
             return Err(Errno::BUSY.into());
         }
-        self.check_parent(path)?;
         let Route::Mount(m, rel) = self.table.route(path) else {
             return Err(Errno::ROFS.into());
         };
@@ -416,9 +513,10 @@ impl Vfs {
         remove_entry(m, &rel, |backend| backend.rmdir(&rel))
     }
 
-    /// Renames `from` to `to`. Errors in Linux's order: `ENOENT`/`ENOTDIR` for either parent,
-    /// `EBUSY` for `/` and mount points, `EXDEV` across mounts, `EROFS`, then the backend's
-    /// `rename(2)` errors (`ENOENT` for a missing source, `EISDIR`, `ENOTEMPTY`, …).
+    /// Renames `from` to `to`. Errors in Linux's order: `ENOENT`/`ENOTDIR`/`EACCES` while
+    /// walking either path, `EBUSY` for `.`, `..`, `/` and mount points, `EXDEV` across mounts,
+    /// `EROFS`, `ENOENT` for a missing source, `ENOTDIR` for a file spelled `x/` on either
+    /// side, then the backend's `rename(2)` errors (`EISDIR`, `ENOTEMPTY`, …).
     ///
     /// Moved entries are re-registered from the backend: a rename changes ctime, so they get
     /// a new version, and their etags are recomputed on next read.
@@ -431,9 +529,13 @@ impl Vfs {
     }
 
     fn rename_inner(&self, from: &VfsPath, to: &VfsPath) -> Result<(), Fail> {
-        self.check_parent(from)?;
-        self.check_parent(to)?;
-        if self.is_structural(from) || self.is_structural(to) {
+        self.walk_to(from)?;
+        self.walk_to(to)?;
+        if from.tail().is_dot()
+            || to.tail().is_dot()
+            || self.is_structural(from)
+            || self.is_structural(to)
+        {
             return Err(Errno::BUSY.into());
         }
         let (m, rel_from, rel_to) = match (self.table.route(from), self.table.route(to)) {
@@ -444,8 +546,13 @@ impl Vfs {
         if m.access == Access::ReadOnly {
             return Err(Errno::ROFS.into());
         }
-        if m.store.get(&rel_from)?.is_none() {
-            return Err(Errno::NOENT.into());
+        match m.store.get(&rel_from)? {
+            None => return Err(Errno::NOENT.into()),
+            // `rename("f/", …)` and `rename(f, "g/")` both say the file is not a directory.
+            Some(e) if e.kind != Kind::Dir && (from.requires_dir() || to.requires_dir()) => {
+                return Err(Errno::NOTDIR.into());
+            }
+            Some(_) => {}
         }
         m.backend.rename(&rel_from, &rel_to)?;
         sync::reconcile_paths(m, &[rel_from, rel_to]).map_err(|e| match e {
@@ -457,8 +564,6 @@ impl Vfs {
     }
 }
 
-/// Adds the parent directory's new stat fields to `batch` after a name was created or removed
-/// in it (no version bump: see [`sync::decide`]).
 /// Removes `rel` from the backend with `remove`, then forgets its entry and
 /// refreshes its parent's, under the mount's lock (shared by unlink and rmdir).
 fn remove_entry(
@@ -478,6 +583,8 @@ fn remove_entry(
     Ok(())
 }
 
+/// Adds the parent directory's new stat fields to `batch` after a name was created or removed
+/// in it (no version bump: see [`sync::decide`]).
 fn refresh_parent(m: &MountCore, rel: &str, batch: &mut Batch) -> Result<(), Fail> {
     let parent = rel_split(rel).0;
     if let (Some(old), Some(stat)) = (m.store.get(parent)?, m.backend.stat(parent)?)

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeSet;
 use std::path::{Component, Path, PathBuf};
-use std::sync::Arc;
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -42,10 +42,14 @@ pub enum WatchError {
     Thread(#[source] std::io::Error),
 }
 
+/// notify's watcher, shared with the refresh thread when it adds watches itself; `None` once
+/// the watch is stopping.
+type SharedNotify = Arc<Mutex<Option<RecommendedWatcher>>>;
+
 /// A running watcher; dropping it stops the watch and joins its thread.
 #[derive(Debug)]
 pub struct Watcher {
-    notify: Option<RecommendedWatcher>,
+    notify: SharedNotify,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -53,7 +57,12 @@ impl Drop for Watcher {
     fn drop(&mut self) {
         // Dropping notify's watcher drops its event handler and with it the channel's sender,
         // which ends the refresh thread's loop.
-        self.notify.take();
+        let stopped = self
+            .notify
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        drop(stopped);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -87,24 +96,101 @@ pub fn watch(vfs: &Vfs, point: &VfsPath) -> Result<Watcher, WatchError> {
         root: root.clone(),
         source,
     })?;
-    notify
-        .watch(&root, RecursiveMode::Recursive)
-        .map_err(|source| WatchError::Notify {
-            root: root.clone(),
-            source,
-        })?;
+    // inotify needs read access to each directory it watches, so a recursive watch fails as a
+    // whole on the first directory this process may not read. Then every other directory is
+    // watched on its own, and the refresh thread watches new ones as they are registered.
+    let per_directory = match notify.watch(&root, RecursiveMode::Recursive) {
+        Ok(()) => false,
+        Err(e) if is_permission_denied(&e) => {
+            tracing::debug!(root = %root.display(), error = %e, "watching directory by directory");
+            true
+        }
+        Err(source) => {
+            return Err(WatchError::Notify {
+                root: root.clone(),
+                source,
+            });
+        }
+    };
+    let notify: SharedNotify = Arc::new(Mutex::new(Some(notify)));
     sync::reconcile_all(&core)?;
+    let mut directories = per_directory.then(|| Directories {
+        notify: Arc::clone(&notify),
+        watched: BTreeSet::new(),
+    });
+    if let Some(dirs) = &mut directories {
+        dirs.watch_new(&core, &root, "");
+    }
     let thread = std::thread::Builder::new()
         .name(format!("vfs-watch {point}"))
-        .spawn(move || run(&core, &root, &rx))
+        .spawn(move || run(&core, &root, &rx, directories))
         .map_err(WatchError::Thread)?;
     Ok(Watcher {
-        notify: Some(notify),
+        notify,
         thread: Some(thread),
     })
 }
 
-fn run(core: &MountCore, root: &Path, rx: &mpsc::Receiver<notify::Result<notify::Event>>) {
+fn is_permission_denied(e: &notify::Error) -> bool {
+    matches!(&e.kind, notify::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::PermissionDenied)
+}
+
+/// The directories watched one by one, when a recursive watch was refused.
+struct Directories {
+    notify: SharedNotify,
+    /// Mount-relative paths of the directories with a watch.
+    watched: BTreeSet<String>,
+}
+
+impl Directories {
+    /// Watches every registered directory at or below `rel` that has no watch yet, forgets
+    /// the watches of directories gone from there (inotify drops those itself), and returns
+    /// the newly watched ones. A directory this process may not read is left out.
+    fn watch_new(&mut self, core: &MountCore, root: &Path, rel: &str) -> Vec<String> {
+        let Ok(entries) = core.store.subtree(rel) else {
+            return Vec::new();
+        };
+        let dirs: BTreeSet<String> = entries
+            .into_iter()
+            .filter(|(_, e)| e.kind == crate::entry::Kind::Dir)
+            .map(|(r, _)| r)
+            .collect();
+        self.watched
+            .retain(|w| !crate::path::rel_is_within(w, rel) || dirs.contains(w));
+        let mut guard = self.notify.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(notify) = guard.as_mut() else {
+            return Vec::new();
+        };
+        let mut added = Vec::new();
+        for dir in dirs {
+            if self.watched.contains(&dir) {
+                continue;
+            }
+            let host = if dir.is_empty() {
+                root.to_owned()
+            } else {
+                root.join(&dir)
+            };
+            match notify.watch(&host, RecursiveMode::NonRecursive) {
+                Ok(()) => {
+                    self.watched.insert(dir.clone());
+                    added.push(dir);
+                }
+                Err(e) => {
+                    tracing::debug!(dir = %host.display(), error = %e, "not watching a directory")
+                }
+            }
+        }
+        added
+    }
+}
+
+fn run(
+    core: &MountCore,
+    root: &Path,
+    rx: &mpsc::Receiver<notify::Result<notify::Event>>,
+    mut directories: Option<Directories>,
+) {
     while let Ok(first) = rx.recv() {
         let mut dirty = BTreeSet::new();
         let mut rescan = false;
@@ -127,11 +213,26 @@ fn run(core: &MountCore, root: &Path, rx: &mpsc::Receiver<notify::Result<notify:
         while let Ok(event) = rx.recv_timeout(SETTLE) {
             note(event);
         }
-        let result = if rescan {
+        let dirty: Vec<String> = if rescan {
+            vec![String::new()]
+        } else {
+            dirty.into_iter().collect()
+        };
+        let mut result = if rescan {
             sync::reconcile_all(core)
         } else {
-            sync::reconcile_paths(core, &dirty.into_iter().collect::<Vec<_>>())
+            sync::reconcile_paths(core, &dirty)
         };
+        if let Some(dirs) = &mut directories {
+            let added: Vec<String> = dirty
+                .iter()
+                .flat_map(|rel| dirs.watch_new(core, root, rel))
+                .collect();
+            // What changed in a new directory before its watch existed has no event: look.
+            if !added.is_empty() && result.is_ok() {
+                result = sync::reconcile_paths(core, &added);
+            }
+        }
         match result {
             Ok(report) => {
                 tracing::debug!(mount = %core.point, ?report, "refreshed after host changes")

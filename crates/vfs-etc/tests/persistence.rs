@@ -239,7 +239,7 @@ fn sigkill_during_first_boots_never_leaves_a_half_created_store() -> TestResult 
             .1;
         let again = boot(state.path())?.1;
         assert!(!again.committed, "round {round}: {report:?} then {again:?}");
-        let mut left: Vec<_> = std::fs::read_dir(var.join("lib"))?
+        let mut left: Vec<_> = std::fs::read_dir(var.join("lib/vfs"))?
             .map(|e| e.map(|e| e.file_name()))
             .collect::<Result<_, _>>()?;
         left.sort();
@@ -285,5 +285,83 @@ fn sigkill_child() -> TestResult {
         let (vfs, _) = boot(state)?;
         vfs.stat(&p(&format!("/etc/d{}/f{}", i % 40, i % 2000)))?;
     }
+    Ok(())
+}
+
+const READ_ONLY_STORE_ENV: &str = "VFS_ETC_READ_ONLY_STORE_STATE";
+
+/// Regression (issue 12): with the store on a read-only file system, the first read of a
+/// changed file failed, because registering the change needed a commit. Reads are served from
+/// an in-memory copy and the store is left as it was.
+#[test]
+fn reads_work_when_the_store_is_on_a_read_only_file_system() -> TestResult {
+    let state = fixture()?;
+    let mounts = p("/etc/conf.d/f00");
+    drop(boot(state.path())?);
+    std::fs::write(state.path().join("etc/conf.d/f00"), "auto_sync = false\n")?;
+    std::fs::write(state.path().join("etc/conf.d/added"), "x = 1\n")?;
+    let store = metastore_path(state.path());
+    let before = std::fs::read(&store)?;
+    let child = child_command(
+        "persistence::read_only_store_child",
+        &[(READ_ONLY_STORE_ENV, state.path())],
+    )?;
+    let var = state.path().join("var");
+    let out = std::process::Command::new("unshare")
+        .arg("-rm")
+        .arg("sh")
+        .arg("-c")
+        .arg(r#"mount --bind -o ro "$0" "$0" && exec "$@""#)
+        .arg(&var)
+        .arg(child.get_program())
+        .args(child.get_args())
+        .env(READ_ONLY_STORE_ENV, state.path())
+        .output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("child: read through a read-only store"),
+        "{}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(&store)?, before, "the store was not written");
+    // Outside, the store is writable again and registers the change as usual.
+    let (vfs, report) = boot(state.path())?;
+    assert!(report.committed);
+    assert_eq!(vfs.stat(&mounts)?.version, 2);
+    Ok(())
+}
+
+/// Runs inside the namespace of `reads_work_when_the_store_is_on_a_read_only_file_system`.
+#[test]
+#[ignore = "child process of reads_work_when_the_store_is_on_a_read_only_file_system"]
+fn read_only_store_child() -> TestResult {
+    // The parent test's hand-off, not configuration.
+    #[allow(clippy::disallowed_methods)]
+    let Some(state) = std::env::var_os(READ_ONLY_STORE_ENV) else {
+        return Ok(());
+    };
+    let state = Path::new(&state);
+    let probe = std::fs::write(state.join("var/probe"), "x").err();
+    assert_eq!(
+        probe.and_then(|e| e.raw_os_error()),
+        Some(30),
+        "var is writable"
+    );
+    let (vfs, report) = boot(state)?;
+    assert_eq!((report.changed, report.added), (1, 1), "{report:?}");
+    let mounts = p("/etc/conf.d/f00");
+    let read = vfs.read(&mounts)?;
+    assert_eq!(read.data, b"auto_sync = false\n");
+    assert_eq!(read.metadata.etag, Some(Etag::of(b"auto_sync = false\n")));
+    assert_eq!(read.metadata.version, 2, "versions continue from the store");
+    let names: Vec<String> = vfs
+        .read_dir(&p("/etc/conf.d"))?
+        .into_iter()
+        .map(|d| d.name)
+        .collect();
+    assert!(names.contains(&"added".to_owned()), "{names:?}");
+    vfs.flush()?;
+    println!("child: read through a read-only store");
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! Integration tests of vfs-etc, one module per area.
 
 mod confinement;
+mod linux;
+mod modes;
 mod persistence;
 mod properties;
 mod readonly;

@@ -180,3 +180,90 @@ fn watcher_follows_host_edits() -> TestResult {
     assert!(vfs.stat(&p("/etc/conf.d/search.d")).is_err());
     Ok(())
 }
+
+const NOBODY_CHILD_ENV: &str = "VFS_ETC_WATCH_AS_NOBODY_STATE";
+
+/// Sibling of issue 12's unreadable directory: inotify needs read access to every directory it
+/// watches, so one directory the user may not read made `watch` fail as a whole. The watcher
+/// now watches every other directory, new ones included; run as `nobody`.
+#[test]
+fn watch_works_around_a_directory_the_user_may_not_read() -> TestResult {
+    use std::os::unix::fs::PermissionsExt;
+    let state = fixture()?;
+    let set = |rel: &str, mode: u32| {
+        std::fs::set_permissions(
+            state.path().join(rel),
+            std::fs::Permissions::from_mode(mode),
+        )
+    };
+    std::fs::create_dir(state.path().join("etc/private"))?;
+    std::fs::write(state.path().join("etc/private/token"), "hunter2\n")?;
+    set("etc/private", 0o700)?;
+    // Where the unprivileged child makes its own changes.
+    std::fs::create_dir(state.path().join("etc/open"))?;
+    set("etc/open", 0o777)?;
+    set("", 0o755)?;
+    let child = crate::support::child_command(
+        "watching::watch_as_nobody_child",
+        &[(NOBODY_CHILD_ENV, state.path())],
+    )?;
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .arg(child.get_program())
+        .args(child.get_args())
+        .env(NOBODY_CHILD_ENV, state.path())
+        .output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("child: watched as nobody"),
+        "{}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+/// Runs as `nobody` for `watch_works_around_a_directory_the_user_may_not_read`.
+#[test]
+#[ignore = "child process of watch_works_around_a_directory_the_user_may_not_read"]
+fn watch_as_nobody_child() -> TestResult {
+    // The parent test's hand-off, not configuration.
+    #[allow(clippy::disallowed_methods)]
+    let Some(state) = std::env::var_os(NOBODY_CHILD_ENV) else {
+        return Ok(());
+    };
+    let state = std::path::Path::new(&state);
+    assert!(
+        std::fs::read_dir(state.join("etc/private")).is_err(),
+        "not unprivileged"
+    );
+    let (vfs, report) = boot(state)?;
+    assert_eq!(report.unreadable, 1, "{report:?}");
+    let _watcher = watch(&vfs, &p("/etc"))?;
+    // A new file in a watched directory, then a new directory and a file inside it.
+    std::fs::write(state.join("etc/open/a"), "a = 1\n")?;
+    assert!(eventually(PATIENCE, || vfs.stat(&p("/etc/open/a")).is_ok()));
+    std::fs::create_dir(state.join("etc/open/sub"))?;
+    assert!(eventually(PATIENCE, || vfs
+        .stat(&p("/etc/open/sub"))
+        .is_ok()));
+    std::fs::write(state.join("etc/open/sub/b"), "b = 2\n")?;
+    assert!(
+        eventually(PATIENCE, || vfs.stat(&p("/etc/open/sub/b")).is_ok()),
+        "a file in a directory created after the watch started"
+    );
+    let names: Vec<String> = vfs
+        .read_dir(&p("/etc/open/sub"))?
+        .into_iter()
+        .map(|d| d.name)
+        .collect();
+    assert_eq!(names, ["b"]);
+    assert_eq!(
+        vfs.read_dir(&p("/etc/private"))
+            .err()
+            .and_then(|e| e.raw_os_error()),
+        Some(13)
+    );
+    println!("child: watched as nobody");
+    Ok(())
+}

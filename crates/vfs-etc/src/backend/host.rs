@@ -12,6 +12,12 @@ use super::{Backend, Listing, errno};
 use crate::entry::{Kind, Signature, Stat};
 use crate::path::{is_valid_name, rel_split};
 
+/// The mode of a file a writable `HostDir` creates (DESIGN.md §5), whatever the umask.
+const FILE_MODE: u32 = 0o644;
+
+/// The mode of a directory a writable `HostDir` creates (DESIGN.md §5), whatever the umask.
+const DIR_MODE: u32 = 0o755;
+
 /// How many times [`Backend::read`] re-reads a file whose stat changed while it was being read.
 const READ_ATTEMPTS: usize = 5;
 
@@ -193,12 +199,20 @@ impl Backend for HostDir {
         if before.kind == Kind::Dir {
             return Err(errno(Errno::ISDIR));
         }
+        let max = crate::MAX_FILE_SIZE as u64;
         let mut buf = Vec::new();
         for _ in 0..READ_ATTEMPTS {
+            if before.sig.size > max {
+                return Err(errno(Errno::FBIG));
+            }
             buf.clear();
             buf.reserve(usize::try_from(before.sig.size).unwrap_or(0));
             file.seek(io::SeekFrom::Start(0))?;
-            file.read_to_end(&mut buf)?;
+            // Bounded even if the file grows while it is read.
+            (&mut file).take(max + 1).read_to_end(&mut buf)?;
+            if buf.len() as u64 > max {
+                return Err(errno(Errno::FBIG));
+            }
             let after = fstat(file.as_fd())?;
             if after == before {
                 return Ok((buf, after));
@@ -212,11 +226,31 @@ impl Backend for HostDir {
 
     fn write(&self, rel: &str, data: &[u8], create_new: bool) -> io::Result<Stat> {
         self.refuse_if_read_only()?;
-        let mut flags = OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NOFOLLOW;
-        if create_new {
-            flags |= OFlags::EXCL;
-        }
-        let fd = self.open_rel(rel, flags, Mode::from_raw_mode(0o644))?;
+        let replace = OFlags::WRONLY | OFlags::TRUNC | OFlags::NOFOLLOW;
+        // An existing file keeps its mode, as `open(O_TRUNC)` does; only a file created here
+        // gets FILE_MODE, set with fchmod since the umask could take bits from the creation
+        // mode (0600 under umask 077) or, with a careless default, leave too many.
+        let existing = if create_new {
+            None
+        } else {
+            match self.open_rel(rel, replace, Mode::empty()) {
+                Ok(fd) => Some(fd),
+                Err(e) if e.raw_os_error() == Some(Errno::NOENT.raw_os_error()) => None,
+                Err(e) => return Err(e),
+            }
+        };
+        let fd = match existing {
+            Some(fd) => fd,
+            None => {
+                let fd = self.open_rel(
+                    rel,
+                    replace | OFlags::CREATE | OFlags::EXCL,
+                    Mode::from_raw_mode(FILE_MODE),
+                )?;
+                rustix::fs::fchmod(&fd, Mode::from_raw_mode(FILE_MODE)).map_err(errno)?;
+                fd
+            }
+        };
         let mut file = File::from(fd);
         file.write_all(data)?;
         fstat(file.as_fd())
@@ -225,9 +259,18 @@ impl Backend for HostDir {
     fn mkdir(&self, rel: &str) -> io::Result<Stat> {
         self.refuse_if_read_only()?;
         let (parent, name) = self.parent(rel)?;
-        rustix::fs::mkdirat(&parent, name, Mode::from_raw_mode(0o755)).map_err(errno)?;
-        let st = rustix::fs::statat(&parent, name, AtFlags::SYMLINK_NOFOLLOW).map_err(errno)?;
-        Ok(to_stat(&st))
+        rustix::fs::mkdirat(&parent, name, Mode::from_raw_mode(DIR_MODE)).map_err(errno)?;
+        // As for files: the mode is exact whatever the umask. Through a handle opened without
+        // following symlinks, so a name swapped meanwhile is not chmod'ed through.
+        let dir = rustix::fs::openat(
+            &parent,
+            name,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(errno)?;
+        rustix::fs::fchmod(&dir, Mode::from_raw_mode(DIR_MODE)).map_err(errno)?;
+        fstat(dir.as_fd())
     }
 
     fn unlink(&self, rel: &str) -> io::Result<()> {

@@ -142,6 +142,7 @@ impl Backend for MemoryBackend {
         match self.lock().get(rel) {
             None => Err(errno(Errno::NOENT)),
             Some(n) if n.kind == Kind::Dir => Err(errno(Errno::ISDIR)),
+            Some(n) if n.data.len() > crate::MAX_FILE_SIZE => Err(errno(Errno::FBIG)),
             Some(n) => Ok((n.data.clone(), stat_of(n))),
         }
     }
@@ -230,6 +231,11 @@ impl Backend for MemoryBackend {
         }
         if src.kind == Kind::Dir && to.starts_with(&format!("{from}/")) {
             return Err(errno(Errno::INVAL));
+        }
+        // Onto one of its own ancestors: a directory that holds at least the source, which
+        // Linux reports before comparing kinds.
+        if from.starts_with(&format!("{to}/")) {
+            return Err(errno(Errno::NOTEMPTY));
         }
         if let Some(dst) = nodes.get(to) {
             match (src.kind, dst.kind) {

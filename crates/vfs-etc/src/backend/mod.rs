@@ -49,7 +49,8 @@ pub trait Backend: Send + Sync + fmt::Debug {
     /// while reading (the backend retries a few times if the file keeps changing).
     ///
     /// # Errors
-    /// `ENOENT`, `EISDIR`, `ELOOP` for a symlink, or another I/O error.
+    /// `ENOENT`, `EISDIR`, `ELOOP` for a symlink, `EFBIG` for a file over
+    /// [`crate::MAX_FILE_SIZE`] (refused before it is read), or another I/O error.
     fn read(&self, rel: &str) -> io::Result<(Vec<u8>, Stat)>;
 
     /// Creates or truncates `rel` and writes `data`; with `create_new`, fails with `EEXIST` if
@@ -97,4 +98,16 @@ pub(crate) fn is_absent(err: &io::Error) -> bool {
         err.raw_os_error().map(Errno::from_raw_os_error),
         Some(Errno::NOENT | Errno::NOTDIR | Errno::LOOP | Errno::XDEV)
     )
+}
+
+/// Whether reading a file failed in a way that only means "no etag here": this process may
+/// not read it, or it is over [`crate::MAX_FILE_SIZE`].
+pub(crate) fn is_unhashable(err: &io::Error) -> bool {
+    is_denied(err) || err.raw_os_error() == Some(rustix::io::Errno::FBIG.raw_os_error())
+}
+
+/// Whether an error is a permission refusal (`EACCES`, `EPERM`): something this process may
+/// not read, which another user may.
+pub(crate) fn is_denied(err: &io::Error) -> bool {
+    err.kind() == io::ErrorKind::PermissionDenied
 }

@@ -28,6 +28,17 @@ impl MemoryMetastore {
         Self::default()
     }
 
+    /// A store holding `entries`, as if it had seen `generation` commits: a copy of another
+    /// store.
+    pub(crate) fn holding(entries: Vec<(String, Entry)>, generation: u64) -> Self {
+        Self {
+            inner: Mutex::new(Inner {
+                entries: entries.into_iter().map(|(rel, e)| (key(&rel), e)).collect(),
+                generation,
+            }),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }

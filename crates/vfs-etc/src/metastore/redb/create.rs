@@ -7,7 +7,10 @@
 //! renamed into place, never over an existing store, with the directory synced so that the
 //! name is as durable as the content.
 
-use std::fs::File;
+use std::fs::{File, Permissions};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+
+use fs_err::os::unix::fs::OpenOptionsExt;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,6 +22,17 @@ use rustix::io::Errno;
 
 use super::{Snapshot, open_writable, redb_error, write};
 use crate::metastore::MetastoreError;
+
+/// The store file's mode: it holds the content hash of every file, secret ones included, which
+/// would let anyone confirm a guessed password offline.
+pub(crate) const STORE_FILE_MODE: u32 = 0o600;
+
+/// The mode of the directory created to hold the store (its temporary files included).
+pub(crate) const STORE_DIR_MODE: u32 = 0o700;
+
+/// The mode of the directories created above it (`$STATE/var`, `$STATE/var/lib`): DESIGN.md
+/// §5's mode for directories.
+const ANCESTOR_DIR_MODE: u32 = 0o755;
 
 /// A store being created: its temporary file exists and is empty.
 #[derive(Debug)]
@@ -35,7 +49,7 @@ impl Creation {
     pub(super) fn start(path: &Path) -> Result<Self, MetastoreError> {
         let fail = create_error(path);
         if let Some(dir) = path.parent() {
-            fs_err::create_dir_all(dir).map_err(fail)?;
+            create_dirs(dir).map_err(fail)?;
         }
         static CREATIONS: AtomicU64 = AtomicU64::new(0);
         let temp = temp_path(
@@ -52,10 +66,19 @@ impl Creation {
             .read(true)
             .write(true)
             .create_new(true)
+            .mode(STORE_FILE_MODE)
             .open(&temp)
             .map_err(fail)?
             .into_parts()
             .0;
+        // The umask can only take bits away from the creation mode; this makes it exact.
+        file.set_permissions(Permissions::from_mode(STORE_FILE_MODE))
+            .map_err(|e| {
+                fail(io::Error::new(
+                    e.kind(),
+                    format!("cannot set the mode of `{}`: {e}", temp.display()),
+                ))
+            })?;
         Ok(Self {
             path: path.to_owned(),
             temp,
@@ -105,6 +128,79 @@ fn build(
     File::open(dir).and_then(|d| d.sync_all()).map_err(fail)?;
     remove_abandoned_temporaries(path);
     Ok(db)
+}
+
+/// Moves an existing store from `from` to `to` (a new directory made as for a new store),
+/// without replacing anything at `to`, and gives it [`STORE_FILE_MODE`].
+pub(crate) fn adopt_store(from: &Path, to: &Path) -> io::Result<()> {
+    let dir = to.parent().unwrap_or(Path::new("."));
+    create_dirs(dir)?;
+    rename_no_replace(from, to)?;
+    std::fs::set_permissions(to, Permissions::from_mode(STORE_FILE_MODE))?;
+    File::open(dir).and_then(|d| d.sync_all())?;
+    if let Some(old_dir) = from.parent() {
+        File::open(old_dir).and_then(|d| d.sync_all())?;
+    }
+    // An earlier version's killed creations left their temporaries (with the umask's mode,
+    // and etags inside) beside the old store.
+    remove_abandoned_temporaries(from);
+    Ok(())
+}
+
+/// Takes group and other bits away from the store's own directory `dir` if it has any (a
+/// directory made by an older version or by hand). Best effort: a directory this process
+/// does not own is left as it is.
+pub(crate) fn tighten_store_dir(dir: &Path) {
+    let Ok(meta) = std::fs::symlink_metadata(dir) else {
+        return;
+    };
+    let current = meta.permissions().mode() & 0o7777;
+    let tight = current & STORE_DIR_MODE;
+    if meta.is_dir()
+        && current != tight
+        && let Err(e) = std::fs::set_permissions(dir, Permissions::from_mode(tight))
+    {
+        tracing::debug!(dir = %dir.display(), error = %e, "could not tighten the store directory's mode");
+    }
+}
+
+/// Creates `dir` and its missing ancestors with fixed modes whatever the umask: `dir` (the
+/// store's own directory) [`STORE_DIR_MODE`], the ones above it [`ANCESTOR_DIR_MODE`].
+/// Directories that already exist keep their modes.
+fn create_dirs(dir: &Path) -> io::Result<()> {
+    let mut missing = Vec::new();
+    let mut cursor = Some(dir);
+    while let Some(d) = cursor {
+        match std::fs::symlink_metadata(d) {
+            Ok(_) => break,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => missing.push(d),
+            Err(e) => return Err(fs_err_io(d, e)),
+        }
+        cursor = d.parent();
+    }
+    for d in missing.into_iter().rev() {
+        let mode = if d == dir {
+            STORE_DIR_MODE
+        } else {
+            ANCESTOR_DIR_MODE
+        };
+        match std::fs::DirBuilder::new().mode(mode).create(d) {
+            Ok(()) => std::fs::set_permissions(d, Permissions::from_mode(mode))
+                .map_err(|e| fs_err_io(d, e))?,
+            // Created meanwhile by another process: its mode is its creator's business.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(fs_err_io(d, e)),
+        }
+    }
+    Ok(())
+}
+
+/// `e` with `path` in its message, as fs-err words it.
+fn fs_err_io(path: &Path, e: io::Error) -> io::Error {
+    io::Error::new(
+        e.kind(),
+        format!("failed to create directory `{}`: {e}", path.display()),
+    )
 }
 
 /// [`MetastoreError::Create`] for `map_err`.

@@ -16,6 +16,7 @@ use redb::{
 
 use self::codec::{decode, encode};
 use self::create::Creation;
+pub(crate) use self::create::{adopt_store, tighten_store_dir};
 use super::{
     Batch, MemoryMetastore, Metastore, MetastoreError, children_range, descendant_ranges, key,
     unkey,
@@ -60,6 +61,10 @@ enum State {
     },
     ReadOnly(ReadOnlyDatabase),
     Writable(Database),
+    /// This process may read the store but not write it (another user's state dir, a
+    /// read-only file system), or may not even read it (the store is 0600): commits go to an
+    /// in-memory copy, so reads are still served fresh metadata, and nothing reaches the disk.
+    Detached(MemoryMetastore),
     /// Between dropping one handle and opening the other: redb refuses a writer while a reader
     /// holds the file.
     Closed,
@@ -75,6 +80,7 @@ impl std::fmt::Debug for State {
             State::Mirrored { creating: None, .. } => "CreationFailed",
             State::ReadOnly(_) => "ReadOnly",
             State::Writable(_) => "Writable",
+            State::Detached(_) => "Detached",
             State::Closed => "Closed",
         })
     }
@@ -125,11 +131,28 @@ impl RedbMetastore {
     pub fn open(path: impl Into<PathBuf>) -> Result<Self, MetastoreError> {
         let path = path.into();
         let state = match ReadOnlyDatabase::open(&path) {
-            Ok(db) => State::ReadOnly(db),
-            Err(_) if !path.try_exists().unwrap_or(true) => State::Absent,
-            // Needing repair after a crash, or anything else read-only cannot handle: the
-            // writable open repairs it, or reports the real problem.
-            Err(_) => State::Writable(open_writable(&path)?),
+            Ok(db) => {
+                tighten_mode(&path);
+                State::ReadOnly(db)
+            }
+            Err(e) => match std::fs::File::open(&path) {
+                Err(io) if io.kind() == std::io::ErrorKind::NotFound => State::Absent,
+                // Not ours to read: this process works from a copy in memory, starting empty.
+                Err(io) if is_unwritable_kind(io.kind()) => {
+                    tracing::debug!(path = %path.display(), error = %e, "metadata store not readable; keeping metadata in memory");
+                    State::Detached(MemoryMetastore::new())
+                }
+                // Needing repair after a crash, or anything else read-only cannot handle: the
+                // writable open repairs it, or reports the real problem.
+                _ => match open_writable(&path) {
+                    Ok(db) => {
+                        tighten_mode(&path);
+                        State::Writable(db)
+                    }
+                    Err(e) if is_unwritable(&e) => State::Detached(MemoryMetastore::new()),
+                    Err(e) => return Err(e),
+                },
+            },
         };
         Ok(Self {
             state: RwLock::new(state),
@@ -152,7 +175,7 @@ impl RedbMetastore {
     ) -> Result<T, MetastoreError> {
         let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
         let txn = match &*state {
-            State::Mirrored { mirror, .. } => return from_mirror(mirror),
+            State::Mirrored { mirror, .. } | State::Detached(mirror) => return from_mirror(mirror),
             State::Absent => None,
             State::ReadOnly(db) => Some(db.begin_read().map_err(in_store(&self.path))?),
             State::Writable(db) => Some(db.begin_read().map_err(in_store(&self.path))?),
@@ -201,6 +224,39 @@ impl RedbMetastore {
             path: self.path.clone(),
             key: unkey(key),
         })
+    }
+
+    /// [`Metastore::subtree`] from a read transaction (`None`: no store yet).
+    fn subtree_in(
+        &self,
+        txn: Option<ReadTransaction>,
+        rel: &str,
+    ) -> Result<Vec<(String, Entry)>, MetastoreError> {
+        let mut out = Vec::new();
+        let Some(table) = self.entries(txn)? else {
+            return Ok(out);
+        };
+        let k = key(rel);
+        if let Some(v) = table.get(k.as_str()).map_err(in_store(&self.path))? {
+            out.push((rel.to_owned(), self.decode(&k, v.value())?));
+        }
+        for (lo, hi) in descendant_ranges(rel) {
+            self.collect(&table, &lo, hi.as_deref(), unkey, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    /// [`Metastore::generation`] from a read transaction (`None`: no store yet).
+    fn generation_in(&self, txn: Option<ReadTransaction>) -> Result<u64, MetastoreError> {
+        let Some(txn) = txn else { return Ok(0) };
+        match txn.open_table(META) {
+            Ok(t) => Ok(t
+                .get(GENERATION)
+                .map_err(in_store(&self.path))?
+                .map_or(0, |g| g.value())),
+            Err(TableError::TableDoesNotExist(_)) => Ok(0),
+            Err(e) => Err(redb_error(&self.path, e)),
+        }
     }
 
     /// Waits for a background creation to end: the store becomes writable, or the creation's
@@ -255,7 +311,7 @@ impl RedbMetastore {
         batch: &Batch,
     ) -> Result<bool, MetastoreError> {
         match &**state {
-            State::Writable(_) => Ok(false),
+            State::Writable(_) | State::Detached(_) => Ok(false),
             State::Absent => {
                 let db = Creation::start(&self.path)?.finish(&Snapshot::first(batch))?;
                 **state = State::Writable(db);
@@ -308,6 +364,49 @@ fn open_writable(path: &Path) -> Result<Database, MetastoreError> {
                 });
             }
             other => return other.map_err(|e| redb_error(path, e)),
+        }
+    }
+}
+
+/// Whether an I/O error kind means "this process may not write here", as opposed to a
+/// broken store: the cases in which it keeps its metadata in memory instead.
+fn is_unwritable_kind(kind: std::io::ErrorKind) -> bool {
+    matches!(
+        kind,
+        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+    )
+}
+
+/// [`is_unwritable_kind`] for a store error.
+fn is_unwritable(e: &MetastoreError) -> bool {
+    match e {
+        MetastoreError::Create { source, .. } => is_unwritable_kind(source.kind()),
+        MetastoreError::Redb { source, .. } => {
+            matches!(&**source, redb::Error::Io(io) if is_unwritable_kind(io.kind()))
+        }
+        MetastoreError::Busy { .. } | MetastoreError::Corrupt { .. } => false,
+    }
+}
+
+/// The store holds the content hash of every file, secret ones included, so it is for its
+/// owner only: a store file left readable by others (by an older version, or a loose umask) is
+/// tightened to [`create::STORE_FILE_MODE`] when its owner opens it. Best effort: someone
+/// else's store is left as it is, and this process cannot change it anyway.
+fn tighten_mode(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return;
+    };
+    let current = meta.permissions().mode() & 0o7777;
+    let tight = current & create::STORE_FILE_MODE;
+    if current != tight {
+        match std::fs::set_permissions(path, std::fs::Permissions::from_mode(tight)) {
+            Ok(()) => {
+                tracing::info!(path = %path.display(), from = format!("{current:o}"), to = format!("{tight:o}"), "tightened the metadata store's mode")
+            }
+            Err(e) => {
+                tracing::debug!(path = %path.display(), error = %e, "could not tighten the metadata store's mode")
+            }
         }
     }
 }
@@ -394,20 +493,7 @@ impl Metastore for RedbMetastore {
     fn subtree(&self, rel: &str) -> Result<Vec<(String, Entry)>, MetastoreError> {
         self.read(
             |mirror| mirror.subtree(rel),
-            |txn| {
-                let mut out = Vec::new();
-                let Some(table) = self.entries(txn)? else {
-                    return Ok(out);
-                };
-                let k = key(rel);
-                if let Some(v) = table.get(k.as_str()).map_err(in_store(&self.path))? {
-                    out.push((rel.to_owned(), self.decode(&k, v.value())?));
-                }
-                for (lo, hi) in descendant_ranges(rel) {
-                    self.collect(&table, &lo, hi.as_deref(), unkey, &mut out)?;
-                }
-                Ok(out)
-            },
+            |txn| self.subtree_in(txn, rel),
         )
     }
 
@@ -417,7 +503,59 @@ impl Metastore for RedbMetastore {
             // Reported here once; `make_writable` tries the creation again from the copy.
             tracing::warn!(error = %e, "creating the metadata store in the background failed");
         }
-        if batch.deferrable && matches!(*state, State::Absent) {
+        if let State::Detached(copy) = &*state {
+            return copy.commit(batch);
+        }
+        match self.commit_to_disk(&mut state, batch) {
+            Err(e) if is_unwritable(&e) => {
+                tracing::debug!(error = %e, "metadata store not writable; keeping changes in memory");
+                let copy = self.detached_copy(&state)?;
+                copy.commit(batch)?;
+                *state = State::Detached(copy);
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    fn generation(&self) -> Result<u64, MetastoreError> {
+        self.read(MemoryMetastore::generation, |txn| self.generation_in(txn))
+    }
+
+    fn flush(&self) -> Result<(), MetastoreError> {
+        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        // A creation that failed in the background is reported; one that failed before this
+        // call is tried again. Either way, a store this process may not create after all
+        // (its directory became read-only or someone else's) leaves it with what it holds in
+        // memory, as a commit would.
+        let outcome = match Self::settle(&self.path, &mut state) {
+            Err(e) => Err(e),
+            Ok(()) => match &*state {
+                State::Mirrored { mirror, .. } => self
+                    .recreate(mirror, None)
+                    .map(|db| *state = State::Writable(db)),
+                _ => Ok(()),
+            },
+        };
+        match outcome {
+            Err(e) if is_unwritable(&e) => {
+                let copy = self.detached_copy(&state)?;
+                *state = State::Detached(copy);
+                Ok(())
+            }
+            other => other,
+        }
+    }
+}
+
+impl RedbMetastore {
+    /// Commits `batch` to the file, creating it if needed.
+    fn commit_to_disk(
+        &self,
+        state: &mut RwLockWriteGuard<'_, State>,
+        batch: &Batch,
+    ) -> Result<(), MetastoreError> {
+        if batch.deferrable && matches!(**state, State::Absent) {
             let creation = Creation::start(&self.path)?;
             let mirror = MemoryMetastore::new();
             mirror.commit(batch)?;
@@ -428,49 +566,46 @@ impl Metastore for RedbMetastore {
             // Without a thread to spare, the store is created below instead (the temporary
             // file left by the dropped closure is removed as this process's own).
             if let Ok(worker) = worker {
-                *state = State::Mirrored {
+                **state = State::Mirrored {
                     mirror,
                     creating: Some(worker),
                 };
                 return Ok(());
             }
         }
-        if self.make_writable(&mut state, batch)? {
+        if self.make_writable(state, batch)? {
             return Ok(());
         }
-        let State::Writable(db) = &*state else {
-            unreachable!("made writable")
-        };
         let durability = if batch.deferrable {
             Durability::None
         } else {
             Durability::Immediate
         };
-        write(db, &self.path, &Snapshot::of(batch), durability)
-    }
-
-    fn generation(&self) -> Result<u64, MetastoreError> {
-        self.read(MemoryMetastore::generation, |txn| {
-            let Some(txn) = txn else { return Ok(0) };
-            match txn.open_table(META) {
-                Ok(t) => Ok(t
-                    .get(GENERATION)
-                    .map_err(in_store(&self.path))?
-                    .map_or(0, |g| g.value())),
-                Err(TableError::TableDoesNotExist(_)) => Ok(0),
-                Err(e) => Err(redb_error(&self.path, e)),
-            }
-        })
-    }
-
-    fn flush(&self) -> Result<(), MetastoreError> {
-        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
-        Self::settle(&self.path, &mut state)?;
-        // A creation that failed before this call is tried again.
-        if let State::Mirrored { mirror, .. } = &*state {
-            *state = State::Writable(self.recreate(mirror, None)?);
+        match &**state {
+            State::Detached(copy) => copy.commit(batch),
+            State::Writable(db) => write(db, &self.path, &Snapshot::of(batch), durability),
+            _ => unreachable!("made writable"),
         }
-        Ok(())
+    }
+
+    /// What this store holds now, as an in-memory copy with the same generation: where a
+    /// process that may not write the store keeps its changes.
+    fn detached_copy(&self, state: &State) -> Result<MemoryMetastore, MetastoreError> {
+        let (entries, generation) = match state {
+            State::Mirrored { mirror, .. } | State::Detached(mirror) => {
+                (mirror.subtree("")?, mirror.generation()?)
+            }
+            State::ReadOnly(db) => {
+                let txn = || db.begin_read().map_err(in_store(&self.path)).map(Some);
+                (self.subtree_in(txn()?, "")?, self.generation_in(txn()?)?)
+            }
+            State::Writable(db) => {
+                let txn = || db.begin_read().map_err(in_store(&self.path)).map(Some);
+                (self.subtree_in(txn()?, "")?, self.generation_in(txn()?)?)
+            }
+            State::Absent | State::Closed => (Vec::new(), 0),
+        };
+        Ok(MemoryMetastore::holding(entries, generation))
     }
 }
 
