@@ -45,49 +45,78 @@ pub(crate) fn set_in_document(
 fn set_in_lf_text(text: &str, key: &KeyPath, value: &toml::Value) -> Result<String, String> {
     let parsed = toml_edit::Document::parse(text).map_err(|e| e.message().to_owned())?;
     let (last, parents) = key.segments().split_last().ok_or("empty key")?;
-    let new_value: toml_edit::Value = value
-        .to_string()
+    let new_value: toml_edit::Value = one_line(value)
         .parse()
         .map_err(|e: toml_edit::TomlError| e.message().to_owned())?;
 
-    if !is_set(parsed.as_table(), key) {
-        let layout = Layout::of(&parsed);
-        let line = format!("{} = {}", toml_edit::Key::new(last.as_str()), new_value);
-        let edited = match layout.region_of(parents) {
+    let new_text = new_value.to_string();
+    let new_text = new_text.trim();
+    let layout = Layout::of(&parsed);
+    let line = format!("{} = {new_text}", toml_edit::Key::new(last.as_str()));
+    let edited = match value_span(parsed.as_table(), key) {
+        // Set already: only its value's text changes, comments and all
+        // stay.
+        Some(Some(span)) => Some(splice(text, span, new_text)),
+        Some(None) => None,
+        None => match layout.region_of(parents) {
             Some(region) => match layout.commented_default(text, region.clone(), last) {
                 Some(span) => Some(splice(text, span, &line)),
-                None if !layout.has_keys_in(&region) => {
-                    Some(insert_after_header_comment(text, region, &line))
-                }
-                None => None,
+                None => match layout.last_pair_in(&region) {
+                    Some(end) => Some(insert_after_line(text, end, &line)),
+                    None => Some(insert_after_header_comment(text, region, &line)),
+                },
             },
             // A table the file lacks goes at its end, after any comments.
             None => Some(append_table(text, parents, &line)),
-        };
-        // The text edit is checked against the meaning it must have; a
-        // layout it did not foresee falls back to the structural edit.
-        if let Some(edited) = edited
-            && means_set(text, &edited, key, value)
-        {
-            return Ok(edited);
-        }
+        },
+    };
+    // The text edit is checked against the meaning it must have; a layout
+    // it did not foresee (a key in an inline or dotted table) falls back to
+    // toml_edit's structural edit, which may normalise line endings.
+    if let Some(edited) = edited
+        && means_set(text, &edited, key, value)
+    {
+        return Ok(edited);
     }
     set_structurally(parsed.into_mut(), key, new_value)
 }
 
-/// Whether `key` has a value (or a table) in `table`.
-fn is_set(table: &toml_edit::Table, key: &KeyPath) -> bool {
-    let (last, parents) = key
-        .segments()
-        .split_last()
-        .expect("key paths are never empty");
-    let mut current: Option<&dyn toml_edit::TableLike> = Some(table);
-    for segment in parents {
-        current = current
-            .and_then(|t| t.get(segment))
-            .and_then(Item::as_table_like);
+/// `value` as TOML on one line: a string with a line feed is escaped rather
+/// than spread over lines (a setting is one line of the file, and a CRLF
+/// file's line endings are converted around it).
+fn one_line(value: &toml::Value) -> String {
+    use toml_writer::ToTomlValue;
+    match value {
+        toml::Value::String(s) => toml_writer::TomlStringBuilder::new(s)
+            .as_basic()
+            .to_toml_value(),
+        toml::Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(one_line).collect();
+            format!("[{}]", items.join(", "))
+        }
+        toml::Value::Table(table) => {
+            let entries: Vec<String> = table
+                .iter()
+                .map(|(k, v)| format!("{} = {}", toml_edit::Key::new(k.as_str()), one_line(v)))
+                .collect();
+            format!("{{ {} }}", entries.join(", "))
+        }
+        other => other.to_string(),
     }
-    current.is_some_and(|t| t.contains_key(last))
+}
+
+/// Where the value of `key` is in the text: `None` when the key is not set,
+/// `Some(None)` when it is set but has no span of its own (a table).
+fn value_span(table: &toml_edit::Table, key: &KeyPath) -> Option<Option<Range<usize>>> {
+    let (last, parents) = key.segments().split_last()?;
+    let mut current: &dyn toml_edit::TableLike = table;
+    for segment in parents {
+        current = current.get(segment)?.as_table_like()?;
+    }
+    match current.get(last)? {
+        Item::Value(value) => Some(value.span()),
+        _ => Some(None),
+    }
 }
 
 /// Sets `key` through toml_edit: in place for a set key, appended to its
@@ -141,12 +170,14 @@ impl Layout {
             headers: Vec::new(),
             pairs: Vec::new(),
         };
-        layout.walk(document.as_table(), &mut Vec::new());
+        layout.walk(document.as_table(), &mut Vec::new(), true);
         layout.headers.sort_by_key(|(_, span)| span.start);
         layout
     }
 
-    fn walk(&mut self, table: &toml_edit::Table, path: &mut Vec<String>) {
+    /// Records `table`'s headers and pairs; a header is `addressable` (has
+    /// a path a key can be set under) unless it is inside an array of tables.
+    fn walk(&mut self, table: &toml_edit::Table, path: &mut Vec<String>, addressable: bool) {
         for (name, item) in table.iter() {
             path.push(name.to_owned());
             let key_start = table.key(name).and_then(toml_edit::Key::span);
@@ -161,16 +192,16 @@ impl Layout {
                         && !inner.is_dotted()
                         && let Some(span) = inner.span()
                     {
-                        self.headers.push((Some(path.clone()), span));
+                        self.headers.push((addressable.then(|| path.clone()), span));
                     }
-                    self.walk(inner, path);
+                    self.walk(inner, path, addressable);
                 }
                 Item::ArrayOfTables(array) => {
                     for inner in array.iter() {
                         if let Some(span) = inner.span() {
                             self.headers.push((None, span));
                         }
-                        self.walk(inner, &mut Vec::new());
+                        self.walk(inner, path, false);
                     }
                 }
                 Item::None => {}
@@ -202,8 +233,13 @@ impl Layout {
         self.pairs.iter().any(|pair| pair.contains(&offset))
     }
 
-    fn has_keys_in(&self, region: &Range<usize>) -> bool {
-        self.pairs.iter().any(|pair| region.contains(&pair.start))
+    /// Where the last key/value pair of `region` ends.
+    fn last_pair_in(&self, region: &Range<usize>) -> Option<usize> {
+        self.pairs
+            .iter()
+            .filter(|pair| region.contains(&pair.start))
+            .map(|pair| pair.end)
+            .max()
     }
 
     /// The span (from `#` to the end of the line) of the first comment line
@@ -236,7 +272,13 @@ fn lines(text: &str, region: Range<usize>) -> impl Iterator<Item = Range<usize>>
             return None;
         }
         let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
-        let line = start..line_end;
+        // A CR before the LF ends the line too (a file that mixes endings).
+        let content_end = if text[..line_end].ends_with('\r') {
+            line_end - 1
+        } else {
+            line_end
+        };
+        let line = start..content_end.max(start);
         start = line_end + 1;
         Some(line)
     })
@@ -249,6 +291,23 @@ fn line_start_at_or_after(text: &str, offset: usize) -> usize {
     text[offset - 1..]
         .find('\n')
         .map_or(text.len(), |i| offset + i)
+}
+
+/// Inserts `line` on a line of its own after the line holding `offset`,
+/// ended as that line is (LF or CRLF).
+fn insert_after_line(text: &str, offset: usize, line: &str) -> String {
+    match text[offset..].find('\n') {
+        Some(i) => {
+            let end = offset + i + 1;
+            let ending = if text[..end].ends_with("\r\n") {
+                "\r\n"
+            } else {
+                "\n"
+            };
+            format!("{}{line}{ending}{}", &text[..end], &text[end..])
+        }
+        None => format!("{text}\n{line}\n"),
+    }
 }
 
 fn splice(text: &str, span: Range<usize>, replacement: &str) -> String {
@@ -446,6 +505,52 @@ mod tests {
         );
         let appended = set("\u{feff}x = 1\r\n", "y", 2);
         assert_eq!(appended, "\u{feff}x = 1\r\ny = 2\r\n");
+    }
+
+    #[test]
+    fn a_value_with_a_line_feed_stays_on_its_line_and_keeps_its_meaning() {
+        let crlf = "# head\r\n#a = 0\r\n";
+        let updated = set(crlf, "a", "/x\n/y");
+        assert_eq!(updated, "# head\r\na = \"/x\\n/y\"\r\n");
+        let parsed: toml::Table = updated.parse().unwrap();
+        assert_eq!(parsed["a"].as_str(), Some("/x\n/y"));
+        let nested = toml::Value::Array(vec!["a\nb".into(), 1.into()]);
+        assert_eq!(set("", "l", nested), "l = [\"a\\nb\", 1]\n");
+    }
+
+    #[test]
+    fn a_file_that_mixes_line_endings_keeps_every_one() {
+        assert_eq!(
+            set("# head\r\n#a = 0\r\nb = 1\n", "a", 1),
+            "# head\r\na = 1\r\nb = 1\n"
+        );
+        assert_eq!(set("a = 1\r\nb = 2\n", "c", 3), "a = 1\r\nb = 2\nc = 3\n");
+        assert_eq!(set("a = 1\r\nb = 2\n", "a", 3), "a = 3\r\nb = 2\n");
+        assert_eq!(
+            set("a = 1 # one\r\nb = 2\n", "a", 3),
+            "a = 3 # one\r\nb = 2\n"
+        );
+    }
+
+    #[test]
+    fn keys_in_inline_and_dotted_tables_are_set_in_place() {
+        assert_eq!(set("s = { a = 1 }\n", "s.a", 2), "s = { a = 2 }\n");
+        let added = set("s = { a = 1 }\n", "s.b", 2);
+        let parsed: toml::Table = added.parse().unwrap();
+        assert_eq!(parsed["s"]["b"].as_integer(), Some(2));
+        assert_eq!(set("s.a = 1\n", "s.a", 2), "s.a = 2\n");
+        let dotted = set("s.a = 1\n", "s.b", 2);
+        let parsed: toml::Table = dotted.parse().unwrap();
+        assert_eq!(parsed["s"]["b"].as_integer(), Some(2));
+    }
+
+    #[test]
+    fn a_table_inside_an_array_of_tables_is_not_a_top_level_table() {
+        let text = "[[srv]]\nname = \"a\"\n[srv.tls]\n#cert = \"x\"\n";
+        let updated = set(text, "tls.cert", "y");
+        assert!(updated.starts_with(text), "{updated:?}");
+        let parsed: toml::Table = updated.parse().unwrap();
+        assert_eq!(parsed["tls"]["cert"].as_str(), Some("y"));
     }
 
     #[test]
