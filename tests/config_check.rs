@@ -165,3 +165,47 @@ fn doctor_says_the_vfs_will_not_show_a_symlinked_file() {
         run.stdout
     );
 }
+
+#[test]
+fn doctor_judges_what_lies_around_the_files_too() {
+    use std::os::unix::fs::PermissionsExt;
+    let chmod = |path: &std::path::Path, mode| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    let sandbox = Sandbox::new();
+    sandbox.init();
+    let state = sandbox.state();
+    // A non-sticky world-writable directory above the state dir.
+    let above = state.parent().unwrap().to_owned();
+    chmod(&above, 0o777);
+    // A symlinked brick file whose target sits in a world-writable directory.
+    let shared = above.join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    chmod(&shared, 0o777);
+    std::fs::rename(sandbox.conf_d().join("database"), shared.join("database")).unwrap();
+    std::os::unix::fs::symlink(shared.join("database"), sandbox.conf_d().join("database")).unwrap();
+    // A group-writable record, a world-writable lock.
+    chmod(&state.join("var/lib/confd/seeded.toml"), 0o664);
+    chmod(&state.join("var/lib/confd/lock"), 0o666);
+    // Odd entries: a dangling NAME.d, ignored files in a NAME.d, a readable
+    // back-up of a secret drop-in.
+    std::os::unix::fs::symlink("/nonexistent", sandbox.conf_d().join("mounts.d")).unwrap();
+    sandbox.write("cache.d/50-local.conf", "kv_size = 1\n");
+    let backup = sandbox.write("llm.d/50-x.toml.old", "api_key = \"sk-x\"\n");
+    chmod(&backup, 0o644);
+    let run = sandbox.run(&["config", "doctor"]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    for expected in [
+        "`[ROOT]`, above the state dir, is writable by everyone and not sticky".to_owned(),
+        "`[ROOT]/shared` is writable by everyone (mode 0777)".to_owned(),
+        "`[ROOT]/state/var/lib/confd/seeded.toml` is writable by its group (mode 0664)".to_owned(),
+        "`[ROOT]/state/var/lib/confd/lock` is writable by everyone (mode 0666)".to_owned(),
+        "`[ROOT]/state/etc/conf.d/mounts.d` is a symlink to `/nonexistent`, which does not exist".to_owned(),
+        "`[ROOT]/state/etc/conf.d/cache.d/50-local.conf` is ignored: drop-ins are regular files named `*.toml`".to_owned(),
+        "`[ROOT]/state/etc/conf.d/llm.d/50-x.toml.old` holds secrets but is readable by group or others".to_owned(),
+    ] {
+        assert!(run.stdout.contains(&expected), "{expected}\n{}", run.transcript());
+    }
+    assert!(!run.transcript().contains("sk-x"), "{}", run.transcript());
+    chmod(&above, 0o700);
+}

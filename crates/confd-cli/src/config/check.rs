@@ -312,24 +312,74 @@ fn check_state_dir(state: &StateDir) -> Vec<Finding> {
         }
     }
     findings.extend(hidden_from_vfs(&state.conf_d()));
+    // Whoever may rename an entry above the state dir may swap the whole
+    // tree; a sticky directory (`/tmp`) lets nobody rename another's entry.
+    for ancestor in state.root().ancestors().skip(1) {
+        if let Ok(meta) = std::fs::metadata(ancestor)
+            && meta.permissions().mode() & 0o1002 == 0o002
+        {
+            findings.push(Finding::new(
+                Severity::Error,
+                "writable by others",
+                format!(
+                    "`{}`, above the state dir, is writable by everyone and not sticky, so anyone can replace the state dir: run `chmod o-w {}` (or `chmod +t`)",
+                    ancestor.display(),
+                    ancestor.display()
+                ),
+            ));
+        }
+    }
+    // What seeding and the VFS keep: the record decides upgrades, the lock
+    // orders writers, the store holds the VFS's view of /etc.
+    let var_lib = state.var_lib();
+    for path in [
+        var_lib.clone(),
+        var_lib.join("confd"),
+        var_lib.join("confd/seeded.toml"),
+        var_lib.join("confd/lock"),
+        var_lib.join("vfs"),
+        var_lib.join("vfs/vfs-meta.redb"),
+    ] {
+        findings.extend(writable_by_others(&path));
+    }
     findings
 }
 
-/// A directory or file of the configuration that anyone may change: anyone
-/// could then redirect `database.url`, or drop in a file of their own.
-fn writable_by_others(path: &Path) -> Option<Finding> {
-    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o7777;
-    (mode & 0o002 != 0).then(|| {
-        Finding::new(
-            Severity::Error,
-            "writable by others",
-            format!(
-                "`{}` is writable by everyone (mode {mode:04o}), so anyone can change the configuration: run `chmod go-w {}`",
-                path.display(),
-                path.display()
-            ),
-        )
-    })
+/// A directory or file of the configuration that others may change: anyone
+/// (or any member of its group) could then redirect `database.url`, or drop
+/// in a file of their own. A symlink is judged by its target, and so is the
+/// directory holding the target, where the target can be replaced.
+fn writable_by_others(path: &Path) -> Vec<Finding> {
+    let mut judged = vec![path.to_owned()];
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+        && let Some(dir) = std::fs::canonicalize(path)
+            .ok()
+            .and_then(|target| target.parent().map(Path::to_owned))
+    {
+        judged.push(dir);
+    }
+    judged
+        .into_iter()
+        .filter_map(|path| {
+            let mode = std::fs::metadata(&path).ok()?.permissions().mode() & 0o7777;
+            let (severity, who, so) = if mode & 0o002 != 0 {
+                (Severity::Error, "everyone", "anyone")
+            } else if mode & 0o020 != 0 {
+                (Severity::Warning, "its group", "every member of the group")
+            } else {
+                return None;
+            };
+            Some(Finding::new(
+                severity,
+                "writable by others",
+                format!(
+                    "`{}` is writable by {who} (mode {mode:04o}), so {so} can change the configuration: run `chmod go-w {}`",
+                    path.display(),
+                    path.display()
+                ),
+            ))
+        })
+        .collect()
 }
 
 /// A symlink under `$STATE/etc`: bricks follow it, but the VFS never follows
@@ -362,6 +412,20 @@ fn check_conf_d(state: &StateDir) -> Vec<Finding> {
     for entry in entries {
         let name = entry.file_name().to_string_lossy().into_owned();
         let path = entry.path();
+        if std::fs::metadata(&path).is_err()
+            && let Ok(target) = std::fs::read_link(&path)
+        {
+            findings.push(Finding::new(
+                Severity::Warning,
+                "unrecognised files",
+                format!(
+                    "`{}` is a symlink to `{}`, which does not exist",
+                    path.display(),
+                    target.display()
+                ),
+            ));
+            continue;
+        }
         let is_dir = path.is_dir();
         if is_dir && let Some(brick) = name.strip_suffix(".d") {
             findings.extend(hidden_from_vfs(&path));
@@ -451,17 +515,38 @@ fn check_files_in(dir: &Path, brick: &str) -> Vec<Finding> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return findings;
     };
-    for entry in entries.flatten() {
+    let mut entries: Vec<_> = entries.flatten().collect();
+    entries.sort_by_key(std::fs::DirEntry::file_name);
+    for entry in entries {
         let name = entry.file_name().to_string_lossy().into_owned();
         let path = entry.path();
-        if let Some(finding) = leftover(&path, &name) {
+        // A back-up or leftover of a secret brick holds its secrets too.
+        if confd::holds_secrets(brick) && path.is_file() {
+            findings.extend(secret_mode(&path));
+        }
+        if name.ends_with(".old") {
+            findings.push(Finding::new(
+                Severity::Note,
+                "unrecognised files",
+                format!(
+                    "`{}` is ignored (drop-ins end in `.toml`): delete it when you no longer need it",
+                    path.display()
+                ),
+            ));
+        } else if let Some(finding) = leftover(&path, &name) {
             findings.push(finding);
-        } else if confd::is_drop_in_name(name.as_bytes()) {
+        } else if confd::is_drop_in_name(name.as_bytes()) && path.is_file() {
             findings.extend(hidden_from_vfs(&path));
             findings.extend(writable_by_others(&path));
-            if confd::holds_secrets(brick) {
-                findings.extend(secret_mode(&path));
-            }
+        } else if !name.starts_with('.') && !name.ends_with('~') && !name.ends_with(".swp") {
+            findings.push(Finding::new(
+                Severity::Warning,
+                "unrecognised files",
+                format!(
+                    "`{}` is ignored: drop-ins are regular files named `*.toml`",
+                    path.display()
+                ),
+            ));
         }
     }
     findings
