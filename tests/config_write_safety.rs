@@ -813,3 +813,25 @@ fn a_set_waiting_for_the_lock_says_so() {
         run.stderr
     );
 }
+
+#[test]
+fn set_speaks_json_and_suggests_across_case() {
+    let sandbox = Sandbox::new();
+    sandbox.init();
+    let run = sandbox.run(&["--format", "json", "config", "set", "cache.kv_size", "5"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(json["brick"], "cache");
+    assert_eq!(json["key"], "kv_size");
+    assert_eq!(json["changed"], true);
+    let again = sandbox.run(&["--format", "json", "config", "set", "cache.kv_size", "5"]);
+    let json: serde_json::Value = serde_json::from_str(&again.stdout).unwrap();
+    assert_eq!(json["changed"], false);
+    let upper = sandbox.run(&["--strict", "config", "set", "cache.KV_SIZE", "5"]);
+    assert_eq!(upper.code, 2, "{}", upper.transcript());
+    assert!(
+        upper.stderr.contains("did you mean `kv_size`?"),
+        "{}",
+        upper.stderr
+    );
+}

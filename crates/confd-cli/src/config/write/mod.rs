@@ -304,12 +304,12 @@ pub(crate) fn set(
         return Err(Failure::Usage(value_error(target, shown, &error)));
     }
     if existing.as_deref() == Some(updated.as_str()) {
-        println!("unchanged {target} in {}", path.display());
+        report_set(global, target, &path, false);
         return Ok(());
     }
     let mode = mode_for(&file, brick, writes_new_secret(brick, &original, &updated));
     write(&path, &file, &updated, mode)?;
-    println!("set {target} in {}", path.display());
+    report_set(global, target, &path, true);
     // The file is written and valid on its own; say so if what is in force
     // differs: a higher layer overrides the key, or this invocation's
     // environment or `--set` does not load at all.
@@ -328,6 +328,23 @@ pub(crate) fn set(
         )),
     }
     Ok(())
+}
+
+/// Says what `set` did, in the output format asked for.
+fn report_set(global: &Global, target: &BrickKey, path: &Path, changed: bool) {
+    match global.format {
+        crate::Format::Text if changed => println!("set {target} in {}", path.display()),
+        crate::Format::Text => println!("unchanged {target} in {}", path.display()),
+        crate::Format::Json => println!(
+            "{:#}",
+            serde_json::json!({
+                "brick": target.brick.as_str(),
+                "key": target.key.to_string(),
+                "path": path.display().to_string(),
+                "changed": changed,
+            })
+        ),
+    }
 }
 
 /// The default of `target` in a registered brick, which gives its type.
@@ -370,7 +387,7 @@ fn known_key<'a>(
     }
     let known: Vec<String> = table.keys().cloned().collect();
     let hint = unknown
-        .and_then(|name| confd::suggest(name, &known))
+        .and_then(|name| confd::suggest(&name.to_lowercase(), &known))
         .map(|s| format!(" (did you mean `{s}`?)"))
         .unwrap_or_default();
     let message = format!(
