@@ -7,18 +7,14 @@ use insta::assert_snapshot;
 
 use crate::support::Sandbox;
 
-fn read(sandbox: &Sandbox, relative: &str) -> String {
-    std::fs::read_to_string(sandbox.conf_d().join(relative)).unwrap()
-}
-
 #[test]
 fn set_replaces_the_documented_line_and_keeps_everything_else() {
     let sandbox = Sandbox::new();
     sandbox.init();
-    let before = read(&sandbox, "cache");
+    let before = sandbox.read("cache");
     let run = sandbox.run(&["config", "set", "cache.kv_size", "4096"]);
     assert_eq!(run.code, 0, "{}", run.transcript());
-    let after = read(&sandbox, "cache");
+    let after = sandbox.read("cache");
     // Exactly one line changed: the commented default became the setting.
     let changed: Vec<(&str, &str)> = before
         .lines()
@@ -33,7 +29,7 @@ fn set_replaces_the_documented_line_and_keeps_everything_else() {
     );
     // Setting it again edits the same line instead of adding one.
     sandbox.run(&["config", "set", "cache.kv_size", "8"]);
-    let again = read(&sandbox, "cache");
+    let again = sandbox.read("cache");
     assert_eq!(again.matches("kv_size = ").count(), 1, "{again}");
     assert!(again.contains("\nkv_size = 8\n"));
 }
@@ -48,7 +44,7 @@ fn set_keeps_comments_order_and_trailing_comments_of_a_user_file() {
     let run = sandbox.run(&["config", "set", "uploads.max_concurrent", "6"]);
     assert_eq!(run.code, 0, "{}", run.transcript());
     assert_eq!(
-        read(&sandbox, "uploads"),
+        sandbox.read("uploads"),
         "# mine\nmax_concurrent = 6   # tuned for the NAS\n\n# end\n"
     );
 }
@@ -57,7 +53,7 @@ fn set_keeps_comments_order_and_trailing_comments_of_a_user_file() {
 fn set_parses_by_type_and_refuses_bad_values_without_writing() {
     let sandbox = Sandbox::new();
     sandbox.init();
-    let before = read(&sandbox, "mounts");
+    let before = sandbox.read("mounts");
     let bad = sandbox.run(&["config", "set", "mounts.auto_sync", "maybe"]);
     assert_eq!(bad.code, 2, "{}", bad.transcript());
     assert_snapshot!("set_bad_bool", bad.stderr);
@@ -81,11 +77,11 @@ fn set_parses_by_type_and_refuses_bad_values_without_writing() {
         "{}",
         bad_rule.stderr
     );
-    assert_eq!(read(&sandbox, "mounts"), before);
-    assert!(!read(&sandbox, "uploads").contains("999999999"));
+    assert_eq!(sandbox.read("mounts"), before);
+    assert!(!sandbox.read("uploads").contains("999999999"));
     // A string key keeps what looks like a number as a string.
     sandbox.run(&["config", "set", "search.index_dir", "0123"]);
-    assert!(read(&sandbox, "search").contains("\nindex_dir = \"0123\"\n"));
+    assert!(sandbox.read("search").contains("\nindex_dir = \"0123\"\n"));
 }
 
 #[test]
@@ -103,7 +99,7 @@ fn set_creates_missing_files_with_the_bricks_mode() {
         std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
         0o600
     );
-    let text = read(&sandbox, "llm");
+    let text = sandbox.read("llm");
     assert!(text.contains("\napi_key = \"sk-new\"\n"), "{text}");
     assert!(
         text.contains("# Provider:"),
@@ -119,10 +115,7 @@ fn set_creates_missing_files_with_the_bricks_mode() {
         "50-local",
     ]);
     assert_eq!(run.code, 0, "{}", run.transcript());
-    assert_eq!(
-        read(&sandbox, "mounts.d/50-local.toml"),
-        "auto_sync = true\n"
-    );
+    assert_eq!(sandbox.read("mounts.d/50-local.toml"), "auto_sync = true\n");
     let mode = std::fs::metadata(sandbox.conf_d().join("mounts.d/50-local.toml"))
         .unwrap()
         .permissions()
@@ -171,27 +164,18 @@ fn set_leaves_no_temporary_file_behind() {
     assert!(hidden.is_empty(), "{hidden:?}");
 }
 
-/// Writes an executable editor script and returns its path.
-fn editor(sandbox: &Sandbox, name: &str, body: &str) -> String {
-    let path = sandbox.state().with_file_name(name);
-    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path.display().to_string()
-}
-
 #[test]
 fn edit_validates_and_replaces_atomically() {
     let mut sandbox = Sandbox::new();
     sandbox.init();
-    let script = editor(
-        &sandbox,
+    let script = sandbox.editor(
         "good-editor",
         r#"sed -i 's/^#auto_sync = false/auto_sync = true/' "$1""#,
     );
     sandbox.env("EDITOR", &script);
     let run = sandbox.run(&["config", "edit", "mounts"]);
     assert_eq!(run.code, 0, "{}", run.transcript());
-    assert!(read(&sandbox, "mounts").contains("\nauto_sync = true\n"));
+    assert!(sandbox.read("mounts").contains("\nauto_sync = true\n"));
     assert_eq!(
         sandbox.run(&["config", "get", "mounts.auto_sync"]).stdout,
         "true\n"
@@ -202,16 +186,12 @@ fn edit_validates_and_replaces_atomically() {
 fn edit_leaves_the_file_untouched_when_the_result_is_invalid() {
     let mut sandbox = Sandbox::new();
     sandbox.init();
-    let before = read(&sandbox, "uploads");
+    let before = sandbox.read("uploads");
     let mtime = std::fs::metadata(sandbox.conf_d().join("uploads"))
         .unwrap()
         .modified()
         .unwrap();
-    let script = editor(
-        &sandbox,
-        "bad-editor",
-        r#"echo 'max_concurrent = "many"' >> "$1""#,
-    );
+    let script = sandbox.editor("bad-editor", r#"echo 'max_concurrent = "many"' >> "$1""#);
     sandbox.env("EDITOR", &script);
     let run = sandbox.run(&["config", "edit", "uploads"]);
     assert_eq!(run.code, 1, "{}", run.transcript());
@@ -226,7 +206,7 @@ fn edit_leaves_the_file_untouched_when_the_result_is_invalid() {
         "{}",
         run.stderr
     );
-    assert_eq!(read(&sandbox, "uploads"), before);
+    assert_eq!(sandbox.read("uploads"), before);
     assert_eq!(
         std::fs::metadata(sandbox.conf_d().join("uploads"))
             .unwrap()
@@ -244,7 +224,7 @@ fn edit_with_no_change_writes_nothing() {
         .unwrap()
         .modified()
         .unwrap();
-    let script = editor(&sandbox, "noop-editor", "true");
+    let script = sandbox.editor("noop-editor", "true");
     sandbox.env("VISUAL", &script).env("EDITOR", "false");
     let run = sandbox.run(&["config", "edit", "cache"]);
     assert_eq!(run.code, 0, "{}", run.transcript());
@@ -276,7 +256,7 @@ fn edit_offers_to_edit_again_on_a_terminal() {
         r#"if [ -f {c} ]; then sed -i 's/^max_concurrent = "x"$/max_concurrent = 7/' "$1"; else touch {c}; echo 'max_concurrent = "x"' >> "$1"; fi"#,
         c = counter.display()
     );
-    let script = editor(&sandbox, "twice-editor", &body);
+    let script = sandbox.editor("twice-editor", &body);
     sandbox.env("EDITOR", &script);
     let state = sandbox.state();
     let command = format!(
@@ -301,7 +281,7 @@ fn edit_offers_to_edit_again_on_a_terminal() {
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(text.contains("edit again?"), "{text}");
     assert!(
-        read(&sandbox, "uploads").contains("\nmax_concurrent = 7\n"),
+        sandbox.read("uploads").contains("\nmax_concurrent = 7\n"),
         "{text}"
     );
 }
@@ -313,7 +293,7 @@ fn set_succeeds_on_a_valid_file_and_warns_when_the_environment_is_broken() {
     sandbox.env("NEXUS_CACHE_KV_SIZE", "lots");
     let run = sandbox.run(&["config", "set", "cache.kv_size", "64"]);
     assert_eq!(run.code, 0, "{}", run.transcript());
-    assert!(read(&sandbox, "cache").contains("\nkv_size = 64\n"));
+    assert!(sandbox.read("cache").contains("\nkv_size = 64\n"));
     assert!(
         run.stderr
             .contains("the file is valid, but the configuration in force is not")

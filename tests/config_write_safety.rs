@@ -9,72 +9,73 @@ use std::process::Command;
 
 use crate::support::{Sandbox, nexus_bin};
 
-fn read(sandbox: &Sandbox, relative: &str) -> String {
-    std::fs::read_to_string(sandbox.conf_d().join(relative)).unwrap()
+/// The copy of an edit that a refusal kept, as its message names it.
+fn kept_copy(message: &str) -> String {
+    message
+        .split("your version is kept in `")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .unwrap_or_else(|| panic!("no kept copy named: {message}"))
+        .to_owned()
 }
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
 }
 
-/// Writes an executable editor script and returns its path.
-fn editor(sandbox: &Sandbox, name: &str, body: &str) -> String {
-    let path = sandbox.state().with_file_name(name);
-    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path.display().to_string()
+/// Six numeric keys of `cache`, set in parallel below.
+const CACHE_KEYS: [&str; 6] = [
+    "permission_ttl",
+    "denial_ttl",
+    "path_size",
+    "list_size",
+    "kv_size",
+    "exists_size",
+];
+
+/// Three rounds of setting every key of [`CACHE_KEYS`] at once, each through
+/// `sandbox_for(i)`, asserting after each round that every key of `file`
+/// holds its round's value.
+fn sets_in_parallel_all_survive<'s>(file: &Path, sandbox_for: impl Fn(usize) -> &'s Sandbox) {
+    for round in 1..=3 {
+        let children: Vec<_> = CACHE_KEYS
+            .iter()
+            .enumerate()
+            .map(|(i, key)| {
+                let sandbox = sandbox_for(i);
+                let state = sandbox.state();
+                let (target, value) = (format!("cache.{key}"), (round * 100 + i).to_string());
+                let args = [
+                    "--state-dir",
+                    state.to_str().unwrap(),
+                    "config",
+                    "set",
+                    &target,
+                    &value,
+                ];
+                sandbox.command_with(&nexus_bin(), &args).spawn().unwrap()
+            })
+            .collect();
+        for mut child in children {
+            assert!(child.wait().unwrap().success());
+        }
+        let text = std::fs::read_to_string(file).unwrap();
+        let config: toml::Table = text.parse().unwrap();
+        for (i, key) in CACHE_KEYS.iter().enumerate() {
+            assert_eq!(
+                config.get(*key).and_then(toml::Value::as_integer),
+                Some(i64::try_from(round * 100 + i).unwrap()),
+                "round {round}: `{key}` was lost:\n{text}"
+            );
+        }
+    }
 }
 
 #[test]
 fn concurrent_sets_of_one_file_all_survive() {
     let sandbox = Sandbox::new();
     sandbox.init();
-    let keys = [
-        "permission_ttl",
-        "denial_ttl",
-        "path_size",
-        "list_size",
-        "kv_size",
-        "exists_size",
-    ];
-    for round in 1..=3 {
-        let children: Vec<_> = keys
-            .iter()
-            .enumerate()
-            .map(|(i, key)| {
-                let state = sandbox.state();
-                let target = format!("cache.{key}");
-                let value = (round * 100 + i).to_string();
-                sandbox
-                    .command_with(
-                        &nexus_bin(),
-                        &[
-                            "--state-dir",
-                            state.to_str().unwrap(),
-                            "config",
-                            "set",
-                            &target,
-                            &value,
-                        ],
-                    )
-                    .spawn()
-                    .unwrap()
-            })
-            .collect();
-        for mut child in children {
-            assert!(child.wait().unwrap().success());
-        }
-        let config: toml::Table = read(&sandbox, "cache").parse().unwrap();
-        for (i, key) in keys.iter().enumerate() {
-            let expected = i64::try_from(round * 100 + i).unwrap();
-            assert_eq!(
-                config.get(*key).and_then(toml::Value::as_integer),
-                Some(expected),
-                "round {round}: `{key}` was lost:\n{}",
-                read(&sandbox, "cache")
-            );
-        }
-    }
+    sets_in_parallel_all_survive(&sandbox.conf_d().join("cache"), |_| &sandbox);
 }
 
 #[test]
@@ -83,8 +84,7 @@ fn edit_refuses_to_overwrite_a_file_changed_while_the_editor_was_open() {
     sandbox.init();
     let real = sandbox.conf_d().join("cache");
     // The "editor" changes its copy, and meanwhile someone else sets a key.
-    let script = editor(
-        &sandbox,
+    let script = sandbox.editor(
         "racing-editor",
         &format!(
             "sed -i 's/^#kv_size = 256/kv_size = 1/' \"$1\"\n\
@@ -102,45 +102,34 @@ fn edit_refuses_to_overwrite_a_file_changed_while_the_editor_was_open() {
     );
     // What changed is shown, and the other writer's change is still there.
     assert!(run.stderr.contains("+list_size = 77"), "{}", run.stderr);
-    let now = read(&sandbox, "cache");
+    let now = sandbox.read("cache");
     assert!(now.contains("\nlist_size = 77\n"), "{now}");
     assert!(!now.contains("\nkv_size = 1\n"), "{now}");
     // The edit itself is not lost: the kept copy is named and holds it.
-    let kept = run
-        .stderr
-        .split("your version is kept in `")
-        .nth(1)
-        .and_then(|rest| rest.split('`').next())
-        .unwrap_or_else(|| panic!("no kept copy named: {}", run.stderr));
-    let kept_text = std::fs::read_to_string(kept).unwrap();
+    let kept = kept_copy(&run.stderr);
+    let kept_text = std::fs::read_to_string(&kept).unwrap();
     assert!(kept_text.contains("\nkv_size = 1\n"), "{kept_text}");
-    std::fs::remove_file(kept).unwrap();
+    std::fs::remove_file(&kept).unwrap();
 }
 
 #[test]
 fn an_invalid_edit_keeps_the_edited_copy() {
     let mut sandbox = Sandbox::new();
     sandbox.init();
-    let script = editor(
-        &sandbox,
+    let script = sandbox.editor(
         "bad-editor",
         r#"echo 'max_concurrent = "many" # my long edit' >> "$1""#,
     );
     sandbox.env("EDITOR", &script);
     let run = sandbox.run(&["config", "edit", "uploads"]);
     assert_eq!(run.code, 1, "{}", run.transcript());
-    let kept = run
-        .stderr
-        .split("your version is kept in `")
-        .nth(1)
-        .and_then(|rest| rest.split('`').next())
-        .unwrap_or_else(|| panic!("no kept copy named: {}", run.stderr));
+    let kept = kept_copy(&run.stderr);
     assert!(
-        std::fs::read_to_string(kept)
+        std::fs::read_to_string(&kept)
             .unwrap()
             .contains("# my long edit")
     );
-    std::fs::remove_file(kept).unwrap();
+    std::fs::remove_file(&kept).unwrap();
 }
 
 #[test]
@@ -151,21 +140,21 @@ fn set_replaces_a_commented_default_only_in_its_own_table() {
     sandbox.write("cache", url);
     let run = sandbox.run(&["config", "set", "cache.kv_size", "9"]);
     assert_eq!(run.code, 0, "{}", run.transcript());
-    assert_eq!(read(&sandbox, "cache"), format!("{url}kv_size = 9\n"));
-    let url_now: toml::Table = read(&sandbox, "cache").parse().unwrap();
+    assert_eq!(sandbox.read("cache"), format!("{url}kv_size = 9\n"));
+    let url_now: toml::Table = sandbox.read("cache").parse().unwrap();
     assert_eq!(url_now["url"].as_str(), Some("#kv_size = 5\n"));
     // The same in a literal string.
     let literal = "url = '''\n#kv_size = 5\n'''\n";
     sandbox.write("cache", literal);
     sandbox.run(&["config", "set", "cache.kv_size", "9"]);
-    assert_eq!(read(&sandbox, "cache"), format!("{literal}kv_size = 9\n"));
+    assert_eq!(sandbox.read("cache"), format!("{literal}kv_size = 9\n"));
 
     // A commented line under `[server]` is not the default of `foo.port`.
     sandbox.write("web", "[server]\n#port = 80\n");
     let run = sandbox.run(&["config", "set", "web.foo.port", "1"]);
     assert_eq!(run.code, 0, "{}", run.transcript());
     assert_eq!(
-        read(&sandbox, "web"),
+        sandbox.read("web"),
         "[server]\n#port = 80\n\n[foo]\nport = 1\n"
     );
     assert_eq!(
@@ -175,7 +164,7 @@ fn set_replaces_a_commented_default_only_in_its_own_table() {
     // But it is the default of `server.port`.
     sandbox.run(&["config", "set", "web.server.port", "8080"]);
     assert_eq!(
-        read(&sandbox, "web"),
+        sandbox.read("web"),
         "[server]\nport = 8080\n\n[foo]\nport = 1\n"
     );
 }
@@ -190,7 +179,7 @@ fn set_puts_a_key_without_a_commented_default_after_the_header_comment() {
     let run = sandbox.run(&["config", "set", "mounts.auto_sync", "true"]);
     assert_eq!(run.code, 0, "{}", run.transcript());
     assert_eq!(
-        read(&sandbox, "mounts"),
+        sandbox.read("mounts"),
         "# My mounts, by hand.\n# Second line.\n\nauto_sync = true\n\n# Some other note.\n"
     );
 }
@@ -207,7 +196,7 @@ fn set_keeps_crlf_line_endings_and_a_byte_order_mark() {
     let run = sandbox.run(&["config", "set", "cache.path_size", "10"]);
     assert_eq!(run.code, 0, "{}", run.transcript());
     assert_eq!(
-        read(&sandbox, "cache"),
+        sandbox.read("cache"),
         "\u{feff}# Windows-edited\r\nkv_size = 9\r\nbackend = \"null\"\r\npath_size = 10\r\n"
     );
 }
@@ -225,7 +214,7 @@ fn set_keeps_the_owner_group_and_mode_of_a_service_users_file() {
     let meta = std::fs::metadata(&path).unwrap();
     assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
     assert_eq!(meta.permissions().mode() & 0o7777, 0o640);
-    assert!(read(&sandbox, "cache").contains("\nkv_size = 9\n"));
+    assert!(sandbox.read("cache").contains("\nkv_size = 9\n"));
 }
 
 #[test]
@@ -252,7 +241,7 @@ fn set_refuses_a_file_whose_owner_it_cannot_keep() {
     )
     .unwrap();
     let path = sandbox.conf_d().join("cache");
-    let before = read(&sandbox, "cache");
+    let before = sandbox.read("cache");
     // The sandbox's parent (a root-owned 0700 temp dir) must let nobody through.
     let root = sandbox.state().parent().unwrap().to_owned();
     std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -280,7 +269,7 @@ fn set_refuses_a_file_whose_owner_it_cannot_keep() {
         run.stderr
     );
     assert!(run.stderr.contains("nothing was written"), "{}", run.stderr);
-    assert_eq!(read(&sandbox, "cache"), before);
+    assert_eq!(sandbox.read("cache"), before);
     assert_eq!(std::fs::metadata(&path).unwrap().uid(), 0);
     let leftovers: Vec<_> = std::fs::read_dir(sandbox.conf_d())
         .unwrap()
@@ -316,8 +305,7 @@ fn a_secret_written_into_a_readable_file_makes_it_0600_and_says_so() {
     sandbox.init();
     let path = sandbox.conf_d().join("database");
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o664)).unwrap();
-    let script = editor(
-        &sandbox,
+    let script = sandbox.editor(
         "secret-editor",
         r#"echo 'url = "postgres://u:sk-canary-2@db/x"' >> "$1""#,
     );
@@ -332,7 +320,7 @@ fn a_secret_written_into_a_readable_file_makes_it_0600_and_says_so() {
 fn set_of_an_unknown_key_warns_with_a_suggestion_and_fails_under_strict() {
     let sandbox = Sandbox::new();
     sandbox.init();
-    let before = read(&sandbox, "cache");
+    let before = sandbox.read("cache");
     let strict = sandbox.run(&["--strict", "config", "set", "cache.kv_sise", "5"]);
     assert_eq!(strict.code, 2, "{}", strict.transcript());
     assert!(
@@ -342,7 +330,7 @@ fn set_of_an_unknown_key_warns_with_a_suggestion_and_fails_under_strict() {
         "{}",
         strict.stderr
     );
-    assert_eq!(read(&sandbox, "cache"), before);
+    assert_eq!(sandbox.read("cache"), before);
     let lenient = sandbox.run(&["config", "set", "cache.kv_sise", "5"]);
     assert_eq!(lenient.code, 0, "{}", lenient.transcript());
     assert!(
@@ -439,7 +427,7 @@ fn every_directory_and_file_confd_creates_has_its_mode_whatever_the_umask() {
 fn set_and_edit_refuse_a_file_over_the_size_limit_before_writing_it() {
     let mut sandbox = Sandbox::new();
     sandbox.init();
-    let before = read(&sandbox, "cache");
+    let before = sandbox.read("cache");
     // One argument holds at most 128 KiB: eight of these fit in the file,
     // a ninth would make a file no load accepts.
     let big = "x".repeat(120 * 1024);
@@ -457,8 +445,7 @@ fn set_and_edit_refuse_a_file_over_the_size_limit_before_writing_it() {
     );
     assert_eq!(sandbox.run(&["config", "get", "cache.backend"]).code, 0);
     std::fs::write(sandbox.conf_d().join("cache"), &before).unwrap();
-    let script = editor(
-        &sandbox,
+    let script = sandbox.editor(
         "huge-editor",
         "head -c 1100000 /dev/zero | tr '\\0' '#' >> \"$1\"",
     );
@@ -471,14 +458,14 @@ fn set_and_edit_refuse_a_file_over_the_size_limit_before_writing_it() {
         "{}",
         run.stderr
     );
-    assert_eq!(read(&sandbox, "cache"), before);
+    assert_eq!(sandbox.read("cache"), before);
 }
 
 #[test]
 fn edit_warns_of_an_unknown_key_with_a_suggestion() {
     let mut sandbox = Sandbox::new();
     sandbox.init();
-    let script = editor(&sandbox, "typo-editor", r#"echo 'kv_sise = 5' >> "$1""#);
+    let script = sandbox.editor("typo-editor", r#"echo 'kv_sise = 5' >> "$1""#);
     sandbox.env("EDITOR", &script);
     let run = sandbox.run(&["config", "edit", "cache"]);
     assert_eq!(run.code, 0, "{}", run.transcript());
@@ -509,7 +496,7 @@ fn on_a_terminal_edit_re_offers_the_changed_file_and_keeps_both_changes() {
         c = counter.display(),
         r = real.display()
     );
-    let script = editor(&sandbox, "racing-twice-editor", &body);
+    let script = sandbox.editor("racing-twice-editor", &body);
     sandbox.env("EDITOR", &script);
     let command = format!(
         "{} --state-dir {} config edit cache",
@@ -532,21 +519,17 @@ fn on_a_terminal_edit_re_offers_the_changed_file_and_keeps_both_changes() {
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(text.contains("changed while you were editing it"), "{text}");
     assert!(text.contains("edit the new version"), "{text}");
-    let now = read(&sandbox, "cache");
+    let now = sandbox.read("cache");
     assert!(now.contains("\nlist_size = 77\n"), "{text}\n{now}");
     assert!(now.contains("\nkv_size = 1\n"), "{text}\n{now}");
     // The first version is kept, and named.
-    let kept = text
-        .split("your version is kept in `")
-        .nth(1)
-        .and_then(|rest| rest.split('`').next())
-        .unwrap_or_else(|| panic!("no kept copy named: {text}"));
+    let kept = kept_copy(&text);
     assert!(
-        std::fs::read_to_string(kept)
+        std::fs::read_to_string(&kept)
             .unwrap()
             .contains("\nkv_size = 1\n")
     );
-    std::fs::remove_file(kept).unwrap();
+    std::fs::remove_file(&kept).unwrap();
 }
 
 #[test]
@@ -554,9 +537,7 @@ fn the_change_shown_by_a_refused_edit_hides_secrets() {
     let mut sandbox = Sandbox::new();
     sandbox.init();
     let real = sandbox.conf_d().join("llm");
-    let script = editor(
-        &sandbox,
-        "racing-secret-editor",
+    let script = sandbox.editor("racing-secret-editor",
         &format!(
             "echo 'model = \"mine\"' >> \"$1\"\n\
              printf 'api_key = \"\"\"\\nsk-CANARY-1\\n\"\"\"\\n#api_key = \"sk-CANARY-2\"\\n' >> '{}'",
@@ -572,7 +553,7 @@ fn the_change_shown_by_a_refused_edit_hides_secrets() {
         run.stderr
     );
     assert!(!run.transcript().contains("CANARY"), "{}", run.transcript());
-    assert!(read(&sandbox, "llm").contains("sk-CANARY-1"));
+    assert!(sandbox.read("llm").contains("sk-CANARY-1"));
 }
 
 #[test]
@@ -585,50 +566,7 @@ fn sets_through_two_state_dirs_sharing_one_file_all_survive() {
     let shared = a.conf_d().join("cache");
     std::fs::remove_file(b.conf_d().join("cache")).unwrap();
     std::os::unix::fs::symlink(&shared, b.conf_d().join("cache")).unwrap();
-    let keys = [
-        "permission_ttl",
-        "denial_ttl",
-        "path_size",
-        "list_size",
-        "kv_size",
-        "exists_size",
-    ];
-    for round in 1..=3 {
-        let children: Vec<_> = keys
-            .iter()
-            .enumerate()
-            .map(|(i, key)| {
-                let sandbox = if i % 2 == 0 { &a } else { &b };
-                let state = sandbox.state();
-                let (target, value) = (format!("cache.{key}"), (round * 100 + i).to_string());
-                sandbox
-                    .command_with(
-                        &nexus_bin(),
-                        &[
-                            "--state-dir",
-                            state.to_str().unwrap(),
-                            "config",
-                            "set",
-                            &target,
-                            &value,
-                        ],
-                    )
-                    .spawn()
-                    .unwrap()
-            })
-            .collect();
-        for mut child in children {
-            assert!(child.wait().unwrap().success());
-        }
-        let config: toml::Table = std::fs::read_to_string(&shared).unwrap().parse().unwrap();
-        for (i, key) in keys.iter().enumerate() {
-            assert_eq!(
-                config.get(*key).and_then(toml::Value::as_integer),
-                Some(i64::try_from(round * 100 + i).unwrap()),
-                "round {round}: `{key}` was lost"
-            );
-        }
-    }
+    sets_in_parallel_all_survive(&shared, |i| if i % 2 == 0 { &a } else { &b });
     assert!(
         std::fs::symlink_metadata(b.conf_d().join("cache"))
             .unwrap()
@@ -689,26 +627,17 @@ fn edit_keeps_the_copy_when_the_write_itself_fails() {
     let lock = sandbox.state().join("var/lib/confd/lock");
     std::fs::remove_file(&lock).unwrap();
     std::os::unix::fs::symlink("/nonexistent/lock", &lock).unwrap();
-    let script = editor(
-        &sandbox,
-        "good-editor",
-        r#"echo 'kv_size = 7 # precious' >> "$1""#,
-    );
+    let script = sandbox.editor("good-editor", r#"echo 'kv_size = 7 # precious' >> "$1""#);
     sandbox.env("EDITOR", &script);
     let run = sandbox.run(&["config", "edit", "cache"]);
     assert_eq!(run.code, 1, "{}", run.transcript());
-    let kept = run
-        .stderr
-        .split("your version is kept in `")
-        .nth(1)
-        .and_then(|rest| rest.split('`').next())
-        .unwrap_or_else(|| panic!("no kept copy named: {}", run.stderr));
+    let kept = kept_copy(&run.stderr);
     assert!(
-        std::fs::read_to_string(kept)
+        std::fs::read_to_string(&kept)
             .unwrap()
             .contains("# precious")
     );
-    std::fs::remove_file(kept).unwrap();
+    std::fs::remove_file(&kept).unwrap();
 }
 
 #[test]
@@ -773,7 +702,7 @@ fn set_stdin_reads_a_secret_that_never_reaches_the_process_list() {
         "{}",
         run.transcript()
     );
-    let config: toml::Table = read(&sandbox, "llm").parse().unwrap();
+    let config: toml::Table = sandbox.read("llm").parse().unwrap();
     assert_eq!(config["api_key"].as_str(), Some("sk-from-stdin"));
     // A value and --stdin together are a usage error.
     let both = sandbox.run(&["config", "set", "llm.api_key", "x", "--stdin"]);

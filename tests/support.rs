@@ -106,6 +106,21 @@ impl Sandbox {
         text.replace(&self.dir.path().display().to_string(), "[ROOT]")
     }
 
+    /// The text of `conf.d/<relative>`.
+    pub fn read(&self, relative: &str) -> String {
+        std::fs::read_to_string(self.conf_d().join(relative)).unwrap()
+    }
+
+    /// Writes an executable editor script beside the state dir and returns
+    /// its path, for `EDITOR`.
+    pub fn editor(&self, name: &str, body: &str) -> String {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.state().with_file_name(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path.display().to_string()
+    }
+
     /// Runs `init` and asserts it worked.
     pub fn init(&self) -> &Self {
         let run = self.run(&["config", "init"]);
