@@ -9,14 +9,17 @@ use std::process::Command;
 
 use crate::support::{Sandbox, nexus_bin};
 
-/// The copy of an edit that a refusal kept, as its message names it.
-fn kept_copy(message: &str) -> String {
-    message
+/// The text of the copy of an edit that a refusal kept, as its message
+/// names it; the copy is removed.
+fn take_kept_copy(message: &str) -> String {
+    let kept = message
         .split("your version is kept in `")
         .nth(1)
         .and_then(|rest| rest.split('`').next())
-        .unwrap_or_else(|| panic!("no kept copy named: {message}"))
-        .to_owned()
+        .unwrap_or_else(|| panic!("no kept copy named: {message}"));
+    let text = std::fs::read_to_string(kept).unwrap();
+    std::fs::remove_file(kept).unwrap();
+    text
 }
 
 fn mode(path: &Path) -> u32 {
@@ -106,10 +109,8 @@ fn edit_refuses_to_overwrite_a_file_changed_while_the_editor_was_open() {
     assert!(now.contains("\nlist_size = 77\n"), "{now}");
     assert!(!now.contains("\nkv_size = 1\n"), "{now}");
     // The edit itself is not lost: the kept copy is named and holds it.
-    let kept = kept_copy(&run.stderr);
-    let kept_text = std::fs::read_to_string(&kept).unwrap();
-    assert!(kept_text.contains("\nkv_size = 1\n"), "{kept_text}");
-    std::fs::remove_file(&kept).unwrap();
+    let kept = take_kept_copy(&run.stderr);
+    assert!(kept.contains("\nkv_size = 1\n"), "{kept}");
 }
 
 #[test]
@@ -123,13 +124,8 @@ fn an_invalid_edit_keeps_the_edited_copy() {
     sandbox.env("EDITOR", &script);
     let run = sandbox.run(&["config", "edit", "uploads"]);
     assert_eq!(run.code, 1, "{}", run.transcript());
-    let kept = kept_copy(&run.stderr);
-    assert!(
-        std::fs::read_to_string(&kept)
-            .unwrap()
-            .contains("# my long edit")
-    );
-    std::fs::remove_file(&kept).unwrap();
+    let kept = take_kept_copy(&run.stderr);
+    assert!(kept.contains("# my long edit"));
 }
 
 #[test]
@@ -523,13 +519,8 @@ fn on_a_terminal_edit_re_offers_the_changed_file_and_keeps_both_changes() {
     assert!(now.contains("\nlist_size = 77\n"), "{text}\n{now}");
     assert!(now.contains("\nkv_size = 1\n"), "{text}\n{now}");
     // The first version is kept, and named.
-    let kept = kept_copy(&text);
-    assert!(
-        std::fs::read_to_string(&kept)
-            .unwrap()
-            .contains("\nkv_size = 1\n")
-    );
-    std::fs::remove_file(&kept).unwrap();
+    let kept = take_kept_copy(&text);
+    assert!(kept.contains("\nkv_size = 1\n"));
 }
 
 #[test]
@@ -631,13 +622,8 @@ fn edit_keeps_the_copy_when_the_write_itself_fails() {
     sandbox.env("EDITOR", &script);
     let run = sandbox.run(&["config", "edit", "cache"]);
     assert_eq!(run.code, 1, "{}", run.transcript());
-    let kept = kept_copy(&run.stderr);
-    assert!(
-        std::fs::read_to_string(&kept)
-            .unwrap()
-            .contains("# precious")
-    );
-    std::fs::remove_file(&kept).unwrap();
+    let kept = take_kept_copy(&run.stderr);
+    assert!(kept.contains("# precious"));
 }
 
 #[test]
