@@ -209,14 +209,7 @@ pub(crate) fn json_value(value: &Value) -> Json {
 
 /// An origin as JSON: its layer, its display text, and its parts.
 pub(crate) fn json_origin(origin: &Origin) -> Json {
-    let layer = match origin.precedence() {
-        confd::Precedence::ProfileDefault => "profile-default",
-        confd::Precedence::MainFile => "main-file",
-        confd::Precedence::DropIn => "drop-in",
-        confd::Precedence::Env => "env",
-        confd::Precedence::Cli => "cli",
-    };
-    let mut object = json!({ "layer": layer, "text": origin.to_string() });
+    let mut object = json!({ "layer": origin.precedence().id(), "text": origin.to_string() });
     match origin {
         Origin::ProfileDefault(profile) => object["profile"] = json!(profile.as_str()),
         Origin::File {

@@ -25,6 +25,33 @@ pub enum Precedence {
     Cli,
 }
 
+impl Precedence {
+    /// The layer's machine name, as JSON output carries it (`main-file`).
+    #[must_use]
+    pub fn id(self) -> &'static str {
+        match self {
+            Precedence::ProfileDefault => "profile-default",
+            Precedence::MainFile => "main-file",
+            Precedence::DropIn => "drop-in",
+            Precedence::Env => "env",
+            Precedence::Cli => "cli",
+        }
+    }
+}
+
+/// The layer's name for people, as `explain` lists it (`main file`).
+impl std::fmt::Display for Precedence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Precedence::ProfileDefault => "profile default",
+            Precedence::MainFile => "main file",
+            Precedence::DropIn => "drop-in",
+            Precedence::Env => "deprecated env",
+            Precedence::Cli => "--set",
+        })
+    }
+}
+
 /// Where one value came from, shown to users as DESIGN.md §3 prescribes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Origin {

@@ -116,7 +116,7 @@ pub(crate) fn explain(
             let width = values.iter().map(|v| v.chars().count()).max().unwrap_or(0);
             for (i, ((_, origin), value)) in shown.iter().zip(&values).enumerate() {
                 let mark = if i == winner { "*" } else { " " };
-                let layer = layer_name(origin.precedence());
+                let layer = origin.precedence().to_string();
                 println!("{mark} {layer:<15} {value:<width$}  {origin}");
             }
         }
@@ -135,15 +135,4 @@ pub(crate) fn explain(
         }
     }
     Ok(())
-}
-
-/// The layer names of DESIGN.md §3, as `explain` prints them.
-pub(crate) fn layer_name(precedence: confd::Precedence) -> &'static str {
-    match precedence {
-        confd::Precedence::ProfileDefault => "profile default",
-        confd::Precedence::MainFile => "main file",
-        confd::Precedence::DropIn => "drop-in",
-        confd::Precedence::Env => "deprecated env",
-        confd::Precedence::Cli => "--set",
-    }
 }
