@@ -346,14 +346,9 @@ impl<'h> Seeder<'h> {
             let current = file.hash();
             let mode = mode_of(file.name);
             let contents = inspect(&target)?;
-            let on_disk_hash = contents.as_deref().map(content_hash);
-            let found = match (&contents, &on_disk_hash) {
-                (Inspected::Absent, _) => Found::Absent,
-                (Inspected::File(_), Some(hash)) => Found::File(hash),
-                _ => Found::Other,
-            };
+            let on_disk_hash = contents.map(|bytes| content_hash(bytes));
             let mut action = decide(
-                found,
+                on_disk_hash.map(|hash| hash.as_str()),
                 record.seeded(file.name),
                 &current,
                 |hash| shipped.was_shipped(file.name, hash),
@@ -473,30 +468,13 @@ fn open_lock(path: &Path) -> Result<std::fs::File, SeedError> {
     Ok(file)
 }
 
-/// What stands at a path, with a regular file's bytes.
-enum Inspected {
-    Absent,
-    File(Vec<u8>),
-    Other,
-}
-
-impl Inspected {
-    fn as_deref(&self) -> Option<&[u8]> {
-        match self {
-            Inspected::File(bytes) => Some(bytes),
-            _ => None,
-        }
-    }
-}
-
-fn inspect(path: &Path) -> Result<Inspected, SeedError> {
+/// What stands at `path`, with a regular file's bytes.
+fn inspect(path: &Path) -> Result<Found<Vec<u8>>, SeedError> {
     match std::fs::symlink_metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Inspected::Absent),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Found::Absent),
         Err(e) => Err(io_err(path)(e)),
-        Ok(meta) if meta.is_file() => std::fs::read(path)
-            .map(Inspected::File)
-            .map_err(io_err(path)),
-        Ok(_) => Ok(Inspected::Other),
+        Ok(meta) if meta.is_file() => std::fs::read(path).map(Found::File).map_err(io_err(path)),
+        Ok(_) => Ok(Found::Other),
     }
 }
 
@@ -507,7 +485,7 @@ fn apply(
     action: SeedAction,
     target: &Path,
     default: &[u8],
-    found: &Inspected,
+    found: &Found<Vec<u8>>,
     mode: u32,
 ) -> Result<SeedAction, SeedError> {
     match action {
@@ -516,7 +494,7 @@ fn apply(
             // The user (or a run of an older confd, which takes no lock) got
             // there first; theirs wins.
             Created::AlreadyExists => match inspect(target)? {
-                Inspected::File(bytes) if bytes == default => Ok(SeedAction::Unchanged),
+                Found::File(bytes) if bytes == default => Ok(SeedAction::Unchanged),
                 _ => Ok(SeedAction::NotSeeded),
             },
         },
@@ -527,7 +505,7 @@ fn apply(
         SeedAction::Kept => {
             let new = action.side_file(target).unwrap_or_default();
             // Rewriting an identical `.new` would only churn its mtime.
-            if !matches!(inspect(&new)?, Inspected::File(bytes) if bytes == default) {
+            if !matches!(inspect(&new)?, Found::File(bytes) if bytes == default) {
                 writer.replace(&new, default, mode)?;
             }
             Ok(action)
@@ -536,7 +514,7 @@ fn apply(
             // The user's bytes are safe in `.old` before the default takes
             // the name: at no moment is their only copy being replaced.
             let old = action.side_file(target).unwrap_or_default();
-            writer.replace(&old, found.as_deref().unwrap_or_default(), mode)?;
+            writer.replace(&old, found.file().map_or(&[][..], Vec::as_slice), mode)?;
             writer.replace(target, default, mode)?;
             Ok(action)
         }

@@ -2,15 +2,35 @@
 
 use super::SeedAction;
 
-/// What stands at a shipped file's path in `conf.d`.
+/// What stands at a shipped file's path in `conf.d`: a regular file is
+/// known by `T`, its bytes when read, their hash when decided on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Found<'a> {
+pub(crate) enum Found<T> {
     /// Nothing.
     Absent,
-    /// A regular file whose bytes hash to this.
-    File(&'a str),
+    /// A regular file.
+    File(T),
     /// A symlink, directory, FIFO…: never touched, even with `--force`.
     Other,
+}
+
+impl<T> Found<T> {
+    /// The regular file's `T`, if there is one.
+    pub(crate) fn file(&self) -> Option<&T> {
+        match self {
+            Found::File(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The same finding, with the file known by `f` of it.
+    pub(crate) fn map<'a, U>(&'a self, f: impl FnOnce(&'a T) -> U) -> Found<U> {
+        match self {
+            Found::Absent => Found::Absent,
+            Found::File(t) => Found::File(f(t)),
+            Found::Other => Found::Other,
+        }
+    }
 }
 
 /// What to do with one shipped file.
@@ -20,7 +40,7 @@ pub(crate) enum Found<'a> {
 /// this release's default, and `was_shipped` says whether a hash is any
 /// version ever shipped.
 pub(crate) fn decide(
-    found: Found<'_>,
+    found: Found<&str>,
     recorded: Option<&str>,
     current: &str,
     was_shipped: impl Fn(&str) -> bool,
@@ -62,7 +82,7 @@ mod tests {
     /// The whole table: (found, recorded, force) → action, with V2 current.
     #[test]
     fn dpkg_table() {
-        let cases: &[(Found<'_>, Option<&str>, bool, SeedAction)] = &[
+        let cases: &[(Found<&str>, Option<&str>, bool, SeedAction)] = &[
             (Found::Absent, None, false, Created),
             (Found::Absent, Some(V1), false, DeletedByUser),
             (Found::Absent, Some(V1), true, Created),
