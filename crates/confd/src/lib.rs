@@ -66,8 +66,8 @@ pub use origin::{Origin, Precedence};
 pub use profile::{Profile, UnknownProfile};
 pub use secret::{RedactedText, quotable_key, redact_file_text};
 pub use seed::{
-    DIR_MODE, FILE_MODE, SECRET_FILE_MODE, SeedAction, SeedError, SeedReport, SeedStep, Seeder,
-    StateLock, create_dirs, lock_state, seed, try_lock_state,
+    DIR_MODE, FILE_MODE, Leftover, SECRET_FILE_MODE, SeedAction, SeedError, SeedReport, SeedStep,
+    Seeder, StateLock, create_dirs, lock_state, seed, try_lock_state,
 };
 pub use shipped::{Shipped, ShippedFile, content_hash, holds_secrets, shipped_file, shipped_files};
 pub use shown::{one_line, quoted_input, terminal_safe};

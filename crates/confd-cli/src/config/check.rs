@@ -476,38 +476,32 @@ fn check_conf_d(state: &StateDir) -> Vec<Finding> {
 
 /// `.new` files and interrupted writes, wherever they are.
 fn leftover(path: &Path, name: &str) -> Option<Finding> {
-    if name.ends_with(".new") {
-        let current = name.trim_end_matches(".new");
-        return Some(Finding::new(
+    let (severity, check, message) = match confd::Leftover::of_name(name)? {
+        confd::Leftover::NewDefault { of } => (
             Severity::Warning,
             "pending upgrades",
             format!(
-                "`{}` holds a newer shipped default than your edited `{current}`: merge what you want, then delete it",
-                path.display()
+                "holds a newer shipped default than your edited `{of}`: merge what you want, then delete it"
             ),
-        ));
-    }
-    if let Some(current) = name.strip_suffix(".old") {
-        return Some(Finding::new(
+        ),
+        confd::Leftover::Replaced { of } => (
             Severity::Note,
             "pending upgrades",
             format!(
-                "`{}` is your earlier `{current}`, kept by `nexus config init --force`: delete it when you no longer need it",
-                path.display()
+                "is your earlier `{of}`, kept by `nexus config init --force`: delete it when you no longer need it"
             ),
-        ));
-    }
-    if name.starts_with('.') && name.ends_with(".tmp") {
-        return Some(Finding::new(
+        ),
+        confd::Leftover::InterruptedWrite { .. } => (
             Severity::Warning,
             "stale temporary files",
-            format!(
-                "`{}` is left over from an interrupted write: delete it",
-                path.display()
-            ),
-        ));
-    }
-    None
+            "is left over from an interrupted write: delete it".to_owned(),
+        ),
+    };
+    Some(Finding::new(
+        severity,
+        check,
+        format!("`{}` {message}", path.display()),
+    ))
 }
 
 fn check_files_in(dir: &Path, brick: &str) -> Vec<Finding> {

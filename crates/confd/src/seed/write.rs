@@ -252,18 +252,15 @@ fn parent_of(path: &Path) -> &Path {
 /// six ASCII letters or digits: exactly the names [`Writer`] gives its
 /// temporary files.
 pub(crate) fn is_stale_temp(file_name: &str, bases: &BTreeSet<String>) -> bool {
-    let Some(middle) = file_name
-        .strip_prefix('.')
-        .and_then(|n| n.strip_suffix(".tmp"))
-    else {
-        return false;
-    };
-    let Some((base, random)) = middle.rsplit_once('.') else {
-        return false;
-    };
-    random.len() == RAND_LEN
-        && random.bytes().all(|b| b.is_ascii_alphanumeric())
-        && bases.contains(base)
+    temp_base(file_name).is_some_and(|base| bases.contains(base))
+}
+
+/// `BASE` when `file_name` is `.BASE.XXXXXX.tmp` with six ASCII letters or
+/// digits: the name [`Writer`] gives a temporary file for `BASE`.
+pub(crate) fn temp_base(file_name: &str) -> Option<&str> {
+    let middle = file_name.strip_prefix('.')?.strip_suffix(".tmp")?;
+    let (base, random) = middle.rsplit_once('.')?;
+    (random.len() == RAND_LEN && random.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(base)
 }
 
 /// Makes the directory entries written so far durable.
