@@ -750,3 +750,99 @@ fn set_speaks_json_and_suggests_across_case() {
         upper.stderr
     );
 }
+
+#[test]
+fn a_value_a_drop_in_overrides_is_still_checked() {
+    let mut sandbox = Sandbox::new();
+    sandbox.init();
+    sandbox.write("cache.d/50-ops.toml", "kv_size = 1\nbackend = \"null\"\n");
+    let before = sandbox.read("cache");
+    for (key, value) in [("cache.kv_size", "-3"), ("cache.backend", "Dragonfly")] {
+        let run = sandbox.run(&["config", "set", key, value]);
+        assert_eq!(run.code, 2, "{}", run.transcript());
+        assert!(
+            run.stderr.contains(&format!("found `{value}`")),
+            "{}",
+            run.stderr
+        );
+    }
+    assert_eq!(sandbox.read("cache"), before);
+    let script = sandbox.editor("negative-editor", r#"echo 'kv_size = -5' >> "$1""#);
+    sandbox.env("EDITOR", &script);
+    let run = sandbox.run(&["config", "edit", "cache"]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(
+        run.stderr.contains("[ROOT]/state/etc/conf.d/cache:"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(sandbox.read("cache"), before);
+    // A rule across keys may still rely on another file for the rest.
+    sandbox.write("uploads.d/50-big.toml", "max_chunk_size = 900000000\n");
+    let run = sandbox.run(&["config", "set", "uploads.default_chunk_size", "800000000"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+}
+
+#[test]
+fn a_mistyped_brick_is_warned_about_and_refused_under_strict() {
+    let sandbox = Sandbox::new();
+    sandbox.init();
+    let strict = sandbox.run(&["--strict", "config", "set", "databse.pool_size", "3"]);
+    assert_eq!(strict.code, 2, "{}", strict.transcript());
+    assert!(
+        strict
+            .stderr
+            .contains("`databse` is not a registered brick (did you mean `database`?)"),
+        "{}",
+        strict.stderr
+    );
+    assert!(!sandbox.conf_d().join("databse").exists());
+    let lenient = sandbox.run(&["config", "set", "databse.pool_size", "3"]);
+    assert_eq!(lenient.code, 0, "{}", lenient.transcript());
+    assert!(
+        lenient.stderr.contains("did you mean `database`?"),
+        "{}",
+        lenient.stderr
+    );
+    // A brick of one's own, with a name like no other, is no typo.
+    let mine = sandbox.run(&["--strict", "config", "set", "smtp-relay.host", "mx"]);
+    assert_eq!(mine.code, 0, "{}", mine.transcript());
+    assert!(mine.stderr.is_empty(), "{}", mine.stderr);
+}
+
+#[test]
+fn a_misspelt_secret_in_a_secret_brick_tightens_the_mode_too() {
+    let sandbox = Sandbox::new();
+    sandbox.write("llm", "# mine\n");
+    let path = sandbox.conf_d().join("llm");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let run = sandbox.run(&["config", "set", "llm.API_KEY", "sk-canary-3"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert_eq!(mode(&path), 0o600);
+    assert!(run.stderr.contains("now holds a secret"), "{}", run.stderr);
+    assert!(
+        !run.transcript().contains("sk-canary"),
+        "{}",
+        run.transcript()
+    );
+}
+
+#[test]
+fn setting_the_value_a_key_already_holds_leaves_the_file_as_written() {
+    let sandbox = Sandbox::new();
+    sandbox.write("cache", "kv_size = 0x100 # hex on purpose\n");
+    let before = std::fs::metadata(sandbox.conf_d().join("cache"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let run = sandbox.run(&["--format", "json", "config", "set", "cache.kv_size", "256"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(json["changed"], false);
+    assert_eq!(sandbox.read("cache"), "kv_size = 0x100 # hex on purpose\n");
+    let after = std::fs::metadata(sandbox.conf_d().join("cache"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert_eq!(before, after);
+}

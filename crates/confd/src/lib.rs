@@ -72,7 +72,7 @@ pub use seed::{
 pub use shipped::{Shipped, ShippedFile, content_hash, holds_secrets, shipped_file, shipped_files};
 pub use shown::{one_line, quoted_input, terminal_safe};
 pub use state_dir::{StateDir, StateDirSource};
-pub use value::{BOOL_WORDS, parse_bool, parse_typed};
+pub use value::{BOOL_WORDS, leaves, parse_bool, parse_typed};
 pub use watch::{
     Action, BrickSetWatch, BrickWatch, Change, ConfigReader, DEFAULT_DEBOUNCE, Invalid, Reloaded,
     Setting, WatchError, WatchEvent, Watcher, plan,

@@ -564,10 +564,10 @@ fn apply(
             Ok(action)
         }
         SeedAction::Forced => {
-            // The user's bytes are safe in `.old` before the default takes
+            // The user's file is safe as `.old` before the default takes
             // the name: at no moment is their only copy being replaced.
             let old = action.side_file(target).unwrap_or_default();
-            writer.replace(&old, found.file().map_or(&[][..], Vec::as_slice), mode)?;
+            writer.keep_as(target, &old, found.file().map_or(&[][..], Vec::as_slice))?;
             writer.replace(target, default, mode)?;
             Ok(action)
         }

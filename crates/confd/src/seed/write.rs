@@ -160,6 +160,38 @@ impl<'h> Writer<'h> {
         self.sync_parent(target)
     }
 
+    /// Makes `side` (`NAME.old`) the very file now at `target`, by a hard
+    /// link, so it keeps the user's owner, group, mode and ACL (as dpkg's
+    /// `.dpkg-old` does); a previous `side` goes. Where links are refused,
+    /// `contents` (the file's bytes) are written to `side` with the file's
+    /// own mode instead.
+    pub(crate) fn keep_as(
+        &mut self,
+        target: &Path,
+        side: &Path,
+        contents: &[u8],
+    ) -> Result<(), SeedError> {
+        match std::fs::remove_file(side) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(side)(e)),
+        }
+        match std::fs::hard_link(target, side) {
+            Ok(()) => {
+                self.step(SeedStep::Installed(side.to_owned()))?;
+                self.sync_parent(side)
+            }
+            Err(_) => {
+                let mode = std::fs::metadata(target)
+                    .map_err(io_err(target))?
+                    .permissions()
+                    .mode()
+                    & 0o7777;
+                self.replace(side, contents, mode)
+            }
+        }
+    }
+
     /// A complete, synced temporary file beside `target`. Dropped unused (on
     /// an error), it deletes itself.
     fn temp(

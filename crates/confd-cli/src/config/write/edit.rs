@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use confd::BrickName;
 
 use super::{
-    lock, mode_for, resolve, starting_text, target_file, validate, write, writes_new_secret,
+    check_brick_name, lock, mode_for, resolve, starting_text, target_file, validate, write,
+    writes_new_secret,
 };
 use crate::{Failure, Global};
 
@@ -26,6 +27,7 @@ fn editor() -> String {
 /// copy is kept and named.
 pub(crate) fn edit(global: &Global, brick: &BrickName) -> Result<(), Failure> {
     let path = target_file(global, brick, None)?;
+    check_brick_name(global, brick, &path)?;
     // The file and its content when the copy was made: a write that finds
     // anything else there would lose someone's change.
     let mut file = resolve(&path);
@@ -142,9 +144,9 @@ fn replace_with_copy(
                 crate::output::warning(&warning.to_string());
             }
         }
-        Err(error) => {
-            let message = error
-                .to_string()
+        Err(invalid) => {
+            let message = invalid
+                .message
                 .replace(&copy.display().to_string(), &path.display().to_string());
             crate::output::error(&message);
             if interactive && ask("edit again? [Y/n] ") {
