@@ -846,3 +846,22 @@ fn setting_the_value_a_key_already_holds_leaves_the_file_as_written() {
         .unwrap();
     assert_eq!(before, after);
 }
+
+#[test]
+fn an_editor_that_never_ran_leaves_no_copy_behind() {
+    let mut sandbox = Sandbox::new();
+    sandbox.init();
+    let tmp = sandbox.state().with_file_name("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    sandbox
+        .env("TMPDIR", tmp.to_str().unwrap())
+        .env("EDITOR", "/nonexistent/editor");
+    let run = sandbox.run(&["config", "edit", "database"]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(!run.stderr.contains("kept in"), "{}", run.stderr);
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "a copy was left behind"
+    );
+}

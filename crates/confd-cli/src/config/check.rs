@@ -404,14 +404,30 @@ fn check_conf_d(state: &StateDir) -> Vec<Finding> {
         .iter()
         .map(|s| s.name().to_owned())
         .collect();
-    let Ok(entries) = std::fs::read_dir(state.conf_d()) else {
-        return findings;
+    let entries = match std::fs::read_dir(state.conf_d()) {
+        Ok(entries) => entries,
+        Err(e) => {
+            findings.push(Finding::new(
+                Severity::Error,
+                "state dir",
+                format!(
+                    "cannot list `{}` ({e}): its files were not checked; run doctor as a user who can read it",
+                    state.conf_d().display()
+                ),
+            ));
+            return findings;
+        }
     };
     let mut entries: Vec<_> = entries.flatten().collect();
     entries.sort_by_key(std::fs::DirEntry::file_name);
     for entry in entries {
         let name = entry.file_name().to_string_lossy().into_owned();
         let path = entry.path();
+        // A back-up, leftover or editor's copy of a secret brick's file
+        // holds its secrets too: `database.old`, `database~`, `.database.swp`.
+        if path.is_file() && !confd::holds_secrets(&name) && confd::holds_secrets(copy_of(&name)) {
+            findings.extend(secret_mode(&path));
+        }
         if std::fs::metadata(&path).is_err()
             && let Ok(target) = std::fs::read_link(&path)
         {
@@ -472,6 +488,24 @@ fn check_conf_d(state: &StateDir) -> Vec<Finding> {
         }
     }
     findings
+}
+
+/// The brick file that `name` is a copy of, by the names seeding, atomic
+/// writes and editors give copies (or `name` itself).
+fn copy_of(name: &str) -> &str {
+    if let Some(leftover) = confd::Leftover::of_name(name) {
+        return match leftover {
+            confd::Leftover::NewDefault { of }
+            | confd::Leftover::Replaced { of }
+            | confd::Leftover::InterruptedWrite { of } => of,
+        };
+    }
+    let name = name.strip_suffix('~').unwrap_or(name);
+    let name = name.strip_prefix(".#").unwrap_or(name);
+    match name.strip_prefix('.').and_then(|n| n.strip_suffix(".swp")) {
+        Some(swapped) => swapped,
+        None => name,
+    }
 }
 
 /// `.new` files and interrupted writes, wherever they are.

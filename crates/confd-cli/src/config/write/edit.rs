@@ -93,9 +93,16 @@ pub(crate) fn edit(global: &Global, brick: &BrickName) -> Result<(), Failure> {
                     Failure::Config(why) | Failure::Usage(why) => why,
                     Failure::Silent => "the edit was not applied".to_owned(),
                 };
-                let kept = match scratch.keep() {
-                    Ok((_, kept)) => format!("; your version is kept in `{}`", kept.display()),
-                    Err(_) => String::new(),
+                // Only an edit is worth keeping: an untouched copy (the
+                // editor failed to start) or a deleted one is not, and a
+                // copy of a secret file left in $TMPDIR is a leak.
+                let edited =
+                    std::fs::read_to_string(scratch.path()).is_ok_and(|text| text != original);
+                let kept = match edited.then(|| scratch.keep()) {
+                    Some(Ok((_, kept))) => {
+                        format!("; your version is kept in `{}`", kept.display())
+                    }
+                    _ => String::new(),
                 };
                 return Err(Failure::Config(format!(
                     "{why}: `{}` is unchanged{kept}",
