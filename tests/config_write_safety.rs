@@ -238,6 +238,8 @@ fn set_refuses_a_file_whose_owner_it_cannot_keep() {
     .unwrap();
     let path = sandbox.conf_d().join("cache");
     let before = sandbox.read("cache");
+    let dir_mtime = || std::fs::metadata(sandbox.conf_d()).unwrap().modified().unwrap();
+    let dir_before = dir_mtime();
     // The sandbox's parent (a root-owned 0700 temp dir) must let nobody through.
     let root = sandbox.state().parent().unwrap().to_owned();
     std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -267,6 +269,9 @@ fn set_refuses_a_file_whose_owner_it_cannot_keep() {
     assert!(run.stderr.contains("nothing was written"), "{}", run.stderr);
     assert_eq!(sandbox.read("cache"), before);
     assert_eq!(std::fs::metadata(&path).unwrap().uid(), 0);
+    // Refused before anything was created: not even a temporary file came
+    // and went in conf.d.
+    assert_eq!(dir_mtime(), dir_before);
     let leftovers: Vec<_> = std::fs::read_dir(sandbox.conf_d())
         .unwrap()
         .flatten()

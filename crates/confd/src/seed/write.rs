@@ -201,6 +201,9 @@ impl<'h> Writer<'h> {
         mode: u32,
     ) -> Result<tempfile::NamedTempFile, SeedError> {
         let dir = parent_of(target);
+        if let Ok(existing) = std::fs::metadata(target) {
+            crate::atomic::can_keep_owner(&existing).map_err(io_err(target))?;
+        }
         let name = target
             .file_name()
             .map_or_else(Default::default, |n| n.to_string_lossy());
