@@ -238,7 +238,12 @@ fn set_refuses_a_file_whose_owner_it_cannot_keep() {
     .unwrap();
     let path = sandbox.conf_d().join("cache");
     let before = sandbox.read("cache");
-    let dir_mtime = || std::fs::metadata(sandbox.conf_d()).unwrap().modified().unwrap();
+    let dir_mtime = || {
+        std::fs::metadata(sandbox.conf_d())
+            .unwrap()
+            .modified()
+            .unwrap()
+    };
     let dir_before = dir_mtime();
     // The sandbox's parent (a root-owned 0700 temp dir) must let nobody through.
     let root = sandbox.state().parent().unwrap().to_owned();
