@@ -196,7 +196,7 @@ fn doctor_judges_what_lies_around_the_files_too() {
     let run = sandbox.run(&["config", "doctor"]);
     assert_eq!(run.code, 1, "{}", run.transcript());
     for expected in [
-        "`[ROOT]`, above the state dir, is writable by everyone and not sticky".to_owned(),
+        "`[ROOT]`, a directory above the configuration, is writable by everyone and not sticky, so someone else can replace what is below it: run `chmod o-w [ROOT]` (or `chmod +t [ROOT]`)".to_owned(),
         "`[ROOT]/shared` is writable by everyone (mode 0777)".to_owned(),
         "`[ROOT]/state/var/lib/confd/seeded.toml` is writable by its group (mode 0664)".to_owned(),
         "`[ROOT]/state/var/lib/confd/lock` is writable by everyone (mode 0666)".to_owned(),
@@ -273,5 +273,41 @@ fn doctor_says_when_it_cannot_list_conf_d() {
         run.stdout.contains("cannot list `[ROOT]/state/etc/conf.d`"),
         "{}",
         run.transcript()
+    );
+}
+
+#[test]
+fn doctor_judges_owners_and_what_lies_above_a_symlink_target() {
+    use std::os::unix::fs::PermissionsExt;
+    let sandbox = Sandbox::new();
+    sandbox.init();
+    let above = sandbox.state().parent().unwrap().to_owned();
+    // conf.d lives elsewhere, below a directory everyone may write.
+    let open = above.join("open");
+    std::fs::create_dir_all(open.join("b")).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::rename(sandbox.conf_d(), open.join("b/conf.d")).unwrap();
+    std::os::unix::fs::symlink(open.join("b/conf.d"), sandbox.conf_d()).unwrap();
+    // And a brick file belongs to someone else.
+    std::os::unix::fs::chown(open.join("b/conf.d/mounts"), Some(1234), None).unwrap();
+    let run = sandbox.run(&["config", "doctor"]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    for expected in [
+        "`[ROOT]/open`, a directory above the configuration, is writable by everyone and not sticky",
+        "`[ROOT]/state/etc/conf.d/mounts` belongs to uid 1234, who can change the configuration",
+    ] {
+        assert!(
+            run.stdout.contains(expected),
+            "{expected}\n{}",
+            run.transcript()
+        );
+    }
+    assert_eq!(
+        run.stdout
+            .matches("`[ROOT]/open`, a directory above")
+            .count(),
+        1,
+        "reported once: {}",
+        run.stdout
     );
 }

@@ -1,7 +1,7 @@
 //! `nexus config validate` and `nexus config doctor`: find every problem, not
 //! just the first, and say how to fix each.
 
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use confd::{BrickName, StateDir, Warning};
@@ -215,9 +215,10 @@ pub(crate) fn validate(global: &Global, requested: &[BrickName]) -> Result<(), F
 
 pub(crate) fn doctor(global: &Global) -> Result<(), Failure> {
     let state = global.loader().resolved_state_dir()?;
-    let mut findings = check_state_dir(&state);
+    let trusted = Trusted::of(&state);
+    let mut findings = check_state_dir(&state, &trusted);
     if state.conf_d().is_dir() {
-        findings.extend(check_conf_d(&state));
+        findings.extend(check_conf_d(&state, &trusted));
         let bricks = all_bricks(&state);
         findings.extend(
             check_bricks(global, &bricks)
@@ -225,6 +226,9 @@ pub(crate) fn doctor(global: &Global) -> Result<(), Failure> {
                 .flat_map(|(_, f)| f),
         );
     }
+    // A directory above several judged paths is reported once.
+    let mut seen = std::collections::HashSet::new();
+    findings.retain(|f| seen.insert(f.message.clone()));
     let failing = findings
         .iter()
         .filter(|f| f.severity != Severity::Note)
@@ -288,7 +292,7 @@ const CHECKS: &[&str] = &[
     "configuration",
 ];
 
-fn check_state_dir(state: &StateDir) -> Vec<Finding> {
+fn check_state_dir(state: &StateDir, trusted: &Trusted) -> Vec<Finding> {
     let mut findings = Vec::new();
     for dir in [state.root().to_owned(), state.etc_dir(), state.conf_d()] {
         match std::fs::metadata(&dir) {
@@ -308,27 +312,14 @@ fn check_state_dir(state: &StateDir) -> Vec<Finding> {
                 "state dir",
                 format!("`{}` is not a directory", dir.display()),
             )),
-            Ok(_) => findings.extend(writable_by_others(&dir)),
+            Ok(_) => findings.extend(writable_by_others(&dir, trusted)),
         }
     }
     findings.extend(hidden_from_vfs(&state.conf_d()));
     // Whoever may rename an entry above the state dir may swap the whole
-    // tree; a sticky directory (`/tmp`) lets nobody rename another's entry.
-    for ancestor in state.root().ancestors().skip(1) {
-        if let Ok(meta) = std::fs::metadata(ancestor)
-            && meta.permissions().mode() & 0o1002 == 0o002
-        {
-            findings.push(Finding::new(
-                Severity::Error,
-                "writable by others",
-                format!(
-                    "`{}`, above the state dir, is writable by everyone and not sticky, so anyone can replace the state dir: run `chmod o-w {}` (or `chmod +t`)",
-                    ancestor.display(),
-                    ancestor.display()
-                ),
-            ));
-        }
-    }
+    // tree, through a symlinked state dir too.
+    let real_root = std::fs::canonicalize(state.root()).unwrap_or_else(|_| state.root().to_owned());
+    findings.extend(unsafe_ancestors(&real_root, trusted));
     // What seeding and the VFS keep: the record decides upgrades, the lock
     // orders writers, the store holds the VFS's view of /etc.
     let var_lib = state.var_lib();
@@ -340,42 +331,107 @@ fn check_state_dir(state: &StateDir) -> Vec<Finding> {
         var_lib.join("vfs"),
         var_lib.join("vfs/vfs-meta.redb"),
     ] {
-        findings.extend(writable_by_others(&path));
+        findings.extend(writable_by_others(&path, trusted));
     }
     findings
 }
 
+/// Who may own what doctor judges: root, the user running it, and the
+/// owner of the state dir (a service's own state dir).
+struct Trusted {
+    uids: Vec<u32>,
+}
+
+impl Trusted {
+    fn of(state: &StateDir) -> Self {
+        let mut uids = vec![0, rustix::process::geteuid().as_raw()];
+        uids.extend(std::fs::metadata(state.root()).map(|m| m.uid()));
+        Trusted { uids }
+    }
+
+    fn owns(&self, meta: &std::fs::Metadata) -> bool {
+        self.uids.contains(&meta.uid())
+    }
+}
+
 /// A directory or file of the configuration that others may change: anyone
-/// (or any member of its group) could then redirect `database.url`, or drop
-/// in a file of their own. A symlink is judged by its target, and so is the
-/// directory holding the target, where the target can be replaced.
-fn writable_by_others(path: &Path) -> Vec<Finding> {
-    let mut judged = vec![path.to_owned()];
+/// (or any member of its group, or its owner, when that is not someone
+/// trusted) could then redirect `database.url`, or drop in a file of their
+/// own. A symlink is judged by its target, and so is every directory above
+/// the target, where the target can be replaced.
+fn writable_by_others(path: &Path, trusted: &Trusted) -> Vec<Finding> {
+    let mut findings: Vec<Finding> = judge_entry(path, trusted).into_iter().collect();
     if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
         && let Some(dir) = std::fs::canonicalize(path)
             .ok()
             .and_then(|target| target.parent().map(Path::to_owned))
     {
-        judged.push(dir);
+        findings.extend(judge_entry(&dir, trusted));
+        findings.extend(unsafe_ancestors(&dir, trusted));
     }
-    judged
-        .into_iter()
-        .filter_map(|path| {
-            let mode = std::fs::metadata(&path).ok()?.permissions().mode() & 0o7777;
-            let (severity, who, so) = if mode & 0o002 != 0 {
-                (Severity::Error, "everyone", "anyone")
-            } else if mode & 0o020 != 0 {
-                (Severity::Warning, "its group", "every member of the group")
+    findings
+}
+
+/// What is wrong with who may change `path` itself.
+fn judge_entry(path: &Path, trusted: &Trusted) -> Option<Finding> {
+    let meta = std::fs::metadata(path).ok()?;
+    let mode = meta.permissions().mode() & 0o7777;
+    let (severity, who, so) = if mode & 0o002 != 0 {
+        (Severity::Error, "everyone", "anyone")
+    } else if mode & 0o020 != 0 {
+        (Severity::Warning, "its group", "every member of the group")
+    } else if !trusted.owns(&meta) {
+        return Some(Finding::new(
+            Severity::Warning,
+            "writable by others",
+            format!(
+                "`{}` belongs to uid {}, who can change the configuration (neither root, you, nor the state dir's owner): run `chown` to give it to one of them",
+                path.display(),
+                meta.uid()
+            ),
+        ));
+    } else {
+        return None;
+    };
+    Some(Finding::new(
+        severity,
+        "writable by others",
+        format!(
+            "`{}` is writable by {who} (mode {mode:04o}), so {so} can change the configuration: run `chmod go-w {}`",
+            path.display(),
+            path.display()
+        ),
+    ))
+}
+
+/// The directories above `dir` that let someone untrusted replace it: one
+/// everyone may write and that is not sticky (`/tmp` is), or one owned by
+/// someone untrusted.
+fn unsafe_ancestors(dir: &Path, trusted: &Trusted) -> Vec<Finding> {
+    dir.ancestors()
+        .skip(1)
+        .filter_map(|ancestor| {
+            let meta = std::fs::metadata(ancestor).ok()?;
+            let mode = meta.permissions().mode();
+            let shown = ancestor.display();
+            let (why, fix) = if mode & 0o1002 == 0o002 {
+                (
+                    "is writable by everyone and not sticky".to_owned(),
+                    format!("`chmod o-w {shown}` (or `chmod +t {shown}`)"),
+                )
+            } else if !trusted.owns(&meta) {
+                (
+                    format!("belongs to uid {}", meta.uid()),
+                    format!("`chown root {shown}`"),
+                )
             } else {
                 return None;
             };
             Some(Finding::new(
-                severity,
+                Severity::Error,
                 "writable by others",
                 format!(
-                    "`{}` is writable by {who} (mode {mode:04o}), so {so} can change the configuration: run `chmod go-w {}`",
-                    path.display(),
-                    path.display()
+                    "`{shown}`, a directory above the configuration, {why}, so someone else can replace what is below it: run {fix}"
                 ),
             ))
         })
@@ -398,7 +454,7 @@ fn hidden_from_vfs(path: &Path) -> Option<Finding> {
     })
 }
 
-fn check_conf_d(state: &StateDir) -> Vec<Finding> {
+fn check_conf_d(state: &StateDir, trusted: &Trusted) -> Vec<Finding> {
     let mut findings = Vec::new();
     let registered: Vec<String> = confd::bricks::registered()
         .iter()
@@ -445,8 +501,8 @@ fn check_conf_d(state: &StateDir) -> Vec<Finding> {
         let is_dir = path.is_dir();
         if is_dir && let Some(brick) = name.strip_suffix(".d") {
             findings.extend(hidden_from_vfs(&path));
-            findings.extend(writable_by_others(&path));
-            findings.extend(check_files_in(&path, brick));
+            findings.extend(writable_by_others(&path, trusted));
+            findings.extend(check_files_in(&path, brick, trusted));
             if !registered.iter().any(|r| r == brick) {
                 findings.push(unrecognised(&path, brick, &registered, true));
             }
@@ -479,7 +535,7 @@ fn check_conf_d(state: &StateDir) -> Vec<Finding> {
             continue;
         }
         findings.extend(hidden_from_vfs(&path));
-        findings.extend(writable_by_others(&path));
+        findings.extend(writable_by_others(&path, trusted));
         if confd::holds_secrets(&name) {
             findings.extend(secret_mode(&path));
         }
@@ -538,7 +594,7 @@ fn leftover(path: &Path, name: &str) -> Option<Finding> {
     ))
 }
 
-fn check_files_in(dir: &Path, brick: &str) -> Vec<Finding> {
+fn check_files_in(dir: &Path, brick: &str, trusted: &Trusted) -> Vec<Finding> {
     let mut findings = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
         return findings;
@@ -565,7 +621,7 @@ fn check_files_in(dir: &Path, brick: &str) -> Vec<Finding> {
             findings.push(finding);
         } else if confd::is_drop_in_name(name.as_bytes()) && path.is_file() {
             findings.extend(hidden_from_vfs(&path));
-            findings.extend(writable_by_others(&path));
+            findings.extend(writable_by_others(&path, trusted));
         } else if !name.starts_with('.') && !name.ends_with('~') && !name.ends_with(".swp") {
             findings.push(Finding::new(
                 Severity::Warning,
