@@ -706,37 +706,34 @@ fn set_stdin_reads_a_secret_that_never_reaches_the_process_list() {
 }
 
 #[test]
-fn a_set_waiting_for_the_lock_says_so() {
+fn a_set_or_init_waiting_for_the_lock_says_so() {
     let sandbox = Sandbox::new();
     sandbox.init();
-    let holder = std::fs::File::open(sandbox.state().join("var/lib/confd/lock")).unwrap();
-    holder.lock().unwrap();
     let state = sandbox.state();
-    let child = sandbox
-        .command_with(
-            &nexus_bin(),
-            &[
-                "--state-dir",
-                state.to_str().unwrap(),
-                "config",
-                "set",
-                "cache.kv_size",
-                "3",
-            ],
-        )
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    drop(holder);
-    let run = sandbox.finish(child.wait_with_output().unwrap());
-    assert_eq!(run.code, 0, "{}", run.transcript());
-    assert!(
-        run.stderr.contains("waiting for another command writing"),
-        "{}",
-        run.stderr
-    );
+    for args in [
+        &["config", "set", "cache.kv_size", "3"][..],
+        &["config", "init"][..],
+    ] {
+        let holder = std::fs::File::open(state.join("var/lib/confd/lock")).unwrap();
+        holder.lock().unwrap();
+        let mut all = vec!["--state-dir", state.to_str().unwrap()];
+        all.extend_from_slice(args);
+        let child = sandbox
+            .command_with(&nexus_bin(), &all)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        drop(holder);
+        let run = sandbox.finish(child.wait_with_output().unwrap());
+        assert_eq!(run.code, 0, "{args:?}: {}", run.transcript());
+        assert!(
+            run.stderr.contains("waiting for another command writing"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
 }
 
 #[test]

@@ -9,6 +9,14 @@ use crate::{Failure, Format, Global};
 
 pub(crate) fn init(global: &Global, force: bool, dry_run: bool) -> Result<(), Failure> {
     let state = global.loader().resolved_state_dir()?;
+    // Seeding waits for the state dir's lock: say so rather than hang mute.
+    if !dry_run
+        && confd::try_lock_state(state.root())
+            .map_err(|e| Failure::Config(e.to_string()))?
+            .is_none()
+    {
+        super::say_waiting(state.root());
+    }
     let report = confd::Seeder::new(state.root())
         .force(force)
         .dry_run(dry_run)

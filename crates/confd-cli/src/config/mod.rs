@@ -269,6 +269,14 @@ impl std::fmt::Display for BrickKey {
     }
 }
 
+/// Says that a command waits for another one holding a lock on `what`.
+pub(crate) fn say_waiting(what: &std::path::Path) {
+    eprintln!(
+        "waiting for another command writing `{}` to finish…",
+        what.display()
+    );
+}
+
 /// Loads a brick for a command, printing its warnings on stderr.
 pub(crate) fn load(global: &Global, brick: &BrickName) -> Result<confd::BrickConfig, Failure> {
     let config = global.loader().load(brick.as_str())?;

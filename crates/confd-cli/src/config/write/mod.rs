@@ -167,12 +167,6 @@ struct WriteLock {
 /// another command is waited for, and the wait is announced.
 fn lock(global: &Global, file: &Path) -> Result<WriteLock, Failure> {
     let state = global.loader().resolved_state_dir()?;
-    let waiting = |what: &Path| {
-        eprintln!(
-            "waiting for another command writing `{}` to finish…",
-            what.display()
-        );
-    };
     let lock_error = |e: confd::SeedError| match e {
         confd::SeedError::Io { path, source } => Failure::Config(format!(
             "cannot lock `{}` for writing: {source}",
@@ -183,7 +177,7 @@ fn lock(global: &Global, file: &Path) -> Result<WriteLock, Failure> {
     let state_lock = match confd::try_lock_state(state.root()).map_err(lock_error)? {
         Some(lock) => lock,
         None => {
-            waiting(state.root());
+            super::say_waiting(state.root());
             confd::lock_state(state.root()).map_err(lock_error)?
         }
     };
@@ -198,7 +192,7 @@ fn lock(global: &Global, file: &Path) -> Result<WriteLock, Failure> {
     match handle.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {
-            waiting(dir);
+            super::say_waiting(dir);
             handle.lock().map_err(dir_error)?;
         }
         Err(std::fs::TryLockError::Error(e)) => return Err(dir_error(e)),
