@@ -872,3 +872,30 @@ fn an_editor_that_never_ran_leaves_no_copy_behind() {
         "a copy was left behind"
     );
 }
+
+#[test]
+fn root_does_not_write_through_a_service_users_link_out_of_the_state_dir() {
+    let sandbox = Sandbox::new();
+    sandbox.init();
+    // A file only root may read, outside the state dir.
+    let private = sandbox.state().with_file_name("private");
+    std::fs::create_dir(&private).unwrap();
+    std::fs::write(private.join("database"), "url = \"postgres://root@db/x\"\n").unwrap();
+    // In the service's state dir, the service points `cache` at it.
+    let link = sandbox.conf_d().join("cache");
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink(private.join("database"), &link).unwrap();
+    std::os::unix::fs::lchown(&link, Some(65534), None).unwrap();
+    let run = sandbox.run(&["config", "set", "cache.kv_size", "5"]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(
+        run.stderr
+            .contains("is a symlink that uid 65534 owns, leading out of the state dir"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(private.join("database")).unwrap(),
+        "url = \"postgres://root@db/x\"\n"
+    );
+}

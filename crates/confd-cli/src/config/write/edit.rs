@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use confd::BrickName;
 
 use super::{
-    check_brick_name, lock, mode_for, resolve, starting_text, target_file, validate, write,
-    writes_new_secret,
+    check_brick_name, check_links, lock, mode_for, resolve, starting_text, target_file, validate,
+    write, writes_new_secret,
 };
 use crate::{Failure, Global};
 
@@ -28,6 +28,7 @@ fn editor() -> String {
 pub(crate) fn edit(global: &Global, brick: &BrickName) -> Result<(), Failure> {
     let path = target_file(global, brick, None)?;
     check_brick_name(global, brick, &path)?;
+    check_links(global, &path)?;
     // The file and its content when the copy was made: a write that finds
     // anything else there would lose someone's change.
     let mut file = resolve(&path);

@@ -256,6 +256,38 @@ fn write(
     Ok(())
 }
 
+/// Refuses, as root, a path to `file` that leaves the state dir through a
+/// symlink someone else owns: that user could otherwise point root's write
+/// at any file (the rule of the kernel's `protected_symlinks`, and of
+/// systemd-tmpfiles' "unsafe path transition").
+fn check_links(global: &Global, file: &Path) -> Result<(), Failure> {
+    if !rustix::process::geteuid().is_root() {
+        return Ok(());
+    }
+    let state = global.loader().resolved_state_dir()?;
+    let Ok(real_root) = std::fs::canonicalize(state.root()) else {
+        return Ok(());
+    };
+    for link in file.ancestors().filter(|a| a.starts_with(state.root())) {
+        let Ok(meta) = std::fs::symlink_metadata(link) else {
+            continue;
+        };
+        if !meta.file_type().is_symlink() || meta.uid() == 0 {
+            continue;
+        }
+        let leads_out =
+            std::fs::canonicalize(link).map_or(true, |target| !target.starts_with(&real_root));
+        if leads_out {
+            return Err(Failure::Config(format!(
+                "`{}` is a symlink that uid {} owns, leading out of the state dir: as root, nexus does not write through it; run the command as that user, or replace the link",
+                link.display(),
+                meta.uid()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Checks that `brick` is not a likely typo before a write creates its
 /// file: a brick that is not registered and has no file yet, with a name
 /// close to a registered one (`databse`), is warned about (refused under

@@ -4,8 +4,8 @@ use std::path::Path;
 
 use super::document;
 use super::{
-    Invalid, check_brick_name, lock, mode_for, resolve, starting_text, target_file, validate,
-    write, writes_new_secret,
+    Invalid, check_brick_name, check_links, lock, mode_for, resolve, starting_text, target_file,
+    validate, write, writes_new_secret,
 };
 use crate::config::BrickKey;
 use crate::{Failure, Global};
@@ -61,6 +61,7 @@ pub(crate) fn set(
     })?;
     let path = target_file(global, brick, drop_in)?;
     check_brick_name(global, brick, &path)?;
+    check_links(global, &path)?;
 
     let file = resolve(&path);
     let _lock = lock(global, &file)?;
