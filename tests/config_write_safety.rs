@@ -899,3 +899,58 @@ fn root_does_not_write_through_a_service_users_link_out_of_the_state_dir() {
         "url = \"postgres://root@db/x\"\n"
     );
 }
+
+#[test]
+fn a_secret_into_a_file_with_an_acl_keeps_the_users_the_acl_names() {
+    let sandbox = Sandbox::new();
+    sandbox.init();
+    let path = sandbox.conf_d().join("llm");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // `setfacl -m u:nobody:r`: user::rw-, user:65534:r--, group::---,
+    // mask::r--, other::--- (the mode then reads 0640).
+    let mut acl = 2u32.to_le_bytes().to_vec();
+    for (tag, perm, id) in [
+        (1u16, 6u16, u32::MAX),
+        (2, 4, 65534),
+        (4, 0, u32::MAX),
+        (0x10, 4, u32::MAX),
+        (0x20, 0, u32::MAX),
+    ] {
+        acl.extend(tag.to_le_bytes());
+        acl.extend(perm.to_le_bytes());
+        acl.extend(id.to_le_bytes());
+    }
+    let flags = rustix::fs::XattrFlags::empty();
+    rustix::fs::setxattr(&path, "system.posix_acl_access", &acl, flags).unwrap();
+    let root = sandbox.state().parent().unwrap().to_owned();
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let run = sandbox.run(&["config", "set", "llm.api_key", "sk-acl"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let mut value = [0u8; 64];
+    let len = rustix::fs::getxattr(&path, "system.posix_acl_access", &mut value[..]).unwrap();
+    assert_eq!(&value[..len], &acl[..], "the ACL changed");
+    // The service the ACL names still reads its file.
+    let read = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+            "cat",
+        ])
+        .arg(&path)
+        .output()
+        .expect("setpriv (util-linux) runs the check as `nobody`");
+    assert!(
+        read.status.success(),
+        "{}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    // And doctor does not tell the user to undo that grant.
+    let doctor = sandbox.run(&["config", "doctor"]);
+    assert!(
+        !doctor.stdout.contains("conf.d/llm` holds secrets"),
+        "{}",
+        doctor.stdout
+    );
+}

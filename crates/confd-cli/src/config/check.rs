@@ -638,6 +638,22 @@ fn check_files_in(dir: &Path, brick: &str, trusted: &Trusted) -> Vec<Finding> {
 
 fn secret_mode(path: &Path) -> Option<Finding> {
     let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o7777;
+    // With a POSIX ACL the group bits are its mask, which grants the users
+    // the ACL names on purpose: only `other` is judged, as `set` does.
+    if rustix::fs::getxattr_query(path, "system.posix_acl_access").is_ok() {
+        return (mode & 0o007 != 0).then(|| {
+            Finding::new(
+                Severity::Error,
+                "secret file permissions",
+                format!(
+                    "`{}` holds secrets but is readable by others (mode {mode:04o}, with an ACL): run `chmod o-rwx {}`, and check `getfacl {}`",
+                    path.display(),
+                    path.display(),
+                    path.display()
+                ),
+            )
+        });
+    }
     (mode & 0o077 != 0).then(|| {
         Finding::new(
             Severity::Error,

@@ -58,10 +58,21 @@ fn mode_for(path: &Path, brick: &BrickName, writes_secret: bool) -> (u32, Option
         Err(_) if confd::holds_secrets(brick.as_str()) => return (confd::SECRET_FILE_MODE, None),
         Err(_) => return (confd::FILE_MODE, None),
     };
-    if writes_secret && mode & 0o077 != 0 {
-        let tightened = mode & !0o077;
+    // With a POSIX ACL the group bits are the ACL's mask: clearing them
+    // would lock out the users the ACL names on purpose, so only `other`
+    // is taken away and the ACL is left to its owner.
+    let has_acl = rustix::fs::getxattr_query(path, "system.posix_acl_access").is_ok();
+    let loose = if has_acl { 0o007 } else { 0o077 };
+    if writes_secret && mode & loose != 0 {
+        let tightened = mode & !loose;
+        let who = if has_acl { "others" } else { "group or others" };
+        let acl = if has_acl {
+            " (its ACL is kept: `getfacl` shows who else may read it)"
+        } else {
+            ""
+        };
         let note = format!(
-            "`{}` was readable by group or others (mode {mode:04o}) and now holds a secret: its mode is now {tightened:04o}",
+            "`{}` was readable by {who} (mode {mode:04o}) and now holds a secret: its mode is now {tightened:04o}{acl}",
             path.display()
         );
         return (tightened, Some(note));
