@@ -311,3 +311,65 @@ fn doctor_judges_owners_and_what_lies_above_a_symlink_target() {
         run.stdout
     );
 }
+
+#[test]
+fn doctor_names_what_the_vfs_hides_links_that_lead_nowhere_and_a_readable_store() {
+    use std::os::unix::fs::PermissionsExt;
+    let sandbox = Sandbox::new();
+    sandbox.init();
+    // A drop-in bricks load but the VFS cannot list (a line feed in its name).
+    sandbox.write("cache.d/80-nl\nx.toml", "kv_size = 6\n");
+    // A store readable by others, and one left by an earlier version.
+    let vfs = sandbox.state().join("var/lib/vfs");
+    std::fs::create_dir_all(&vfs).unwrap();
+    std::fs::write(vfs.join("vfs-meta.redb"), "").unwrap();
+    std::fs::set_permissions(
+        vfs.join("vfs-meta.redb"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    std::fs::write(sandbox.state().join("var/lib/vfs-meta.redb"), "").unwrap();
+    std::fs::set_permissions(
+        sandbox.state().join("var/lib/vfs-meta.redb"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let run = sandbox.run(&["config", "doctor"]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    for expected in [
+        "`[ROOT]/state/etc/conf.d/cache.d/80-nl\\u000Ax.toml` has a name the VFS cannot show",
+        "`[ROOT]/state/var/lib/vfs/vfs-meta.redb` holds content hashes of files others may not read",
+        "`[ROOT]/state/var/lib/vfs-meta.redb` holds content hashes of files others may not read",
+    ] {
+        assert!(
+            run.stdout.contains(expected),
+            "{expected}\n{}",
+            run.transcript()
+        );
+    }
+
+    // A conf.d that is a symlink loop, or leads nowhere, is named as such.
+    for (target, expected) in [
+        ("conf.d", "is a symlink loop"),
+        (
+            "/nonexistent/conf.d",
+            "is a symlink to `/nonexistent/conf.d`, which does not exist",
+        ),
+    ] {
+        let sandbox = Sandbox::new();
+        std::fs::create_dir_all(sandbox.state().join("etc")).unwrap();
+        std::os::unix::fs::symlink(target, sandbox.conf_d()).unwrap();
+        let run = sandbox.run(&["config", "doctor"]);
+        assert_eq!(run.code, 1, "{}", run.transcript());
+        assert!(
+            run.stdout.contains(expected),
+            "{expected}\n{}",
+            run.transcript()
+        );
+        assert!(
+            !run.stdout.contains("does not exist: run"),
+            "{}",
+            run.stdout
+        );
+    }
+}

@@ -954,3 +954,28 @@ fn a_secret_into_a_file_with_an_acl_keeps_the_users_the_acl_names() {
         doctor.stdout
     );
 }
+
+#[test]
+fn a_line_feed_in_the_state_dir_cannot_fake_a_line_of_output() {
+    let sandbox = Sandbox::new();
+    let state = sandbox.state().with_file_name("nl\nfake: line");
+    let state = state.to_str().unwrap();
+    for args in [
+        vec!["--state-dir", state, "config", "init"],
+        vec!["--state-dir", state, "config", "set", "cache.kv_size", "3"],
+        vec!["--state-dir", state, "config", "path"],
+    ] {
+        let run = sandbox.run_raw(&args);
+        assert_eq!(run.code, 0, "{args:?}: {}", run.transcript());
+        assert!(
+            !run.stdout.lines().any(|l| l.starts_with("fake: line")),
+            "{args:?}: {}",
+            run.stdout
+        );
+        assert!(
+            run.stdout.contains("nl\\u000Afake: line"),
+            "{args:?}: {}",
+            run.stdout
+        );
+    }
+}

@@ -243,3 +243,9 @@ pub(crate) fn leaves<'a>(
         }
     }
 }
+
+/// A path as a one-line message quotes it: a line feed or a tab in a file
+/// name cannot fake a line or a column of output.
+pub(crate) fn shown_path(path: &std::path::Path) -> String {
+    confd::one_line(&path.display().to_string()).into_owned()
+}

@@ -60,9 +60,9 @@ impl Finding {
             message: error.to_string(),
             brick: Some(brick.to_owned()),
             key: error.key().map(str::to_owned),
-            position: error
-                .position()
-                .map(|(path, line, column)| (path.display().to_string(), line, column)),
+            position: error.position().map(|(path, line, column)| {
+                (crate::output::shown_path(&path).to_string(), line, column)
+            }),
         }
     }
 
@@ -296,26 +296,42 @@ fn check_state_dir(state: &StateDir, trusted: &Trusted) -> Vec<Finding> {
     let mut findings = Vec::new();
     for dir in [state.root().to_owned(), state.etc_dir(), state.conf_d()] {
         match std::fs::metadata(&dir) {
-            Err(_) => {
-                findings.push(Finding::new(
-                    Severity::Error,
-                    "state dir",
-                    format!(
-                        "`{}` does not exist: run `nexus config init`",
-                        dir.display()
+            Err(e) => {
+                // A symlink that leads nowhere (or in a loop) is not for
+                // `init` to fix: it would refuse too.
+                let message = match std::fs::read_link(&dir) {
+                    Ok(target)
+                        if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) =>
+                    {
+                        format!(
+                            "`{}` is a symlink loop (through `{}`): fix or remove the link",
+                            crate::output::shown_path(&dir),
+                            crate::output::shown_path(&target)
+                        )
+                    }
+                    Ok(target) => format!(
+                        "`{}` is a symlink to `{}`, which does not exist: fix the link, or remove it and run `nexus config init`",
+                        crate::output::shown_path(&dir),
+                        crate::output::shown_path(&target)
                     ),
-                ));
+                    Err(_) => format!(
+                        "`{}` does not exist: run `nexus config init`",
+                        crate::output::shown_path(&dir)
+                    ),
+                };
+                findings.push(Finding::new(Severity::Error, "state dir", message));
                 break;
             }
             Ok(m) if !m.is_dir() => findings.push(Finding::new(
                 Severity::Error,
                 "state dir",
-                format!("`{}` is not a directory", dir.display()),
+                format!("`{}` is not a directory", crate::output::shown_path(&dir)),
             )),
             Ok(_) => findings.extend(writable_by_others(&dir, trusted)),
         }
     }
     findings.extend(hidden_from_vfs(&state.conf_d()));
+    findings.extend(readable_store(state));
     // Whoever may rename an entry above the state dir may swap the whole
     // tree, through a symlinked state dir too.
     let real_root = std::fs::canonicalize(state.root()).unwrap_or_else(|_| state.root().to_owned());
@@ -386,7 +402,7 @@ fn judge_entry(path: &Path, trusted: &Trusted) -> Option<Finding> {
             "writable by others",
             format!(
                 "`{}` belongs to uid {}, who can change the configuration (neither root, you, nor the state dir's owner): run `chown` to give it to one of them",
-                path.display(),
+                crate::output::shown_path(&path),
                 meta.uid()
             ),
         ));
@@ -398,8 +414,8 @@ fn judge_entry(path: &Path, trusted: &Trusted) -> Option<Finding> {
         "writable by others",
         format!(
             "`{}` is writable by {who} (mode {mode:04o}), so {so} can change the configuration: run `chmod go-w {}`",
-            path.display(),
-            path.display()
+            crate::output::shown_path(&path),
+            crate::output::shown_path(&path)
         ),
     ))
 }
@@ -413,7 +429,7 @@ fn unsafe_ancestors(dir: &Path, trusted: &Trusted) -> Vec<Finding> {
         .filter_map(|ancestor| {
             let meta = std::fs::metadata(ancestor).ok()?;
             let mode = meta.permissions().mode();
-            let shown = ancestor.display();
+            let shown = crate::output::shown_path(&ancestor);
             let (why, fix) = if mode & 0o1002 == 0o002 {
                 (
                     "is writable by everyone and not sticky".to_owned(),
@@ -438,20 +454,56 @@ fn unsafe_ancestors(dir: &Path, trusted: &Trusted) -> Vec<Finding> {
         .collect()
 }
 
-/// A symlink under `$STATE/etc`: bricks follow it, but the VFS never follows
-/// a symlink, so what it points to is missing from `/etc` there.
+/// What bricks read under `$STATE/etc` but the VFS does not show: a symlink
+/// (the VFS never follows one), or a name it cannot represent (not UTF-8,
+/// or with a control character).
 fn hidden_from_vfs(path: &Path) -> Option<Finding> {
     let meta = std::fs::symlink_metadata(path).ok()?;
-    meta.file_type().is_symlink().then(|| {
-        Finding::new(
-            Severity::Warning,
-            "hidden from the vfs",
-            format!(
-                "`{}` is a symlink: bricks read through it, but the VFS does not follow symlinks, so `/etc` in the VFS will not show it (replace it with the file or directory itself)",
-                path.display()
-            ),
-        )
+    let name = path.file_name()?;
+    let why = if meta.file_type().is_symlink() {
+        "is a symlink: bricks read through it, but the VFS does not follow symlinks, so `/etc` in the VFS will not show it (replace it with the file or directory itself)"
+    } else if name
+        .to_str()
+        .is_none_or(|n| n.chars().any(char::is_control))
+    {
+        "has a name the VFS cannot show (not UTF-8, or with a control character): bricks read it, `/etc` in the VFS will not list it; rename it"
+    } else {
+        return None;
+    };
+    Some(Finding::new(
+        Severity::Warning,
+        "hidden from the vfs",
+        format!("`{}` {why}", crate::output::shown_path(&path)),
+    ))
+}
+
+/// The VFS's metadata store holds content hashes of files others may not
+/// read (the 0600 secret bricks): it, and the directory holding it, must be
+/// its owner's alone. The store of an earlier version (`var/lib/vfs-meta.redb`)
+/// counts too.
+fn readable_store(state: &StateDir) -> Vec<Finding> {
+    let var_lib = state.var_lib();
+    [
+        var_lib.join("vfs"),
+        var_lib.join("vfs/vfs-meta.redb"),
+        var_lib.join("vfs-meta.redb"),
+    ]
+    .into_iter()
+    .filter_map(|path| {
+        let mode = std::fs::metadata(&path).ok()?.permissions().mode() & 0o7777;
+        (mode & 0o077 != 0).then(|| {
+            Finding::new(
+                Severity::Error,
+                "secret file permissions",
+                format!(
+                    "`{}` holds content hashes of files others may not read, but group or others may read it (mode {mode:04o}): run `chmod go-rwx {}`",
+                    crate::output::shown_path(&path),
+                    crate::output::shown_path(&path)
+                ),
+            )
+        })
     })
+    .collect()
 }
 
 fn check_conf_d(state: &StateDir, trusted: &Trusted) -> Vec<Finding> {
@@ -468,7 +520,7 @@ fn check_conf_d(state: &StateDir, trusted: &Trusted) -> Vec<Finding> {
                 "state dir",
                 format!(
                     "cannot list `{}` ({e}): its files were not checked; run doctor as a user who can read it",
-                    state.conf_d().display()
+                    crate::output::shown_path(&state.conf_d())
                 ),
             ));
             return findings;
@@ -492,14 +544,17 @@ fn check_conf_d(state: &StateDir, trusted: &Trusted) -> Vec<Finding> {
                 "unrecognised files",
                 format!(
                     "`{}` is a symlink to `{}`, which does not exist",
-                    path.display(),
-                    target.display()
+                    crate::output::shown_path(&path),
+                    crate::output::shown_path(&target)
                 ),
             ));
             continue;
         }
         let is_dir = path.is_dir();
-        if is_dir && let Some(brick) = name.strip_suffix(".d") {
+        if is_dir
+            && let Some(brick) = name.strip_suffix(".d")
+            && BrickName::new(brick).is_ok()
+        {
             findings.extend(hidden_from_vfs(&path));
             findings.extend(writable_by_others(&path, trusted));
             findings.extend(check_files_in(&path, brick, trusted));
@@ -518,7 +573,7 @@ fn check_conf_d(state: &StateDir, trusted: &Trusted) -> Vec<Finding> {
                 "unrecognised files",
                 format!(
                     "`{}` is ignored: main files have no extension (did you mean `{stem}`? drop-ins go in `{stem}.d/`)",
-                    path.display()
+                    crate::output::shown_path(&path)
                 ),
             ));
             continue;
@@ -529,7 +584,7 @@ fn check_conf_d(state: &StateDir, trusted: &Trusted) -> Vec<Finding> {
                 "unrecognised files",
                 format!(
                     "`{}` is ignored: `{name}` is not a valid brick name",
-                    path.display()
+                    crate::output::shown_path(&path)
                 ),
             ));
             continue;
@@ -590,7 +645,7 @@ fn leftover(path: &Path, name: &str) -> Option<Finding> {
     Some(Finding::new(
         severity,
         check,
-        format!("`{}` {message}", path.display()),
+        format!("`{}` {message}", crate::output::shown_path(&path)),
     ))
 }
 
@@ -614,7 +669,7 @@ fn check_files_in(dir: &Path, brick: &str, trusted: &Trusted) -> Vec<Finding> {
                 "unrecognised files",
                 format!(
                     "`{}` is ignored (drop-ins end in `.toml`): delete it when you no longer need it",
-                    path.display()
+                    crate::output::shown_path(&path)
                 ),
             ));
         } else if let Some(finding) = leftover(&path, &name) {
@@ -628,7 +683,7 @@ fn check_files_in(dir: &Path, brick: &str, trusted: &Trusted) -> Vec<Finding> {
                 "unrecognised files",
                 format!(
                     "`{}` is ignored: drop-ins are regular files named `*.toml`",
-                    path.display()
+                    crate::output::shown_path(&path)
                 ),
             ));
         }
@@ -647,9 +702,9 @@ fn secret_mode(path: &Path) -> Option<Finding> {
                 "secret file permissions",
                 format!(
                     "`{}` holds secrets but is readable by others (mode {mode:04o}, with an ACL): run `chmod o-rwx {}`, and check `getfacl {}`",
-                    path.display(),
-                    path.display(),
-                    path.display()
+                    crate::output::shown_path(&path),
+                    crate::output::shown_path(&path),
+                    crate::output::shown_path(&path)
                 ),
             )
         });
@@ -660,8 +715,8 @@ fn secret_mode(path: &Path) -> Option<Finding> {
             "secret file permissions",
             format!(
                 "`{}` holds secrets but is readable by group or others (mode {mode:04o}): run `chmod 600 {}`",
-                path.display(),
-                path.display()
+                crate::output::shown_path(&path),
+                crate::output::shown_path(&path)
             ),
         )
     })
@@ -675,7 +730,7 @@ fn unrecognised(path: &Path, name: &str, registered: &[String], is_dir: bool) ->
             "unrecognised files",
             format!(
                 "`{}` is {what} an unregistered brick `{name}` (did you mean `{suggestion}`?)",
-                path.display()
+                crate::output::shown_path(&path)
             ),
         ),
         None => Finding::new(
@@ -683,7 +738,7 @@ fn unrecognised(path: &Path, name: &str, registered: &[String], is_dir: bool) ->
             "unrecognised files",
             format!(
                 "`{}` is {what} the unregistered brick `{name}`: it loads with no defaults",
-                path.display()
+                crate::output::shown_path(&path)
             ),
         ),
     }

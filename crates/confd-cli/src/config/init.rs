@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use confd::{SeedAction, SeedReport};
 
+use crate::output::shown_path;
 use crate::{Failure, Format, Global};
 
 pub(crate) fn init(global: &Global, force: bool, dry_run: bool) -> Result<(), Failure> {
@@ -43,8 +44,8 @@ fn text(report: &SeedReport) -> String {
     let mut out = String::new();
     for (path, action) in &report.files {
         let side = action.side_file(path);
-        let side = side.as_deref().map(std::path::Path::display);
-        let path = path.display();
+        let side = side.as_deref().map(shown_path);
+        let path = shown_path(path);
         let line = match (action, side) {
             (SeedAction::Kept, Some(new)) => {
                 format!("kept     {path} (edited; new default written to {new})")
@@ -60,7 +61,7 @@ fn text(report: &SeedReport) -> String {
         let _ = writeln!(
             out,
             "{prefix}removed  {} (stale temporary file)",
-            path.display()
+            shown_path(path)
         );
     }
     out
@@ -75,8 +76,8 @@ fn warnings(report: &SeedReport) -> Vec<String> {
             let new = action.side_file(path).filter(|_| *action == SeedAction::Kept)?;
             Some(format!(
                 "kept your edited `{}`; the new shipped default is in `{}`: merge what you want, then delete it",
-                path.display(),
-                new.display()
+                shown_path(path),
+                shown_path(&new)
             ))
         })
         .collect()

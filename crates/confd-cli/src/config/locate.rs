@@ -15,7 +15,10 @@ pub(crate) fn diff(global: &Global, brick: &BrickName) -> Result<(), Failure> {
     let path = state.main_file(brick);
     let (current, label) = match confd::read_config_file(&path)? {
         Some(text) => (text, path.display().to_string()),
-        None => (String::new(), format!("{} (missing)", path.display())),
+        None => (
+            String::new(),
+            format!("{} (missing)", crate::output::shown_path(&path)),
+        ),
     };
     let current = redact_secrets(brick, &path, &current);
     let diff = similar::TextDiff::from_lines(shipped.contents, &current);
@@ -81,7 +84,7 @@ pub(crate) fn path(global: &Global) -> Result<(), Failure> {
     match global.format {
         Format::Text => {
             for (name, path) in &rows {
-                println!("{name:<10} {}", path.display());
+                println!("{name:<10} {}", crate::output::shown_path(path));
             }
             println!("(state dir from {source})");
         }

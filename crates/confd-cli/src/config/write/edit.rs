@@ -9,6 +9,7 @@ use super::{
     check_brick_name, check_links, lock, mode_for, resolve, starting_text, target_file, validate,
     write, writes_new_secret,
 };
+use crate::output::shown_path;
 use crate::{Failure, Global};
 
 /// The editor to run: `$VISUAL`, else `$EDITOR`, else `vi`.
@@ -143,7 +144,7 @@ fn replace_with_copy(
     let edited = std::fs::read_to_string(copy)
         .map_err(|e| Failure::Config(format!("cannot read the edited copy: {e}")))?;
     if edited == original {
-        println!("no changes; {} is unchanged", path.display());
+        println!("no changes; {} is unchanged", shown_path(path));
         return Ok(Edited::Done);
     }
     match validate(global, brick, path, &edited) {
@@ -169,7 +170,7 @@ fn replace_with_copy(
     if now_file == file && now.as_deref() == on_disk {
         let mode = mode_for(file, brick, writes_new_secret(brick, original, &edited));
         write(path, file, &edited, mode)?;
-        println!("updated {}", path.display());
+        println!("updated {}", shown_path(path));
         return Ok(Edited::Done);
     }
     drop(lock);

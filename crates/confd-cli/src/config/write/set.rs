@@ -8,6 +8,7 @@ use super::{
     validate, write, writes_new_secret,
 };
 use crate::config::BrickKey;
+use crate::output::shown_path;
 use crate::{Failure, Global};
 
 /// The value of `config set --stdin`: standard input, without one trailing
@@ -122,8 +123,8 @@ pub(crate) fn set(
 /// Says what `set` did, in the output format asked for.
 fn report_set(global: &Global, target: &BrickKey, path: &Path, changed: bool) {
     match global.format {
-        crate::Format::Text if changed => println!("set {target} in {}", path.display()),
-        crate::Format::Text => println!("unchanged {target} in {}", path.display()),
+        crate::Format::Text if changed => println!("set {target} in {}", shown_path(path)),
+        crate::Format::Text => println!("unchanged {target} in {}", shown_path(path)),
         crate::Format::Json => println!(
             "{:#}",
             serde_json::json!({
