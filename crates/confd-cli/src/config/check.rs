@@ -60,9 +60,9 @@ impl Finding {
             message: error.to_string(),
             brick: Some(brick.to_owned()),
             key: error.key().map(str::to_owned),
-            position: error.position().map(|(path, line, column)| {
-                (crate::output::shown_path(&path).to_string(), line, column)
-            }),
+            position: error
+                .position()
+                .map(|(path, line, column)| (path.display().to_string(), line, column)),
         }
     }
 
@@ -402,7 +402,7 @@ fn judge_entry(path: &Path, trusted: &Trusted) -> Option<Finding> {
             "writable by others",
             format!(
                 "`{}` belongs to uid {}, who can change the configuration (neither root, you, nor the state dir's owner): run `chown` to give it to one of them",
-                crate::output::shown_path(&path),
+                crate::output::shown_path(path),
                 meta.uid()
             ),
         ));
@@ -414,8 +414,8 @@ fn judge_entry(path: &Path, trusted: &Trusted) -> Option<Finding> {
         "writable by others",
         format!(
             "`{}` is writable by {who} (mode {mode:04o}), so {so} can change the configuration: run `chmod go-w {}`",
-            crate::output::shown_path(&path),
-            crate::output::shown_path(&path)
+            crate::output::shown_path(path),
+            crate::output::shown_path(path)
         ),
     ))
 }
@@ -429,7 +429,7 @@ fn unsafe_ancestors(dir: &Path, trusted: &Trusted) -> Vec<Finding> {
         .filter_map(|ancestor| {
             let meta = std::fs::metadata(ancestor).ok()?;
             let mode = meta.permissions().mode();
-            let shown = crate::output::shown_path(&ancestor);
+            let shown = crate::output::shown_path(ancestor);
             let (why, fix) = if mode & 0o1002 == 0o002 {
                 (
                     "is writable by everyone and not sticky".to_owned(),
@@ -473,7 +473,7 @@ fn hidden_from_vfs(path: &Path) -> Option<Finding> {
     Some(Finding::new(
         Severity::Warning,
         "hidden from the vfs",
-        format!("`{}` {why}", crate::output::shown_path(&path)),
+        format!("`{}` {why}", crate::output::shown_path(path)),
     ))
 }
 
@@ -645,7 +645,7 @@ fn leftover(path: &Path, name: &str) -> Option<Finding> {
     Some(Finding::new(
         severity,
         check,
-        format!("`{}` {message}", crate::output::shown_path(&path)),
+        format!("`{}` {message}", crate::output::shown_path(path)),
     ))
 }
 
@@ -702,9 +702,9 @@ fn secret_mode(path: &Path) -> Option<Finding> {
                 "secret file permissions",
                 format!(
                     "`{}` holds secrets but is readable by others (mode {mode:04o}, with an ACL): run `chmod o-rwx {}`, and check `getfacl {}`",
-                    crate::output::shown_path(&path),
-                    crate::output::shown_path(&path),
-                    crate::output::shown_path(&path)
+                    crate::output::shown_path(path),
+                    crate::output::shown_path(path),
+                    crate::output::shown_path(path)
                 ),
             )
         });
@@ -715,8 +715,8 @@ fn secret_mode(path: &Path) -> Option<Finding> {
             "secret file permissions",
             format!(
                 "`{}` holds secrets but is readable by group or others (mode {mode:04o}): run `chmod 600 {}`",
-                crate::output::shown_path(&path),
-                crate::output::shown_path(&path)
+                crate::output::shown_path(path),
+                crate::output::shown_path(path)
             ),
         )
     })
@@ -730,7 +730,7 @@ fn unrecognised(path: &Path, name: &str, registered: &[String], is_dir: bool) ->
             "unrecognised files",
             format!(
                 "`{}` is {what} an unregistered brick `{name}` (did you mean `{suggestion}`?)",
-                crate::output::shown_path(&path)
+                crate::output::shown_path(path)
             ),
         ),
         None => Finding::new(
@@ -738,7 +738,7 @@ fn unrecognised(path: &Path, name: &str, registered: &[String], is_dir: bool) ->
             "unrecognised files",
             format!(
                 "`{}` is {what} the unregistered brick `{name}`: it loads with no defaults",
-                crate::output::shown_path(&path)
+                crate::output::shown_path(path)
             ),
         ),
     }
