@@ -979,3 +979,33 @@ fn a_line_feed_in_the_state_dir_cannot_fake_a_line_of_output() {
         );
     }
 }
+
+#[test]
+fn an_editor_variable_that_is_not_utf8_is_named_not_skipped() {
+    use std::os::unix::ffi::OsStrExt;
+    let sandbox = Sandbox::new();
+    sandbox.init();
+    let state = sandbox.state();
+    let output = sandbox
+        .command_with(
+            &nexus_bin(),
+            &[
+                "--state-dir",
+                state.to_str().unwrap(),
+                "config",
+                "edit",
+                "cache",
+            ],
+        )
+        .env("EDITOR", std::ffi::OsStr::from_bytes(b"my\xffeditor"))
+        .output()
+        .unwrap();
+    let run = sandbox.finish(output);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(
+        run.stderr
+            .contains("environment variable `EDITOR` is not valid UTF-8"),
+        "{}",
+        run.stderr
+    );
+}

@@ -12,14 +12,22 @@ use super::{
 use crate::output::shown_path;
 use crate::{Failure, Global};
 
-/// The editor to run: `$VISUAL`, else `$EDITOR`, else `vi`.
+/// The editor to run: `$VISUAL`, else `$EDITOR`, else `vi`. A variable that
+/// is not UTF-8 is an error naming it, not a silent fall-back to `vi`.
 #[allow(clippy::disallowed_methods)] // the editor is the CLI's business, not configuration
-fn editor() -> String {
-    ["VISUAL", "EDITOR"]
-        .iter()
-        .filter_map(|var| std::env::var(var).ok())
-        .find(|v| !v.trim().is_empty())
-        .unwrap_or_else(|| "vi".to_owned())
+fn editor() -> Result<String, Failure> {
+    for var in ["VISUAL", "EDITOR"] {
+        match std::env::var(var) {
+            Ok(editor) if !editor.trim().is_empty() => return Ok(editor),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                return Err(Failure::Config(format!(
+                    "environment variable `{var}` is not valid UTF-8: set it to the editor's command"
+                )));
+            }
+            _ => {}
+        }
+    }
+    Ok("vi".to_owned())
 }
 
 /// `nexus config edit`: the editor works on a copy outside conf.d; the copy
@@ -47,14 +55,15 @@ pub(crate) fn edit(global: &Global, brick: &BrickName) -> Result<(), Failure> {
         Failure::Config(format!("cannot write `{}`: {e}", scratch.path().display()))
     })?;
     let interactive = std::io::stdin().is_terminal();
+    let editor = editor()?;
     loop {
         let status = std::process::Command::new("sh")
             .arg("-c")
-            .arg(format!("{} \"$1\"", editor()))
+            .arg(format!("{editor} \"$1\""))
             .arg("nexus-editor")
             .arg(scratch.path())
             .status()
-            .map_err(|e| Failure::Config(format!("cannot run the editor `{}`: {e}", editor())))?;
+            .map_err(|e| Failure::Config(format!("cannot run the editor `{editor}`: {e}")))?;
         let outcome = if status.success() {
             replace_with_copy(
                 global,
@@ -68,8 +77,7 @@ pub(crate) fn edit(global: &Global, brick: &BrickName) -> Result<(), Failure> {
             )
         } else {
             Err(Failure::Config(format!(
-                "the editor `{}` failed ({status})",
-                editor()
+                "the editor `{editor}` failed ({status})"
             )))
         };
         match outcome {
