@@ -353,7 +353,7 @@ fn doctor_names_what_the_vfs_hides_links_that_lead_nowhere_and_a_readable_store(
         ("conf.d", "is a symlink loop"),
         (
             "/nonexistent/conf.d",
-            "is a symlink to `/nonexistent/conf.d`, which does not exist",
+            "`[ROOT]/state/etc/conf.d` is a dangling symlink",
         ),
     ] {
         let sandbox = Sandbox::new();

@@ -1009,3 +1009,23 @@ fn an_editor_variable_that_is_not_utf8_is_named_not_skipped() {
         run.stderr
     );
 }
+
+#[test]
+fn a_state_dir_below_a_file_names_the_file() {
+    let sandbox = Sandbox::new();
+    let file = sandbox.state().with_file_name("afile");
+    std::fs::write(&file, "").unwrap();
+    let state = file.join("sub");
+    for args in [["config", "init"], ["config", "doctor"]] {
+        let mut all = vec!["--state-dir", state.to_str().unwrap()];
+        all.extend_from_slice(&args);
+        let run = sandbox.run_raw(&all);
+        assert_eq!(run.code, 1, "{args:?}: {}", run.transcript());
+        assert!(
+            run.transcript()
+                .contains("`[ROOT]/afile` is a file, not a directory"),
+            "{args:?}: {}",
+            run.transcript()
+        );
+    }
+}

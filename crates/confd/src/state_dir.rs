@@ -124,6 +124,26 @@ impl StateDir {
     /// file in their place gets one error that says so instead of a
     /// "not a directory" for every file looked up below it.
     pub fn check_layout(&self) -> Result<(), Error> {
+        // A file above the state dir (`--state-dir afile/sub`) is named too:
+        // every path below it would fail with "not a directory".
+        if let Some(blocking) = self
+            .root
+            .ancestors()
+            .skip(1)
+            .find_map(|a| std::fs::metadata(a).ok().map(|m| (a, m)))
+            .filter(|(_, meta)| !meta.is_dir())
+        {
+            let (path, meta) = blocking;
+            return Err(Error::StateDirNotADirectory {
+                path: path.to_owned(),
+                found: if meta.is_file() {
+                    "a file"
+                } else {
+                    crate::file::describe(meta.file_type())
+                },
+                is_root: false,
+            });
+        }
         for (path, is_root) in [
             (self.root.clone(), true),
             (self.etc_dir(), false),

@@ -294,11 +294,16 @@ const CHECKS: &[&str] = &[
 
 fn check_state_dir(state: &StateDir, trusted: &Trusted) -> Vec<Finding> {
     let mut findings = Vec::new();
+    // A file where the state dir, `etc` or `conf.d` belongs, or above it.
+    if let Err(e) = state.check_layout() {
+        findings.push(Finding::new(Severity::Error, "state dir", e.to_string()));
+        return findings;
+    }
     for dir in [state.root().to_owned(), state.etc_dir(), state.conf_d()] {
         match std::fs::metadata(&dir) {
             Err(e) => {
-                // A symlink that leads nowhere (or in a loop) is not for
-                // `init` to fix: it would refuse too.
+                // A symlink loop is not for `init` to fix: it would refuse
+                // too (a dangling link is named by `check_layout` above).
                 let message = match std::fs::read_link(&dir) {
                     Ok(target)
                         if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) =>
@@ -309,12 +314,7 @@ fn check_state_dir(state: &StateDir, trusted: &Trusted) -> Vec<Finding> {
                             crate::output::shown_path(&target)
                         )
                     }
-                    Ok(target) => format!(
-                        "`{}` is a symlink to `{}`, which does not exist: fix the link, or remove it and run `nexus config init`",
-                        crate::output::shown_path(&dir),
-                        crate::output::shown_path(&target)
-                    ),
-                    Err(_) => format!(
+                    _ => format!(
                         "`{}` does not exist: run `nexus config init`",
                         crate::output::shown_path(&dir)
                     ),
