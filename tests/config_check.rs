@@ -255,19 +255,8 @@ fn doctor_says_when_it_cannot_list_conf_d() {
     use std::os::unix::fs::PermissionsExt;
     let sandbox = Sandbox::new();
     sandbox.init();
-    let root = sandbox.state().parent().unwrap().to_owned();
-    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(sandbox.conf_d(), std::fs::Permissions::from_mode(0o711)).unwrap();
-    let state = sandbox.state();
-    let output = std::process::Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg(crate::support::nexus_bin())
-        .args(["--state-dir", state.to_str().unwrap(), "config", "doctor"])
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .output()
-        .expect("setpriv (util-linux) runs the check as `nobody`");
-    let run = sandbox.finish(output);
+    let run = sandbox.run_as_nobody(&["config", "doctor"]);
     assert_eq!(run.code, 1, "{}", run.transcript());
     assert!(
         run.stdout.contains("cannot list `[ROOT]/state/etc/conf.d`"),

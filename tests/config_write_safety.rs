@@ -245,26 +245,7 @@ fn set_refuses_a_file_whose_owner_it_cannot_keep() {
             .unwrap()
     };
     let dir_before = dir_mtime();
-    // The sandbox's parent (a root-owned 0700 temp dir) must let nobody through.
-    let root = sandbox.state().parent().unwrap().to_owned();
-    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let state = sandbox.state();
-    let output = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg(nexus_bin())
-        .args([
-            "--state-dir",
-            state.to_str().unwrap(),
-            "config",
-            "set",
-            "cache.kv_size",
-            "9",
-        ])
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .output()
-        .expect("setpriv (util-linux) runs the check as `nobody`");
-    let run = sandbox.finish(output);
+    let run = sandbox.run_as_nobody(&["config", "set", "cache.kv_size", "9"]);
     assert_eq!(run.code, 1, "{}", run.transcript());
     assert!(
         run.stderr.contains("belongs to uid 0 gid 0"),

@@ -121,6 +121,25 @@ impl Sandbox {
         path.display().to_string()
     }
 
+    /// Runs `nexus --state-dir STATE ARGS…` as the unprivileged user `nobody`
+    /// (the tests run as root), with the sandbox opened for it to enter.
+    pub fn run_as_nobody(&self, args: &[&str]) -> Run {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(self.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let output = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(nexus_bin())
+            .arg("--state-dir")
+            .arg(self.state())
+            .args(args)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .stdin(Stdio::null())
+            .output()
+            .expect("setpriv (util-linux) runs the check as `nobody`");
+        self.finish(output)
+    }
+
     /// Runs `init` and asserts it worked.
     pub fn init(&self) -> &Self {
         let run = self.run(&["config", "init"]);
