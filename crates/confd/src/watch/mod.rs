@@ -780,24 +780,34 @@ struct Dir {
     polled: Option<Fingerprint>,
 }
 
-/// What `stat` says of one entry, all of what an edit, a rename over it or a
-/// `chmod` changes (the access time left out: the loader's reads change it).
-type Stamp = (u64, u64, u32, u32, u32, u64, i64, i64, i64, i64);
+/// What `stat` says of one entry: what it is (device, inode, mode, owner)
+/// and, but for a directory seen only as a step on the way, its size and
+/// times (not the access time: the loader's reads change it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Stamp {
+    identity: (u64, u64, u32, u32, u32),
+    contents: Option<(u64, i64, i64, i64, i64)>,
+}
 
-fn stamp(path: &Path) -> Option<Stamp> {
+/// An entry's stamp. A file's or a symlink's is all of it, what an edit or a
+/// rename over it changes. A directory's is only what it is unless
+/// `contents`: its times change with every entry made or removed in it, and
+/// a busy `0711` home polled for one entry must not reload the bricks every
+/// time some other file there changes.
+fn stamp(path: &Path, contents: bool) -> Option<Stamp> {
     let m = std::fs::symlink_metadata(path).ok()?;
-    Some((
-        m.dev(),
-        m.ino(),
-        m.mode(),
-        m.uid(),
-        m.gid(),
-        m.size(),
-        m.mtime(),
-        m.mtime_nsec(),
-        m.ctime(),
-        m.ctime_nsec(),
-    ))
+    Some(Stamp {
+        identity: (m.dev(), m.ino(), m.mode(), m.uid(), m.gid()),
+        contents: (contents || !m.is_dir()).then(|| {
+            (
+                m.size(),
+                m.mtime(),
+                m.mtime_nsec(),
+                m.ctime(),
+                m.ctime_nsec(),
+            )
+        }),
+    })
 }
 
 /// A polled directory's state: its own stamp and its needed entries'.
@@ -942,9 +952,13 @@ impl Engine {
                 );
             }
         }
-        std::iter::once((OsString::new(), stamp(path)))
+        // Entries made or removed in `conf.d` or a `NAME.d` are the bricks'
+        // business (an unreadable `NAME.d` has no other sign of them); in a
+        // directory on the way, only the entry that leads on is.
+        let contents = role.conf_d || !role.drop_ins.is_empty();
+        std::iter::once((OsString::new(), stamp(path, contents)))
             .chain(names.into_iter().map(|name| {
-                let stamp = stamp(&path.join(&name));
+                let stamp = stamp(&path.join(&name), false);
                 (name, stamp)
             }))
             .collect()
@@ -1307,21 +1321,20 @@ mod tests {
         Ok(())
     }
 
-    #[test]
-    fn events_are_attributed_to_their_brick() -> Result<(), Box<dyn std::error::Error>> {
-        let dir = tempfile::tempdir()?;
-        let root = std::fs::canonicalize(dir.path())?;
-        std::fs::create_dir_all(root.join("etc/conf.d/cache.d"))?;
-        std::fs::create_dir_all(root.join("var"))?;
+    /// A watch of `bricks` in the state dir `root`, and an engine like its
+    /// thread's, armed, to test the engine's parts without the thread.
+    fn engine(
+        root: &Path,
+        bricks: &[&str],
+    ) -> Result<(BrickSetWatch, Engine), Box<dyn std::error::Error>> {
         let loader = Loader::new()
-            .state_dir(&root)
+            .state_dir(root)
             .env(std::iter::empty::<(String, String)>());
-        let watch = Watcher::new(loader.clone()).watch_set(["mounts", "cache"])?;
-        // An engine like the watch thread's, to test `attribute` without it.
+        let watch = Watcher::new(loader.clone()).watch_set(bricks)?;
         let (tx, _rx) = mpsc::channel();
         let mut engine = Engine {
             loader,
-            state_root: root.clone(),
+            state_root: root.to_owned(),
             conf_d: root.join("etc/conf.d"),
             debounce: DEFAULT_DEBOUNCE,
             tracked: Vec::new(),
@@ -1334,6 +1347,61 @@ mod tests {
             next_poll: None,
         };
         engine.rearm(true);
+        Ok((watch, engine))
+    }
+
+    #[test]
+    fn a_polled_directory_changes_only_with_what_the_watch_needs_in_it()
+    -> Result<(), Box<dyn std::error::Error>> {
+        // As root every directory can be watched: the fingerprint a polled
+        // one would get is tested directly.
+        let dir = tempfile::tempdir()?;
+        let root = std::fs::canonicalize(dir.path())?;
+        let state = root.join("state");
+        std::fs::create_dir_all(state.join("etc/conf.d"))?;
+        std::fs::create_dir_all(root.join("shared"))?;
+        std::fs::write(root.join("shared/mounts.toml"), "v = 1\n")?;
+        std::os::unix::fs::symlink(
+            root.join("shared/mounts.toml"),
+            state.join("etc/conf.d/mounts"),
+        )?;
+        let (_watch, engine) = engine(&state, &["mounts"])?;
+        let look = |path: &Path| {
+            let role = &engine.watched.get(path).expect("watched").role;
+            engine.fingerprint(path, role)
+        };
+        let (above, shared, conf_d) = (root.clone(), root.join("shared"), state.join("etc/conf.d"));
+        let before = (look(&above), look(&shared), look(&conf_d));
+
+        // Other entries made, edited and removed beside the way: nothing.
+        std::fs::write(root.join("other"), "x")?;
+        std::fs::write(root.join("other"), "xy")?;
+        std::fs::create_dir(root.join("other.d"))?;
+        std::fs::write(root.join("shared/unrelated"), "x")?;
+        std::fs::remove_file(root.join("other"))?;
+        assert_eq!(look(&above), before.0);
+        assert_eq!(look(&shared), before.1);
+
+        // The linked file edited in place.
+        std::fs::write(root.join("shared/mounts.toml"), "v = 2\n")?;
+        assert_ne!(look(&shared), before.1);
+        // Anything made in `conf.d` (a `NAME.d`, an editor's temp file).
+        std::fs::write(conf_d.join(".mounts.swp"), "")?;
+        assert_ne!(look(&conf_d), before.2);
+        // The state dir replaced on the way.
+        std::fs::rename(&state, root.join("state.old"))?;
+        std::fs::create_dir(&state)?;
+        assert_ne!(look(&above), before.0);
+        Ok(())
+    }
+
+    #[test]
+    fn events_are_attributed_to_their_brick() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let root = std::fs::canonicalize(dir.path())?;
+        std::fs::create_dir_all(root.join("etc/conf.d/cache.d"))?;
+        std::fs::create_dir_all(root.join("var"))?;
+        let (_watch, engine) = engine(&root, &["mounts", "cache"])?;
         let attribute = |relative: &str| {
             let mut dirty = Dirty::default();
             engine.attribute(&root.join(relative), &mut dirty);
