@@ -220,7 +220,7 @@ fn etc_moved_away_and_re_created_is_seen() {
 fn a_service_user_watches_beneath_a_directory_it_cannot_list() {
     // `/srv/apps` at 0711: the service reaches its state dir but cannot read
     // the directory above it. The watch starts, and sees edits and switches
-    // inside the state dir; only a switch up there would go unseen.
+    // inside the state dir (a switch up there: the next test).
     let sandbox = Sandbox::new();
     let root = sandbox.state().parent().unwrap().to_owned();
     let state = sandbox.state();
@@ -258,6 +258,28 @@ fn a_service_user_watches_beneath_a_directory_it_cannot_list() {
     std::fs::write(state.join("rel2/conf.d/mounts"), "auto_sync = false\n").unwrap();
     let line = watching.next_line();
     assert!(line.contains("auto_sync: true -> false"), "{line}");
+}
+
+#[test]
+fn a_service_user_sees_its_state_dir_symlink_switched_in_a_0711_directory_above() {
+    // `/srv/apps/nexus -> nexus-1` in a `0711` `/srv/apps`: polled, quietly
+    // (a directory above the state dir is often unreadable on purpose).
+    let sandbox = Sandbox::new();
+    let root = sandbox.state().parent().unwrap().to_owned();
+    for (release, auto_sync) in [("s1", "false"), ("s2", "true")] {
+        let conf_d = root.join(release).join("etc/conf.d");
+        std::fs::create_dir_all(&conf_d).unwrap();
+        std::fs::write(conf_d.join("mounts"), format!("auto_sync = {auto_sync}\n")).unwrap();
+    }
+    let watching = watch_as_nobody(
+        &sandbox,
+        "rmdir state && ln -s s1 state && chmod 0711 .",
+        &["mounts"],
+    );
+    assert_eq!(watching.start.len(), 1, "{:?}", watching.start);
+    shell(&root, "ln -sfn s2 state.tmp && mv -T state.tmp state");
+    let line = watching.next_line();
+    assert!(line.contains("auto_sync: false -> true"), "{line}");
 }
 
 #[test]

@@ -203,7 +203,16 @@ impl fmt::Display for WatchWarning {
 /// What notify said, as a lowercase reason without its debug dump of paths.
 fn notify_reason(error: &notify::Error) -> String {
     match &error.kind {
-        notify::ErrorKind::Io(e) => e.kind().to_string(),
+        // `Permission denied (os error 13)` as `permission denied`; the kind
+        // alone would say `uncategorized error` for some (`EMFILE`).
+        notify::ErrorKind::Io(e) => {
+            let text = e.to_string();
+            let text = text.split(" (os error").next().unwrap_or_default();
+            let mut chars = text.chars();
+            chars.next().map_or_else(String::new, |first| {
+                first.to_lowercase().chain(chars).collect()
+            })
+        }
         notify::ErrorKind::Generic(text) => text.clone(),
         notify::ErrorKind::PathNotFound => "no such file or directory".to_owned(),
         notify::ErrorKind::WatchNotFound => "the watch was lost".to_owned(),
@@ -1393,6 +1402,27 @@ mod tests {
         std::fs::create_dir(&state)?;
         assert_ne!(look(&above), before.0);
         Ok(())
+    }
+
+    #[test]
+    fn notify_errors_read_as_lowercase_reasons_without_debug_output() {
+        let io = |errno| notify::Error::io(std::io::Error::from_raw_os_error(errno));
+        assert_eq!(notify_reason(&io(13)), "permission denied");
+        assert_eq!(notify_reason(&io(24)), "too many open files");
+        let limit =
+            notify::Error::new(notify::ErrorKind::MaxFilesWatch).add_path(PathBuf::from("/x"));
+        assert_eq!(
+            notify_reason(&limit),
+            "the inotify watch limit is reached (`fs.inotify.max_user_watches`)"
+        );
+        let error = WatchError::Notify {
+            path: PathBuf::from("/s/etc/conf.d"),
+            error: io(24).add_path(PathBuf::from("/s/etc/conf.d")),
+        };
+        assert_eq!(
+            error.to_string(),
+            "cannot watch `/s/etc/conf.d`: too many open files"
+        );
     }
 
     #[test]
