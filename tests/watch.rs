@@ -553,3 +553,37 @@ fn a_closed_pipe_ends_the_watch_quietly() {
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(stderr, "");
 }
+
+#[test]
+fn a_reload_says_a_new_warning_once() {
+    // `get` says an unknown key is ignored; a watch said nothing, ever.
+    let sandbox = Sandbox::new();
+    sandbox.init();
+    let path = sandbox.write("mounts.d/50-typo.toml", "auto_synk = true\n");
+    let watching = Watching::start(&sandbox, &["mounts"]);
+    let warning = format!(
+        "warning: unknown key `mounts.auto_synk` at `{}:1:13` (did you mean `auto_sync`?): \
+         the brick ignores it",
+        path.display()
+    );
+    assert_eq!(watching.start, [warning, watching.banner().to_owned()]);
+
+    sandbox.write("mounts.d/60-typo.toml", "prefech = 1\n");
+    let line = watching.next_line();
+    assert!(line.starts_with("reloaded mounts "), "{line}");
+    let warning = watching.next_stderr();
+    assert!(
+        warning.starts_with("warning: unknown key `mounts.prefech` at "),
+        "{warning}"
+    );
+    // Said once: a reload for another reason says nothing again.
+    sandbox.write("mounts", "auto_sync = true\n");
+    let line = watching.next_line();
+    assert!(line.contains("auto_sync: false -> true"), "{line}");
+    sandbox.write("mounts", "auto_sync = false\n");
+    let line = watching.next_line();
+    assert!(line.contains("auto_sync: true -> false"), "{line}");
+    // Written before the line, but its reader thread may lag: a bounded wait.
+    let again = watching.stderr.recv_timeout(Duration::from_millis(300));
+    assert!(again.is_err(), "a warning said again: {again:?}");
+}

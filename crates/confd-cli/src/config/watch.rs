@@ -5,7 +5,9 @@
 //! json`), so it can be piped; the "watching …" banner goes to stderr, and
 //! tells a script (or a test) that edits from then on will be seen.
 
-use confd::{BrickName, Change, Setting, WatchError, WatchEvent, Watcher, redact};
+use std::collections::{BTreeSet, HashMap};
+
+use confd::{BrickConfig, BrickName, Change, Setting, WatchError, WatchEvent, Watcher, redact};
 use serde_json::{Value as Json, json};
 
 use crate::output::{self, json_origin, json_value};
@@ -25,6 +27,12 @@ pub(crate) fn watch(
             WatchError::Load(e) => Failure::from(e),
             other => Failure::Config(other.to_string()),
         })?;
+    let mut warned = Warned::default();
+    for brick in set.bricks() {
+        if let Some(config) = set.current(brick.as_str()) {
+            warned.say_new(brick, &config);
+        }
+    }
     // A brick invalid from the start has its `Invalid` event queued by now:
     // the banner says why, and the event is still printed first.
     let first: Vec<WatchEvent> = set.events().try_iter().collect();
@@ -48,6 +56,9 @@ pub(crate) fn watch(
     eprintln!("watching {} (Ctrl-C to stop)", status.join(", "));
 
     for event in first.into_iter().chain(set.events()) {
+        if let WatchEvent::Reloaded(reload) = &event {
+            warned.say_new(&reload.brick, &reload.config);
+        }
         let line = match global.format {
             Format::Text => text(&event, show_secrets),
             Format::Json => json(&event, show_secrets).to_string(),
@@ -61,6 +72,25 @@ pub(crate) fn watch(
         }
     }
     Err(Failure::Config("the watch stopped unexpectedly".to_owned()))
+}
+
+/// The warnings of each brick's configuration (an unknown key, a deprecated
+/// variable) said so far: a reload says only the new ones, as `get` would
+/// have said them, rather than every warning again on every save.
+#[derive(Default)]
+struct Warned(HashMap<BrickName, BTreeSet<String>>);
+
+impl Warned {
+    fn say_new(&mut self, brick: &BrickName, config: &BrickConfig) {
+        let now: BTreeSet<String> = config.warnings().iter().map(ToString::to_string).collect();
+        let before = self
+            .0
+            .insert(brick.clone(), now.clone())
+            .unwrap_or_default();
+        for warning in now.difference(&before) {
+            output::warning(warning);
+        }
+    }
 }
 
 /// The library's line, which redacts secrets unless asked not to.
