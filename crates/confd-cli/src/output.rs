@@ -59,6 +59,16 @@ pub(crate) fn stdout_failure() -> Option<std::io::Error> {
         .filter(|e| e.kind() != std::io::ErrorKind::BrokenPipe)
 }
 
+/// Whether a write to stdout failed already (a closed pipe included): a
+/// command that writes until stopped stops then, and [`stdout_failure`]
+/// says how to end.
+pub(crate) fn stdout_failed() -> bool {
+    STDOUT_FAILURE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .is_some()
+}
+
 /// Writes `text` to stderr, escaped as [`stdout`] escapes it; an error
 /// writing stderr has nowhere to be reported and is ignored.
 pub(crate) fn stderr(text: &str) {

@@ -74,8 +74,8 @@ pub use shown::{one_line, quoted_input, terminal_safe};
 pub use state_dir::{StateDir, StateDirSource};
 pub use value::{BOOL_WORDS, leaves, parse_bool, parse_typed};
 pub use watch::{
-    Action, BrickSetWatch, BrickWatch, Change, ConfigReader, DEFAULT_DEBOUNCE, Invalid, Reloaded,
-    Setting, WatchError, WatchEvent, Watcher, plan,
+    Action, BrickSetWatch, BrickWatch, Change, ConfigReader, DEFAULT_DEBOUNCE, Invalid,
+    POLL_INTERVAL, Reloaded, Setting, WatchError, WatchEvent, WatchWarning, Watcher, plan,
 };
 
 /// The effective configuration of brick `name`, from `$NEXUS_STATE_DIR`

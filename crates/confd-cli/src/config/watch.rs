@@ -5,12 +5,12 @@
 //! json`), so it can be piped; the "watching …" banner goes to stderr, and
 //! tells a script (or a test) that edits from then on will be seen.
 
-use std::io::Write as _;
+use std::collections::{BTreeSet, HashMap};
 
-use confd::{BrickName, Change, Setting, WatchError, WatchEvent, Watcher, redact};
+use confd::{BrickConfig, BrickName, Change, Setting, WatchError, WatchEvent, Watcher, redact};
 use serde_json::{Value as Json, json};
 
-use crate::output::{json_origin, json_value};
+use crate::output::{self, json_origin, json_value};
 use crate::{Failure, Format, Global};
 
 pub(crate) fn watch(
@@ -18,37 +18,79 @@ pub(crate) fn watch(
     bricks: &[BrickName],
     show_secrets: bool,
 ) -> Result<(), Failure> {
+    // This program installs no `tracing` subscriber: the watch's warnings
+    // (a directory polled because it cannot be watched) come here instead.
     let set = Watcher::new(global.loader())
+        .on_warning(|warning| output::warning(&warning.to_string()))
         .watch_set(bricks.iter().map(BrickName::as_str))
         .map_err(|e| match e {
             WatchError::Load(e) => Failure::from(e),
             other => Failure::Config(other.to_string()),
         })?;
+    let mut warned = Warned::default();
+    for brick in set.bricks() {
+        if let Some(config) = set.current(brick.as_str()) {
+            warned.say_new(brick, &config);
+        }
+    }
+    // A brick invalid from the start has its `Invalid` event queued by now:
+    // the banner says why, and the event is still printed first.
+    let first: Vec<WatchEvent> = set.events().try_iter().collect();
     let status: Vec<String> = set
         .bricks()
         .map(|brick| match set.current(brick.as_str()) {
             Some(config) => format!("{brick} ({})", config.effective_hash().short()),
-            None => format!("{brick} (invalid)"),
+            None => match first.iter().find_map(|e| match e {
+                WatchEvent::Invalid(i) if i.brick == *brick => Some(&i.error),
+                _ => None,
+            }) {
+                Some(error) => {
+                    let reason = error.to_string();
+                    let reason = reason.lines().next().unwrap_or_default().to_owned();
+                    format!("{brick} (invalid: {reason})")
+                }
+                None => format!("{brick} (invalid)"),
+            },
         })
         .collect();
     eprintln!("watching {} (Ctrl-C to stop)", status.join(", "));
 
-    let mut stdout = std::io::stdout().lock();
-    for event in set.events() {
+    for event in first.into_iter().chain(set.events()) {
+        if let WatchEvent::Reloaded(reload) = &event {
+            warned.say_new(&reload.brick, &reload.config);
+        }
         let line = match global.format {
             Format::Text => text(&event, show_secrets),
             Format::Json => json(&event, show_secrets).to_string(),
         };
-        // A closed pipe (`| head -1`) ends the watch quietly, like other tools.
-        // Escaped as every other output is (see `output::stdout`).
-        if writeln!(stdout, "{}", confd::terminal_safe(&line))
-            .and_then(|()| stdout.flush())
-            .is_err()
-        {
+        // Escaped as every other output is. A line that cannot be written
+        // ends the watch: quietly for a closed pipe (`| head -1`), like other
+        // tools; with `main`'s error for any other failure (a full disk).
+        output::stdout(&format!("{line}\n"));
+        if output::stdout_failed() {
             return Ok(());
         }
     }
     Err(Failure::Config("the watch stopped unexpectedly".to_owned()))
+}
+
+/// The warnings of each brick's configuration (an unknown key, a deprecated
+/// variable) said so far: a reload says only the new ones, as `get` would
+/// have said them, rather than every warning again on every save.
+#[derive(Default)]
+struct Warned(HashMap<BrickName, BTreeSet<String>>);
+
+impl Warned {
+    fn say_new(&mut self, brick: &BrickName, config: &BrickConfig) {
+        let now: BTreeSet<String> = config.warnings().iter().map(ToString::to_string).collect();
+        let before = self
+            .0
+            .insert(brick.clone(), now.clone())
+            .unwrap_or_default();
+        for warning in now.difference(&before) {
+            output::warning(warning);
+        }
+    }
 }
 
 /// The library's line, which redacts secrets unless asked not to.

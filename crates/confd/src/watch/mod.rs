@@ -44,10 +44,20 @@
 //!   ignored. A change to one of those entries, or to a watched directory
 //!   itself, resolves every path again, sets every watch anew (notify drops
 //!   a watch by itself when it sees its directory moved) and reloads every
-//!   brick. Directories above the state dir that cannot be watched (a `0711`
-//!   home) are done without. A main file or drop-in that is a symlink is
-//!   followed the same way, to its target's entry, so editing or switching
-//!   the target is seen too.
+//!   brick. A main file or drop-in that is a symlink is followed the same
+//!   way, to its target's entry, so editing or switching the target is seen
+//!   too.
+//! - **Polled when it cannot be watched.** inotify needs read permission on
+//!   a directory: a service user may reach `conf.d` through a `0711`
+//!   directory it cannot read (its state dir, `etc`, `conf.d` itself, the
+//!   directory a symlinked file lives in), or the inotify watch limit may be
+//!   reached. Such a directory is polled instead, every [`POLL_INTERVAL`]:
+//!   the `stat` of the directory and of the entries the watch needs there
+//!   (the one that leads on, the bricks' files, the drop-ins), which search
+//!   permission alone allows. Any difference counts as a change on the way.
+//!   Only what cannot be watched is polled, and the watch says so once per
+//!   directory through [`Watcher::on_warning`] (quietly for a directory
+//!   above the state dir, such as a `0711` home, where that is normal).
 //! - **Missing directories.** If `conf.d` (or the state dir) does not exist
 //!   yet, the deepest existing directory on the way is watched for the
 //!   missing entry, until `conf.d` appears; the bricks run on their defaults
@@ -121,11 +131,96 @@ pub use plan::{Action, plan};
 /// 50 ms a person notices.
 pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(20);
 
+/// How often a directory that cannot be watched is polled: often enough
+/// that a change is seen within a second, seldom enough that polling costs
+/// nothing (a few `stat` calls).
+pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Where a watch's warnings go: [`Watcher::on_warning`], or `tracing`.
+type WarningSink = Arc<dyn Fn(&WatchWarning) + Send + Sync>;
+
 /// Starts watches: which loader to reload with and how long to debounce.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Watcher {
     loader: Loader,
     debounce: Duration,
+    on_warning: WarningSink,
+}
+
+impl fmt::Debug for Watcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Watcher")
+            .field("loader", &self.loader)
+            .field("debounce", &self.debounce)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Something a running watch wants its user to know that is not news about
+/// a brick: how it keeps watching when the usual way fails.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WatchWarning {
+    /// A directory the watch needs cannot be watched (no read permission,
+    /// the inotify watch limit reached): it is polled every `every` instead.
+    /// Said once per directory.
+    Polling {
+        /// The directory, by real path.
+        dir: PathBuf,
+        /// Why it cannot be watched, lowercase: `permission denied`.
+        reason: String,
+        /// How often it is polled.
+        every: Duration,
+    },
+    /// The file-system watcher reported an error (its queue overflowed, a
+    /// watch was lost): every watch is set again and every brick reloaded.
+    Lost {
+        /// `conf.d`, as the loader sees it.
+        conf_d: PathBuf,
+        /// What the watcher said.
+        reason: String,
+    },
+}
+
+impl fmt::Display for WatchWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WatchWarning::Polling { dir, reason, every } => write!(
+                f,
+                "cannot watch `{}` ({reason}): checking it every {} ms instead",
+                dir.display(),
+                every.as_millis()
+            ),
+            WatchWarning::Lost { conf_d, reason } => write!(
+                f,
+                "watching `{}`: {reason}; watching everything again",
+                conf_d.display()
+            ),
+        }
+    }
+}
+
+/// What notify said, as a lowercase reason without its debug dump of paths.
+fn notify_reason(error: &notify::Error) -> String {
+    match &error.kind {
+        // `Permission denied (os error 13)` as `permission denied`; the kind
+        // alone would say `uncategorized error` for some (`EMFILE`).
+        notify::ErrorKind::Io(e) => {
+            let text = e.to_string();
+            let text = text.split(" (os error").next().unwrap_or_default();
+            let mut chars = text.chars();
+            chars.next().map_or_else(String::new, |first| {
+                first.to_lowercase().chain(chars).collect()
+            })
+        }
+        notify::ErrorKind::Generic(text) => text.clone(),
+        notify::ErrorKind::PathNotFound => "no such file or directory".to_owned(),
+        notify::ErrorKind::WatchNotFound => "the watch was lost".to_owned(),
+        notify::ErrorKind::InvalidConfig(_) => "the watcher refused its settings".to_owned(),
+        notify::ErrorKind::MaxFilesWatch => {
+            "the inotify watch limit is reached (`fs.inotify.max_user_watches`)".to_owned()
+        }
+    }
 }
 
 /// Why a watch could not start.
@@ -138,11 +233,11 @@ pub enum WatchError {
     #[error(transparent)]
     Load(#[from] Error),
 
-    /// The file-system watcher refused a directory (permission denied, the
-    /// inotify watch limit reached, …).
-    #[error("cannot watch `{}`: {error}", path.display())]
+    /// The file-system watcher could not start (the inotify instance limit
+    /// reached, …). A directory it refuses later is polled instead.
+    #[error("cannot watch `{}`: {}", path.display(), notify_reason(error))]
     Notify {
-        /// The directory.
+        /// `conf.d`.
         path: PathBuf,
         /// What notify said.
         error: notify::Error,
@@ -453,7 +548,18 @@ impl Watcher {
         Watcher {
             loader,
             debounce: DEFAULT_DEBOUNCE,
+            on_warning: Arc::new(|warning| tracing::warn!("{warning}")),
         }
+    }
+
+    /// Where the watch's warnings go (a directory polled because it cannot be
+    /// watched, a watcher error), instead of a `tracing` warning; called on
+    /// the thread that starts the watch, then on the watch thread. A program
+    /// without a `tracing` subscriber should set it, or its user never hears.
+    #[must_use]
+    pub fn on_warning(mut self, sink: impl Fn(&WatchWarning) + Send + Sync + 'static) -> Self {
+        self.on_warning = Arc::new(sink);
+        self
     }
 
     /// How long file events settle before a reload, and the least time
@@ -532,11 +638,14 @@ impl Watcher {
             events: events_tx,
             debouncer,
             watched: BTreeMap::new(),
+            on_warning: self.on_warning,
+            told: BTreeSet::new(),
+            next_poll: None,
         };
 
         // Watch first, then load: a change between the two is then both in
         // the load and in an event, never in neither.
-        engine.rearm(true, true)?;
+        engine.rearm(true);
         // The first good load is the starting point, not news; a first bad
         // one is news for a set (its first event) and fatal for one brick.
         for index in 0..bricks.len() {
@@ -658,27 +767,60 @@ struct Role {
     need: Need,
 }
 
-/// How much the watch needs a directory, for when it cannot be watched.
+/// How much the watch needs a directory, for when it cannot be watched and
+/// is polled instead: whether to tell the user.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 enum Need {
-    /// Only to see a link switched above the state dir: done without,
-    /// quietly (such a directory may well be unreadable, a `0711` home).
+    /// Only to see a link switched above the state dir: polled quietly
+    /// (such a directory is often unreadable on purpose, a `0711` home).
     #[default]
     Above,
-    /// To see a switch inside the state dir: done without, with a warning.
-    Switches,
-    /// It holds the files, or is where a missing directory will appear:
-    /// nothing is seen without it, so a watch cannot start without it.
-    Files,
+    /// It holds the files, is on the way from the state dir to them, or is
+    /// where a missing directory will appear: polled, and the user told.
+    Needed,
 }
 
 /// A directory the watch thread asked notify to watch.
 struct Dir {
     id: DirId,
     role: Role,
-    /// `false` when notify refused it and the watch goes on without it.
-    armed: bool,
+    /// `None` when notify watches it; when notify refused it, what it looked
+    /// like at the last look, to poll it instead.
+    polled: Option<Fingerprint>,
 }
+
+/// What `stat` says of one entry: what it is (device, inode, mode, owner)
+/// and, but for a directory seen only as a step on the way, its size and
+/// times (not the access time: the loader's reads change it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Stamp {
+    identity: (u64, u64, u32, u32, u32),
+    contents: Option<(u64, i64, i64, i64, i64)>,
+}
+
+/// An entry's stamp. A file's or a symlink's is all of it, what an edit or a
+/// rename over it changes. A directory's is only what it is unless
+/// `contents`: its times change with every entry made or removed in it, and
+/// a busy `0711` home polled for one entry must not reload the bricks every
+/// time some other file there changes.
+fn stamp(path: &Path, contents: bool) -> Option<Stamp> {
+    let m = std::fs::symlink_metadata(path).ok()?;
+    Some(Stamp {
+        identity: (m.dev(), m.ino(), m.mode(), m.uid(), m.gid()),
+        contents: (contents || !m.is_dir()).then(|| {
+            (
+                m.size(),
+                m.mtime(),
+                m.mtime_nsec(),
+                m.ctime(),
+                m.ctime_nsec(),
+            )
+        }),
+    })
+}
+
+/// A polled directory's state: its own stamp and its needed entries'.
+type Fingerprint = Vec<(OsString, Option<Stamp>)>;
 
 /// The watch thread's state.
 struct Engine {
@@ -695,6 +837,11 @@ struct Engine {
     debouncer: Debouncer<notify::RecommendedWatcher, RecommendedCache>,
     /// By real path (no symlink): events name the directory notify watches.
     watched: BTreeMap<PathBuf, Dir>,
+    on_warning: WarningSink,
+    /// The directories the user was told are polled, to tell each once.
+    told: BTreeSet<PathBuf>,
+    /// When the polled directories are next looked at; `None` if none is.
+    next_poll: Option<Instant>,
 }
 
 impl Engine {
@@ -702,10 +849,26 @@ impl Engine {
         let mut last_reload: Option<Instant> = None;
         let mut dirty = Dirty::default();
         loop {
-            let Ok(msg) = inbox.recv() else { return };
-            if !self.absorb(msg, &mut dirty) {
+            // Waits for news, or until the polled directories are due a look.
+            let msg = match self.next_poll {
+                None => match inbox.recv() {
+                    Ok(msg) => Some(msg),
+                    Err(_) => return,
+                },
+                Some(at) => {
+                    match inbox.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                        Ok(msg) => Some(msg),
+                        Err(RecvTimeoutError::Timeout) => None,
+                        Err(RecvTimeoutError::Disconnected) => return,
+                    }
+                }
+            };
+            if let Some(msg) = msg
+                && !self.absorb(msg, &mut dirty)
+            {
                 return;
             }
+            self.poll(&mut dirty);
             // Reloads start at least one debounce apart: the debouncer emits
             // a batch on every tick while a file keeps changing, and this
             // bounds the reloads of a long burst to its length / debounce.
@@ -740,14 +903,9 @@ impl Engine {
             let mut batch = std::mem::take(&mut dirty);
             // Watches first, then loads: a change between the two is then in
             // the load or in an event, never in neither.
-            match self.rearm(batch.moved, false) {
-                // New directories may hold files no event announced.
-                Ok(true) => batch.all = true,
-                Ok(false) => {}
-                Err(e) => {
-                    tracing::warn!("{e}");
-                    batch.all = true;
-                }
+            // New directories may hold files no event announced.
+            if self.rearm(batch.moved) {
+                batch.all = true;
             }
             if batch.all {
                 (0..self.tracked.len()).for_each(|i| self.reload(i));
@@ -758,6 +916,61 @@ impl Engine {
             }
             last_reload = Some(Instant::now());
         }
+    }
+
+    /// Looks at the polled directories if it is time: any difference from
+    /// the last look is a change on the way, as an event would be.
+    fn poll(&mut self, dirty: &mut Dirty) {
+        let Some(at) = self.next_poll else { return };
+        let now = Instant::now();
+        if now < at {
+            return;
+        }
+        self.next_poll = Some(now + POLL_INTERVAL);
+        let changed = self.watched.iter().any(|(path, dir)| {
+            dir.polled
+                .as_ref()
+                .is_some_and(|before| *before != self.fingerprint(path, &dir.role))
+        });
+        if changed {
+            dirty.moved();
+        }
+    }
+
+    /// What a polled directory looks like: its own stamp, and those of the
+    /// entries the watch needs in it. Only lookups by name where the
+    /// directory cannot be read (`0711`), so search permission is enough.
+    fn fingerprint(&self, path: &Path, role: &Role) -> Fingerprint {
+        let mut names: BTreeSet<OsString> = role.leads.clone();
+        if role.conf_d {
+            for slot in &self.shared.slots {
+                names.insert(slot.brick.as_str().into());
+                names.insert(format!("{}.d", slot.brick).into());
+            }
+        }
+        if !role.drop_ins.is_empty() {
+            use std::os::unix::ffi::OsStrExt;
+            // Unreadable, it cannot be loaded either; its own stamp still
+            // changes when an entry is added or removed.
+            if let Ok(entries) = std::fs::read_dir(path) {
+                names.extend(
+                    entries
+                        .filter_map(Result::ok)
+                        .map(|e| e.file_name())
+                        .filter(|name| crate::is_drop_in_name(name.as_bytes())),
+                );
+            }
+        }
+        // Entries made or removed in `conf.d` or a `NAME.d` are the bricks'
+        // business (an unreadable `NAME.d` has no other sign of them); in a
+        // directory on the way, only the entry that leads on is.
+        let contents = role.conf_d || !role.drop_ins.is_empty();
+        std::iter::once((OsString::new(), stamp(path, contents)))
+            .chain(names.into_iter().map(|name| {
+                let stamp = stamp(&path.join(&name), false);
+                (name, stamp)
+            }))
+            .collect()
     }
 
     /// Notes what a message asks to reload; `false` when it says stop.
@@ -784,7 +997,10 @@ impl Engine {
             }
             Msg::Fs(Err(errors)) => {
                 for error in errors {
-                    tracing::warn!("watching `{}`: {error}", self.conf_d.display());
+                    (self.on_warning)(&WatchWarning::Lost {
+                        conf_d: self.conf_d.clone(),
+                        reason: notify_reason(&error),
+                    });
                 }
                 dirty.moved();
             }
@@ -838,14 +1054,21 @@ impl Engine {
     /// missing, to where it would be) for the entry that leads on.
     fn wanted(&self) -> BTreeMap<PathBuf, (DirId, Role)> {
         let mut roles: BTreeMap<PathBuf, Role> = BTreeMap::new();
+        let state = resolve::resolve(&self.state_root);
+        for step in &state.steps {
+            let role = roles.entry(step.dir.clone()).or_default();
+            role.leads.insert(step.name.clone());
+        }
+        // Every directory on the way from the state dir on, wherever a link
+        // leads (a release tree in `/opt`, a shared file's directory): the
+        // watch is deaf to a switch or an edit there without it.
         let mut lead = |steps: &[Step]| {
             for step in steps {
                 let role = roles.entry(step.dir.clone()).or_default();
                 role.leads.insert(step.name.clone());
+                role.need = Need::Needed;
             }
         };
-        let state = resolve::resolve(&self.state_root);
-        lead(&state.steps);
         // Where a missing directory on the way will appear: nothing is seen
         // until it does, so this one is needed.
         let mut waiting = None;
@@ -884,16 +1107,9 @@ impl Engine {
         roles
             .into_iter()
             .filter_map(|(path, mut role)| {
-                role.need = if role.conf_d
-                    || !role.drop_ins.is_empty()
-                    || waiting.as_ref() == Some(&path)
-                {
-                    Need::Files
-                } else if state.dir.as_ref().is_some_and(|r| path.starts_with(r)) {
-                    Need::Switches
-                } else {
-                    Need::Above
-                };
+                if role.conf_d || !role.drop_ins.is_empty() || waiting.as_ref() == Some(&path) {
+                    role.need = Need::Needed;
+                }
                 // Gone already: the next look finds what replaced it.
                 let id = dir_id(&path)?;
                 Some((path, (id, role)))
@@ -906,9 +1122,10 @@ impl Engine {
     /// sees the directory moved or deleted, without saying so, so after any
     /// change on the way every watch is set again. Repeats while directories
     /// move under it (`mkdir -p` can create `etc` and `conf.d` between two
-    /// looks). `strict` (at start) makes a refused watch of a directory that
-    /// holds the files an error; anything else refused is done without.
-    fn rearm(&mut self, full: bool, strict: bool) -> Result<bool, WatchError> {
+    /// looks). A directory notify refuses is polled instead, and the user
+    /// told so once (unless it is only above the state dir). Each polled
+    /// directory's fingerprint is taken last, before any load that follows.
+    fn rearm(&mut self, full: bool) -> bool {
         let before: Vec<(PathBuf, DirId)> = self
             .watched
             .iter()
@@ -916,7 +1133,7 @@ impl Engine {
             .collect();
         if full {
             for (path, dir) in std::mem::take(&mut self.watched) {
-                if dir.armed {
+                if dir.polled.is_none() {
                     // Fails when notify or the kernel already dropped it.
                     let _ = self.debouncer.unwatch(&path);
                 }
@@ -932,7 +1149,11 @@ impl Engine {
                 .collect();
             let settled = stale.is_empty() && wanted.len() == self.watched.len();
             for path in stale {
-                if self.watched.remove(&path).is_some_and(|d| d.armed) {
+                if self
+                    .watched
+                    .remove(&path)
+                    .is_some_and(|d| d.polled.is_none())
+                {
                     let _ = self.debouncer.unwatch(&path);
                 }
             }
@@ -941,26 +1162,45 @@ impl Engine {
                     dir.role = role;
                     continue;
                 }
-                let armed = match self.debouncer.watch(&path, RecursiveMode::NonRecursive) {
-                    Ok(()) => true,
+                let polled = match self.debouncer.watch(&path, RecursiveMode::NonRecursive) {
+                    Ok(()) => None,
                     // Gone or replaced already: the next round looks afresh.
                     Err(_) if dir_id(&path) != Some(id) => continue,
-                    Err(error) if strict && role.need == Need::Files => {
-                        return Err(WatchError::Notify { path, error });
-                    }
-                    Err(error) if role.need == Need::Above => {
-                        tracing::debug!("not watching `{}`: {error}", path.display());
-                        false
-                    }
                     Err(error) => {
-                        tracing::warn!("cannot watch `{}`: {error}", path.display());
-                        false
+                        let reason = notify_reason(&error);
+                        if role.need == Need::Above {
+                            tracing::debug!("polling `{}`: {reason}", path.display());
+                        } else if self.told.insert(path.clone()) {
+                            (self.on_warning)(&WatchWarning::Polling {
+                                dir: path.clone(),
+                                reason,
+                                every: POLL_INTERVAL,
+                            });
+                        }
+                        // Taken below, once the watches settle.
+                        Some(Fingerprint::new())
                     }
                 };
-                self.watched.insert(path, Dir { id, role, armed });
+                self.watched.insert(path, Dir { id, role, polled });
             }
             if settled {
                 break;
+            }
+        }
+        let fingerprints: Vec<(PathBuf, Fingerprint)> = self
+            .watched
+            .iter()
+            .filter(|(_, dir)| dir.polled.is_some())
+            .map(|(path, dir)| (path.clone(), self.fingerprint(path, &dir.role)))
+            .collect();
+        self.next_poll = match (fingerprints.is_empty(), self.next_poll) {
+            (true, _) => None,
+            (false, Some(at)) => Some(at),
+            (false, None) => Some(Instant::now() + POLL_INTERVAL),
+        };
+        for (path, fingerprint) in fingerprints {
+            if let Some(dir) = self.watched.get_mut(&path) {
+                dir.polled = Some(fingerprint);
             }
         }
         let after: Vec<(PathBuf, DirId)> = self
@@ -968,7 +1208,7 @@ impl Engine {
             .iter()
             .map(|(p, d)| (p.clone(), d.id))
             .collect();
-        Ok(before != after)
+        before != after
     }
 
     fn load(&self, index: usize) -> Result<BrickConfig, Error> {
@@ -1090,21 +1330,20 @@ mod tests {
         Ok(())
     }
 
-    #[test]
-    fn events_are_attributed_to_their_brick() -> Result<(), Box<dyn std::error::Error>> {
-        let dir = tempfile::tempdir()?;
-        let root = std::fs::canonicalize(dir.path())?;
-        std::fs::create_dir_all(root.join("etc/conf.d/cache.d"))?;
-        std::fs::create_dir_all(root.join("var"))?;
+    /// A watch of `bricks` in the state dir `root`, and an engine like its
+    /// thread's, armed, to test the engine's parts without the thread.
+    fn engine(
+        root: &Path,
+        bricks: &[&str],
+    ) -> Result<(BrickSetWatch, Engine), Box<dyn std::error::Error>> {
         let loader = Loader::new()
-            .state_dir(&root)
+            .state_dir(root)
             .env(std::iter::empty::<(String, String)>());
-        let watch = Watcher::new(loader.clone()).watch_set(["mounts", "cache"])?;
-        // An engine like the watch thread's, to test `attribute` without it.
+        let watch = Watcher::new(loader.clone()).watch_set(bricks)?;
         let (tx, _rx) = mpsc::channel();
         let mut engine = Engine {
             loader,
-            state_root: root.clone(),
+            state_root: root.to_owned(),
             conf_d: root.join("etc/conf.d"),
             debounce: DEFAULT_DEBOUNCE,
             tracked: Vec::new(),
@@ -1112,8 +1351,87 @@ mod tests {
             events: tx,
             debouncer: new_debouncer(DEFAULT_DEBOUNCE, None, |_| {})?,
             watched: BTreeMap::new(),
+            on_warning: Arc::new(|_| {}),
+            told: BTreeSet::new(),
+            next_poll: None,
         };
-        engine.rearm(true, true)?;
+        engine.rearm(true);
+        Ok((watch, engine))
+    }
+
+    #[test]
+    fn a_polled_directory_changes_only_with_what_the_watch_needs_in_it()
+    -> Result<(), Box<dyn std::error::Error>> {
+        // As root every directory can be watched: the fingerprint a polled
+        // one would get is tested directly.
+        let dir = tempfile::tempdir()?;
+        let root = std::fs::canonicalize(dir.path())?;
+        let state = root.join("state");
+        std::fs::create_dir_all(state.join("etc/conf.d"))?;
+        std::fs::create_dir_all(root.join("shared"))?;
+        std::fs::write(root.join("shared/mounts.toml"), "v = 1\n")?;
+        std::os::unix::fs::symlink(
+            root.join("shared/mounts.toml"),
+            state.join("etc/conf.d/mounts"),
+        )?;
+        let (_watch, engine) = engine(&state, &["mounts"])?;
+        let look = |path: &Path| {
+            let role = &engine.watched.get(path).expect("watched").role;
+            engine.fingerprint(path, role)
+        };
+        let (above, shared, conf_d) = (root.clone(), root.join("shared"), state.join("etc/conf.d"));
+        let before = (look(&above), look(&shared), look(&conf_d));
+
+        // Other entries made, edited and removed beside the way: nothing.
+        std::fs::write(root.join("other"), "x")?;
+        std::fs::write(root.join("other"), "xy")?;
+        std::fs::create_dir(root.join("other.d"))?;
+        std::fs::write(root.join("shared/unrelated"), "x")?;
+        std::fs::remove_file(root.join("other"))?;
+        assert_eq!(look(&above), before.0);
+        assert_eq!(look(&shared), before.1);
+
+        // The linked file edited in place.
+        std::fs::write(root.join("shared/mounts.toml"), "v = 2\n")?;
+        assert_ne!(look(&shared), before.1);
+        // Anything made in `conf.d` (a `NAME.d`, an editor's temp file).
+        std::fs::write(conf_d.join(".mounts.swp"), "")?;
+        assert_ne!(look(&conf_d), before.2);
+        // The state dir replaced on the way.
+        std::fs::rename(&state, root.join("state.old"))?;
+        std::fs::create_dir(&state)?;
+        assert_ne!(look(&above), before.0);
+        Ok(())
+    }
+
+    #[test]
+    fn notify_errors_read_as_lowercase_reasons_without_debug_output() {
+        let io = |errno| notify::Error::io(std::io::Error::from_raw_os_error(errno));
+        assert_eq!(notify_reason(&io(13)), "permission denied");
+        assert_eq!(notify_reason(&io(24)), "too many open files");
+        let limit =
+            notify::Error::new(notify::ErrorKind::MaxFilesWatch).add_path(PathBuf::from("/x"));
+        assert_eq!(
+            notify_reason(&limit),
+            "the inotify watch limit is reached (`fs.inotify.max_user_watches`)"
+        );
+        let error = WatchError::Notify {
+            path: PathBuf::from("/s/etc/conf.d"),
+            error: io(24).add_path(PathBuf::from("/s/etc/conf.d")),
+        };
+        assert_eq!(
+            error.to_string(),
+            "cannot watch `/s/etc/conf.d`: too many open files"
+        );
+    }
+
+    #[test]
+    fn events_are_attributed_to_their_brick() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let root = std::fs::canonicalize(dir.path())?;
+        std::fs::create_dir_all(root.join("etc/conf.d/cache.d"))?;
+        std::fs::create_dir_all(root.join("var"))?;
+        let (_watch, engine) = engine(&root, &["mounts", "cache"])?;
         let attribute = |relative: &str| {
             let mut dirty = Dirty::default();
             engine.attribute(&root.join(relative), &mut dirty);
