@@ -587,3 +587,21 @@ fn a_reload_says_a_new_warning_once() {
     let again = watching.stderr.recv_timeout(Duration::from_millis(300));
     assert!(again.is_err(), "a warning said again: {again:?}");
 }
+
+#[test]
+fn the_hash_of_a_brick_holding_secrets_is_shown_only_with_show_secrets() {
+    let sandbox = Sandbox::new();
+    sandbox.init();
+    // The hash covers the secret: anyone could confirm a guess with it.
+    let hidden = Watching::start(&sandbox, &["llm", "--format", "json"]);
+    let shown = Watching::start(&sandbox, &["llm", "--format", "json", "--show-secrets"]);
+    let text = Watching::start(&sandbox, &["llm"]);
+    sandbox.write("llm.d/50-key.toml", "api_key = \"hunter2\"\n");
+    let event: serde_json::Value = serde_json::from_str(&hidden.next_line()).unwrap();
+    assert_eq!(event["hash"], "<redacted>", "{event}");
+    assert_eq!(event["previous_hash"], "<redacted>", "{event}");
+    let event: serde_json::Value = serde_json::from_str(&shown.next_line()).unwrap();
+    assert_eq!(event["hash"].as_str().map(str::len), Some(64), "{event}");
+    let line = text.next_line();
+    assert!(line.starts_with("reloaded llm <redacted>:"), "{line}");
+}

@@ -76,6 +76,7 @@ pub use value::{BOOL_WORDS, leaves, parse_bool, parse_typed};
 pub use watch::{
     Action, BrickSetWatch, BrickWatch, Change, ConfigReader, DEFAULT_DEBOUNCE, Invalid,
     POLL_INTERVAL, Reloaded, Setting, WatchError, WatchEvent, WatchWarning, Watcher, plan,
+    shown_hash,
 };
 
 /// The effective configuration of brick `name`, from `$NEXUS_STATE_DIR`

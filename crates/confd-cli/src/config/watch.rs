@@ -39,7 +39,12 @@ pub(crate) fn watch(
     let status: Vec<String> = set
         .bricks()
         .map(|brick| match set.current(brick.as_str()) {
-            Some(config) => format!("{brick} ({})", config.effective_hash().short()),
+            Some(config) => {
+                let hash = config.effective_hash();
+                let shown = confd::shown_hash(brick, &hash, show_secrets)
+                    .map_or_else(|| confd::REDACTED.to_owned(), confd::EffectiveHash::short);
+                format!("{brick} ({shown})")
+            }
             None => match first.iter().find_map(|e| match e {
                 WatchEvent::Invalid(i) if i.brick == *brick => Some(&i.error),
                 _ => None,
@@ -132,18 +137,28 @@ fn json(event: &WatchEvent, show_secrets: bool) -> Json {
             json!({
                 "event": "reloaded",
                 "brick": reload.brick.as_str(),
-                "hash": reload.hash.to_string(),
-                "previous_hash": reload.previous.map(|h| h.to_string()),
+                "hash": json_hash(&reload.brick, Some(&reload.hash), show_secrets),
+                "previous_hash": json_hash(&reload.brick, reload.previous.as_ref(), show_secrets),
                 "changes": changes,
             })
         }
         WatchEvent::Invalid(invalid) => json!({
             "event": "invalid",
             "brick": invalid.brick.as_str(),
-            "serving_hash": invalid.serving.map(|h| h.to_string()),
+            "serving_hash": json_hash(&invalid.brick, invalid.serving.as_ref(), show_secrets),
             "error": invalid.error.to_string(),
             "problems": invalid.error.problems().iter().map(ToString::to_string).collect::<Vec<_>>(),
         }),
         other => json!({ "event": "other", "brick": other.brick().as_str() }),
+    }
+}
+
+/// A hash in a JSON line: `"<redacted>"` for a brick that holds secrets
+/// unless they are shown (see `confd::shown_hash`), null when there is none.
+fn json_hash(brick: &BrickName, hash: Option<&confd::EffectiveHash>, show_secrets: bool) -> Json {
+    match hash {
+        None => Json::Null,
+        Some(hash) => confd::shown_hash(brick, hash, show_secrets)
+            .map_or_else(|| json!(confd::REDACTED), |h| json!(h.to_string())),
     }
 }

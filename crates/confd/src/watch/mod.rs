@@ -326,11 +326,28 @@ struct EventLine<'a> {
     secrets: bool,
 }
 
+/// `hash` as a brick's lines may show it: not at all for a brick that holds
+/// secrets, unless secrets are shown. The hash covers the secrets' values,
+/// so anyone could confirm a guessed password by hashing a configuration of
+/// their own with it.
+#[must_use]
+pub fn shown_hash<'h>(
+    brick: &BrickName,
+    hash: &'h EffectiveHash,
+    show_secrets: bool,
+) -> Option<&'h EffectiveHash> {
+    (show_secrets || !crate::holds_secrets(brick.as_str())).then_some(hash)
+}
+
 impl fmt::Display for EventLine<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let short = |brick, hash| {
+            shown_hash(brick, hash, self.secrets)
+                .map_or_else(|| crate::REDACTED.to_owned(), EffectiveHash::short)
+        };
         match self.event {
             WatchEvent::Reloaded(r) => {
-                write!(f, "reloaded {} {}", r.brick, r.hash.short())?;
+                write!(f, "reloaded {} {}", r.brick, short(&r.brick, &r.hash))?;
                 if r.changes.is_empty() {
                     return f.write_str(": valid again, unchanged");
                 }
@@ -347,7 +364,10 @@ impl fmt::Display for EventLine<'_> {
                 Ok(())
             }
             WatchEvent::Invalid(i) => {
-                let serving = i.serving.map_or("nothing".to_owned(), |h| h.short());
+                let serving = i
+                    .serving
+                    .as_ref()
+                    .map_or("nothing".to_owned(), |h| short(&i.brick, h));
                 write!(f, "invalid {} (serving {serving}): ", i.brick)?;
                 for (n, problem) in i.error.problems().iter().enumerate() {
                     let text = problem.to_string();
