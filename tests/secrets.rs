@@ -411,3 +411,56 @@ fn the_deprecation_of_a_secret_variable_advises_the_file_not_set() {
         run.transcript()
     );
 }
+
+/// A `.` typed instead of `=` after a secret key (`llm.api_key.sk-…`): what
+/// follows a declared secret is a value, never quoted, in an invalid
+/// `--set`, in the origin of a valid one, and in `get|explain|set` messages.
+#[test]
+fn nothing_after_a_declared_secret_key_is_quoted() {
+    let sandbox = sandbox();
+    let c = CANARY;
+    let dotted = format!("llm.api_key.{c}");
+    let dotted_url = format!("database.url.{c}");
+    let with_value = format!("{dotted}=1");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["--set", &dotted, "config", "show", "llm"],
+            "`--set llm.api_key…`",
+        ),
+        (
+            vec!["config", "validate", "--set", &dotted],
+            "`--set llm.api_key…`",
+        ),
+        (
+            vec!["--set", &with_value, "config", "show", "llm", "--origin"],
+            "`--set llm.api_key…=<redacted>`",
+        ),
+        (
+            vec!["--set", &with_value, "config", "explain", "llm.api_key"],
+            "`--set llm.api_key…=<redacted>`",
+        ),
+        (vec!["config", "get", &dotted], "`llm.api_key…` is not set"),
+        (
+            vec!["config", "get", &dotted_url],
+            "`database.url…` is not set",
+        ),
+        (
+            vec!["config", "explain", &dotted],
+            "`llm.api_key…` is not set by any layer",
+        ),
+        (
+            vec!["config", "set", &dotted, "x"],
+            "`llm.api_key…` cannot be set",
+        ),
+        (
+            vec!["config", "set", &dotted_url, "x"],
+            "`database.url…` cannot be set",
+        ),
+    ];
+    for (args, shown) in &cases {
+        let run = sandbox.run(args);
+        assert_ne!(run.code, 0, "{}", run.transcript());
+        assert_clean(args, &run);
+        assert!(run.stderr.contains(shown), "{shown}\n{}", run.transcript());
+    }
+}

@@ -27,6 +27,33 @@ pub(crate) fn at_or_under(secret_keys: &[&str], path: &KeyPath) -> bool {
     })
 }
 
+/// `key` as a message may show it: cut after the declared secret it lies
+/// strictly under, with `…` for the rest. What follows a secret is a value
+/// typed after a `.` instead of an `=` (`api_key.sk-…`), never a key.
+pub(crate) fn shown_key(secret_keys: &[&str], key: &KeyPath) -> String {
+    let segments = key.segments();
+    secret_keys
+        .iter()
+        .filter_map(|secret| secret.parse::<KeyPath>().ok())
+        .find(|secret| {
+            secret.segments().len() < segments.len() && segments.starts_with(secret.segments())
+        })
+        .map_or_else(|| key.to_string(), |secret| format!("{secret}…"))
+}
+
+/// `BRICK.key` as a message may show it: nothing of `key` after a secret
+/// key that the registered brick `brick` declares (see [`shown_key`]).
+///
+/// ```
+/// let key = "api_key.sk-1".parse().unwrap();
+/// assert_eq!(confd::shown_brick_key("llm", &key), "llm.api_key…");
+/// ```
+#[must_use]
+pub fn shown_brick_key(brick: &str, key: &KeyPath) -> String {
+    let secret_keys = crate::bricks::lookup(brick).map_or(&[][..], |schema| schema.secret_keys());
+    format!("{brick}.{}", shown_key(secret_keys, key))
+}
+
 /// The text of a configuration file with every secret hidden.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[must_use]
@@ -144,14 +171,18 @@ pub fn quotable_key(arg: &str) -> String {
 /// `=` (or all of it when there is none): the key, as far as it reads as
 /// one, never the value. Without an `=` nothing tells the key from a value
 /// glued to it (`llm.api_key:sk-…`), so only names a registered brick knows
-/// are quoted. What is left out is shown as `…`, the value as [`REDACTED`].
+/// are quoted; and nothing after a declared secret key is ever quoted, with
+/// or without an `=` (`llm.api_key.sk-…` is a value typed after a `.`).
+/// What is left out is shown as `…`, the value as [`REDACTED`].
 pub(crate) fn shown_override(target: &str, has_value: bool) -> String {
     let is_key_byte = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+    let segments: Vec<&str> = target.split('.').collect();
     let mut shown = String::new();
     let mut complete = true;
     let mut schema = None;
     let mut known_path = Vec::new();
-    for (n, segment) in target.split('.').enumerate() {
+    let mut secrets: Vec<KeyPath> = Vec::new();
+    for (n, segment) in segments.iter().enumerate() {
         let trimmed = segment.trim_matches(' ');
         let indent = &segment[..segment.len() - segment.trim_start_matches(' ').len()];
         let run = &trimmed[..trimmed.bytes().take_while(|&b| is_key_byte(b)).count()];
@@ -160,13 +191,26 @@ pub(crate) fn shown_override(target: &str, has_value: bool) -> String {
                 || trimmed.starts_with('\'') && trimmed.ends_with('\''))
             && !trimmed.chars().any(char::is_control);
         let whole = run.len() == trimmed.len() || quoted;
+        if n == 0 {
+            schema = crate::bricks::lookup(&run.to_ascii_lowercase());
+            secrets = schema.map_or_else(Vec::new, |s| {
+                s.secret_keys()
+                    .iter()
+                    .filter_map(|k| k.parse::<KeyPath>().ok())
+                    .collect()
+            });
+        } else {
+            known_path.push(if quoted {
+                trimmed[1..trimmed.len() - 1].to_ascii_lowercase()
+            } else {
+                run.to_ascii_lowercase()
+            });
+        }
         let quotable = if has_value {
             true
         } else if n == 0 {
-            schema = crate::bricks::lookup(&run.to_ascii_lowercase());
             schema.is_some()
         } else {
-            known_path.push(run.to_ascii_lowercase());
             schema.is_some_and(|s| {
                 let path = KeyPath::from_segments(known_path.iter().cloned());
                 at_or_under(s.secret_keys(), &path)
@@ -186,6 +230,11 @@ pub(crate) fn shown_override(target: &str, has_value: bool) -> String {
         } else {
             shown.push_str(indent);
             shown.push_str(run);
+            complete = false;
+            break;
+        }
+        let is_declared_secret = n > 0 && secrets.iter().any(|k| k.segments() == known_path);
+        if is_declared_secret && n + 1 < segments.len() {
             complete = false;
             break;
         }
@@ -876,6 +925,16 @@ mod tests {
             // No control character is quoted, not even a tab.
             ("llm.api_key\t", true, "llm.api_key…=<redacted>"),
             ("llm.\"a\u{1b}[2J\"", true, "llm.…=<redacted>"),
+            // Nothing after a declared secret: a value typed after a `.`.
+            ("llm.api_key.sk-1", false, "llm.api_key…"),
+            ("llm.api_key.sk-1", true, "llm.api_key…=<redacted>"),
+            ("LLM.API_KEY.sk-1", true, "LLM.API_KEY…=<redacted>"),
+            ("llm.\"api_key\".sk-1", true, "llm.\"api_key\"…=<redacted>"),
+            (
+                "database.url.postgres://u:pw@h",
+                true,
+                "database.url…=<redacted>",
+            ),
         ];
         for (target, has_value, want) in cases {
             assert_eq!(shown_override(target, has_value), want, "{target:?}");
