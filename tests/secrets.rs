@@ -464,3 +464,54 @@ fn nothing_after_a_declared_secret_key_is_quoted() {
         assert!(run.stderr.contains(shown), "{shown}\n{}", run.transcript());
     }
 }
+
+/// A secret typed with a space instead of `=` is an argument clap cannot
+/// place: its one-message refusal never quotes what follows a secret key,
+/// nor a value glued to `--stdin=`.
+#[test]
+fn a_refused_command_line_never_quotes_what_follows_a_secret_key() {
+    let sandbox = sandbox();
+    let c = CANARY;
+    let set_glued = "--set=llm.api_key".to_owned();
+    let stdin = format!("--stdin={c}");
+    let dashed = format!("-{c}");
+    let format_glued = format!("--format={c}");
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["--set", "llm.api_key", c, "config", "show", "llm"],
+        vec![&set_glued, c, "config", "show", "llm"],
+        vec!["config", "show", "llm", "--set", "llm.api_key", c],
+        vec!["config", "show", "llm", "--set", "database.url", c],
+        vec!["config", "get", "llm.api_key", c],
+        vec!["config", "explain", "database.url", c],
+        vec!["config", "set", "llm.api_key", "x", c],
+        vec!["config", "get", "llm.api_key", &dashed],
+        vec!["config", "get", "llm.api_key", "--", c],
+        vec!["config", "get", "llm.api_key", "--format", c],
+        vec!["config", "get", "llm.api_key", &format_glued],
+        vec!["config", "get", "llm.api_key", "--profile", c],
+        vec!["config", "set", "database.url", &stdin],
+        vec!["config", "set", "cache.backend", &stdin],
+    ];
+    for args in &cases {
+        let run = sandbox.run(args);
+        assert_eq!(run.code, 2, "{}", run.transcript());
+        assert_clean(args, &run);
+        assert!(run.stdout.is_empty(), "{}", run.transcript());
+        // One message, clap's, with what it refused hidden.
+        assert_eq!(
+            run.stderr.matches("error:").count(),
+            1,
+            "{}",
+            run.transcript()
+        );
+        assert!(run.stderr.contains("'<redacted>'"), "{}", run.transcript());
+    }
+    // What follows a key that is not secret is still quoted.
+    let args = ["config", "get", "llm.model", "extra"];
+    let run = sandbox.run(&args);
+    assert!(
+        run.stderr.contains("unexpected argument 'extra'"),
+        "{}",
+        run.transcript()
+    );
+}
