@@ -515,3 +515,40 @@ fn a_refused_command_line_never_quotes_what_follows_a_secret_key() {
         run.transcript()
     );
 }
+
+/// `config diff` of a secret brick reads commented-out lines as TOML, joining
+/// those that open a value with the lines after it: work bounded by the
+/// file's size, not its lines times the joined bytes (1,040 lines of `#[`
+/// and 1,000 bytes took minutes). The run is bounded like the matrix's.
+#[test]
+fn diff_of_many_commented_openers_is_prompt_and_hides_the_secrets() {
+    let sandbox = sandbox();
+    let state = sandbox.state();
+    let state = state.to_str().expect("utf-8 path");
+    let wide = format!("#[{}\n", "a".repeat(1000)).repeat(1040);
+    let many = "#[\n".repeat(60_000);
+    // A commented secret list longer than what is joined: hidden to the end.
+    let item = format!("#  \"{CANARY}-{}\",\n", "x".repeat(200));
+    let long_secret = format!(
+        "#api_key = [\n{}#]\nmodel = \"visible\"\n",
+        item.repeat(200)
+    );
+    for (text, hidden_lines) in [(wide, 0), (many, 0), (long_secret, 202)] {
+        sandbox.write("llm", &text);
+        let args = ["--state-dir", state, "config", "diff", "llm"];
+        let run = crate::matrix::run_bounded(&sandbox, &args).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(run.code, 0, "{}", run.transcript());
+        assert_clean(&args, &run);
+        let redacted = run
+            .stdout
+            .lines()
+            .filter(|l| l.contains("<redacted>"))
+            .count();
+        assert_eq!(
+            redacted,
+            hidden_lines,
+            "{}",
+            &run.stdout[..run.stdout.len().min(2000)]
+        );
+    }
+}
