@@ -491,6 +491,9 @@ fn a_refused_command_line_never_quotes_what_follows_a_secret_key() {
         vec!["config", "get", "llm.api_key", "--profile", c],
         vec!["config", "set", "database.url", &stdin],
         vec!["config", "set", "cache.backend", &stdin],
+        // The text of a secret file, typed in pieces.
+        vec!["vfs", "write", "/etc/conf.d/llm", "api_key", "=", c],
+        vec!["vfs", "cat", "/etc/conf.d/database", c],
     ];
     for args in &cases {
         let run = sandbox.run(args);

@@ -36,6 +36,18 @@ fn names_secret(target: &str) -> bool {
     }
 }
 
+/// Whether `arg` is the path of a file of a brick that holds secrets
+/// (`/etc/conf.d/llm`, `conf.d/llm.d/10-x.toml`): what follows it on a
+/// `vfs write` line is that file's text.
+fn names_secret_file(arg: &str) -> bool {
+    let components: Vec<&str> = arg.split('/').filter(|c| !c.is_empty()).collect();
+    components.windows(2).any(|pair| {
+        let brick = pair[1].strip_suffix(".d").unwrap_or(pair[1]);
+        pair[0] == "conf.d"
+            && confd::bricks::lookup(brick).is_some_and(|schema| !schema.secret_keys().is_empty())
+    })
+}
+
 /// The pieces of `args` (without the program's name) that a message about
 /// them must not quote; `known_flags` are the command's own (`--format`).
 pub(crate) fn hidden_pieces(args: &[String], known_flags: &BTreeSet<String>) -> Vec<Hidden> {
@@ -80,6 +92,7 @@ pub(crate) fn hidden_pieces(args: &[String], known_flags: &BTreeSet<String>) -> 
                 text: arg.clone(),
                 shown: format!("{prefix}{}", confd::quotable_key(target)),
             }),
+            None if names_secret_file(target) => after_secret = true,
             None if names_secret(target) => {
                 after_secret = true;
                 let shown = confd::quotable_key(target);
@@ -148,7 +161,14 @@ fn replace_words(text: &str, word: &str, by: &str) -> String {
         let prev = rest[..at].chars().next_back().or(before);
         let starts_word = word.starts_with(char::is_alphanumeric);
         let ends_word = word.ends_with(char::is_alphanumeric);
-        if (starts_word && is_word(prev)) || (ends_word && is_word(after)) {
+        // A piece of punctuation alone (`=`) is hidden only where it is
+        // quoted whole: elsewhere it is the message's own.
+        let is_quote = |c: Option<char>| matches!(c, Some('\'' | '`'));
+        let symbols_only = !word.contains(char::is_alphanumeric);
+        if (starts_word && is_word(prev))
+            || (ends_word && is_word(after))
+            || (symbols_only && !(is_quote(prev) && is_quote(after)))
+        {
             let step = at + rest[at..].chars().next().map_or(1, char::len_utf8);
             out.push_str(&rest[..step]);
             before = out.chars().next_back();
@@ -284,6 +304,15 @@ mod tests {
             [pair("llm.api_key.sk-1", "llm.api_key…"), pair("x", r)]
         );
         assert_eq!(
+            hidden("vfs write /etc/conf.d/llm api_key = sk-1"),
+            [pair("api_key", r), pair("=", r), pair("sk-1", r)]
+        );
+        assert_eq!(
+            hidden("vfs cat /etc/conf.d/llm.d/x.toml sk-1"),
+            [pair("sk-1", r)]
+        );
+        assert_eq!(hidden("vfs cat /etc/conf.d/mounts x"), []);
+        assert_eq!(
             hidden("config set database.url --stdin=sk-1"),
             [pair("sk-1", r)]
         );
@@ -318,6 +347,7 @@ mod tests {
         assert_eq!(replace_words("argument 'a' a", "a", "X"), "argument 'X' X");
         assert_eq!(replace_words("'-x' -xy", "-x", "X"), "'X' -xy");
         assert_eq!(replace_words("aaa", "", "X"), "aaa");
+        assert_eq!(replace_words("K=V '=' `=`", "=", "X"), "K=V 'X' `X`");
     }
 
     #[test]
