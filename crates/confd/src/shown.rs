@@ -100,7 +100,15 @@ pub fn cut_quoted(message: &str) -> String {
             }
         }
         let Some(close) = close else {
-            break;
+            // An unclosed quote: what follows it is cut as one piece.
+            out.push_str(&rest[..=open]);
+            rest = body;
+            if rest.chars().nth(QUOTED_INPUT_CHARS).is_some() {
+                out.push_str(&quoted_input(rest));
+            } else {
+                out.push_str(rest);
+            }
+            return out;
         };
         out.push_str(&rest[..=open]);
         let quoted = &body[..close];
@@ -112,12 +120,7 @@ pub fn cut_quoted(message: &str) -> String {
         out.push(char::from(quote));
         rest = &body[close + 1..];
     }
-    // What is left may be an unclosed quote: cut as a whole.
-    if rest.chars().nth(QUOTED_INPUT_CHARS).is_some() {
-        out.push_str(&quoted_input(rest));
-    } else {
-        out.push_str(rest);
-    }
+    out.push_str(rest);
     out
 }
 
@@ -181,5 +184,8 @@ mod tests {
         );
         assert_eq!(cut_quoted("short `a` \"b\" `open"), "short `a` \"b\" `open");
         assert!(cut_quoted(&format!("open `{long}")).len() < 200);
+        // Text outside quotes is the message's own, whatever its length.
+        let prose = "a rule that says a lot ".repeat(10);
+        assert_eq!(cut_quoted(&prose), prose);
     }
 }
