@@ -10,6 +10,7 @@ mod config_write_safety;
 mod fs_tree;
 mod hostile_input;
 mod init;
+mod long_input;
 mod matrix;
 mod secrets;
 mod support;

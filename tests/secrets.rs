@@ -411,3 +411,147 @@ fn the_deprecation_of_a_secret_variable_advises_the_file_not_set() {
         run.transcript()
     );
 }
+
+/// A `.` typed instead of `=` after a secret key (`llm.api_key.sk-…`): what
+/// follows a declared secret is a value, never quoted, in an invalid
+/// `--set`, in the origin of a valid one, and in `get|explain|set` messages.
+#[test]
+fn nothing_after_a_declared_secret_key_is_quoted() {
+    let sandbox = sandbox();
+    let c = CANARY;
+    let dotted = format!("llm.api_key.{c}");
+    let dotted_url = format!("database.url.{c}");
+    let with_value = format!("{dotted}=1");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["--set", &dotted, "config", "show", "llm"],
+            "`--set llm.api_key…`",
+        ),
+        (
+            vec!["config", "validate", "--set", &dotted],
+            "`--set llm.api_key…`",
+        ),
+        (
+            vec!["--set", &with_value, "config", "show", "llm", "--origin"],
+            "`--set llm.api_key…=<redacted>`",
+        ),
+        (
+            vec!["--set", &with_value, "config", "explain", "llm.api_key"],
+            "`--set llm.api_key…=<redacted>`",
+        ),
+        (vec!["config", "get", &dotted], "`llm.api_key…` is not set"),
+        (
+            vec!["config", "get", &dotted_url],
+            "`database.url…` is not set",
+        ),
+        (
+            vec!["config", "explain", &dotted],
+            "`llm.api_key…` is not set by any layer",
+        ),
+        (
+            vec!["config", "set", &dotted, "x"],
+            "`llm.api_key…` cannot be set",
+        ),
+        (
+            vec!["config", "set", &dotted_url, "x"],
+            "`database.url…` cannot be set",
+        ),
+    ];
+    for (args, shown) in &cases {
+        let run = sandbox.run(args);
+        assert_ne!(run.code, 0, "{}", run.transcript());
+        assert_clean(args, &run);
+        assert!(run.stderr.contains(shown), "{shown}\n{}", run.transcript());
+    }
+}
+
+/// A secret typed with a space instead of `=` is an argument clap cannot
+/// place: its one-message refusal never quotes what follows a secret key,
+/// nor a value glued to `--stdin=`.
+#[test]
+fn a_refused_command_line_never_quotes_what_follows_a_secret_key() {
+    let sandbox = sandbox();
+    let c = CANARY;
+    let set_glued = "--set=llm.api_key".to_owned();
+    let stdin = format!("--stdin={c}");
+    let dashed = format!("-{c}");
+    let format_glued = format!("--format={c}");
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["--set", "llm.api_key", c, "config", "show", "llm"],
+        vec![&set_glued, c, "config", "show", "llm"],
+        vec!["config", "show", "llm", "--set", "llm.api_key", c],
+        vec!["config", "show", "llm", "--set", "database.url", c],
+        vec!["config", "get", "llm.api_key", c],
+        vec!["config", "explain", "database.url", c],
+        vec!["config", "set", "llm.api_key", "x", c],
+        vec!["config", "get", "llm.api_key", &dashed],
+        vec!["config", "get", "llm.api_key", "--", c],
+        vec!["config", "get", "llm.api_key", "--format", c],
+        vec!["config", "get", "llm.api_key", &format_glued],
+        vec!["config", "get", "llm.api_key", "--profile", c],
+        vec!["config", "set", "database.url", &stdin],
+        vec!["config", "set", "cache.backend", &stdin],
+        // The text of a secret file, typed in pieces.
+        vec!["vfs", "write", "/etc/conf.d/llm", "api_key", "=", c],
+        vec!["vfs", "cat", "/etc/conf.d/database", c],
+    ];
+    for args in &cases {
+        let run = sandbox.run(args);
+        assert_eq!(run.code, 2, "{}", run.transcript());
+        assert_clean(args, &run);
+        assert!(run.stdout.is_empty(), "{}", run.transcript());
+        // One message, clap's, with what it refused hidden.
+        assert_eq!(
+            run.stderr.matches("error:").count(),
+            1,
+            "{}",
+            run.transcript()
+        );
+        assert!(run.stderr.contains("'<redacted>'"), "{}", run.transcript());
+    }
+    // What follows a key that is not secret is still quoted.
+    let args = ["config", "get", "llm.model", "extra"];
+    let run = sandbox.run(&args);
+    assert!(
+        run.stderr.contains("unexpected argument 'extra'"),
+        "{}",
+        run.transcript()
+    );
+}
+
+/// `config diff` of a secret brick reads commented-out lines as TOML, joining
+/// those that open a value with the lines after it: work bounded by the
+/// file's size, not its lines times the joined bytes (1,040 lines of `#[`
+/// and 1,000 bytes took minutes). The run is bounded like the matrix's.
+#[test]
+fn diff_of_many_commented_openers_is_prompt_and_hides_the_secrets() {
+    let sandbox = sandbox();
+    let state = sandbox.state();
+    let state = state.to_str().expect("utf-8 path");
+    let wide = format!("#[{}\n", "a".repeat(1000)).repeat(1040);
+    let many = "#[\n".repeat(60_000);
+    // A commented secret list longer than what is joined: hidden to the end.
+    let item = format!("#  \"{CANARY}-{}\",\n", "x".repeat(200));
+    let long_secret = format!(
+        "#api_key = [\n{}#]\nmodel = \"visible\"\n",
+        item.repeat(200)
+    );
+    for (text, hidden_lines) in [(wide, 0), (many, 0), (long_secret, 202)] {
+        sandbox.write("llm", &text);
+        let args = ["--state-dir", state, "config", "diff", "llm"];
+        let run = crate::matrix::run_bounded(&sandbox, &args).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(run.code, 0, "{}", run.transcript());
+        assert_clean(&args, &run);
+        let redacted = run
+            .stdout
+            .lines()
+            .filter(|l| l.contains("<redacted>"))
+            .count();
+        assert_eq!(
+            redacted,
+            hidden_lines,
+            "{}",
+            &run.stdout[..run.stdout.len().min(2000)]
+        );
+    }
+}

@@ -22,6 +22,7 @@ macro_rules! eprintln {
     };
 }
 
+mod command_line;
 mod config;
 mod output;
 mod vfs_cmd;
@@ -164,7 +165,13 @@ impl From<confd::Error> for Failure {
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => return output::clap_error(&e),
+        Err(e) => {
+            let args: Vec<String> = std::env::args_os()
+                .skip(1)
+                .map(|arg| arg.to_string_lossy().into_owned())
+                .collect();
+            return output::clap_error(e, &args);
+        }
     };
     let bad_overrides: Vec<&String> = cli
         .global

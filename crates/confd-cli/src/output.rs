@@ -98,7 +98,8 @@ const CLAP_LINE_TAIL: usize = 400;
 /// Reports a command line clap refused, escaped like every other message
 /// (clap quotes the rejected value, which may hold control characters), and
 /// returns its exit status; help and version go to stdout as clap prints them.
-pub(crate) fn clap_error(e: &clap::Error) -> std::process::ExitCode {
+/// What follows a secret key on `args` is never quoted (see [`crate::command_line`]).
+pub(crate) fn clap_error(e: clap::Error, args: &[String]) -> std::process::ExitCode {
     let code = std::process::ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
     if !e.use_stderr() {
         let _ = e.print();
@@ -106,9 +107,7 @@ pub(crate) fn clap_error(e: &clap::Error) -> std::process::ExitCode {
     }
     // Clap quotes the rejected value whole before the reason: cut the middle
     // of a long line, so a 100 KB `--set` is short and the reason still shows.
-    let text: String = e
-        .render()
-        .to_string()
+    let text: String = crate::command_line::rendered_error(e, args)
         .lines()
         .map(|line| {
             let chars: Vec<char> = line.chars().collect();

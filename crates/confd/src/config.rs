@@ -294,7 +294,8 @@ impl BrickConfig {
         if self.is_secret(path) {
             "the value is not acceptable (not shown: the key is secret)".to_owned()
         } else {
-            message.trim_end().to_owned()
+            // The message may quote the value: 500 KB of it make no message.
+            crate::shown::cut_quoted(message.trim_end())
         }
     }
 }

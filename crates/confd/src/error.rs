@@ -146,7 +146,8 @@ pub enum Error {
 
     /// A value has the wrong TOML type for its key.
     #[error(
-        "invalid type for `{key}` {}: expected {expected}, found {found}",
+        "invalid type for `{}` {}: expected {expected}, found {found}",
+        quoted_input(key),
         At(origin)
     )]
     InvalidType {
@@ -163,7 +164,12 @@ pub enum Error {
     /// A value has the right type but is not acceptable (an unknown enum
     /// variant, a negative size, an unparsable environment value, …).
     // Messages may quote the value (serde's "unknown variant `…`"): escaped.
-    #[error("invalid value for `{key}` {}: {}", At(origin), terminal_safe(message))]
+    #[error(
+        "invalid value for `{}` {}: {}",
+        quoted_input(key),
+        At(origin),
+        terminal_safe(message)
+    )]
     InvalidValue {
         /// `brick.key.path`.
         key: String,
@@ -190,7 +196,13 @@ pub enum Error {
 
     /// A registered brick has a key its schema does not know (an error only in
     /// strict mode; otherwise a [`Warning`](crate::Warning)).
-    #[error("unknown key `{key}` {}{}", At(origin), DidYouMean(suggestion))]
+    // A key in a file can be any length: quoted cut short.
+    #[error(
+        "unknown key `{}` {}{}",
+        quoted_input(key),
+        At(origin),
+        DidYouMean(suggestion)
+    )]
     UnknownKey {
         /// `brick.key.path`.
         key: String,

@@ -64,7 +64,7 @@ pub use layer::{Layer, MAX_DEPTH, OriginNode, OriginTable, value_at};
 pub use loader::{Loader, Override, suggest};
 pub use origin::{Origin, Precedence};
 pub use profile::{Profile, UnknownProfile};
-pub use secret::{RedactedText, quotable_key, redact_file_text};
+pub use secret::{RedactedText, quotable_key, redact_file_text, shown_brick_key};
 pub use seed::{
     DIR_MODE, FILE_MODE, Leftover, SECRET_FILE_MODE, SeedAction, SeedError, SeedReport, SeedStep,
     Seeder, StateLock, create_dirs, lock_state, seed, try_lock_state,

@@ -552,8 +552,14 @@ fn cli_layer(
     for (key, raw) in overrides {
         let secret = crate::secret::at_or_under(secret_keys, key)
             || (!secret_keys.is_empty() && value_at(defaults, key).is_none());
-        let shown = if secret { crate::REDACTED } else { raw };
-        let origin = Origin::Cli(format!("{brick}.{key}={shown}"));
+        // Cut short: a 100 KB `--set` makes a short origin.
+        let shown = if secret {
+            crate::REDACTED.to_owned()
+        } else {
+            crate::shown::quoted_input(raw)
+        };
+        let shown_key = crate::secret::shown_key(secret_keys, key);
+        let origin = Origin::Cli(format!("{brick}.{shown_key}={shown}"));
         match parse_typed(raw, value_at(defaults, key)) {
             Ok(value) => layer.insert(key, value, origin),
             Err(message) => errors.push(Error::InvalidValue {

@@ -27,6 +27,33 @@ pub(crate) fn at_or_under(secret_keys: &[&str], path: &KeyPath) -> bool {
     })
 }
 
+/// `key` as a message may show it: cut after the declared secret it lies
+/// strictly under, with `…` for the rest. What follows a secret is a value
+/// typed after a `.` instead of an `=` (`api_key.sk-…`), never a key.
+pub(crate) fn shown_key(secret_keys: &[&str], key: &KeyPath) -> String {
+    let segments = key.segments();
+    secret_keys
+        .iter()
+        .filter_map(|secret| secret.parse::<KeyPath>().ok())
+        .find(|secret| {
+            secret.segments().len() < segments.len() && segments.starts_with(secret.segments())
+        })
+        .map_or_else(|| key.to_string(), |secret| format!("{secret}…"))
+}
+
+/// `BRICK.key` as a message may show it: nothing of `key` after a secret
+/// key that the registered brick `brick` declares (see [`shown_key`]).
+///
+/// ```
+/// let key = "api_key.sk-1".parse().unwrap();
+/// assert_eq!(confd::shown_brick_key("llm", &key), "llm.api_key…");
+/// ```
+#[must_use]
+pub fn shown_brick_key(brick: &str, key: &KeyPath) -> String {
+    let secret_keys = crate::bricks::lookup(brick).map_or(&[][..], |schema| schema.secret_keys());
+    format!("{brick}.{}", shown_key(secret_keys, key))
+}
+
 /// The text of a configuration file with every secret hidden.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[must_use]
@@ -144,14 +171,18 @@ pub fn quotable_key(arg: &str) -> String {
 /// `=` (or all of it when there is none): the key, as far as it reads as
 /// one, never the value. Without an `=` nothing tells the key from a value
 /// glued to it (`llm.api_key:sk-…`), so only names a registered brick knows
-/// are quoted. What is left out is shown as `…`, the value as [`REDACTED`].
+/// are quoted; and nothing after a declared secret key is ever quoted, with
+/// or without an `=` (`llm.api_key.sk-…` is a value typed after a `.`).
+/// What is left out is shown as `…`, the value as [`REDACTED`].
 pub(crate) fn shown_override(target: &str, has_value: bool) -> String {
     let is_key_byte = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+    let segments: Vec<&str> = target.split('.').collect();
     let mut shown = String::new();
     let mut complete = true;
     let mut schema = None;
     let mut known_path = Vec::new();
-    for (n, segment) in target.split('.').enumerate() {
+    let mut secrets: Vec<KeyPath> = Vec::new();
+    for (n, segment) in segments.iter().enumerate() {
         let trimmed = segment.trim_matches(' ');
         let indent = &segment[..segment.len() - segment.trim_start_matches(' ').len()];
         let run = &trimmed[..trimmed.bytes().take_while(|&b| is_key_byte(b)).count()];
@@ -160,13 +191,26 @@ pub(crate) fn shown_override(target: &str, has_value: bool) -> String {
                 || trimmed.starts_with('\'') && trimmed.ends_with('\''))
             && !trimmed.chars().any(char::is_control);
         let whole = run.len() == trimmed.len() || quoted;
+        if n == 0 {
+            schema = crate::bricks::lookup(&run.to_ascii_lowercase());
+            secrets = schema.map_or_else(Vec::new, |s| {
+                s.secret_keys()
+                    .iter()
+                    .filter_map(|k| k.parse::<KeyPath>().ok())
+                    .collect()
+            });
+        } else {
+            known_path.push(if quoted {
+                trimmed[1..trimmed.len() - 1].to_ascii_lowercase()
+            } else {
+                run.to_ascii_lowercase()
+            });
+        }
         let quotable = if has_value {
             true
         } else if n == 0 {
-            schema = crate::bricks::lookup(&run.to_ascii_lowercase());
             schema.is_some()
         } else {
-            known_path.push(run.to_ascii_lowercase());
             schema.is_some_and(|s| {
                 let path = KeyPath::from_segments(known_path.iter().cloned());
                 at_or_under(s.secret_keys(), &path)
@@ -186,6 +230,11 @@ pub(crate) fn shown_override(target: &str, has_value: bool) -> String {
         } else {
             shown.push_str(indent);
             shown.push_str(run);
+            complete = false;
+            break;
+        }
+        let is_declared_secret = n > 0 && secrets.iter().any(|k| k.segments() == known_path);
+        if is_declared_secret && n + 1 < segments.len() {
             complete = false;
             break;
         }
@@ -238,14 +287,81 @@ struct Line {
     assign: Option<usize>,
 }
 
+/// Where the lexer is between lines: in which string, and how many arrays
+/// and inline tables deep.
+#[derive(Clone, Copy)]
+struct LexState {
+    lex: Lex,
+    depth: usize,
+}
+
+impl LexState {
+    const START: LexState = LexState {
+        lex: Lex::Normal,
+        depth: 0,
+    };
+
+    /// Whether a value that was open has closed: no string, array or
+    /// inline table is left open.
+    fn is_closed(self) -> bool {
+        self.lex == Lex::Normal && self.depth == 0
+    }
+
+    /// Lexes one line (without its line break), returning where on it a
+    /// comment starts and its first `=` outside strings and comments.
+    fn line(&mut self, bytes: &[u8]) -> (Option<usize>, Option<usize>) {
+        let (mut comment, mut assign) = (None, None);
+        let mut i = 0;
+        while i < bytes.len() {
+            let rest = &bytes[i..];
+            match (self.lex, bytes[i]) {
+                (Lex::Normal, b'#') => {
+                    comment = Some(i);
+                    break;
+                }
+                (Lex::Normal, b'"') if rest.starts_with(b"\"\"\"") => {
+                    self.lex = Lex::MultiBasic;
+                    i += 2;
+                }
+                (Lex::Normal, b'"') => self.lex = Lex::Basic,
+                (Lex::Normal, b'\'') if rest.starts_with(b"'''") => {
+                    self.lex = Lex::MultiLiteral;
+                    i += 2;
+                }
+                (Lex::Normal, b'\'') => self.lex = Lex::Literal,
+                (Lex::Normal, b'[' | b'{') => self.depth += 1,
+                (Lex::Normal, b']' | b'}') => self.depth = self.depth.saturating_sub(1),
+                (Lex::Normal, b'=') if assign.is_none() => assign = Some(i),
+                (Lex::Basic | Lex::MultiBasic, b'\\') => i += 1,
+                (Lex::Basic, b'"') | (Lex::Literal, b'\'') => self.lex = Lex::Normal,
+                (Lex::MultiBasic, b'"') | (Lex::MultiLiteral, b'\'') if rest.len() >= 3 => {
+                    let quote = bytes[i];
+                    if rest[..3].iter().all(|&b| b == quote) {
+                        // Up to two more quotes belong to the string.
+                        let run = rest.iter().take_while(|&&b| b == quote).count();
+                        i += run - 1;
+                        self.lex = Lex::Normal;
+                    }
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        // A single-line string ends with its line, even an unterminated one.
+        if matches!(self.lex, Lex::Basic | Lex::Literal) {
+            self.lex = Lex::Normal;
+        }
+        (comment, assign)
+    }
+}
+
 /// Splits `text` into lines, lexing just enough TOML to know where strings
 /// and comments are. It works on text that does not parse, where it is what
 /// is left to tell a value from a key.
 fn scan(text: &str) -> Vec<Line> {
     let bytes = text.as_bytes();
     let mut lines = Vec::new();
-    let mut state = Lex::Normal;
-    let mut depth = 0usize;
+    let mut lexer = LexState::START;
     let mut start = 0;
     loop {
         let newline = bytes[start..]
@@ -256,54 +372,15 @@ fn scan(text: &str) -> Vec<Line> {
         if end > start && bytes[end - 1] == b'\r' {
             end -= 1;
         }
-        let mut line = Line {
+        let continues = !lexer.is_closed();
+        let (comment, assign) = lexer.line(&bytes[start..end]);
+        lines.push(Line {
             start,
             end,
-            continues: state != Lex::Normal || depth > 0,
-            comment: None,
-            assign: None,
-        };
-        let mut i = start;
-        while i < end {
-            let rest = &bytes[i..end];
-            match (state, bytes[i]) {
-                (Lex::Normal, b'#') => {
-                    line.comment = Some(i);
-                    break;
-                }
-                (Lex::Normal, b'"') if rest.starts_with(b"\"\"\"") => {
-                    state = Lex::MultiBasic;
-                    i += 2;
-                }
-                (Lex::Normal, b'"') => state = Lex::Basic,
-                (Lex::Normal, b'\'') if rest.starts_with(b"'''") => {
-                    state = Lex::MultiLiteral;
-                    i += 2;
-                }
-                (Lex::Normal, b'\'') => state = Lex::Literal,
-                (Lex::Normal, b'[' | b'{') => depth += 1,
-                (Lex::Normal, b']' | b'}') => depth = depth.saturating_sub(1),
-                (Lex::Normal, b'=') if line.assign.is_none() => line.assign = Some(i),
-                (Lex::Basic | Lex::MultiBasic, b'\\') => i += 1,
-                (Lex::Basic, b'"') | (Lex::Literal, b'\'') => state = Lex::Normal,
-                (Lex::MultiBasic, b'"') | (Lex::MultiLiteral, b'\'') if rest.len() >= 3 => {
-                    let quote = bytes[i];
-                    if rest[..3].iter().all(|&b| b == quote) {
-                        // Up to two more quotes belong to the string.
-                        let run = rest.iter().take_while(|&&b| b == quote).count();
-                        i += run - 1;
-                        state = Lex::Normal;
-                    }
-                }
-                _ => {}
-            }
-            i += 1;
-        }
-        // A single-line string ends with its line, even an unterminated one.
-        if matches!(state, Lex::Basic | Lex::Literal) {
-            state = Lex::Normal;
-        }
-        lines.push(line);
+            continues,
+            comment: comment.map(|i| start + i),
+            assign: assign.map(|i| start + i),
+        });
         if newline >= bytes.len() {
             return lines;
         }
@@ -435,9 +512,11 @@ fn hide_every_value(text: &str, lines: &[Line], hidden: &mut Vec<Range<usize>>) 
     }
 }
 
-/// At most this many comment lines are joined to find the end of a value
-/// that a commented-out assignment starts.
+/// At most this many comment lines, and this many bytes of them, are joined
+/// to find the end of a value that a commented-out assignment starts; a
+/// commented secret that runs longer hides the rest of its comment.
 const MAX_JOINED_COMMENT_LINES: usize = 64;
+const MAX_JOINED_COMMENT_BYTES: usize = 16 * 1024;
 
 /// Hides every comment that would set a secret once uncommented.
 fn hide_commented_secrets(
@@ -517,16 +596,25 @@ fn hide_in_comment_run(
             .iter()
             .any(|t| names_secret(&[t.as_slice(), path].concat()))
     };
-    // The tables each line is read in, and whether it parses alone.
-    let mut lines: Vec<(Vec<Vec<String>>, bool)> = Vec::with_capacity(run.len());
-    for &(offset, uncommented) in run {
-        let tables: Vec<Vec<String>> = std::iter::once(table.to_vec())
+    // The tables each line is read in (an index into `contexts`, which grows
+    // only when a commented-out header changes them), and whether it parses
+    // alone.
+    let context = |commented_table: &Option<Vec<String>>| -> Vec<Vec<String>> {
+        std::iter::once(table.to_vec())
             .chain(commented_table.clone())
-            .collect();
-        let secret = |path: &[String]| in_context(&tables, path);
+            .collect()
+    };
+    let mut contexts = vec![context(commented_table)];
+    let mut lines: Vec<(usize, bool)> = Vec::with_capacity(run.len());
+    for &(offset, uncommented) in run {
+        let tables = &contexts[contexts.len() - 1];
+        let secret = |path: &[String]| in_context(tables, path);
         let parses = DeTable::parse(uncommented).is_ok();
         if parses && uncommented.trim_start().starts_with('[') {
+            lines.push((contexts.len() - 1, parses));
             *commented_table = header_path(uncommented);
+            contexts.push(context(commented_table));
+            continue;
         } else if parses {
             hide_parsed(
                 &[(0, offset, uncommented.len())],
@@ -538,37 +626,62 @@ fn hide_in_comment_run(
             // Not TOML, but a broken assignment to a secret.
             hidden.push(offset + value_start(uncommented, eq)..offset + uncommented.len());
         }
-        lines.push((tables, parses));
+        lines.push((contexts.len() - 1, parses));
     }
     let mut k = 0;
-    'lines: while k < run.len() {
-        let (offset, uncommented) = run[k];
-        let (tables, parses) = &lines[k];
-        if *parses || !opens_a_multi_line_value(uncommented) {
+    while k < run.len() {
+        let (_, uncommented) = run[k];
+        let (context, parses) = lines[k];
+        let tables = &contexts[context];
+        let secret = |path: &[String]| in_context(tables, path);
+        let mut lexer = LexState::START;
+        let (_, assign) = lexer.line(uncommented.as_bytes());
+        // Only an assignment that opens a value going on below is joined with
+        // the lines after it: a secret's, or an array's or inline table's,
+        // which may hold secrets. Anything else was judged line by line.
+        let (Some(eq), false, false) = (assign, parses, lexer.is_closed()) else {
+            k += 1;
+            continue;
+        };
+        let secret_eq = assignment_of_secret(uncommented, &secret);
+        if secret_eq.is_none() && !uncommented[eq + 1..].trim_start().starts_with(['[', '{']) {
             k += 1;
             continue;
         }
-        let secret = |path: &[String]| in_context(tables, path);
-        let mut joined = uncommented.to_owned();
-        let mut map = vec![(0, offset, uncommented.len())];
-        for (j, &(next_offset, next)) in run
+        // Lexed line by line to where the value closes, and parsed once
+        // there: each line is read a bounded number of times.
+        let mut bytes = uncommented.len();
+        let closes_at = run
             .iter()
             .enumerate()
             .skip(k + 1)
             .take(MAX_JOINED_COMMENT_LINES)
-        {
-            joined.push('\n');
-            map.push((joined.len(), next_offset, next.len()));
-            joined.push_str(next);
+            .take_while(|(_, (_, next))| {
+                bytes += 1 + next.len();
+                bytes <= MAX_JOINED_COMMENT_BYTES
+            })
+            .find(|(_, (_, next))| {
+                lexer.line(next.as_bytes());
+                lexer.is_closed()
+            })
+            .map(|(j, _)| j);
+        if let Some(j) = closes_at {
+            let mut joined = String::with_capacity(bytes);
+            let mut map = Vec::with_capacity(j + 1 - k);
+            for (n, &(line_offset, line)) in run[k..=j].iter().enumerate() {
+                if n > 0 {
+                    joined.push('\n');
+                }
+                map.push((joined.len(), line_offset, line.len()));
+                joined.push_str(line);
+            }
             if DeTable::parse(&joined).is_ok() {
                 hide_parsed(&map, &joined, &secret, hidden);
                 k = j + 1;
-                continue 'lines;
+                continue;
             }
         }
-        if let Some(eq) = assignment_of_secret(uncommented, &secret)
-            && opens_a_multi_line_value(&uncommented[eq + 1..])
-        {
+        if secret_eq.is_some_and(|eq| opens_a_multi_line_value(&uncommented[eq + 1..])) {
             // Where the value would end is unknown: hide the rest of the comment.
             for &(next_offset, next) in &run[k + 1..] {
                 hidden.push(next_offset..next_offset + next.len());
@@ -876,6 +989,16 @@ mod tests {
             // No control character is quoted, not even a tab.
             ("llm.api_key\t", true, "llm.api_key…=<redacted>"),
             ("llm.\"a\u{1b}[2J\"", true, "llm.…=<redacted>"),
+            // Nothing after a declared secret: a value typed after a `.`.
+            ("llm.api_key.sk-1", false, "llm.api_key…"),
+            ("llm.api_key.sk-1", true, "llm.api_key…=<redacted>"),
+            ("LLM.API_KEY.sk-1", true, "LLM.API_KEY…=<redacted>"),
+            ("llm.\"api_key\".sk-1", true, "llm.\"api_key\"…=<redacted>"),
+            (
+                "database.url.postgres://u:pw@h",
+                true,
+                "database.url…=<redacted>",
+            ),
         ];
         for (target, has_value, want) in cases {
             assert_eq!(shown_override(target, has_value), want, "{target:?}");

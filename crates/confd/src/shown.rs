@@ -75,6 +75,55 @@ pub fn quoted_input(text: &str) -> String {
     }
 }
 
+/// A message that quotes input (serde's "unknown variant `…`", "invalid
+/// value: string \"…\""), with each quoted piece longer than
+/// [`QUOTED_INPUT_CHARS`] cut as [`quoted_input`] cuts it: a 500 KB value
+/// makes a short message. Pieces are in backticks or in double quotes
+/// (where `\"` does not end them).
+#[must_use]
+pub fn cut_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len().min(1024));
+    let mut rest = message;
+    while let Some(open) = rest.find(['`', '"']) {
+        let quote = rest.as_bytes()[open];
+        let body = &rest[open + 1..];
+        let mut close = None;
+        let mut escaped = false;
+        for (i, b) in body.bytes().enumerate() {
+            match b {
+                b'\\' if quote == b'"' && !escaped => escaped = true,
+                _ if b == quote && !escaped => {
+                    close = Some(i);
+                    break;
+                }
+                _ => escaped = false,
+            }
+        }
+        let Some(close) = close else {
+            // An unclosed quote: what follows it is cut as one piece.
+            out.push_str(&rest[..=open]);
+            rest = body;
+            if rest.chars().nth(QUOTED_INPUT_CHARS).is_some() {
+                out.push_str(&quoted_input(rest));
+            } else {
+                out.push_str(rest);
+            }
+            return out;
+        };
+        out.push_str(&rest[..=open]);
+        let quoted = &body[..close];
+        if quoted.chars().nth(QUOTED_INPUT_CHARS).is_some() {
+            out.push_str(&quoted_input(quoted));
+        } else {
+            out.push_str(quoted);
+        }
+        out.push(char::from(quote));
+        rest = &body[close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// A path as messages show it: on one line, any control character escaped.
 pub(crate) struct ShownPath<'a>(pub(crate) &'a Path);
 
@@ -112,5 +161,31 @@ mod tests {
         assert!(quoted.ends_with("… (100000 bytes)"), "{quoted}");
         assert!(quoted.chars().count() < 120, "{quoted}");
         assert_eq!(quoted_input("x\u{1b}y"), "x\\u001By");
+    }
+
+    #[test]
+    fn long_quoted_pieces_of_a_message_are_cut() {
+        let long = "k".repeat(500_000);
+        let message = format!("unknown variant `{long}`, expected one of `a`, `b`");
+        let cut = cut_quoted(&message);
+        assert_eq!(
+            cut,
+            format!(
+                "unknown variant `{}`, expected one of `a`, `b`",
+                quoted_input(&long)
+            )
+        );
+        assert!(cut.len() < 200, "{cut}");
+        let message = format!("invalid type: string \"a\\\"{long}\", expected x");
+        assert!(
+            cut_quoted(&message).ends_with("bytes)\", expected x"),
+            "{}",
+            cut_quoted(&message)
+        );
+        assert_eq!(cut_quoted("short `a` \"b\" `open"), "short `a` \"b\" `open");
+        assert!(cut_quoted(&format!("open `{long}")).len() < 200);
+        // Text outside quotes is the message's own, whatever its length.
+        let prose = "a rule that says a lot ".repeat(10);
+        assert_eq!(cut_quoted(&prose), prose);
     }
 }

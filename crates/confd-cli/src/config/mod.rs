@@ -263,9 +263,12 @@ impl KeyArg {
     }
 }
 
+/// The key as messages quote it. What follows a declared secret key is a
+/// value typed after a `.` instead of an `=` (`llm.api_key.sk-…`), so it is
+/// never shown: the key stops at the secret, and `…` says there was more.
 impl std::fmt::Display for BrickKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}", self.brick, self.key)
+        f.write_str(&confd::shown_brick_key(self.brick.as_str(), &self.key))
     }
 }
 

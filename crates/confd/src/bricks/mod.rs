@@ -157,7 +157,8 @@ impl<T: Brick> Schema for TypedSchema<T> {
 pub(crate) fn violation_error(brick: &str, config: &BrickConfig, violation: Violation) -> Error {
     Error::Validation {
         brick: brick.to_owned(),
-        message: violation.message,
+        // A rule's message may quote a value: cut short, as serde's are.
+        message: crate::shown::cut_quoted(&violation.message),
         involved: violation
             .keys
             .iter()

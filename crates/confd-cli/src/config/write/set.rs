@@ -195,8 +195,20 @@ fn known_key<'a>(
 /// rather than at the line it would have had in the file.
 fn value_error(target: &BrickKey, shown: &str, error: &confd::Error) -> String {
     match error {
+        // serde's "unknown variant `bogus`" names the value already.
+        confd::Error::InvalidValue { key, message, .. }
+            if message.contains(&format!("`{shown}`")) =>
+        {
+            format!(
+                "invalid value for `{}`: {message}",
+                confd::quoted_input(key)
+            )
+        }
         confd::Error::InvalidValue { key, message, .. } => {
-            format!("invalid value for `{key}`: {message}, found `{shown}`")
+            format!(
+                "invalid value for `{}`: {message}, found `{shown}`",
+                confd::quoted_input(key)
+            )
         }
         confd::Error::InvalidType {
             key,
