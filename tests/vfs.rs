@@ -730,3 +730,119 @@ fn vfs_stat_shows_no_etag_of_a_file_the_user_cannot_read() {
     );
     assert!(!stdout(&nobody).contains("etag"), "{}", stdout(&nobody));
 }
+
+/// `chown -R nobody:nogroup path`.
+fn chown_to_nobody(path: &Path) {
+    let status = Command::new("chown")
+        .args(["-R", "nobody:nogroup"])
+        .arg(path)
+        .status()
+        .expect("chown");
+    assert!(status.success());
+}
+
+fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Regression (issue 12): root's `vfs stat` of a root-only file in a service's state dir
+/// wrote the file's content hash into the store the service user owns, who could then confirm
+/// a guessed password offline. Such an etag is shown to root, computed on demand, and never
+/// stored; the etag of a file the service may read is still kept.
+#[test]
+fn vfs_store_never_holds_the_etag_of_a_file_its_owner_may_not_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = state_readable_by_all();
+    chown_to_nobody(s.path());
+    let ls = nexus_as_nobody(s.path(), &["ls", "/etc"]);
+    assert_eq!(ls.status.code(), Some(0), "{}", stderr(&ls));
+    // Root-only content: a 0600 file, a 0644 file in a 0700 directory, and a public file.
+    let etc = s.path().join("etc");
+    std::fs::create_dir(etc.join("rootonly")).expect("mkdir");
+    std::fs::write(etc.join("rootonly/pw"), "hunter2\n").expect("write");
+    chmod(&etc.join("rootonly/pw"), 0o600);
+    std::fs::create_dir(etc.join("hidden")).expect("mkdir");
+    chmod(&etc.join("hidden"), 0o700);
+    std::fs::write(etc.join("hidden/open"), "swordfish\n").expect("write");
+    chmod(&etc.join("hidden/open"), 0o644);
+    std::fs::write(etc.join("public"), "hello\n").expect("write");
+    chmod(&etc.join("public"), 0o644);
+    for (path, content) in [
+        ("/etc/rootonly/pw", &b"hunter2\n"[..]),
+        ("/etc/hidden/open", b"swordfish\n"),
+        ("/etc/public", b"hello\n"),
+    ] {
+        for _ in 0..2 {
+            let stat = nexus(s.path(), &["stat", path]);
+            assert_eq!(stat.status.code(), Some(0), "{}", stderr(&stat));
+            let etag = blake3_hex(content);
+            assert!(
+                stdout(&stat).contains(&format!("etag: blake3:{etag}\n")),
+                "root sees the etag of {path}: {}",
+                stdout(&stat)
+            );
+        }
+    }
+    let store = vfs_etc::metastore_path(s.path());
+    let meta = std::fs::metadata(&store).expect("store");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let bytes = std::fs::read(&store).expect("read store");
+    for secret in [&b"hunter2\n"[..], b"swordfish\n"] {
+        let hash = vfs_etc::Etag::of(secret).0;
+        assert!(
+            !contains_bytes(&bytes, &hash),
+            "the store holds the hash of {secret:?}"
+        );
+    }
+    assert!(
+        contains_bytes(&bytes, &vfs_etc::Etag::of(b"hello\n").0),
+        "the etag of a file the store's owner may read is kept"
+    );
+}
+
+/// Regression (issue 12): root's `vfs` in a service's state dir created `var/lib/vfs` and the
+/// store owned by root, so the service was memory-only from then on, silently. What root
+/// creates there takes the owner and group of the directory it is created in.
+#[test]
+fn vfs_store_root_creates_in_a_service_state_dir_stays_the_services() {
+    use std::os::unix::fs::MetadataExt;
+    let s = state_readable_by_all();
+    chown_to_nobody(s.path());
+    let ls = nexus(s.path(), &["ls", "/etc"]);
+    assert_eq!(ls.status.code(), Some(0), "{}", stderr(&ls));
+    let nobody = std::fs::metadata(s.path()).expect("state dir");
+    let store = vfs_etc::metastore_path(s.path());
+    for p in [
+        s.path().join("var"),
+        s.path().join("var/lib"),
+        s.path().join("var/lib/vfs"),
+        store.clone(),
+    ] {
+        let m = std::fs::metadata(&p).expect("created");
+        assert_eq!(
+            (m.uid(), m.gid()),
+            (nobody.uid(), nobody.gid()),
+            "{}",
+            p.display()
+        );
+    }
+    // The service can keep versions in it: an edit is seen as version 2 by a later process.
+    std::fs::write(s.path().join("etc/conf.d/mounts"), "auto_sync = false\n").expect("edit");
+    let first = nexus_as_nobody(s.path(), &["stat", "/etc/conf.d/mounts"]);
+    assert!(
+        stdout(&first).contains("version: 2\n"),
+        "{}",
+        stdout(&first)
+    );
+    assert!(
+        !stderr(&first).contains("not being kept"),
+        "{}",
+        stderr(&first)
+    );
+    let again = nexus(s.path(), &["stat", "/etc/conf.d/mounts"]);
+    assert!(
+        stdout(&again).contains("version: 2\n"),
+        "{}",
+        stdout(&again)
+    );
+}

@@ -90,6 +90,72 @@ pub(crate) fn decide(old: Option<&Entry>, stat: &Stat, observed_ns: i64) -> Deci
     }
 }
 
+/// Whether the etag of file `rel` (whose stat is `stat`) may be kept in the mount's store:
+/// only if the user who can read the store ([`crate::Metastore::reader`]) may read the file
+/// too, or an etag in the store would let that user confirm a guessed content offline (root's
+/// `stat` of a 0600 file in a service's state dir). Otherwise the etag is computed on demand
+/// by each reader that proves it can read the file, and never written down.
+///
+/// Group bits only count when the other bits allow as much, since whether the reader is in
+/// the file's group is not known here; every directory of the mount above the file must be
+/// searchable by the reader the same way.
+pub(crate) fn may_persist_etag(core: &MountCore, rel: &str, stat: &Stat) -> bool {
+    let Some(reader) = core.store.reader() else {
+        return true;
+    };
+    if reader == 0 {
+        return true;
+    }
+    let allows = |st: &Stat, owner_bit: u32| {
+        let mode = st.sig.mode;
+        if st.uid == reader {
+            mode & owner_bit != 0
+        } else {
+            // `owner_bit >> 3` is the group's bit, `>> 6` the others'.
+            mode & (owner_bit >> 3) != 0 && mode & (owner_bit >> 6) != 0
+        }
+    };
+    if !allows(stat, 0o400) {
+        return false;
+    }
+    let mut dir = rel;
+    while !dir.is_empty() {
+        dir = rel_split(dir).0;
+        match core.backend.stat(dir) {
+            Ok(Some(st)) if allows(&st, 0o100) => {}
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// `decision` with the etag left out of what is stored if it may not be persisted
+/// ([`may_persist_etag`]); `None` when the store already holds what would then be stored.
+pub(crate) fn persistable(
+    core: &MountCore,
+    rel: &str,
+    stat: &Stat,
+    old: Option<&Entry>,
+    decision: Decision,
+) -> Decision {
+    match decision {
+        Decision::Put { entry, bumped }
+            if entry.etag.is_some() && !may_persist_etag(core, rel, stat) =>
+        {
+            let entry = Entry {
+                etag: None,
+                ..entry
+            };
+            if old == Some(&entry) {
+                Decision::Keep
+            } else {
+                Decision::Put { entry, bumped }
+            }
+        }
+        other => other,
+    }
+}
+
 /// Decides from the content's hash and the `fstat` taken with it (a read, or a racy re-hash).
 pub(crate) fn decide_hashed(
     old: Option<&Entry>,
@@ -173,7 +239,13 @@ impl Scan<'_> {
                     self.report.rehashed += 1;
                     decision = match self.core.backend.read(rel) {
                         Ok((bytes, st)) => {
-                            decide_hashed(old.as_ref(), &st, Etag::of(&bytes), self.observed_ns)
+                            let hashed = decide_hashed(
+                                old.as_ref(),
+                                &st,
+                                Etag::of(&bytes),
+                                self.observed_ns,
+                            );
+                            persistable(self.core, rel, &st, old.as_ref(), hashed)
                         }
                         // Gone between stat and open: leave it to the next scan or event.
                         Err(e) if is_absent(&e) => return Ok(()),
@@ -424,6 +496,7 @@ mod tests {
                 dev: 1,
                 mode: 0o100_644,
             },
+            uid: 0,
         }
     }
 

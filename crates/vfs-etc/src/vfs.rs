@@ -390,8 +390,16 @@ impl Vfs {
             version: old.map_or(1, |e| e.version + 1),
             observed_ns,
         };
+        let stored = if entry.etag.is_some() && !sync::may_persist_etag(m, &rel, &stat) {
+            Entry {
+                etag: None,
+                ..entry
+            }
+        } else {
+            entry
+        };
         let mut batch = Batch {
-            puts: vec![(rel.clone(), entry)],
+            puts: vec![(rel.clone(), stored)],
             deletes: Vec::new(),
             deferrable: false,
         };
@@ -614,6 +622,12 @@ fn read_checked(m: &MountCore, rel: &str) -> Result<(Vec<u8>, Entry), Fail> {
         Err(e) => return Err(e.into()),
     };
     let etag = Etag::of(&data);
+    // What this reader is shown: the stored entry with the etag of the bytes just read, which
+    // the store may not hold (see `sync::may_persist_etag`).
+    let shown = |entry: Entry| Entry {
+        etag: Some(etag),
+        ..entry
+    };
     let current = m.store.get(rel)?;
     if let (Some(entry), Decision::Keep) = (
         current,
@@ -626,7 +640,8 @@ fn read_checked(m: &MountCore, rel: &str) -> Result<(Vec<u8>, Entry), Fail> {
         // Removed by a concurrent refresh: the namespace says it is gone.
         return Err(Errno::NOENT.into());
     };
-    match decide_hashed(Some(&current), &stat, etag, observed_ns) {
+    let decision = decide_hashed(Some(&current), &stat, etag, observed_ns);
+    match sync::persistable(m, rel, &stat, Some(&current), decision) {
         Decision::Put { entry, bumped } => {
             // A first etag needs no fsync: losing it in a crash costs one re-hash. A new version
             // does need one.
@@ -635,9 +650,9 @@ fn read_checked(m: &MountCore, rel: &str) -> Result<(Vec<u8>, Entry), Fail> {
                 deletes: Vec::new(),
                 deferrable: !bumped,
             })?;
-            Ok((data, entry))
+            Ok((data, shown(entry)))
         }
-        _ => Ok((data, current)),
+        _ => Ok((data, shown(current))),
     }
 }
 

@@ -137,7 +137,11 @@ fn to_stat(st: &rustix::fs::Stat) -> Stat {
         dev: st.st_dev as u64,
         mode: st.st_mode as u32,
     };
-    Stat { kind, sig }
+    Stat {
+        kind,
+        sig,
+        uid: st.st_uid,
+    }
 }
 
 fn fstat(fd: BorrowedFd<'_>) -> io::Result<Stat> {

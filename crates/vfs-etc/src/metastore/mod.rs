@@ -122,6 +122,13 @@ pub trait Metastore: Send + Sync + fmt::Debug {
     /// # Errors
     /// The store failed.
     fn generation(&self) -> Result<u64, MetastoreError>;
+
+    /// The uid of the user who can read what this store persists, besides root: `None` for a
+    /// store that lives only in this process. The VFS never persists the etag of a file that
+    /// user may not read (an etag confirms a guessed content offline).
+    fn reader(&self) -> Option<u32> {
+        None
+    }
 }
 
 /// The storage key of a mount-relative path.

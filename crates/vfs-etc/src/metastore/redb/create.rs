@@ -17,8 +17,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use redb::backends::FileBackend;
 use redb::{Database, Durability};
-use rustix::fs::{CWD, RenameFlags};
+use rustix::fs::{CWD, Mode, OFlags, RenameFlags};
 use rustix::io::Errno;
+use std::os::fd::AsFd;
 
 use super::{Snapshot, open_writable, redb_error, write};
 use crate::metastore::MetastoreError;
@@ -79,6 +80,14 @@ impl Creation {
                     format!("cannot set the mode of `{}`: {e}", temp.display()),
                 ))
             })?;
+        if let Some(dir) = path.parent() {
+            inherit_owner(&file, dir).map_err(|e| {
+                fail(io::Error::new(
+                    e.kind(),
+                    format!("cannot set the owner of `{}`: {e}", temp.display()),
+                ))
+            })?;
+        }
         Ok(Self {
             path: path.to_owned(),
             temp,
@@ -164,6 +173,47 @@ pub(crate) fn tighten_store_dir(dir: &Path) {
     }
 }
 
+/// What root creates in a directory someone else owns takes that directory's owner and group,
+/// the rule confd applies to configuration files: a store (or its directory) that root
+/// creates in a service's state dir stays the service's to write, instead of leaving the
+/// service memory-only from then on. Nothing to do for anyone else, whose files are theirs.
+fn inherit_owner(created: impl AsFd, dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    if !rustix::process::geteuid().is_root() {
+        return Ok(());
+    }
+    let parent = std::fs::metadata(dir)?;
+    if (parent.uid(), parent.gid()) == (0, 0) {
+        return Ok(());
+    }
+    rustix::fs::fchown(
+        created,
+        Some(rustix::fs::Uid::from_raw(parent.uid())),
+        Some(rustix::fs::Gid::from_raw(parent.gid())),
+    )
+    .map_err(io::Error::from)
+}
+
+/// The uid that owns the store at `path`, or that will own it once this process creates it:
+/// what root creates takes the owner of the directory it is created in
+/// ([`inherit_owner`]), so a missing store's owner is that of its nearest existing ancestor.
+pub(crate) fn owner_of(path: &Path) -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    let euid = rustix::process::geteuid();
+    let mut cursor = Some(path);
+    while let Some(p) = cursor {
+        if let Ok(meta) = std::fs::symlink_metadata(p) {
+            return if p == path || euid.is_root() {
+                meta.uid()
+            } else {
+                euid.as_raw()
+            };
+        }
+        cursor = p.parent();
+    }
+    euid.as_raw()
+}
+
 /// Creates `dir` and its missing ancestors with fixed modes whatever the umask: `dir` (the
 /// store's own directory) [`STORE_DIR_MODE`], the ones above it [`ANCESTOR_DIR_MODE`].
 /// Directories that already exist keep their modes.
@@ -185,8 +235,18 @@ fn create_dirs(dir: &Path) -> io::Result<()> {
             ANCESTOR_DIR_MODE
         };
         match std::fs::DirBuilder::new().mode(mode).create(d) {
-            Ok(()) => std::fs::set_permissions(d, Permissions::from_mode(mode))
-                .map_err(|e| fs_err_io(d, e))?,
+            Ok(()) => {
+                std::fs::set_permissions(d, Permissions::from_mode(mode))
+                    .map_err(|e| fs_err_io(d, e))?;
+                let handle = rustix::fs::open(
+                    d,
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(|e| fs_err_io(d, e.into()))?;
+                inherit_owner(&handle, d.parent().unwrap_or(Path::new(".")))
+                    .map_err(|e| fs_err_io(d, e))?;
+            }
             // Created meanwhile by another process: its mode is its creator's business.
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(fs_err_io(d, e)),

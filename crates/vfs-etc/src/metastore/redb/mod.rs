@@ -47,6 +47,8 @@ const GENERATION: &str = "generation";
 pub struct RedbMetastore {
     state: RwLock<State>,
     path: PathBuf,
+    /// Who owns the store file, or will own it once created: see [`Metastore::reader`].
+    owner: u32,
 }
 
 enum State {
@@ -154,9 +156,11 @@ impl RedbMetastore {
                 },
             },
         };
+        let owner = create::owner_of(&path);
         Ok(Self {
             state: RwLock::new(state),
             path,
+            owner,
         })
     }
 
@@ -520,6 +524,10 @@ impl Metastore for RedbMetastore {
 
     fn generation(&self) -> Result<u64, MetastoreError> {
         self.read(MemoryMetastore::generation, |txn| self.generation_in(txn))
+    }
+
+    fn reader(&self) -> Option<u32> {
+        Some(self.owner)
     }
 
     fn flush(&self) -> Result<(), MetastoreError> {
