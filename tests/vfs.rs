@@ -846,3 +846,38 @@ fn vfs_store_root_creates_in_a_service_state_dir_stays_the_services() {
         stdout(&again)
     );
 }
+
+/// Regression (issue 12): a legacy store at `var/lib/vfs-meta.redb` (0644, etags inside)
+/// recreated by an older binary after the store moved to `var/lib/vfs/` was left as it was.
+/// It is removed, by root and by the state dir's own user alike.
+#[test]
+fn vfs_a_legacy_store_recreated_beside_the_new_one_is_removed() {
+    for as_nobody in [false, true] {
+        let s = state_readable_by_all();
+        let run = |args: &[&str]| {
+            if as_nobody {
+                nexus_as_nobody(s.path(), args)
+            } else {
+                nexus(s.path(), args)
+            }
+        };
+        if as_nobody {
+            chown_to_nobody(s.path());
+        }
+        let ls = run(&["ls", "/etc"]);
+        assert_eq!(ls.status.code(), Some(0), "{}", stderr(&ls));
+        let legacy = s.path().join("var/lib/vfs-meta.redb");
+        std::fs::copy(vfs_etc::metastore_path(s.path()), &legacy).expect("copy");
+        chmod(&legacy, 0o644);
+        if as_nobody {
+            chown_to_nobody(&legacy);
+        }
+        let ls = run(&["ls", "/etc"]);
+        assert_eq!(ls.status.code(), Some(0), "{}", stderr(&ls));
+        assert!(
+            legacy.symlink_metadata().is_err(),
+            "legacy store left (as nobody: {as_nobody})"
+        );
+        assert!(vfs_etc::metastore_path(s.path()).exists());
+    }
+}

@@ -61,13 +61,20 @@ fn legacy_metastore_path(state_dir: &Path) -> PathBuf {
 
 /// The store to open: [`metastore_path`], after moving a store left at the legacy place
 /// there (one `rename`, so entries and versions carry over). If the move is not possible
-/// (another user's state dir), the legacy store is used where it is.
+/// (another user's state dir), the legacy store is used where it is. A legacy store found
+/// beside an existing new one is removed.
 fn store_path(state_dir: &Path) -> PathBuf {
     let path = metastore_path(state_dir);
     let legacy = legacy_metastore_path(state_dir);
-    if path.symlink_metadata().is_ok() || legacy.symlink_metadata().is_err() {
+    let legacy_exists = legacy.symlink_metadata().is_ok();
+    if path.symlink_metadata().is_ok() || !legacy_exists {
         if let Some(dir) = path.parent() {
             crate::metastore::tighten_store_dir(dir);
+        }
+        // Recreated by an older binary after the move: stale, and no more private than the
+        // umask made it.
+        if legacy_exists {
+            crate::metastore::retire_legacy_store(&legacy);
         }
         return path;
     }

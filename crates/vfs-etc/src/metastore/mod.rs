@@ -8,7 +8,7 @@ mod redb;
 
 pub use self::memory::MemoryMetastore;
 pub use self::redb::RedbMetastore;
-pub(crate) use self::redb::{adopt_store, tighten_store_dir};
+pub(crate) use self::redb::{adopt_store, retire_legacy_store, tighten_store_dir};
 
 use std::fmt;
 use std::path::PathBuf;

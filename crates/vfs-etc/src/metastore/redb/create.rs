@@ -156,6 +156,37 @@ pub(crate) fn adopt_store(from: &Path, to: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Removes a store left at the legacy place `legacy` once the store has moved: an older
+/// binary run after the move recreates it there (with the umask's mode, 0644 typically, in
+/// the shared `$STATE/var/lib`), and it holds etags nobody else should read. Its stale
+/// temporaries go too. If it cannot be removed, it is at least made private (a regular file
+/// only, never through a symlink). Best effort: the new store does not depend on it.
+pub(crate) fn retire_legacy_store(legacy: &Path) {
+    remove_abandoned_temporaries(legacy);
+    let Err(e) = std::fs::remove_file(legacy) else {
+        tracing::info!(path = %legacy.display(), "removed a metadata store an older version left");
+        return;
+    };
+    if e.kind() == io::ErrorKind::NotFound {
+        return;
+    }
+    let tightened = rustix::fs::open(
+        legacy,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .and_then(|fd| {
+        let st = rustix::fs::fstat(&fd)?;
+        if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
+            return Err(Errno::INVAL);
+        }
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(st.st_mode & STORE_FILE_MODE))
+    });
+    if let Err(chmod) = tightened {
+        tracing::warn!(path = %legacy.display(), remove = %e, chmod = %chmod, "could not remove or tighten a metadata store an older version left");
+    }
+}
+
 /// Takes group and other bits away from the store's own directory `dir` if it has any (a
 /// directory made by an older version or by hand). Best effort: a directory this process
 /// does not own is left as it is.

@@ -16,7 +16,7 @@ use redb::{
 
 use self::codec::{decode, encode};
 use self::create::Creation;
-pub(crate) use self::create::{adopt_store, tighten_store_dir};
+pub(crate) use self::create::{adopt_store, retire_legacy_store, tighten_store_dir};
 use super::{
     Batch, MemoryMetastore, Metastore, MetastoreError, children_range, descendant_ranges, key,
     unkey,
