@@ -881,3 +881,65 @@ fn vfs_a_legacy_store_recreated_beside_the_new_one_is_removed() {
         assert!(vfs_etc::metastore_path(s.path()).exists());
     }
 }
+
+/// `nexus vfs ARGS` on `state`, killed (and the test failed) if it runs for more than 10 s.
+fn nexus_within_10s(state: &Path, args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nexus"))
+        .arg("--state-dir")
+        .arg(state)
+        .arg("vfs")
+        .args(args)
+        .env_remove("NEXUS_STATE_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run nexus");
+    let start = std::time::Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if start.elapsed() > std::time::Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("`nexus vfs {}` hung", args.join(" "));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
+}
+
+/// Sibling of the FIFO hang (issue 12): the store's directory belongs to whoever owns the
+/// state dir, who could put a FIFO (or a symlink) where the store is; root's `vfs` then
+/// blocked in redb's `open`. The store is opened without blocking or following a symlink,
+/// and anything but a regular file is refused in one line.
+#[test]
+fn vfs_a_store_swapped_for_a_fifo_or_symlink_is_refused_without_blocking() {
+    for kind in ["fifo", "symlink"] {
+        let s = state();
+        let ls = nexus(s.path(), &["ls", "/etc"]);
+        assert_eq!(ls.status.code(), Some(0), "{}", stderr(&ls));
+        let store = vfs_etc::metastore_path(s.path());
+        std::fs::remove_file(&store).expect("rm store");
+        let target = s.path().join("elsewhere");
+        std::fs::write(&target, "not a store\n").expect("write");
+        chmod(&target, 0o644);
+        if kind == "fifo" {
+            let status = Command::new("mkfifo").arg(&store).status().expect("mkfifo");
+            assert!(status.success());
+        } else {
+            std::os::unix::fs::symlink(&target, &store).expect("symlink");
+        }
+        let o = nexus_within_10s(s.path(), &["ls", "/etc"]);
+        assert_eq!(o.status.code(), Some(1), "{kind}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("not a regular file"),
+            "{kind}: {}",
+            stderr(&o)
+        );
+        assert_eq!(std::fs::read(&target).expect("read"), b"not a store\n");
+        assert_eq!(
+            mode_of(&target),
+            0o644,
+            "{kind}: the link's target was not chmod'ed"
+        );
+    }
+}

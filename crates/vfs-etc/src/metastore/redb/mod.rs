@@ -132,12 +132,12 @@ impl RedbMetastore {
     /// than the 2 s this waits ([`MetastoreError::Busy`]).
     pub fn open(path: impl Into<PathBuf>) -> Result<Self, MetastoreError> {
         let path = path.into();
-        let state = match ReadOnlyDatabase::open(&path) {
+        let state = match open_read_only(&path) {
             Ok(db) => {
                 tighten_mode(&path);
                 State::ReadOnly(db)
             }
-            Err(e) => match std::fs::File::open(&path) {
+            Err(e) => match open_store_file(&path, false) {
                 Err(io) if io.kind() == std::io::ErrorKind::NotFound => State::Absent,
                 // Not ours to read: this process works from a copy in memory, starting empty.
                 Err(io) if is_unwritable_kind(io.kind()) => {
@@ -333,7 +333,7 @@ impl RedbMetastore {
                         Ok(false)
                     }
                     Err(e) => {
-                        if let Ok(db) = ReadOnlyDatabase::open(&self.path) {
+                        if let Ok(db) = open_read_only(&self.path) {
                             **state = State::ReadOnly(db);
                         }
                         Err(e)
@@ -349,14 +349,19 @@ impl RedbMetastore {
 /// run in parallel queue instead of failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Opens `path` for writing, creating it if missing, waiting up to [`BUSY_TIMEOUT`] while
-/// another process has it open. Only for a store that exists, or that another process may
+/// Opens the existing store `path` for writing (see [`open_store_file`]), waiting up to
+/// [`BUSY_TIMEOUT`] while another process has it open. Only for a store that exists, or that another process may
 /// have created: a new store is made by [`Creation`].
 fn open_writable(path: &Path) -> Result<Database, MetastoreError> {
     let start = Instant::now();
     let mut pause = Duration::from_millis(1);
     loop {
-        match Database::create(path) {
+        let opened = open_store_file(path, true)
+            .map_err(DatabaseError::from)
+            .and_then(|file| {
+                redb::Builder::new().create_with_backend(redb::backends::FileBackend::new(file)?)
+            });
+        match opened {
             Err(DatabaseError::DatabaseAlreadyOpen) if start.elapsed() < BUSY_TIMEOUT => {
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(Duration::from_millis(50));
@@ -370,6 +375,41 @@ fn open_writable(path: &Path) -> Result<Database, MetastoreError> {
             other => return other.map_err(|e| redb_error(path, e)),
         }
     }
+}
+
+/// Opens the store file itself, for redb: never through a symlink, and without blocking on a
+/// FIFO (whoever may write the store's directory could put one there, and root's `nexus vfs`
+/// would wait forever); anything but a regular file is refused. redb's own open follows
+/// symlinks and blocks.
+fn open_store_file(path: &Path, write: bool) -> std::io::Result<std::fs::File> {
+    use rustix::fs::{FileType, Mode, OFlags};
+    let access = if write { OFlags::RDWR } else { OFlags::RDONLY };
+    let fd = rustix::fs::open(
+        path,
+        access | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| match e {
+        rustix::io::Errno::LOOP => std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file but a symbolic link",
+        ),
+        e => e.into(),
+    })?;
+    let st = rustix::fs::fstat(&fd)?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    Ok(std::fs::File::from(fd))
+}
+
+/// [`ReadOnlyDatabase::open`] through [`open_store_file`].
+fn open_read_only(path: &Path) -> Result<ReadOnlyDatabase, DatabaseError> {
+    let file = open_store_file(path, false)?;
+    redb::Builder::new().open_read_only_with_backend(redb::backends::FileBackend::new(file)?)
 }
 
 /// Whether an I/O error kind means "this process may not write here", as opposed to a
@@ -398,13 +438,18 @@ fn is_unwritable(e: &MetastoreError) -> bool {
 /// else's store is left as it is, and this process cannot change it anyway.
 fn tighten_mode(path: &Path) {
     use std::os::unix::fs::PermissionsExt;
-    let Ok(meta) = std::fs::metadata(path) else {
+    // Through the store's own handle, never a symlink: root must not chmod what a link
+    // planted in the store's directory points to.
+    let Ok(file) = open_store_file(path, false) else {
+        return;
+    };
+    let Ok(meta) = file.metadata() else {
         return;
     };
     let current = meta.permissions().mode() & 0o7777;
     let tight = current & create::STORE_FILE_MODE;
     if current != tight {
-        match std::fs::set_permissions(path, std::fs::Permissions::from_mode(tight)) {
+        match file.set_permissions(std::fs::Permissions::from_mode(tight)) {
             Ok(()) => {
                 tracing::info!(path = %path.display(), from = format!("{current:o}"), to = format!("{tight:o}"), "tightened the metadata store's mode")
             }
