@@ -943,3 +943,57 @@ fn vfs_a_store_swapped_for_a_fifo_or_symlink_is_refused_without_blocking() {
         );
     }
 }
+
+/// Makes `depth` nested directories `d` inside `dir`, one `mkdirat` at a time: the whole path
+/// is longer than the kernel accepts in one call.
+fn nest_dirs(dir: &Path, depth: usize) {
+    use rustix::fs::{Mode, OFlags};
+    let mut fd =
+        rustix::fs::open(dir, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).expect("open");
+    for _ in 0..depth {
+        rustix::fs::mkdirat(&fd, "d", Mode::from_raw_mode(0o755)).expect("mkdirat");
+        fd = rustix::fs::openat(&fd, "d", OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty())
+            .expect("openat");
+    }
+}
+
+/// Regression (issue 12): one subtree nested deeper than PATH_MAX made every `vfs` command
+/// fail with "cannot scan `/etc`: file name too long". It is left out with a counted note,
+/// the rest works, and naming it is `ENAMETOOLONG`.
+#[test]
+fn vfs_a_subtree_deeper_than_path_max_is_skipped_with_a_note() {
+    let s = state();
+    nest_dirs(&s.path().join("etc"), 2050);
+    let cat = nexus(s.path(), &["cat", "/etc/conf.d/mounts"]);
+    assert_eq!(
+        (cat.status.code(), stdout(&cat).as_str()),
+        (Some(0), "auto_sync = true\n"),
+        "{}",
+        stderr(&cat)
+    );
+    assert_eq!(
+        stderr(&cat),
+        "warning: 1 entry under `/etc` skipped: path longer than 4095 bytes\n"
+    );
+    let ls = nexus(s.path(), &["ls", "/etc"]);
+    assert_eq!(stdout(&ls), "conf.d/\nd/\n", "{}", stderr(&ls));
+    // The deepest directory the VFS can name is there; one more level is too long to name.
+    let deepest = format!("/etc{}", "/d".repeat(2045));
+    assert_eq!(deepest.len(), 4094);
+    let ls = nexus(s.path(), &["ls", &deepest]);
+    assert_eq!(
+        (ls.status.code(), stdout(&ls).as_str()),
+        (Some(0), ""),
+        "{}",
+        stderr(&ls)
+    );
+    let too_deep = format!("{deepest}/d");
+    let stat = nexus(s.path(), &["stat", &too_deep]);
+    assert_ne!(stat.status.code(), Some(0));
+    // ENAMETOOLONG's case, said as a usage error before anything is looked up.
+    assert!(
+        stderr(&stat).contains("4096 bytes long, more than the 4095 a path may have"),
+        "{}",
+        stderr(&stat)
+    );
+}

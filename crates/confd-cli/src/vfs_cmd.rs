@@ -102,17 +102,7 @@ pub(crate) fn run(state_dir: &Path, cmd: VfsCommand) -> Result<(), crate::Failur
 
 fn boot_and_run(state_dir: &Path, cmd: VfsCommand) -> Result<(), Box<dyn Error>> {
     let (vfs, report) = vfs_etc::boot(state_dir)?;
-    if report.unreadable > 0 {
-        let dirs = if report.unreadable == 1 {
-            "directory"
-        } else {
-            "directories"
-        };
-        crate::output::warning(&format!(
-            "{} {dirs} under `/etc` skipped: permission denied",
-            report.unreadable
-        ));
-    }
+    warn_about_left_out(&report);
     let mut out = io::stdout().lock();
     let result = match execute(&vfs, cmd, &mut out) {
         // `nexus vfs cat … | head` closes the pipe early; that is not a failure.
@@ -127,6 +117,27 @@ fn boot_and_run(state_dir: &Path, cmd: VfsCommand) -> Result<(), Box<dyn Error>>
     // A first boot creates the metadata store in the background; a failure to do so is this
     // command's failure too (after its own, which is reported first).
     result.and(vfs.flush().map_err(Into::into))
+}
+
+/// What the boot scan left out of `/etc`, one counted line per reason, so nothing vanishes
+/// from `ls` without a word.
+fn warn_about_left_out(report: &vfs_etc::ReconcileReport) {
+    let plural = |n: usize, one: &'static str, many: &'static str| if n == 1 { one } else { many };
+    if report.unreadable > 0 {
+        crate::output::warning(&format!(
+            "{} {} under `/etc` skipped: permission denied",
+            report.unreadable,
+            plural(report.unreadable, "directory", "directories")
+        ));
+    }
+    if report.too_long > 0 {
+        crate::output::warning(&format!(
+            "{} {} under `/etc` skipped: path longer than {} bytes",
+            report.too_long,
+            plural(report.too_long, "entry", "entries"),
+            vfs_etc::VfsPath::MAX_LEN
+        ));
+    }
 }
 
 fn execute(vfs: &Vfs, cmd: VfsCommand, out: &mut impl Write) -> Result<(), Box<dyn Error>> {

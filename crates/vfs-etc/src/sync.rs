@@ -8,7 +8,7 @@ use crate::backend::{is_absent, is_denied, is_unhashable};
 use crate::entry::{Entry, Etag, Kind, Stat, now_ns};
 use crate::error::ReconcileError;
 use crate::metastore::Batch;
-use crate::path::{rel_is_within, rel_join, rel_split};
+use crate::path::{VfsPath, rel_is_within, rel_join, rel_split};
 use crate::router::MountCore;
 
 /// What a scan found and did.
@@ -33,6 +33,10 @@ pub struct ReconcileReport {
     /// Directories that could not be listed (permission denied): they are registered, but
     /// not what is inside them, and addressing anything inside them is `EACCES`.
     pub unreadable: usize,
+    /// Entries left out, with everything below them, because their VFS path would be longer
+    /// than [`crate::VfsPath::MAX_LEN`] (Linux's `PATH_MAX`): no call could name them, and the
+    /// host refuses such paths too. Naming one is `ENAMETOOLONG`.
+    pub too_long: usize,
     /// Whether anything was committed to the store. `false` means not one byte was written.
     /// (A process that may not write a [`crate::RedbMetastore`] commits to its in-memory copy:
     /// `true` then, and still nothing on disk.)
@@ -231,6 +235,12 @@ impl Scan<'_> {
 
     /// Registers `rel` (whose `lstat` is `stat`) and, for a directory, everything below it.
     fn visit(&mut self, rel: &str, stat: Stat) -> Result<(), ReconcileError> {
+        // One subtree nested deeper than PATH_MAX must not make the whole mount unusable: it
+        // is left out and counted (the `mount + "/" + rel` length is what a caller would name).
+        if !rel.is_empty() && self.core.point.as_str().len() + 1 + rel.len() > VfsPath::MAX_LEN {
+            self.report.too_long += 1;
+            return Ok(());
+        }
         match stat.kind {
             Kind::File => {
                 let old = self.old.remove(rel);
@@ -267,6 +277,14 @@ impl Scan<'_> {
                 let listing = match self.core.backend.list(rel) {
                     Ok(l) => l,
                     Err(e) if is_absent(&e) => return Ok(()),
+                    // The host's own limit, should it be lower than the VFS's.
+                    Err(e)
+                        if e.raw_os_error()
+                            == Some(rustix::io::Errno::NAMETOOLONG.raw_os_error()) =>
+                    {
+                        self.report.too_long += 1;
+                        return Ok(());
+                    }
                     // One directory this process may not read must not make the whole mount
                     // unusable: it is registered and counted, and what was known below it is
                     // kept as it was (unknown is not gone).
@@ -416,6 +434,7 @@ pub(crate) fn reconcile_paths(
         total.rehashed += r.rehashed;
         total.skipped += r.skipped;
         total.unreadable += r.unreadable;
+        total.too_long += r.too_long;
         total.committed |= r.committed;
     }
     Ok(total)
