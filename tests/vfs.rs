@@ -506,13 +506,15 @@ fn vfs_reads_work_for_a_user_who_cannot_write_the_store() {
 
         let cat = nexus_as_nobody(s.path(), &["cat", "/etc/conf.d/mounts"]);
         assert_eq!(
-            (
-                cat.status.code(),
-                stdout(&cat).as_str(),
-                stderr(&cat).as_str()
-            ),
-            (Some(0), "auto_sync = false\n", ""),
+            (cat.status.code(), stdout(&cat).as_str()),
+            (Some(0), "auto_sync = false\n"),
             "store readable: {store_readable}"
+        );
+        // The edit's new version lives in this command only, and it says so.
+        assert!(
+            stderr(&cat).starts_with("warning: versions under `/etc` are not being kept"),
+            "{}",
+            stderr(&cat)
         );
         let stat = nexus_as_nobody(s.path(), &["stat", "/etc/conf.d/mounts"]);
         assert_eq!(stat.status.code(), Some(0), "{}", stderr(&stat));
@@ -996,4 +998,47 @@ fn vfs_a_subtree_deeper_than_path_max_is_skipped_with_a_note() {
         "{}",
         stderr(&stat)
     );
+}
+
+/// Regression (issue 12): with a store that cannot be written (`chattr +i`), one version
+/// number was served for two different contents, silently. Each command now says, once, that
+/// versions are not being kept; an unchanged store keeps serving without the note.
+#[test]
+fn vfs_says_once_when_versions_are_not_being_kept() {
+    let s = state();
+    let mounts = s.path().join("etc/conf.d/mounts");
+    let stat = nexus(s.path(), &["stat", "/etc/conf.d/mounts"]);
+    assert!(stdout(&stat).contains("version: 1\n"), "{}", stdout(&stat));
+    let store = vfs_etc::metastore_path(s.path());
+    let chattr = |flag: &str| {
+        let status = Command::new("chattr")
+            .arg(flag)
+            .arg(&store)
+            .status()
+            .expect("chattr");
+        assert!(status.success(), "chattr {flag}");
+    };
+    chattr("+i");
+    let unchanged = nexus(s.path(), &["stat", "/etc/conf.d/mounts"]);
+    let warning = "warning: versions under `/etc` are not being kept";
+    assert!(
+        !stderr(&unchanged).contains(warning),
+        "{}",
+        stderr(&unchanged)
+    );
+    let mut etags = Vec::new();
+    for content in ["auto_sync = false\n", "auto_sync = 1\n"] {
+        std::fs::write(&mounts, content).expect("edit");
+        let stat = nexus(s.path(), &["stat", "/etc/conf.d/mounts"]);
+        assert_eq!(stat.status.code(), Some(0), "{}", stderr(&stat));
+        assert_eq!(
+            stderr(&stat).matches(warning).count(),
+            1,
+            "{}",
+            stderr(&stat)
+        );
+        etags.push(stdout(&stat));
+    }
+    chattr("-i");
+    assert_ne!(etags[0], etags[1]);
 }

@@ -116,7 +116,15 @@ fn boot_and_run(state_dir: &Path, cmd: VfsCommand) -> Result<(), Box<dyn Error>>
     };
     // A first boot creates the metadata store in the background; a failure to do so is this
     // command's failure too (after its own, which is reported first).
-    result.and(vfs.flush().map_err(Into::into))
+    let flushed = vfs.flush();
+    for point in vfs.mounts_not_keeping_versions() {
+        crate::output::warning(&format!(
+            "versions under `{point}` are not being kept: the metadata store `{}` cannot be \
+             written, so a later command may show the same version for other content",
+            vfs_etc::metastore_path(state_dir).display()
+        ));
+    }
+    result.and(flushed.map_err(Into::into))
 }
 
 /// What the boot scan left out of `/etc`, one counted line per reason, so nothing vanishes

@@ -137,6 +137,18 @@ impl Vfs {
         self.table.iter().try_for_each(|m| m.store.flush())
     }
 
+    /// The mount points whose store could not persist a new version in this process
+    /// ([`Metastore::keeps_versions`]): what a caller should warn about, since a later process
+    /// may show the same version for other content.
+    #[must_use]
+    pub fn mounts_not_keeping_versions(&self) -> Vec<VfsPath> {
+        self.table
+            .iter()
+            .filter(|m| !m.store.keeps_versions())
+            .map(|m| m.point.clone())
+            .collect()
+    }
+
     pub(crate) fn core(&self, point: &VfsPath) -> Result<&Arc<MountCore>, ReconcileError> {
         self.table
             .get(point)

@@ -365,3 +365,44 @@ fn read_only_store_child() -> TestResult {
     println!("child: read through a read-only store");
     Ok(())
 }
+
+/// Regression (issue 12): with a store that cannot be written, versions are kept in memory,
+/// and within one process a version never repeats for different content; the VFS says which
+/// mounts are not keeping theirs.
+#[test]
+fn an_unwritable_store_never_repeats_a_version_within_a_process() -> TestResult {
+    let state = crate::support::state_with(&[("f", "1\n")])?;
+    drop(vfs_etc::boot(state.path())?);
+    let store = vfs_etc::metastore_path(state.path());
+    let chattr = |flag: &str| -> std::io::Result<bool> {
+        Ok(std::process::Command::new("chattr")
+            .arg(flag)
+            .arg(&store)
+            .status()?
+            .success())
+    };
+    assert!(chattr("+i")?, "chattr +i");
+    let outcome = (|| -> TestResult {
+        let (vfs, _) = vfs_etc::boot(state.path())?;
+        assert!(
+            vfs.mounts_not_keeping_versions().is_empty(),
+            "nothing lost yet"
+        );
+        let f = crate::support::p("/etc/f");
+        let mut seen = Vec::new();
+        for content in ["22\n", "333\n", "4444\n"] {
+            std::fs::write(state.path().join("etc/f"), content)?;
+            let read = vfs.read(&f)?;
+            assert_eq!(read.data, content.as_bytes());
+            seen.push(read.metadata.version);
+        }
+        assert_eq!(seen, [2, 3, 4]);
+        assert_eq!(
+            vfs.mounts_not_keeping_versions(),
+            [crate::support::p("/etc")]
+        );
+        Ok(())
+    })();
+    assert!(chattr("-i")?, "chattr -i");
+    outcome
+}

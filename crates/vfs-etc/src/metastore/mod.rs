@@ -129,6 +129,15 @@ pub trait Metastore: Send + Sync + fmt::Debug {
     fn reader(&self) -> Option<u32> {
         None
     }
+
+    /// `false` once this store gave an entry a new version it could not persist (a store
+    /// this process may not write keeps its changes in memory): within this process versions
+    /// still never repeat for different content, but the next process starts again from what
+    /// is on disk and may hand out the same numbers for other content. A store that lives only
+    /// in memory keeps its versions for as long as it lives.
+    fn keeps_versions(&self) -> bool {
+        true
+    }
 }
 
 /// The storage key of a mount-relative path.

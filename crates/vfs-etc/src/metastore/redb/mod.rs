@@ -49,6 +49,9 @@ pub struct RedbMetastore {
     path: PathBuf,
     /// Who owns the store file, or will own it once created: see [`Metastore::reader`].
     owner: u32,
+    /// Whether a new version was committed to the in-memory copy only (the store could not be
+    /// written): see [`Metastore::keeps_versions`].
+    versions_lost: std::sync::atomic::AtomicBool,
 }
 
 enum State {
@@ -157,10 +160,14 @@ impl RedbMetastore {
             },
         };
         let owner = create::owner_of(&path);
+        // A store this process may not even read leaves it to number every entry from 1 on
+        // its own: whatever versions it shows are this process's only.
+        let blind = matches!(state, State::Detached(_));
         Ok(Self {
             state: RwLock::new(state),
             path,
             owner,
+            versions_lost: std::sync::atomic::AtomicBool::new(blind),
         })
     }
 
@@ -553,13 +560,13 @@ impl Metastore for RedbMetastore {
             tracing::warn!(error = %e, "creating the metadata store in the background failed");
         }
         if let State::Detached(copy) = &*state {
-            return copy.commit(batch);
+            return self.commit_detached(copy, batch);
         }
         match self.commit_to_disk(&mut state, batch) {
             Err(e) if is_unwritable(&e) => {
                 tracing::debug!(error = %e, "metadata store not writable; keeping changes in memory");
                 let copy = self.detached_copy(&state)?;
-                copy.commit(batch)?;
+                self.commit_detached(&copy, batch)?;
                 *state = State::Detached(copy);
                 Ok(())
             }
@@ -573,6 +580,12 @@ impl Metastore for RedbMetastore {
 
     fn reader(&self) -> Option<u32> {
         Some(self.owner)
+    }
+
+    fn keeps_versions(&self) -> bool {
+        !self
+            .versions_lost
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn flush(&self) -> Result<(), MetastoreError> {
@@ -602,6 +615,25 @@ impl Metastore for RedbMetastore {
 }
 
 impl RedbMetastore {
+    /// Commits `batch` to the in-memory copy of a store this process may not write, noting
+    /// whether it gave an entry a new version that the next process will not know about. A
+    /// deferrable batch holds nothing the next process would not derive identically.
+    fn commit_detached(&self, copy: &MemoryMetastore, batch: &Batch) -> Result<(), MetastoreError> {
+        if !batch.deferrable {
+            for (rel, entry) in &batch.puts {
+                if copy
+                    .get(rel)?
+                    .is_none_or(|old| old.version != entry.version)
+                {
+                    self.versions_lost
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                    break;
+                }
+            }
+        }
+        copy.commit(batch)
+    }
+
     /// Commits `batch` to the file, creating it if needed.
     fn commit_to_disk(
         &self,
@@ -635,7 +667,7 @@ impl RedbMetastore {
             Durability::Immediate
         };
         match &**state {
-            State::Detached(copy) => copy.commit(batch),
+            State::Detached(copy) => self.commit_detached(copy, batch),
             State::Writable(db) => write(db, &self.path, &Snapshot::of(batch), durability),
             _ => unreachable!("made writable"),
         }
