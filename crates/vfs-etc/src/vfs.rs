@@ -60,6 +60,33 @@ enum Node<'a> {
     Missing,
 }
 
+/// The file system a name lives on, as Linux's `rename`, `rmdir` and `unlink` see it: the
+/// mount of the directory its last component is looked up in ([`VfsPath::lookup_dir`]), or
+/// the VFS's own root, an empty read-only directory. A mount point lives on the file system
+/// it is mounted on, not on its own mount: `rmdir /etc` is a change to `/`.
+enum Home<'a> {
+    Root,
+    Mount(&'a Arc<MountCore>),
+}
+
+impl Home<'_> {
+    fn same_as(&self, other: &Home<'_>) -> bool {
+        match (self, other) {
+            (Home::Root, Home::Root) => true,
+            (Home::Mount(a), Home::Mount(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
+    /// The writable mount, or `EROFS` (Linux's `mnt_want_write`).
+    fn writable(&self) -> Result<&Arc<MountCore>, Fail> {
+        match self {
+            Home::Mount(m) if m.access == Access::ReadWrite => Ok(m),
+            _ => Err(Errno::ROFS.into()),
+        }
+    }
+}
+
 /// A virtual file system: a mount table of backends, each with a metastore.
 ///
 /// Metadata (`stat`, `read_dir`, existence checks) comes from the metastore, so a mount is
@@ -215,6 +242,23 @@ impl Vfs {
             return Err(Errno::NOTDIR.into());
         }
         Ok(node)
+    }
+
+    fn home(&self, path: &VfsPath) -> Home<'_> {
+        let dir = path.lookup_dir().unwrap_or_else(VfsPath::root);
+        match self.table.route(&dir) {
+            Route::Mount(m, _) => Home::Mount(m),
+            Route::Virtual | Route::Nowhere => Home::Root,
+        }
+    }
+
+    /// `path`'s mount-relative path on `m`, its home; `None` if it lands elsewhere (a mount
+    /// point or virtual directory, which callers refuse before asking).
+    fn rel_on(&self, m: &Arc<MountCore>, path: &VfsPath) -> Option<String> {
+        match self.table.route(path) {
+            Route::Mount(on, rel) if Arc::ptr_eq(on, m) => Some(rel),
+            _ => None,
+        }
     }
 
     /// Whether `path` is `/`, a mount point or a virtual directory: names that exist because
@@ -467,8 +511,10 @@ impl Vfs {
     }
 
     /// Removes the file at `path`. Errors in Linux's order: `ENOENT`/`ENOTDIR`/`EACCES` while
-    /// walking the path, `EISDIR` for `x/.` and `x/..`, `EROFS` (even when the file does not
-    /// exist), then `ENOENT`, `EISDIR`, or `ENOTDIR` for a file spelled `x/`.
+    /// walking the path, `EISDIR` for `/`, `x/.` and `x/..`, `EROFS` when the directory the
+    /// name is in is read-only (even when the file does not exist; `/etc` is in the read-only
+    /// `/`), then `EISDIR` for a mount point, `ENOENT`, `EISDIR`, or `ENOTDIR` for a file
+    /// spelled `x/`.
     ///
     /// # Errors
     /// As above, a backend error, or [`UnlinkError::Store`].
@@ -479,15 +525,16 @@ impl Vfs {
 
     fn unlink_inner(&self, path: &VfsPath) -> Result<(), Fail> {
         self.walk_to(path)?;
-        if path.tail().is_dot() || self.is_structural(path) {
+        if path.tail().is_dot() || path.is_root() {
             return Err(Errno::ISDIR.into());
         }
-        let Route::Mount(m, rel) = self.table.route(path) else {
-            return Err(Errno::ROFS.into());
-        };
-        if m.access == Access::ReadOnly {
-            return Err(Errno::ROFS.into());
+        let home = self.home(path);
+        let m = home.writable()?;
+        // A mount point or a directory leading to one: a directory.
+        if self.is_structural(path) {
+            return Err(Errno::ISDIR.into());
         }
+        let rel = self.rel_on(m, path).ok_or(Errno::ISDIR)?;
         match m.store.get(&rel)? {
             None => return Err(Errno::NOENT.into()),
             Some(e) if e.kind == Kind::Dir => return Err(Errno::ISDIR.into()),
@@ -499,8 +546,9 @@ impl Vfs {
 
     /// Removes the empty directory at `path`. Errors in Linux's order: `ENOENT`/`ENOTDIR`/
     /// `EACCES` while walking the path, `EINVAL` for `x/.` and `ENOTEMPTY` for `x/..`, `EBUSY`
-    /// for `/` and mount points, `EROFS`, then `ENOENT`, `ENOTDIR` or `ENOTEMPTY` for the
-    /// target.
+    /// for `/`, `EROFS` when the directory the name is in is read-only (`rmdir /etc` is a
+    /// change to `/`), `EBUSY` for a mount point, then `ENOENT`, `ENOTDIR` or `ENOTEMPTY` for
+    /// the target.
     ///
     /// # Errors
     /// As above, a backend error, or [`RmdirError::Store`].
@@ -516,15 +564,15 @@ impl Vfs {
             Tail::DotDot => return Err(Errno::NOTEMPTY.into()),
             Tail::Name | Tail::Slash => {}
         }
+        if path.is_root() {
+            return Err(Errno::BUSY.into());
+        }
+        let home = self.home(path);
+        let m = home.writable()?;
         if self.is_structural(path) {
             return Err(Errno::BUSY.into());
         }
-        let Route::Mount(m, rel) = self.table.route(path) else {
-            return Err(Errno::ROFS.into());
-        };
-        if m.access == Access::ReadOnly {
-            return Err(Errno::ROFS.into());
-        }
+        let rel = self.rel_on(m, path).ok_or(Errno::BUSY)?;
         match m.store.get(&rel)? {
             None => return Err(Errno::NOENT.into()),
             Some(e) if e.kind != Kind::Dir => return Err(Errno::NOTDIR.into()),
@@ -534,9 +582,11 @@ impl Vfs {
     }
 
     /// Renames `from` to `to`. Errors in Linux's order: `ENOENT`/`ENOTDIR`/`EACCES` while
-    /// walking either path, `EBUSY` for `.`, `..`, `/` and mount points, `EXDEV` across mounts,
-    /// `EROFS`, `ENOENT` for a missing source, `ENOTDIR` for a file spelled `x/` on either
-    /// side, then the backend's `rename(2)` errors (`EISDIR`, `ENOTEMPTY`, …).
+    /// walking either path, `EXDEV` when the directories the two names are in are on
+    /// different mounts (`/etc` is in `/`, `/etc/.` in `/etc`), `EBUSY` for `.`, `..` and `/`,
+    /// `EROFS`, `EBUSY` for a mount point as the source, `ENOENT` for a missing source,
+    /// `ENOTDIR` for a file spelled `x/` on either side, `EBUSY` for a mount point as the
+    /// target, then the backend's `rename(2)` errors (`EISDIR`, `ENOTEMPTY`, …).
     ///
     /// Moved entries are re-registered from the backend: a rename changes ctime, so they get
     /// a new version, and their etags are recomputed on next read.
@@ -551,21 +601,20 @@ impl Vfs {
     fn rename_inner(&self, from: &VfsPath, to: &VfsPath) -> Result<(), Fail> {
         self.walk_to(from)?;
         self.walk_to(to)?;
-        if from.tail().is_dot()
-            || to.tail().is_dot()
-            || self.is_structural(from)
-            || self.is_structural(to)
-        {
+        // Linux's order: EXDEV between the directories the names are in, EBUSY for `.`,
+        // `..` and `/`, EROFS, the source's lookup, and only then EBUSY for a mount point.
+        let (home, home_to) = (self.home(from), self.home(to));
+        if !home.same_as(&home_to) {
+            return Err(Errno::XDEV.into());
+        }
+        if from.tail().is_dot() || to.tail().is_dot() || from.is_root() || to.is_root() {
             return Err(Errno::BUSY.into());
         }
-        let (m, rel_from, rel_to) = match (self.table.route(from), self.table.route(to)) {
-            (Route::Mount(a, ra), Route::Mount(b, rb)) if Arc::ptr_eq(a, b) => (a, ra, rb),
-            (Route::Mount(..), _) | (_, Route::Mount(..)) => return Err(Errno::XDEV.into()),
-            _ => return Err(Errno::ROFS.into()),
-        };
-        if m.access == Access::ReadOnly {
-            return Err(Errno::ROFS.into());
+        let m = home.writable()?;
+        if self.is_structural(from) {
+            return Err(Errno::BUSY.into());
         }
+        let rel_from = self.rel_on(m, from).ok_or(Errno::BUSY)?;
         match m.store.get(&rel_from)? {
             None => return Err(Errno::NOENT.into()),
             // `rename("f/", …)` and `rename(f, "g/")` both say the file is not a directory.
@@ -574,6 +623,10 @@ impl Vfs {
             }
             Some(_) => {}
         }
+        if self.is_structural(to) {
+            return Err(Errno::BUSY.into());
+        }
+        let rel_to = self.rel_on(m, to).ok_or(Errno::BUSY)?;
         m.backend.rename(&rel_from, &rel_to)?;
         sync::reconcile_paths(m, &[rel_from, rel_to]).map_err(|e| match e {
             ReconcileError::Backend { error, .. } => Fail::Os(error),
