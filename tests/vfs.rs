@@ -1042,3 +1042,34 @@ fn vfs_says_once_when_versions_are_not_being_kept() {
     chattr("-i");
     assert_ne!(etags[0], etags[1]);
 }
+
+/// Regression (issue 12): entries the VFS cannot show (a FIFO, a socket, a symlink, names
+/// that are not UTF-8 or hold a control character) vanished from `vfs ls` without a word.
+/// Each command says how many were left out, once.
+#[test]
+fn vfs_says_how_many_entries_it_cannot_show() {
+    use std::os::unix::ffi::OsStrExt;
+    let s = state();
+    let etc = s.path().join("etc");
+    let status = Command::new("mkfifo")
+        .arg(etc.join("fifo"))
+        .status()
+        .expect("mkfifo");
+    assert!(status.success());
+    let _socket = std::os::unix::net::UnixListener::bind(etc.join("conf.d/sock")).expect("bind");
+    std::os::unix::fs::symlink("conf.d", etc.join("link")).expect("symlink");
+    std::fs::write(etc.join(std::ffi::OsStr::from_bytes(b"not-utf8-\xff")), "x").expect("write");
+    std::fs::write(etc.join("tab\there"), "x").expect("write");
+    let ls = nexus(s.path(), &["ls", "/etc"]);
+    assert_eq!(
+        (ls.status.code(), stdout(&ls).as_str(), stderr(&ls).as_str()),
+        (
+            Some(0),
+            "conf.d/\n",
+            "warning: 5 entries under `/etc` not shown: symlinks, special files or names the VFS cannot represent\n"
+        )
+    );
+    let clean = state();
+    let ls = nexus(clean.path(), &["ls", "/etc"]);
+    assert_eq!(stderr(&ls), "", "nothing left out, nothing said");
+}

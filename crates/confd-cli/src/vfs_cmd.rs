@@ -138,6 +138,13 @@ fn warn_about_left_out(report: &vfs_etc::ReconcileReport) {
             plural(report.unreadable, "directory", "directories")
         ));
     }
+    if report.skipped > 0 {
+        crate::output::warning(&format!(
+            "{} {} under `/etc` not shown: symlinks, special files or names the VFS cannot represent",
+            report.skipped,
+            plural(report.skipped, "entry", "entries")
+        ));
+    }
     if report.too_long > 0 {
         crate::output::warning(&format!(
             "{} {} under `/etc` skipped: path longer than {} bytes",
