@@ -1073,3 +1073,46 @@ fn vfs_says_how_many_entries_it_cannot_show() {
     let ls = nexus(clean.path(), &["ls", "/etc"]);
     assert_eq!(stderr(&ls), "", "nothing left out, nothing said");
 }
+
+/// Regression (issue 12): `--format json` was accepted and ignored by every `nexus vfs`
+/// subcommand. `ls` and `stat` print the documents of docs/JSON.md.
+#[test]
+fn vfs_ls_and_stat_print_json() {
+    let s = state();
+    let run = |args: &[&str]| {
+        let mut all = vec!["--format", "json"];
+        all.extend_from_slice(args);
+        let o = nexus(s.path(), &all);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", stdout(&o)))
+    };
+    assert_eq!(
+        run(&["ls", "/etc/conf.d"]),
+        serde_json::json!({ "path": "/etc/conf.d", "entries": [
+            { "name": "cache.d", "kind": "dir" },
+            { "name": "mounts", "kind": "file" },
+        ]})
+    );
+    let stat = run(&["stat", "/etc/conf.d/mounts"]);
+    let etag = format!("blake3:{}", blake3_hex(b"auto_sync = true\n"));
+    assert_eq!(stat["path"], "/etc/conf.d/mounts");
+    assert_eq!(stat["kind"], "file");
+    assert_eq!(stat["size"], 17);
+    assert_eq!(stat["version"], 1);
+    assert_eq!(stat["etag"], etag.as_str());
+    assert!(
+        stat["mtime"].as_str().is_some_and(|t| t.ends_with('Z')),
+        "{stat}"
+    );
+    let dir = run(&["stat", "/etc/conf.d"]);
+    assert_eq!(
+        (dir["kind"].as_str(), dir["etag"].is_null()),
+        (Some("dir"), true)
+    );
+    let root = run(&["ls", "/"]);
+    assert_eq!(
+        root["entries"],
+        serde_json::json!([{ "name": "etc", "kind": "dir" }, { "name": "tmp", "kind": "dir" }])
+    );
+}
