@@ -1116,3 +1116,22 @@ fn vfs_ls_and_stat_print_json() {
         serde_json::json!([{ "name": "etc", "kind": "dir" }, { "name": "tmp", "kind": "dir" }])
     );
 }
+
+/// Sibling (issue 12): a symlink planted at the legacy store's place (`$STATE/var/lib`
+/// belongs to the state dir's owner) was moved into place and `chmod`ed through by root's
+/// `vfs`: the file it pointed to became 0600. It is left alone, and the store is made anew.
+#[test]
+fn vfs_a_symlink_at_the_legacy_store_place_is_not_followed() {
+    let s = state();
+    std::fs::create_dir_all(s.path().join("var/lib")).expect("mkdir");
+    let victim = s.path().join("victim");
+    std::fs::write(&victim, "shared\n").expect("write");
+    chmod(&victim, 0o644);
+    std::os::unix::fs::symlink(&victim, s.path().join("var/lib/vfs-meta.redb")).expect("symlink");
+    let ls = nexus(s.path(), &["ls", "/etc"]);
+    assert_eq!(ls.status.code(), Some(0), "{}", stderr(&ls));
+    assert_eq!(mode_of(&victim), 0o644, "the link's target was chmod'ed");
+    assert_eq!(std::fs::read(&victim).expect("read"), b"shared\n");
+    let store = vfs_etc::metastore_path(s.path());
+    assert!(store.symlink_metadata().expect("store").is_file());
+}

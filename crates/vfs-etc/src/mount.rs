@@ -66,7 +66,9 @@ fn legacy_metastore_path(state_dir: &Path) -> PathBuf {
 fn store_path(state_dir: &Path) -> PathBuf {
     let path = metastore_path(state_dir);
     let legacy = legacy_metastore_path(state_dir);
-    let legacy_exists = legacy.symlink_metadata().is_ok();
+    // Only a regular file is a store an older version left; anything else there (a symlink
+    // someone planted) is not followed, moved or opened.
+    let legacy_exists = legacy.symlink_metadata().is_ok_and(|m| m.is_file());
     if path.symlink_metadata().is_ok() || !legacy_exists {
         if let Some(dir) = path.parent() {
             crate::metastore::tighten_store_dir(dir);

@@ -141,11 +141,25 @@ fn build(
 
 /// Moves an existing store from `from` to `to` (a new directory made as for a new store),
 /// without replacing anything at `to`, and gives it [`STORE_FILE_MODE`].
+/// Only a regular file is moved, and its mode is set through a handle that follows no
+/// symlink: `$STATE/var/lib` belongs to whoever owns the state dir, and root must not chmod
+/// what a link planted there points to.
 pub(crate) fn adopt_store(from: &Path, to: &Path) -> io::Result<()> {
+    if !std::fs::symlink_metadata(from)?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
     let dir = to.parent().unwrap_or(Path::new("."));
     create_dirs(dir)?;
     rename_no_replace(from, to)?;
-    std::fs::set_permissions(to, Permissions::from_mode(STORE_FILE_MODE))?;
+    let moved = rustix::fs::open(
+        to,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    rustix::fs::fchmod(&moved, Mode::from_raw_mode(STORE_FILE_MODE))?;
     File::open(dir).and_then(|d| d.sync_all())?;
     if let Some(old_dir) = from.parent() {
         File::open(old_dir).and_then(|d| d.sync_all())?;
