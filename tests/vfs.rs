@@ -1135,3 +1135,44 @@ fn vfs_a_symlink_at_the_legacy_store_place_is_not_followed() {
     let store = vfs_etc::metastore_path(s.path());
     assert!(store.symlink_metadata().expect("store").is_file());
 }
+
+/// Sibling (issue 12): an etag stored while the store's owner could read the file stayed
+/// in the store after a directory above it was made private. The next scan drops it.
+#[test]
+fn vfs_store_drops_an_etag_its_owner_can_no_longer_confirm() {
+    let s = state_readable_by_all();
+    chown_to_nobody(s.path());
+    let etc = s.path().join("etc");
+    std::fs::create_dir(etc.join("hidden")).expect("mkdir");
+    std::fs::write(etc.join("hidden/open"), "swordfish\n").expect("write");
+    chmod(&etc.join("hidden/open"), 0o644);
+    let stat = nexus(s.path(), &["stat", "/etc/hidden/open"]);
+    assert_eq!(stat.status.code(), Some(0), "{}", stderr(&stat));
+    let store = vfs_etc::metastore_path(s.path());
+    let hash = vfs_etc::Etag::of(b"swordfish\n").0;
+    let etag_stored = || {
+        let (vfs, _) = vfs_etc::boot(s.path()).expect("boot");
+        drop(vfs);
+        let bytes = std::fs::read(&store).expect("read store");
+        contains_bytes(&bytes, &hash)
+    };
+    assert!(etag_stored(), "readable by the store's owner: kept");
+    chmod(&etc.join("hidden"), 0o700);
+    let ls = nexus(s.path(), &["ls", "/etc"]);
+    assert_eq!(ls.status.code(), Some(0), "{}", stderr(&ls));
+    let (vfs, _) = vfs_etc::boot(s.path()).expect("boot");
+    let meta = vfs
+        .stat(&"/etc/hidden/open".parse().expect("path"))
+        .expect("stat");
+    assert_eq!(
+        meta.etag,
+        Some(vfs_etc::Etag::of(b"swordfish\n")),
+        "root still sees it"
+    );
+    drop(vfs);
+    let store_entry = vfs_etc::RedbMetastore::open(&store)
+        .and_then(|m| vfs_etc::Metastore::get(&m, "hidden/open"))
+        .expect("store")
+        .expect("entry");
+    assert_eq!(store_entry.etag, None, "the store no longer holds it");
+}

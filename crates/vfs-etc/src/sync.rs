@@ -271,6 +271,19 @@ impl Scan<'_> {
                         Err(e) => return Err(self.backend_error(rel, e)),
                     };
                 }
+                // An etag kept while its owner could read the file, which it may no longer
+                // (a directory above it made private since, or a store written by a version
+                // without this rule), is dropped: the store holds no etag its reader may not
+                // confirm by reading the file.
+                if let (Decision::Keep, Some(old)) = (&decision, &old)
+                    && old.etag.is_some()
+                    && !may_persist_etag(self.core, rel, &stat)
+                {
+                    decision = Decision::Put {
+                        entry: Entry { etag: None, ..*old },
+                        bumped: false,
+                    };
+                }
                 self.apply(rel, decision);
             }
             Kind::Dir => {
