@@ -1176,3 +1176,32 @@ fn vfs_store_drops_an_etag_its_owner_can_no_longer_confirm() {
         .expect("entry");
     assert_eq!(store_entry.etag, None, "the store no longer holds it");
 }
+
+/// Sibling: a store that cannot even be created (`$STATE/var` immutable) numbers every entry
+/// from 1 in every command, whatever changed in between: said too.
+#[test]
+fn vfs_says_versions_are_not_kept_when_the_store_cannot_be_created() {
+    let s = state();
+    let var = s.path().join("var");
+    std::fs::create_dir(&var).expect("mkdir");
+    let chattr = |flag: &str| {
+        let status = Command::new("chattr")
+            .arg(flag)
+            .arg(&var)
+            .status()
+            .expect("chattr");
+        assert!(status.success(), "chattr {flag}");
+    };
+    chattr("+i");
+    let stat = nexus(s.path(), &["stat", "/etc/conf.d/mounts"]);
+    chattr("-i");
+    assert_eq!(stat.status.code(), Some(0), "{}", stderr(&stat));
+    assert_eq!(
+        stderr(&stat)
+            .matches("warning: versions under `/etc` are not being kept")
+            .count(),
+        1,
+        "{}",
+        stderr(&stat)
+    );
+}

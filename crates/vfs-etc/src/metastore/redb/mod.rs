@@ -566,6 +566,7 @@ impl Metastore for RedbMetastore {
             Err(e) if is_unwritable(&e) => {
                 tracing::debug!(error = %e, "metadata store not writable; keeping changes in memory");
                 let copy = self.detached_copy(&state)?;
+                self.note_if_never_stored(&state);
                 self.commit_detached(&copy, batch)?;
                 *state = State::Detached(copy);
                 Ok(())
@@ -606,6 +607,7 @@ impl Metastore for RedbMetastore {
         match outcome {
             Err(e) if is_unwritable(&e) => {
                 let copy = self.detached_copy(&state)?;
+                self.note_if_never_stored(&state);
                 *state = State::Detached(copy);
                 Ok(())
             }
@@ -615,6 +617,15 @@ impl Metastore for RedbMetastore {
 }
 
 impl RedbMetastore {
+    /// A store that could not even be created keeps no version at all: every process numbers
+    /// every entry from 1 on its own, whatever changed in between.
+    fn note_if_never_stored(&self, state: &State) {
+        if matches!(state, State::Absent | State::Mirrored { .. }) {
+            self.versions_lost
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
     /// Commits `batch` to the in-memory copy of a store this process may not write, noting
     /// whether it gave an entry a new version that the next process will not know about. A
     /// deferrable batch holds nothing the next process would not derive identically.
