@@ -40,8 +40,9 @@ pub enum MountEtcError {
 /// The metadata store's file for `state_dir`: `$STATE/var/lib/vfs/vfs-meta.redb`, outside
 /// `$STATE/etc` so that mounting never writes below the directory it mounts.
 ///
-/// The store holds the content hash (etag) of every file, the 0600 secret bricks included,
-/// which would let anyone who can read it confirm a guessed password offline. So it is
+/// The store holds the content hash (etag) of every file its owner may read (never of one
+/// it may not: see `sync::may_persist_etag`), the owner's 0600 secret bricks included, which
+/// would let anyone who can read it confirm a guessed password offline. So it is
 /// created 0600 in a directory of its own created 0700, whatever the umask; a looser store
 /// file is tightened when its owner opens it.
 #[must_use]
