@@ -146,17 +146,28 @@ pub(crate) fn persistable(
         Decision::Put { entry, bumped }
             if entry.etag.is_some() && !may_persist_etag(core, rel, stat) =>
         {
-            let entry = Entry {
-                etag: None,
-                ..entry
-            };
-            if old == Some(&entry) {
-                Decision::Keep
-            } else {
-                Decision::Put { entry, bumped }
-            }
+            without_etag(old, entry, bumped)
         }
         other => other,
+    }
+}
+
+/// `entry` stored without its etag; `Keep` when that is what `old` already says (its
+/// observation time aside, which only matters for a stored etag), so that reading such a
+/// file again and again writes nothing.
+pub(crate) fn without_etag(old: Option<&Entry>, entry: Entry, bumped: bool) -> Decision {
+    let entry = Entry {
+        etag: None,
+        ..entry
+    };
+    match old {
+        Some(old)
+            if (old.kind, old.sig, old.etag, old.version)
+                == (entry.kind, entry.sig, entry.etag, entry.version) =>
+        {
+            Decision::Keep
+        }
+        _ => Decision::Put { entry, bumped },
     }
 }
 

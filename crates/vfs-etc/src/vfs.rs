@@ -705,8 +705,30 @@ fn read_checked(m: &MountCore, rel: &str) -> Result<(Vec<u8>, Entry), Fail> {
         // Removed by a concurrent refresh: the namespace says it is gone.
         return Err(Errno::NOENT.into());
     };
-    let decision = decide_hashed(Some(&current), &stat, etag, observed_ns);
-    match sync::persistable(m, rel, &stat, Some(&current), decision) {
+    let mut decision = decide_hashed(Some(&current), &stat, etag, observed_ns);
+    if !sync::may_persist_etag(m, rel, &stat) {
+        let seen = m.remember_unstored_etag(rel, stat.sig, etag);
+        decision = match decision {
+            // Stat fields as this process last read them, the stored ones too, yet other
+            // bytes: an edit within one timestamp tick, which only this process can see.
+            _ if current.sig == stat.sig
+                && seen.is_some_and(|(sig, before)| sig == stat.sig && before != etag) =>
+            {
+                Decision::Put {
+                    entry: Entry {
+                        etag: None,
+                        version: current.version + 1,
+                        observed_ns,
+                        ..current
+                    },
+                    bumped: true,
+                }
+            }
+            Decision::Put { entry, bumped } => sync::without_etag(Some(&current), entry, bumped),
+            other => other,
+        };
+    }
+    match decision {
         Decision::Put { entry, bumped } => {
             // A first etag needs no fsync: losing it in a crash costs one re-hash. A new version
             // does need one.
