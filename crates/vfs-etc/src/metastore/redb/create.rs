@@ -205,14 +205,22 @@ pub(crate) fn retire_legacy_store(legacy: &Path) {
 /// directory made by an older version or by hand). Best effort: a directory this process
 /// does not own is left as it is.
 pub(crate) fn tighten_store_dir(dir: &Path) {
-    let Ok(meta) = std::fs::symlink_metadata(dir) else {
+    // Through a handle that follows no symlink: the directory above belongs to whoever owns
+    // the state dir, and root must not chmod what a link swapped in there points to.
+    let Ok(handle) = rustix::fs::open(
+        dir,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) else {
         return;
     };
-    let current = meta.permissions().mode() & 0o7777;
+    let Ok(st) = rustix::fs::fstat(&handle) else {
+        return;
+    };
+    let current = st.st_mode & 0o7777;
     let tight = current & STORE_DIR_MODE;
-    if meta.is_dir()
-        && current != tight
-        && let Err(e) = std::fs::set_permissions(dir, Permissions::from_mode(tight))
+    if current != tight
+        && let Err(e) = rustix::fs::fchmod(&handle, Mode::from_raw_mode(tight))
     {
         tracing::debug!(dir = %dir.display(), error = %e, "could not tighten the store directory's mode");
     }
