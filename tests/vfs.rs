@@ -1212,3 +1212,39 @@ fn vfs_says_versions_are_not_kept_when_the_store_cannot_be_created() {
         stderr(&stat)
     );
 }
+
+/// Sibling (issue 12): `$STATE/var/lib` belongs to the state dir's owner, who could make
+/// `var/lib/vfs` a symlink to any directory (`/etc/cron.d`): root's `vfs` then created its
+/// store files there. Such a link is refused in one line and nothing is created through it;
+/// one that stays inside the state dir is followed.
+#[test]
+fn vfs_as_root_refuses_a_planted_symlink_out_of_the_state_dir() {
+    let s = state_readable_by_all();
+    let outside = tempfile::tempdir().expect("outside");
+    std::fs::create_dir_all(s.path().join("var/lib")).expect("mkdir");
+    chown_to_nobody(s.path());
+    let link = s.path().join("var/lib/vfs");
+    std::os::unix::fs::symlink(outside.path(), &link).expect("symlink");
+    let status = Command::new("chown")
+        .args(["-h", "nobody:nogroup"])
+        .arg(&link)
+        .status()
+        .expect("chown");
+    assert!(status.success());
+    let ls = nexus(s.path(), &["ls", "/etc"]);
+    assert_eq!(ls.status.code(), Some(1), "{}", stderr(&ls));
+    assert!(
+        stderr(&ls)
+            .contains("is a symbolic link owned by uid 65534 that leads out of the state dir"),
+        "{}",
+        stderr(&ls)
+    );
+    assert_eq!(std::fs::read_dir(outside.path()).expect("ls").count(), 0);
+    // Inside the state dir: followed.
+    std::fs::remove_file(&link).expect("rm");
+    std::fs::create_dir(s.path().join("var/lib/vfs.real")).expect("mkdir");
+    std::os::unix::fs::symlink("vfs.real", &link).expect("symlink");
+    let ls = nexus(s.path(), &["ls", "/etc"]);
+    assert_eq!(ls.status.code(), Some(0), "{}", stderr(&ls));
+    assert!(s.path().join("var/lib/vfs.real/vfs-meta.redb").exists());
+}

@@ -92,6 +92,45 @@ fn store_path(state_dir: &Path) -> PathBuf {
     }
 }
 
+/// Refuses, as root, a symlink owned by someone else at `$STATE/var`, `var/lib` or
+/// `var/lib/vfs` that leads out of the state dir (or nowhere): whoever owns the state dir
+/// could point one anywhere (`/etc/cron.d`), and root would create, chmod and remove the
+/// store's files there. confd's rule for writes as root (after Linux's
+/// `fs.protected_symlinks`). Root's own symlinks, and ones that stay inside the state dir,
+/// are followed as before.
+fn refuse_planted_symlinks(state_dir: &Path) -> Result<(), MetastoreError> {
+    use std::os::unix::fs::MetadataExt;
+    if !rustix::process::geteuid().is_root() {
+        return Ok(());
+    }
+    let inside = |dir: &Path| match (std::fs::canonicalize(dir), std::fs::canonicalize(state_dir)) {
+        (Ok(target), Ok(state)) => target.starts_with(state),
+        _ => false,
+    };
+    let mut dir = state_dir.to_owned();
+    for part in ["var", "lib", "vfs"] {
+        dir.push(part);
+        match std::fs::symlink_metadata(&dir) {
+            Ok(meta) if meta.file_type().is_symlink() && meta.uid() != 0 && !inside(&dir) => {
+                return Err(MetastoreError::Create {
+                    path: metastore_path(state_dir),
+                    source: io::Error::new(
+                        io::ErrorKind::PermissionDenied,
+                        format!(
+                            "`{}` is a symbolic link owned by uid {} that leads out of the state dir, which root does not follow",
+                            dir.display(),
+                            meta.uid()
+                        ),
+                    ),
+                });
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    Ok(())
+}
+
 /// Mounts `$STATE/etc` read-only at `/etc`.
 ///
 /// It opens `$STATE/etc` once with `O_RDONLY`, walks and `lstat`s it, and records entries in
@@ -109,6 +148,7 @@ pub fn mount_etc(vfs: &mut Vfs, state_dir: &Path) -> Result<ReconcileReport, Mou
     let root = state_dir.join("etc");
     let backend = HostDir::open_read_only(&root)
         .map_err(|error| MountEtcError::OpenRoot { path: root, error })?;
+    refuse_planted_symlinks(state_dir).map_err(MountEtcError::Store)?;
     let store = RedbMetastore::open(store_path(state_dir)).map_err(MountEtcError::Store)?;
     let point = VfsPath::new(ETC_MOUNT_POINT).unwrap_or_else(|_| VfsPath::root());
     Ok(vfs.mount(point, Arc::new(backend), Arc::new(store), Access::ReadOnly)?)
