@@ -506,13 +506,15 @@ fn vfs_reads_work_for_a_user_who_cannot_write_the_store() {
 
         let cat = nexus_as_nobody(s.path(), &["cat", "/etc/conf.d/mounts"]);
         assert_eq!(
-            (
-                cat.status.code(),
-                stdout(&cat).as_str(),
-                stderr(&cat).as_str()
-            ),
-            (Some(0), "auto_sync = false\n", ""),
+            (cat.status.code(), stdout(&cat).as_str()),
+            (Some(0), "auto_sync = false\n"),
             "store readable: {store_readable}"
+        );
+        // The edit's new version lives in this command only, and it says so.
+        assert!(
+            stderr(&cat).starts_with("warning: versions under `/etc` are not being kept"),
+            "{}",
+            stderr(&cat)
         );
         let stat = nexus_as_nobody(s.path(), &["stat", "/etc/conf.d/mounts"]);
         assert_eq!(stat.status.code(), Some(0), "{}", stderr(&stat));
@@ -547,7 +549,14 @@ fn vfs_skips_an_unreadable_directory_and_refuses_it_when_addressed() {
     std::fs::create_dir(&private).expect("mkdir");
     std::fs::write(private.join("token"), "hunter2\n").expect("write");
     chmod(&private, 0o700);
-    let note = "warning: 1 directory under `/etc` skipped: permission denied\n";
+    // `nobody` may not create the store in root's state dir either: it says so too.
+    let note = format!(
+        "warning: 1 directory under `/etc` skipped: permission denied\n\
+         warning: versions under `/etc` are not being kept: the metadata store `{}` cannot be \
+         written, so a later command may show the same version for other content\n",
+        vfs_etc::metastore_path(s.path()).display()
+    );
+    let note = note.as_str();
 
     let ls = nexus_as_nobody(s.path(), &["ls", "/etc"]);
     assert_eq!(
@@ -729,4 +738,513 @@ fn vfs_stat_shows_no_etag_of_a_file_the_user_cannot_read() {
         stdout(&nobody)
     );
     assert!(!stdout(&nobody).contains("etag"), "{}", stdout(&nobody));
+}
+
+/// `chown -R nobody:nogroup path`.
+fn chown_to_nobody(path: &Path) {
+    let status = Command::new("chown")
+        .args(["-R", "nobody:nogroup"])
+        .arg(path)
+        .status()
+        .expect("chown");
+    assert!(status.success());
+}
+
+fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Regression (issue 12): root's `vfs stat` of a root-only file in a service's state dir
+/// wrote the file's content hash into the store the service user owns, who could then confirm
+/// a guessed password offline. Such an etag is shown to root, computed on demand, and never
+/// stored; the etag of a file the service may read is still kept.
+#[test]
+fn vfs_store_never_holds_the_etag_of_a_file_its_owner_may_not_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = state_readable_by_all();
+    chown_to_nobody(s.path());
+    let ls = nexus_as_nobody(s.path(), &["ls", "/etc"]);
+    assert_eq!(ls.status.code(), Some(0), "{}", stderr(&ls));
+    // Root-only content: a 0600 file, a 0644 file in a 0700 directory, and a public file.
+    let etc = s.path().join("etc");
+    std::fs::create_dir(etc.join("rootonly")).expect("mkdir");
+    std::fs::write(etc.join("rootonly/pw"), "hunter2\n").expect("write");
+    chmod(&etc.join("rootonly/pw"), 0o600);
+    std::fs::create_dir(etc.join("hidden")).expect("mkdir");
+    chmod(&etc.join("hidden"), 0o700);
+    std::fs::write(etc.join("hidden/open"), "swordfish\n").expect("write");
+    chmod(&etc.join("hidden/open"), 0o644);
+    std::fs::write(etc.join("public"), "hello\n").expect("write");
+    chmod(&etc.join("public"), 0o644);
+    for (path, content) in [
+        ("/etc/rootonly/pw", &b"hunter2\n"[..]),
+        ("/etc/hidden/open", b"swordfish\n"),
+        ("/etc/public", b"hello\n"),
+    ] {
+        for _ in 0..2 {
+            let stat = nexus(s.path(), &["stat", path]);
+            assert_eq!(stat.status.code(), Some(0), "{}", stderr(&stat));
+            let etag = blake3_hex(content);
+            assert!(
+                stdout(&stat).contains(&format!("etag: blake3:{etag}\n")),
+                "root sees the etag of {path}: {}",
+                stdout(&stat)
+            );
+        }
+    }
+    let store = vfs_etc::metastore_path(s.path());
+    let meta = std::fs::metadata(&store).expect("store");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let bytes = std::fs::read(&store).expect("read store");
+    for secret in [&b"hunter2\n"[..], b"swordfish\n"] {
+        let hash = vfs_etc::Etag::of(secret).0;
+        assert!(
+            !contains_bytes(&bytes, &hash),
+            "the store holds the hash of {secret:?}"
+        );
+    }
+    assert!(
+        contains_bytes(&bytes, &vfs_etc::Etag::of(b"hello\n").0),
+        "the etag of a file the store's owner may read is kept"
+    );
+}
+
+/// Regression (issue 12): root's `vfs` in a service's state dir created `var/lib/vfs` and the
+/// store owned by root, so the service was memory-only from then on, silently. What root
+/// creates there takes the owner and group of the directory it is created in.
+#[test]
+fn vfs_store_root_creates_in_a_service_state_dir_stays_the_services() {
+    use std::os::unix::fs::MetadataExt;
+    let s = state_readable_by_all();
+    chown_to_nobody(s.path());
+    let ls = nexus(s.path(), &["ls", "/etc"]);
+    assert_eq!(ls.status.code(), Some(0), "{}", stderr(&ls));
+    let nobody = std::fs::metadata(s.path()).expect("state dir");
+    let store = vfs_etc::metastore_path(s.path());
+    for p in [
+        s.path().join("var"),
+        s.path().join("var/lib"),
+        s.path().join("var/lib/vfs"),
+        store.clone(),
+    ] {
+        let m = std::fs::metadata(&p).expect("created");
+        assert_eq!(
+            (m.uid(), m.gid()),
+            (nobody.uid(), nobody.gid()),
+            "{}",
+            p.display()
+        );
+    }
+    // The service can keep versions in it: an edit is seen as version 2 by a later process.
+    std::fs::write(s.path().join("etc/conf.d/mounts"), "auto_sync = false\n").expect("edit");
+    let first = nexus_as_nobody(s.path(), &["stat", "/etc/conf.d/mounts"]);
+    assert!(
+        stdout(&first).contains("version: 2\n"),
+        "{}",
+        stdout(&first)
+    );
+    assert!(
+        !stderr(&first).contains("not being kept"),
+        "{}",
+        stderr(&first)
+    );
+    let again = nexus(s.path(), &["stat", "/etc/conf.d/mounts"]);
+    assert!(
+        stdout(&again).contains("version: 2\n"),
+        "{}",
+        stdout(&again)
+    );
+}
+
+/// Regression (issue 12): a legacy store at `var/lib/vfs-meta.redb` (0644, etags inside)
+/// recreated by an older binary after the store moved to `var/lib/vfs/` was left as it was.
+/// It is removed, by root and by the state dir's own user alike.
+#[test]
+fn vfs_a_legacy_store_recreated_beside_the_new_one_is_removed() {
+    for as_nobody in [false, true] {
+        let s = state_readable_by_all();
+        let run = |args: &[&str]| {
+            if as_nobody {
+                nexus_as_nobody(s.path(), args)
+            } else {
+                nexus(s.path(), args)
+            }
+        };
+        if as_nobody {
+            chown_to_nobody(s.path());
+        }
+        let ls = run(&["ls", "/etc"]);
+        assert_eq!(ls.status.code(), Some(0), "{}", stderr(&ls));
+        let legacy = s.path().join("var/lib/vfs-meta.redb");
+        std::fs::copy(vfs_etc::metastore_path(s.path()), &legacy).expect("copy");
+        chmod(&legacy, 0o644);
+        if as_nobody {
+            chown_to_nobody(&legacy);
+        }
+        let ls = run(&["ls", "/etc"]);
+        assert_eq!(ls.status.code(), Some(0), "{}", stderr(&ls));
+        assert!(
+            legacy.symlink_metadata().is_err(),
+            "legacy store left (as nobody: {as_nobody})"
+        );
+        assert!(vfs_etc::metastore_path(s.path()).exists());
+    }
+}
+
+/// `nexus vfs ARGS` on `state`, killed (and the test failed) if it runs for more than 10 s.
+fn nexus_within_10s(state: &Path, args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nexus"))
+        .arg("--state-dir")
+        .arg(state)
+        .arg("vfs")
+        .args(args)
+        .env_remove("NEXUS_STATE_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run nexus");
+    let start = std::time::Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if start.elapsed() > std::time::Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("`nexus vfs {}` hung", args.join(" "));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
+}
+
+/// Sibling of the FIFO hang (issue 12): the store's directory belongs to whoever owns the
+/// state dir, who could put a FIFO (or a symlink) where the store is; root's `vfs` then
+/// blocked in redb's `open`. The store is opened without blocking or following a symlink,
+/// and anything but a regular file is refused in one line.
+#[test]
+fn vfs_a_store_swapped_for_a_fifo_or_symlink_is_refused_without_blocking() {
+    for kind in ["fifo", "symlink"] {
+        let s = state();
+        let ls = nexus(s.path(), &["ls", "/etc"]);
+        assert_eq!(ls.status.code(), Some(0), "{}", stderr(&ls));
+        let store = vfs_etc::metastore_path(s.path());
+        std::fs::remove_file(&store).expect("rm store");
+        let target = s.path().join("elsewhere");
+        std::fs::write(&target, "not a store\n").expect("write");
+        chmod(&target, 0o644);
+        if kind == "fifo" {
+            let status = Command::new("mkfifo").arg(&store).status().expect("mkfifo");
+            assert!(status.success());
+        } else {
+            std::os::unix::fs::symlink(&target, &store).expect("symlink");
+        }
+        let o = nexus_within_10s(s.path(), &["ls", "/etc"]);
+        assert_eq!(o.status.code(), Some(1), "{kind}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("not a regular file"),
+            "{kind}: {}",
+            stderr(&o)
+        );
+        assert_eq!(std::fs::read(&target).expect("read"), b"not a store\n");
+        assert_eq!(
+            mode_of(&target),
+            0o644,
+            "{kind}: the link's target was not chmod'ed"
+        );
+    }
+}
+
+/// Makes `depth` nested directories `d` inside `dir`, one `mkdirat` at a time: the whole path
+/// is longer than the kernel accepts in one call.
+fn nest_dirs(dir: &Path, depth: usize) {
+    use rustix::fs::{Mode, OFlags};
+    let mut fd =
+        rustix::fs::open(dir, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).expect("open");
+    for _ in 0..depth {
+        rustix::fs::mkdirat(&fd, "d", Mode::from_raw_mode(0o755)).expect("mkdirat");
+        fd = rustix::fs::openat(&fd, "d", OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty())
+            .expect("openat");
+    }
+}
+
+/// Regression (issue 12): one subtree nested deeper than PATH_MAX made every `vfs` command
+/// fail with "cannot scan `/etc`: file name too long". It is left out with a counted note,
+/// the rest works, and naming it is `ENAMETOOLONG`.
+#[test]
+fn vfs_a_subtree_deeper_than_path_max_is_skipped_with_a_note() {
+    let s = state();
+    nest_dirs(&s.path().join("etc"), 2050);
+    let cat = nexus(s.path(), &["cat", "/etc/conf.d/mounts"]);
+    assert_eq!(
+        (cat.status.code(), stdout(&cat).as_str()),
+        (Some(0), "auto_sync = true\n"),
+        "{}",
+        stderr(&cat)
+    );
+    assert_eq!(
+        stderr(&cat),
+        "warning: 1 entry under `/etc` skipped: path longer than 4095 bytes\n"
+    );
+    let ls = nexus(s.path(), &["ls", "/etc"]);
+    assert_eq!(stdout(&ls), "conf.d/\nd/\n", "{}", stderr(&ls));
+    // The deepest directory the VFS can name is there; one more level is too long to name.
+    let deepest = format!("/etc{}", "/d".repeat(2045));
+    assert_eq!(deepest.len(), 4094);
+    let ls = nexus(s.path(), &["ls", &deepest]);
+    assert_eq!(
+        (ls.status.code(), stdout(&ls).as_str()),
+        (Some(0), ""),
+        "{}",
+        stderr(&ls)
+    );
+    let too_deep = format!("{deepest}/d");
+    let stat = nexus(s.path(), &["stat", &too_deep]);
+    assert_ne!(stat.status.code(), Some(0));
+    // ENAMETOOLONG's case, said as a usage error before anything is looked up.
+    assert!(
+        stderr(&stat).contains("4096 bytes long, more than the 4095 a path may have"),
+        "{}",
+        stderr(&stat)
+    );
+}
+
+/// Regression (issue 12): with a store that cannot be written (`chattr +i`), one version
+/// number was served for two different contents, silently. Each command now says, once, that
+/// versions are not being kept; an unchanged store keeps serving without the note.
+#[test]
+fn vfs_says_once_when_versions_are_not_being_kept() {
+    let s = state();
+    let mounts = s.path().join("etc/conf.d/mounts");
+    let stat = nexus(s.path(), &["stat", "/etc/conf.d/mounts"]);
+    assert!(stdout(&stat).contains("version: 1\n"), "{}", stdout(&stat));
+    let store = vfs_etc::metastore_path(s.path());
+    let chattr = |flag: &str| {
+        let status = Command::new("chattr")
+            .arg(flag)
+            .arg(&store)
+            .status()
+            .expect("chattr");
+        assert!(status.success(), "chattr {flag}");
+    };
+    chattr("+i");
+    let unchanged = nexus(s.path(), &["stat", "/etc/conf.d/mounts"]);
+    let warning = "warning: versions under `/etc` are not being kept";
+    assert!(
+        !stderr(&unchanged).contains(warning),
+        "{}",
+        stderr(&unchanged)
+    );
+    let mut etags = Vec::new();
+    for content in ["auto_sync = false\n", "auto_sync = 1\n"] {
+        std::fs::write(&mounts, content).expect("edit");
+        let stat = nexus(s.path(), &["stat", "/etc/conf.d/mounts"]);
+        assert_eq!(stat.status.code(), Some(0), "{}", stderr(&stat));
+        assert_eq!(
+            stderr(&stat).matches(warning).count(),
+            1,
+            "{}",
+            stderr(&stat)
+        );
+        etags.push(stdout(&stat));
+    }
+    chattr("-i");
+    assert_ne!(etags[0], etags[1]);
+}
+
+/// Regression (issue 12): entries the VFS cannot show (a FIFO, a socket, a symlink, names
+/// that are not UTF-8 or hold a control character) vanished from `vfs ls` without a word.
+/// Each command says how many were left out, once.
+#[test]
+fn vfs_says_how_many_entries_it_cannot_show() {
+    use std::os::unix::ffi::OsStrExt;
+    let s = state();
+    let etc = s.path().join("etc");
+    let status = Command::new("mkfifo")
+        .arg(etc.join("fifo"))
+        .status()
+        .expect("mkfifo");
+    assert!(status.success());
+    let _socket = std::os::unix::net::UnixListener::bind(etc.join("conf.d/sock")).expect("bind");
+    std::os::unix::fs::symlink("conf.d", etc.join("link")).expect("symlink");
+    std::fs::write(etc.join(std::ffi::OsStr::from_bytes(b"not-utf8-\xff")), "x").expect("write");
+    std::fs::write(etc.join("tab\there"), "x").expect("write");
+    let ls = nexus(s.path(), &["ls", "/etc"]);
+    assert_eq!(
+        (ls.status.code(), stdout(&ls).as_str(), stderr(&ls).as_str()),
+        (
+            Some(0),
+            "conf.d/\n",
+            "warning: 5 entries under `/etc` not shown: symlinks, special files or names the VFS cannot represent\n"
+        )
+    );
+    let clean = state();
+    let ls = nexus(clean.path(), &["ls", "/etc"]);
+    assert_eq!(stderr(&ls), "", "nothing left out, nothing said");
+}
+
+/// Regression (issue 12): `--format json` was accepted and ignored by every `nexus vfs`
+/// subcommand. `ls` and `stat` print the documents of docs/JSON.md.
+#[test]
+fn vfs_ls_and_stat_print_json() {
+    let s = state();
+    let run = |args: &[&str]| {
+        let mut all = vec!["--format", "json"];
+        all.extend_from_slice(args);
+        let o = nexus(s.path(), &all);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", stdout(&o)))
+    };
+    assert_eq!(
+        run(&["ls", "/etc/conf.d"]),
+        serde_json::json!({ "path": "/etc/conf.d", "entries": [
+            { "name": "cache.d", "kind": "dir" },
+            { "name": "mounts", "kind": "file" },
+        ]})
+    );
+    let stat = run(&["stat", "/etc/conf.d/mounts"]);
+    let etag = format!("blake3:{}", blake3_hex(b"auto_sync = true\n"));
+    assert_eq!(stat["path"], "/etc/conf.d/mounts");
+    assert_eq!(stat["kind"], "file");
+    assert_eq!(stat["size"], 17);
+    assert_eq!(stat["version"], 1);
+    assert_eq!(stat["etag"], etag.as_str());
+    assert!(
+        stat["mtime"].as_str().is_some_and(|t| t.ends_with('Z')),
+        "{stat}"
+    );
+    let dir = run(&["stat", "/etc/conf.d"]);
+    assert_eq!(
+        (dir["kind"].as_str(), dir["etag"].is_null()),
+        (Some("dir"), true)
+    );
+    let root = run(&["ls", "/"]);
+    assert_eq!(
+        root["entries"],
+        serde_json::json!([{ "name": "etc", "kind": "dir" }, { "name": "tmp", "kind": "dir" }])
+    );
+}
+
+/// Sibling (issue 12): a symlink planted at the legacy store's place (`$STATE/var/lib`
+/// belongs to the state dir's owner) was moved into place and `chmod`ed through by root's
+/// `vfs`: the file it pointed to became 0600. It is left alone, and the store is made anew.
+#[test]
+fn vfs_a_symlink_at_the_legacy_store_place_is_not_followed() {
+    let s = state();
+    std::fs::create_dir_all(s.path().join("var/lib")).expect("mkdir");
+    let victim = s.path().join("victim");
+    std::fs::write(&victim, "shared\n").expect("write");
+    chmod(&victim, 0o644);
+    std::os::unix::fs::symlink(&victim, s.path().join("var/lib/vfs-meta.redb")).expect("symlink");
+    let ls = nexus(s.path(), &["ls", "/etc"]);
+    assert_eq!(ls.status.code(), Some(0), "{}", stderr(&ls));
+    assert_eq!(mode_of(&victim), 0o644, "the link's target was chmod'ed");
+    assert_eq!(std::fs::read(&victim).expect("read"), b"shared\n");
+    let store = vfs_etc::metastore_path(s.path());
+    assert!(store.symlink_metadata().expect("store").is_file());
+}
+
+/// Sibling (issue 12): an etag stored while the store's owner could read the file stayed
+/// in the store after a directory above it was made private. The next scan drops it.
+#[test]
+fn vfs_store_drops_an_etag_its_owner_can_no_longer_confirm() {
+    let s = state_readable_by_all();
+    chown_to_nobody(s.path());
+    let etc = s.path().join("etc");
+    std::fs::create_dir(etc.join("hidden")).expect("mkdir");
+    std::fs::write(etc.join("hidden/open"), "swordfish\n").expect("write");
+    chmod(&etc.join("hidden/open"), 0o644);
+    let stat = nexus(s.path(), &["stat", "/etc/hidden/open"]);
+    assert_eq!(stat.status.code(), Some(0), "{}", stderr(&stat));
+    let store = vfs_etc::metastore_path(s.path());
+    let hash = vfs_etc::Etag::of(b"swordfish\n").0;
+    let etag_stored = || {
+        let (vfs, _) = vfs_etc::boot(s.path()).expect("boot");
+        drop(vfs);
+        let bytes = std::fs::read(&store).expect("read store");
+        contains_bytes(&bytes, &hash)
+    };
+    assert!(etag_stored(), "readable by the store's owner: kept");
+    chmod(&etc.join("hidden"), 0o700);
+    let ls = nexus(s.path(), &["ls", "/etc"]);
+    assert_eq!(ls.status.code(), Some(0), "{}", stderr(&ls));
+    let (vfs, _) = vfs_etc::boot(s.path()).expect("boot");
+    let meta = vfs
+        .stat(&"/etc/hidden/open".parse().expect("path"))
+        .expect("stat");
+    assert_eq!(
+        meta.etag,
+        Some(vfs_etc::Etag::of(b"swordfish\n")),
+        "root still sees it"
+    );
+    drop(vfs);
+    let store_entry = vfs_etc::RedbMetastore::open(&store)
+        .and_then(|m| vfs_etc::Metastore::get(&m, "hidden/open"))
+        .expect("store")
+        .expect("entry");
+    assert_eq!(store_entry.etag, None, "the store no longer holds it");
+}
+
+/// Sibling: a store that cannot even be created (`$STATE/var` immutable) numbers every entry
+/// from 1 in every command, whatever changed in between: said too.
+#[test]
+fn vfs_says_versions_are_not_kept_when_the_store_cannot_be_created() {
+    let s = state();
+    let var = s.path().join("var");
+    std::fs::create_dir(&var).expect("mkdir");
+    let chattr = |flag: &str| {
+        let status = Command::new("chattr")
+            .arg(flag)
+            .arg(&var)
+            .status()
+            .expect("chattr");
+        assert!(status.success(), "chattr {flag}");
+    };
+    chattr("+i");
+    let stat = nexus(s.path(), &["stat", "/etc/conf.d/mounts"]);
+    chattr("-i");
+    assert_eq!(stat.status.code(), Some(0), "{}", stderr(&stat));
+    assert_eq!(
+        stderr(&stat)
+            .matches("warning: versions under `/etc` are not being kept")
+            .count(),
+        1,
+        "{}",
+        stderr(&stat)
+    );
+}
+
+/// Sibling (issue 12): `$STATE/var/lib` belongs to the state dir's owner, who could make
+/// `var/lib/vfs` a symlink to any directory (`/etc/cron.d`): root's `vfs` then created its
+/// store files there. Such a link is refused in one line and nothing is created through it;
+/// one that stays inside the state dir is followed.
+#[test]
+fn vfs_as_root_refuses_a_planted_symlink_out_of_the_state_dir() {
+    let s = state_readable_by_all();
+    let outside = tempfile::tempdir().expect("outside");
+    std::fs::create_dir_all(s.path().join("var/lib")).expect("mkdir");
+    chown_to_nobody(s.path());
+    let link = s.path().join("var/lib/vfs");
+    std::os::unix::fs::symlink(outside.path(), &link).expect("symlink");
+    let status = Command::new("chown")
+        .args(["-h", "nobody:nogroup"])
+        .arg(&link)
+        .status()
+        .expect("chown");
+    assert!(status.success());
+    let ls = nexus(s.path(), &["ls", "/etc"]);
+    assert_eq!(ls.status.code(), Some(1), "{}", stderr(&ls));
+    assert!(
+        stderr(&ls)
+            .contains("is a symbolic link owned by uid 65534 that leads out of the state dir"),
+        "{}",
+        stderr(&ls)
+    );
+    assert_eq!(std::fs::read_dir(outside.path()).expect("ls").count(), 0);
+    // Inside the state dir: followed.
+    std::fs::remove_file(&link).expect("rm");
+    std::fs::create_dir(s.path().join("var/lib/vfs.real")).expect("mkdir");
+    std::os::unix::fs::symlink("vfs.real", &link).expect("symlink");
+    let ls = nexus(s.path(), &["ls", "/etc"]);
+    assert_eq!(ls.status.code(), Some(0), "{}", stderr(&ls));
+    assert!(s.path().join("var/lib/vfs.real/vfs-meta.redb").exists());
 }

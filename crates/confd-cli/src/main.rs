@@ -190,7 +190,7 @@ fn main() -> ExitCode {
         Command::Vfs(cmd) => cli
             .global
             .state_dir()
-            .and_then(|state| vfs_cmd::run(state.root(), cmd)),
+            .and_then(|state| vfs_cmd::run(state.root(), cmd, cli.global.format == Format::Json)),
         // Generated into memory first: clap_complete panics on a closed pipe.
         Command::Completions { shell } => {
             let mut script = Vec::new();

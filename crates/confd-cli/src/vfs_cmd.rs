@@ -75,7 +75,7 @@ pub enum VfsCommand {
 
 /// Boots the VFS from `state_dir` and runs `cmd`; a failure (a read-only
 /// refusal included) is one line, reported like every other command's.
-pub(crate) fn run(state_dir: &Path, cmd: VfsCommand) -> Result<(), crate::Failure> {
+pub(crate) fn run(state_dir: &Path, cmd: VfsCommand, json: bool) -> Result<(), crate::Failure> {
     // `etcdctl put KEY` reads a pipe; from a terminal, a missing CONTENT is far more likely a
     // mistake than a wish to type the file in.
     if let VfsCommand::Write {
@@ -89,7 +89,7 @@ pub(crate) fn run(state_dir: &Path, cmd: VfsCommand) -> Result<(), crate::Failur
             "`nexus vfs write` needs CONTENT, or content piped on standard input (or --from-stdin to type it)".to_owned(),
         ));
     }
-    boot_and_run(state_dir, cmd).map_err(|e| {
+    boot_and_run(state_dir, cmd, json).map_err(|e| {
         let mut line = one_line(e.as_ref());
         if let Some(vfs_etc::MountEtcError::OpenRoot { error, .. }) = e.downcast_ref()
             && error.kind() == io::ErrorKind::NotFound
@@ -100,21 +100,11 @@ pub(crate) fn run(state_dir: &Path, cmd: VfsCommand) -> Result<(), crate::Failur
     })
 }
 
-fn boot_and_run(state_dir: &Path, cmd: VfsCommand) -> Result<(), Box<dyn Error>> {
+fn boot_and_run(state_dir: &Path, cmd: VfsCommand, json: bool) -> Result<(), Box<dyn Error>> {
     let (vfs, report) = vfs_etc::boot(state_dir)?;
-    if report.unreadable > 0 {
-        let dirs = if report.unreadable == 1 {
-            "directory"
-        } else {
-            "directories"
-        };
-        crate::output::warning(&format!(
-            "{} {dirs} under `/etc` skipped: permission denied",
-            report.unreadable
-        ));
-    }
+    warn_about_left_out(&report);
     let mut out = io::stdout().lock();
-    let result = match execute(&vfs, cmd, &mut out) {
+    let result = match execute(&vfs, cmd, json, &mut out) {
         // `nexus vfs cat … | head` closes the pipe early; that is not a failure.
         Err(e)
             if e.downcast_ref::<io::Error>()
@@ -126,19 +116,78 @@ fn boot_and_run(state_dir: &Path, cmd: VfsCommand) -> Result<(), Box<dyn Error>>
     };
     // A first boot creates the metadata store in the background; a failure to do so is this
     // command's failure too (after its own, which is reported first).
-    result.and(vfs.flush().map_err(Into::into))
+    let flushed = vfs.flush();
+    for point in vfs.mounts_not_keeping_versions() {
+        crate::output::warning(&format!(
+            "versions under `{point}` are not being kept: the metadata store `{}` cannot be \
+             written, so a later command may show the same version for other content",
+            vfs_etc::metastore_path(state_dir).display()
+        ));
+    }
+    result.and(flushed.map_err(Into::into))
 }
 
-fn execute(vfs: &Vfs, cmd: VfsCommand, out: &mut impl Write) -> Result<(), Box<dyn Error>> {
+/// What the boot scan left out of `/etc`, one counted line per reason, so nothing vanishes
+/// from `ls` without a word.
+fn warn_about_left_out(report: &vfs_etc::ReconcileReport) {
+    let plural = |n: usize, one: &'static str, many: &'static str| if n == 1 { one } else { many };
+    if report.unreadable > 0 {
+        crate::output::warning(&format!(
+            "{} {} under `/etc` skipped: permission denied",
+            report.unreadable,
+            plural(report.unreadable, "directory", "directories")
+        ));
+    }
+    if report.skipped > 0 {
+        crate::output::warning(&format!(
+            "{} {} under `/etc` not shown: symlinks, special files or names the VFS cannot represent",
+            report.skipped,
+            plural(report.skipped, "entry", "entries")
+        ));
+    }
+    if report.too_long > 0 {
+        crate::output::warning(&format!(
+            "{} {} under `/etc` skipped: path longer than {} bytes",
+            report.too_long,
+            plural(report.too_long, "entry", "entries"),
+            vfs_etc::VfsPath::MAX_LEN
+        ));
+    }
+}
+
+/// Runs `cmd`; with `json`, `ls` and `stat` print the documents of docs/JSON.md (`cat`
+/// prints the bytes either way, and the mutations print nothing on success).
+fn execute(
+    vfs: &Vfs,
+    cmd: VfsCommand,
+    json: bool,
+    out: &mut impl Write,
+) -> Result<(), Box<dyn Error>> {
     match cmd {
         VfsCommand::Ls { path } => {
-            for entry in vfs.read_dir(&path)? {
-                let slash = if entry.kind == Kind::Dir { "/" } else { "" };
-                // Host file names may hold control characters.
-                writeln!(out, "{}{slash}", confd::one_line(&entry.name))?;
+            let entries = vfs.read_dir(&path)?;
+            if json {
+                let entries: Vec<_> = entries
+                    .iter()
+                    .map(|e| serde_json::json!({ "name": e.name, "kind": kind_name(e.kind) }))
+                    .collect();
+                writeln!(
+                    out,
+                    "{:#}",
+                    serde_json::json!({ "path": path.as_given(), "entries": entries })
+                )?;
+            } else {
+                for entry in entries {
+                    let slash = if entry.kind == Kind::Dir { "/" } else { "" };
+                    // Host file names may hold control characters.
+                    writeln!(out, "{}{slash}", confd::one_line(&entry.name))?;
+                }
             }
         }
         VfsCommand::Cat { path } => out.write_all(&vfs.read(&path)?.data)?,
+        VfsCommand::Stat { path } if json => {
+            writeln!(out, "{:#}", stat_json(&path, &vfs.stat(&path)?))?;
+        }
         VfsCommand::Stat { path } => write_stat(out, &path, &vfs.stat(&path)?)?,
         VfsCommand::Write {
             path,
@@ -209,6 +258,28 @@ fn write_stat(out: &mut impl Write, path: &VfsPath, meta: &Metadata) -> io::Resu
         writeln!(out, "etag: blake3:{etag}")?;
     }
     Ok(())
+}
+
+/// `kind` as JSON names it: `file` or `dir` (the VFS holds nothing else).
+fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Dir => "dir",
+        Kind::File => "file",
+        Kind::Symlink => "symlink",
+        Kind::Other => "other",
+    }
+}
+
+/// The `vfs stat` document: docs/JSON.md.
+fn stat_json(path: &VfsPath, meta: &Metadata) -> serde_json::Value {
+    serde_json::json!({
+        "path": path.as_given(),
+        "kind": kind_name(meta.kind),
+        "size": meta.size,
+        "mtime": rfc3339(meta.mtime),
+        "version": meta.version,
+        "etag": meta.etag.map(|e| format!("blake3:{e}")),
+    })
 }
 
 /// `t` as RFC 3339 UTC with nanoseconds, without a date crate for one line of output.

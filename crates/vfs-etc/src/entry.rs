@@ -73,6 +73,9 @@ pub struct Stat {
     pub kind: Kind,
     /// The identifying stat fields.
     pub sig: Signature,
+    /// The owner's uid: with the mode, it says who else may read the content, which decides
+    /// whether its hash may be kept in a store someone else can read.
+    pub uid: u32,
 }
 
 /// A content hash: BLAKE3 of the file's bytes, so it changes if and only if the content does.

@@ -40,8 +40,9 @@ pub enum MountEtcError {
 /// The metadata store's file for `state_dir`: `$STATE/var/lib/vfs/vfs-meta.redb`, outside
 /// `$STATE/etc` so that mounting never writes below the directory it mounts.
 ///
-/// The store holds the content hash (etag) of every file, the 0600 secret bricks included,
-/// which would let anyone who can read it confirm a guessed password offline. So it is
+/// The store holds the content hash (etag) of every file its owner may read (never of one
+/// it may not: see `sync::may_persist_etag`), the owner's 0600 secret bricks included, which
+/// would let anyone who can read it confirm a guessed password offline. So it is
 /// created 0600 in a directory of its own created 0700, whatever the umask; a looser store
 /// file is tightened when its owner opens it.
 #[must_use]
@@ -61,13 +62,22 @@ fn legacy_metastore_path(state_dir: &Path) -> PathBuf {
 
 /// The store to open: [`metastore_path`], after moving a store left at the legacy place
 /// there (one `rename`, so entries and versions carry over). If the move is not possible
-/// (another user's state dir), the legacy store is used where it is.
+/// (another user's state dir), the legacy store is used where it is. A legacy store found
+/// beside an existing new one is removed.
 fn store_path(state_dir: &Path) -> PathBuf {
     let path = metastore_path(state_dir);
     let legacy = legacy_metastore_path(state_dir);
-    if path.symlink_metadata().is_ok() || legacy.symlink_metadata().is_err() {
+    // Only a regular file is a store an older version left; anything else there (a symlink
+    // someone planted) is not followed, moved or opened.
+    let legacy_exists = legacy.symlink_metadata().is_ok_and(|m| m.is_file());
+    if path.symlink_metadata().is_ok() || !legacy_exists {
         if let Some(dir) = path.parent() {
             crate::metastore::tighten_store_dir(dir);
+        }
+        // Recreated by an older binary after the move: stale, and no more private than the
+        // umask made it.
+        if legacy_exists {
+            crate::metastore::retire_legacy_store(&legacy);
         }
         return path;
     }
@@ -80,6 +90,45 @@ fn store_path(state_dir: &Path) -> PathBuf {
             legacy
         }
     }
+}
+
+/// Refuses, as root, a symlink owned by someone else at `$STATE/var`, `var/lib` or
+/// `var/lib/vfs` that leads out of the state dir (or nowhere): whoever owns the state dir
+/// could point one anywhere (`/etc/cron.d`), and root would create, chmod and remove the
+/// store's files there. confd's rule for writes as root (after Linux's
+/// `fs.protected_symlinks`). Root's own symlinks, and ones that stay inside the state dir,
+/// are followed as before.
+fn refuse_planted_symlinks(state_dir: &Path) -> Result<(), MetastoreError> {
+    use std::os::unix::fs::MetadataExt;
+    if !rustix::process::geteuid().is_root() {
+        return Ok(());
+    }
+    let inside = |dir: &Path| match (std::fs::canonicalize(dir), std::fs::canonicalize(state_dir)) {
+        (Ok(target), Ok(state)) => target.starts_with(state),
+        _ => false,
+    };
+    let mut dir = state_dir.to_owned();
+    for part in ["var", "lib", "vfs"] {
+        dir.push(part);
+        match std::fs::symlink_metadata(&dir) {
+            Ok(meta) if meta.file_type().is_symlink() && meta.uid() != 0 && !inside(&dir) => {
+                return Err(MetastoreError::Create {
+                    path: metastore_path(state_dir),
+                    source: io::Error::new(
+                        io::ErrorKind::PermissionDenied,
+                        format!(
+                            "`{}` is a symbolic link owned by uid {} that leads out of the state dir, which root does not follow",
+                            dir.display(),
+                            meta.uid()
+                        ),
+                    ),
+                });
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    Ok(())
 }
 
 /// Mounts `$STATE/etc` read-only at `/etc`.
@@ -99,6 +148,7 @@ pub fn mount_etc(vfs: &mut Vfs, state_dir: &Path) -> Result<ReconcileReport, Mou
     let root = state_dir.join("etc");
     let backend = HostDir::open_read_only(&root)
         .map_err(|error| MountEtcError::OpenRoot { path: root, error })?;
+    refuse_planted_symlinks(state_dir).map_err(MountEtcError::Store)?;
     let store = RedbMetastore::open(store_path(state_dir)).map_err(MountEtcError::Store)?;
     let point = VfsPath::new(ETC_MOUNT_POINT).unwrap_or_else(|_| VfsPath::root());
     Ok(vfs.mount(point, Arc::new(backend), Arc::new(store), Access::ReadOnly)?)

@@ -83,6 +83,8 @@ struct Spelling {
     /// neither an ancestor of the name nor the name itself (those are walked anyway).
     walked: Vec<String>,
     tail: Tail,
+    /// For a path ending in `..`: the normalised directory that `..` is looked up in.
+    dotdot_in: Option<String>,
     /// The text as given, for messages.
     given: String,
 }
@@ -132,6 +134,7 @@ impl VfsPath {
         let mut parts: Vec<&str> = Vec::new();
         let mut walked: Vec<String> = Vec::new();
         let mut tail = Tail::Name;
+        let mut dotdot_in = None;
         for part in s.split('/') {
             match part {
                 "" => continue,
@@ -141,6 +144,7 @@ impl VfsPath {
                     if !parts.is_empty() {
                         walked.push(join_parts(&parts));
                     }
+                    dotdot_in = Some(join_parts(&parts));
                     parts.pop();
                     tail = Tail::DotDot;
                 }
@@ -171,6 +175,7 @@ impl VfsPath {
             Box::new(Spelling {
                 walked: kept,
                 tail,
+                dotdot_in: dotdot_in.filter(|_| tail == Tail::DotDot),
                 given: s.to_owned(),
             })
         });
@@ -214,6 +219,23 @@ impl VfsPath {
 
     pub(crate) fn tail(&self) -> Tail {
         self.spelling.as_ref().map_or(Tail::Name, |s| s.tail)
+    }
+
+    /// The directory the last component is looked up in, normalised: the parent of a name,
+    /// `x` itself for `x/.` and `x/..`; `None` for `/` (Linux's `LAST_ROOT`). Linux decides
+    /// `EXDEV` and `EROFS` for `rename`, `rmdir` and `unlink` by the file system of this
+    /// directory, not of the name: `rmdir /etc` is about `/`.
+    pub(crate) fn lookup_dir(&self) -> Option<VfsPath> {
+        match self.tail() {
+            Tail::Dot => Some(self.normalised()),
+            Tail::DotDot => Some(Self::clean(
+                self.spelling
+                    .as_ref()
+                    .and_then(|s| s.dotdot_in.clone())
+                    .unwrap_or_else(|| "/".to_owned()),
+            )),
+            Tail::Name | Tail::Slash => self.parent(),
+        }
     }
 
     /// Whether this is `/`.

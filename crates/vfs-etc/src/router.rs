@@ -1,9 +1,10 @@
 //! The mount table: longest-prefix routing and the per-mount read-only flag.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::backend::Backend;
+use crate::entry::{Etag, Signature};
 use crate::metastore::Metastore;
 use crate::path::VfsPath;
 
@@ -32,6 +33,11 @@ pub(crate) struct MountCore {
     /// directory without read and search permission on Linux. Per process, because whether a
     /// directory can be read depends on who runs the scan.
     unlisted: Mutex<BTreeSet<String>>,
+    /// The stat fields and etag this process last read for files whose etag the store may
+    /// not keep (`sync::may_persist_etag`): what catches, within this process, an edit that
+    /// left every stat field as it was (git's racy case), which a stored etag catches across
+    /// processes.
+    unstored_etags: Mutex<HashMap<String, (Signature, Etag)>>,
 }
 
 impl MountCore {
@@ -48,7 +54,22 @@ impl MountCore {
             access,
             sync: Mutex::new(()),
             unlisted: Mutex::new(BTreeSet::new()),
+            unstored_etags: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Records `etag` as what this process read of `rel` with stat fields `sig`, and returns
+    /// what it recorded before.
+    pub(crate) fn remember_unstored_etag(
+        &self,
+        rel: &str,
+        sig: Signature,
+        etag: Etag,
+    ) -> Option<(Signature, Etag)> {
+        self.unstored_etags
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(rel.to_owned(), (sig, etag))
     }
 
     /// Whether `rel` is a directory the last scan could not list.

@@ -8,7 +8,7 @@ use crate::backend::{is_absent, is_denied, is_unhashable};
 use crate::entry::{Entry, Etag, Kind, Stat, now_ns};
 use crate::error::ReconcileError;
 use crate::metastore::Batch;
-use crate::path::{rel_is_within, rel_join, rel_split};
+use crate::path::{VfsPath, rel_is_within, rel_join, rel_split};
 use crate::router::MountCore;
 
 /// What a scan found and did.
@@ -33,6 +33,10 @@ pub struct ReconcileReport {
     /// Directories that could not be listed (permission denied): they are registered, but
     /// not what is inside them, and addressing anything inside them is `EACCES`.
     pub unreadable: usize,
+    /// Entries left out, with everything below them, because their VFS path would be longer
+    /// than [`crate::VfsPath::MAX_LEN`] (Linux's `PATH_MAX`): no call could name them, and the
+    /// host refuses such paths too. Naming one is `ENAMETOOLONG`.
+    pub too_long: usize,
     /// Whether anything was committed to the store. `false` means not one byte was written.
     /// (A process that may not write a [`crate::RedbMetastore`] commits to its in-memory copy:
     /// `true` then, and still nothing on disk.)
@@ -87,6 +91,83 @@ pub(crate) fn decide(old: Option<&Entry>, stat: &Stat, observed_ns: i64) -> Deci
         },
         _ if old.etag.is_some() && old.is_racy() => Decision::NeedsHash,
         _ => Decision::Keep,
+    }
+}
+
+/// Whether the etag of file `rel` (whose stat is `stat`) may be kept in the mount's store:
+/// only if the user who can read the store ([`crate::Metastore::reader`]) may read the file
+/// too, or an etag in the store would let that user confirm a guessed content offline (root's
+/// `stat` of a 0600 file in a service's state dir). Otherwise the etag is computed on demand
+/// by each reader that proves it can read the file, and never written down.
+///
+/// Group bits only count when the other bits allow as much, since whether the reader is in
+/// the file's group is not known here; every directory of the mount above the file must be
+/// searchable by the reader the same way.
+pub(crate) fn may_persist_etag(core: &MountCore, rel: &str, stat: &Stat) -> bool {
+    let Some(reader) = core.store.reader() else {
+        return true;
+    };
+    if reader == 0 {
+        return true;
+    }
+    let allows = |st: &Stat, owner_bit: u32| {
+        let mode = st.sig.mode;
+        if st.uid == reader {
+            mode & owner_bit != 0
+        } else {
+            // `owner_bit >> 3` is the group's bit, `>> 6` the others'.
+            mode & (owner_bit >> 3) != 0 && mode & (owner_bit >> 6) != 0
+        }
+    };
+    if !allows(stat, 0o400) {
+        return false;
+    }
+    let mut dir = rel;
+    while !dir.is_empty() {
+        dir = rel_split(dir).0;
+        match core.backend.stat(dir) {
+            Ok(Some(st)) if allows(&st, 0o100) => {}
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// `decision` with the etag left out of what is stored if it may not be persisted
+/// ([`may_persist_etag`]); `None` when the store already holds what would then be stored.
+pub(crate) fn persistable(
+    core: &MountCore,
+    rel: &str,
+    stat: &Stat,
+    old: Option<&Entry>,
+    decision: Decision,
+) -> Decision {
+    match decision {
+        Decision::Put { entry, bumped }
+            if entry.etag.is_some() && !may_persist_etag(core, rel, stat) =>
+        {
+            without_etag(old, entry, bumped)
+        }
+        other => other,
+    }
+}
+
+/// `entry` stored without its etag; `Keep` when that is what `old` already says (its
+/// observation time aside, which only matters for a stored etag), so that reading such a
+/// file again and again writes nothing.
+pub(crate) fn without_etag(old: Option<&Entry>, entry: Entry, bumped: bool) -> Decision {
+    let entry = Entry {
+        etag: None,
+        ..entry
+    };
+    match old {
+        Some(old)
+            if (old.kind, old.sig, old.etag, old.version)
+                == (entry.kind, entry.sig, entry.etag, entry.version) =>
+        {
+            Decision::Keep
+        }
+        _ => Decision::Put { entry, bumped },
     }
 }
 
@@ -165,6 +246,12 @@ impl Scan<'_> {
 
     /// Registers `rel` (whose `lstat` is `stat`) and, for a directory, everything below it.
     fn visit(&mut self, rel: &str, stat: Stat) -> Result<(), ReconcileError> {
+        // One subtree nested deeper than PATH_MAX must not make the whole mount unusable: it
+        // is left out and counted (the `mount + "/" + rel` length is what a caller would name).
+        if !rel.is_empty() && self.core.point.as_str().len() + 1 + rel.len() > VfsPath::MAX_LEN {
+            self.report.too_long += 1;
+            return Ok(());
+        }
         match stat.kind {
             Kind::File => {
                 let old = self.old.remove(rel);
@@ -173,7 +260,13 @@ impl Scan<'_> {
                     self.report.rehashed += 1;
                     decision = match self.core.backend.read(rel) {
                         Ok((bytes, st)) => {
-                            decide_hashed(old.as_ref(), &st, Etag::of(&bytes), self.observed_ns)
+                            let hashed = decide_hashed(
+                                old.as_ref(),
+                                &st,
+                                Etag::of(&bytes),
+                                self.observed_ns,
+                            );
+                            persistable(self.core, rel, &st, old.as_ref(), hashed)
                         }
                         // Gone between stat and open: leave it to the next scan or event.
                         Err(e) if is_absent(&e) => return Ok(()),
@@ -189,12 +282,33 @@ impl Scan<'_> {
                         Err(e) => return Err(self.backend_error(rel, e)),
                     };
                 }
+                // An etag kept while its owner could read the file, which it may no longer
+                // (a directory above it made private since, or a store written by a version
+                // without this rule), is dropped: the store holds no etag its reader may not
+                // confirm by reading the file.
+                if let (Decision::Keep, Some(old)) = (&decision, &old)
+                    && old.etag.is_some()
+                    && !may_persist_etag(self.core, rel, &stat)
+                {
+                    decision = Decision::Put {
+                        entry: Entry { etag: None, ..*old },
+                        bumped: false,
+                    };
+                }
                 self.apply(rel, decision);
             }
             Kind::Dir => {
                 let listing = match self.core.backend.list(rel) {
                     Ok(l) => l,
                     Err(e) if is_absent(&e) => return Ok(()),
+                    // The host's own limit, should it be lower than the VFS's.
+                    Err(e)
+                        if e.raw_os_error()
+                            == Some(rustix::io::Errno::NAMETOOLONG.raw_os_error()) =>
+                    {
+                        self.report.too_long += 1;
+                        return Ok(());
+                    }
                     // One directory this process may not read must not make the whole mount
                     // unusable: it is registered and counted, and what was known below it is
                     // kept as it was (unknown is not gone).
@@ -344,6 +458,7 @@ pub(crate) fn reconcile_paths(
         total.rehashed += r.rehashed;
         total.skipped += r.skipped;
         total.unreadable += r.unreadable;
+        total.too_long += r.too_long;
         total.committed |= r.committed;
     }
     Ok(total)
@@ -424,6 +539,7 @@ mod tests {
                 dev: 1,
                 mode: 0o100_644,
             },
+            uid: 0,
         }
     }
 

@@ -60,6 +60,33 @@ enum Node<'a> {
     Missing,
 }
 
+/// The file system a name lives on, as Linux's `rename`, `rmdir` and `unlink` see it: the
+/// mount of the directory its last component is looked up in ([`VfsPath::lookup_dir`]), or
+/// the VFS's own root, an empty read-only directory. A mount point lives on the file system
+/// it is mounted on, not on its own mount: `rmdir /etc` is a change to `/`.
+enum Home<'a> {
+    Root,
+    Mount(&'a Arc<MountCore>),
+}
+
+impl Home<'_> {
+    fn same_as(&self, other: &Home<'_>) -> bool {
+        match (self, other) {
+            (Home::Root, Home::Root) => true,
+            (Home::Mount(a), Home::Mount(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
+    /// The writable mount, or `EROFS` (Linux's `mnt_want_write`).
+    fn writable(&self) -> Result<&Arc<MountCore>, Fail> {
+        match self {
+            Home::Mount(m) if m.access == Access::ReadWrite => Ok(m),
+            _ => Err(Errno::ROFS.into()),
+        }
+    }
+}
+
 /// A virtual file system: a mount table of backends, each with a metastore.
 ///
 /// Metadata (`stat`, `read_dir`, existence checks) comes from the metastore, so a mount is
@@ -137,6 +164,18 @@ impl Vfs {
         self.table.iter().try_for_each(|m| m.store.flush())
     }
 
+    /// The mount points whose store could not persist a new version in this process
+    /// ([`Metastore::keeps_versions`]): what a caller should warn about, since a later process
+    /// may show the same version for other content.
+    #[must_use]
+    pub fn mounts_not_keeping_versions(&self) -> Vec<VfsPath> {
+        self.table
+            .iter()
+            .filter(|m| !m.store.keeps_versions())
+            .map(|m| m.point.clone())
+            .collect()
+    }
+
     pub(crate) fn core(&self, point: &VfsPath) -> Result<&Arc<MountCore>, ReconcileError> {
         self.table
             .get(point)
@@ -203,6 +242,23 @@ impl Vfs {
             return Err(Errno::NOTDIR.into());
         }
         Ok(node)
+    }
+
+    fn home(&self, path: &VfsPath) -> Home<'_> {
+        let dir = path.lookup_dir().unwrap_or_else(VfsPath::root);
+        match self.table.route(&dir) {
+            Route::Mount(m, _) => Home::Mount(m),
+            Route::Virtual | Route::Nowhere => Home::Root,
+        }
+    }
+
+    /// `path`'s mount-relative path on `m`, its home; `None` if it lands elsewhere (a mount
+    /// point or virtual directory, which callers refuse before asking).
+    fn rel_on(&self, m: &Arc<MountCore>, path: &VfsPath) -> Option<String> {
+        match self.table.route(path) {
+            Route::Mount(on, rel) if Arc::ptr_eq(on, m) => Some(rel),
+            _ => None,
+        }
     }
 
     /// Whether `path` is `/`, a mount point or a virtual directory: names that exist because
@@ -390,8 +446,16 @@ impl Vfs {
             version: old.map_or(1, |e| e.version + 1),
             observed_ns,
         };
+        let stored = if entry.etag.is_some() && !sync::may_persist_etag(m, &rel, &stat) {
+            Entry {
+                etag: None,
+                ..entry
+            }
+        } else {
+            entry
+        };
         let mut batch = Batch {
-            puts: vec![(rel.clone(), entry)],
+            puts: vec![(rel.clone(), stored)],
             deletes: Vec::new(),
             deferrable: false,
         };
@@ -447,8 +511,10 @@ impl Vfs {
     }
 
     /// Removes the file at `path`. Errors in Linux's order: `ENOENT`/`ENOTDIR`/`EACCES` while
-    /// walking the path, `EISDIR` for `x/.` and `x/..`, `EROFS` (even when the file does not
-    /// exist), then `ENOENT`, `EISDIR`, or `ENOTDIR` for a file spelled `x/`.
+    /// walking the path, `EISDIR` for `/`, `x/.` and `x/..`, `EROFS` when the directory the
+    /// name is in is read-only (even when the file does not exist; `/etc` is in the read-only
+    /// `/`), then `EISDIR` for a mount point, `ENOENT`, `EISDIR`, or `ENOTDIR` for a file
+    /// spelled `x/`.
     ///
     /// # Errors
     /// As above, a backend error, or [`UnlinkError::Store`].
@@ -459,15 +525,16 @@ impl Vfs {
 
     fn unlink_inner(&self, path: &VfsPath) -> Result<(), Fail> {
         self.walk_to(path)?;
-        if path.tail().is_dot() || self.is_structural(path) {
+        if path.tail().is_dot() || path.is_root() {
             return Err(Errno::ISDIR.into());
         }
-        let Route::Mount(m, rel) = self.table.route(path) else {
-            return Err(Errno::ROFS.into());
-        };
-        if m.access == Access::ReadOnly {
-            return Err(Errno::ROFS.into());
+        let home = self.home(path);
+        let m = home.writable()?;
+        // A mount point or a directory leading to one: a directory.
+        if self.is_structural(path) {
+            return Err(Errno::ISDIR.into());
         }
+        let rel = self.rel_on(m, path).ok_or(Errno::ISDIR)?;
         match m.store.get(&rel)? {
             None => return Err(Errno::NOENT.into()),
             Some(e) if e.kind == Kind::Dir => return Err(Errno::ISDIR.into()),
@@ -479,8 +546,9 @@ impl Vfs {
 
     /// Removes the empty directory at `path`. Errors in Linux's order: `ENOENT`/`ENOTDIR`/
     /// `EACCES` while walking the path, `EINVAL` for `x/.` and `ENOTEMPTY` for `x/..`, `EBUSY`
-    /// for `/` and mount points, `EROFS`, then `ENOENT`, `ENOTDIR` or `ENOTEMPTY` for the
-    /// target.
+    /// for `/`, `EROFS` when the directory the name is in is read-only (`rmdir /etc` is a
+    /// change to `/`), `EBUSY` for a mount point, then `ENOENT`, `ENOTDIR` or `ENOTEMPTY` for
+    /// the target.
     ///
     /// # Errors
     /// As above, a backend error, or [`RmdirError::Store`].
@@ -496,15 +564,15 @@ impl Vfs {
             Tail::DotDot => return Err(Errno::NOTEMPTY.into()),
             Tail::Name | Tail::Slash => {}
         }
+        if path.is_root() {
+            return Err(Errno::BUSY.into());
+        }
+        let home = self.home(path);
+        let m = home.writable()?;
         if self.is_structural(path) {
             return Err(Errno::BUSY.into());
         }
-        let Route::Mount(m, rel) = self.table.route(path) else {
-            return Err(Errno::ROFS.into());
-        };
-        if m.access == Access::ReadOnly {
-            return Err(Errno::ROFS.into());
-        }
+        let rel = self.rel_on(m, path).ok_or(Errno::BUSY)?;
         match m.store.get(&rel)? {
             None => return Err(Errno::NOENT.into()),
             Some(e) if e.kind != Kind::Dir => return Err(Errno::NOTDIR.into()),
@@ -514,9 +582,11 @@ impl Vfs {
     }
 
     /// Renames `from` to `to`. Errors in Linux's order: `ENOENT`/`ENOTDIR`/`EACCES` while
-    /// walking either path, `EBUSY` for `.`, `..`, `/` and mount points, `EXDEV` across mounts,
-    /// `EROFS`, `ENOENT` for a missing source, `ENOTDIR` for a file spelled `x/` on either
-    /// side, then the backend's `rename(2)` errors (`EISDIR`, `ENOTEMPTY`, …).
+    /// walking either path, `EXDEV` when the directories the two names are in are on
+    /// different mounts (`/etc` is in `/`, `/etc/.` in `/etc`), `EBUSY` for `.`, `..` and `/`,
+    /// `EROFS`, `EBUSY` for a mount point as the source, `ENOENT` for a missing source,
+    /// `ENOTDIR` for a file spelled `x/` on either side, `EBUSY` for a mount point as the
+    /// target, then the backend's `rename(2)` errors (`EISDIR`, `ENOTEMPTY`, …).
     ///
     /// Moved entries are re-registered from the backend: a rename changes ctime, so they get
     /// a new version, and their etags are recomputed on next read.
@@ -531,21 +601,20 @@ impl Vfs {
     fn rename_inner(&self, from: &VfsPath, to: &VfsPath) -> Result<(), Fail> {
         self.walk_to(from)?;
         self.walk_to(to)?;
-        if from.tail().is_dot()
-            || to.tail().is_dot()
-            || self.is_structural(from)
-            || self.is_structural(to)
-        {
+        // Linux's order: EXDEV between the directories the names are in, EBUSY for `.`,
+        // `..` and `/`, EROFS, the source's lookup, and only then EBUSY for a mount point.
+        let (home, home_to) = (self.home(from), self.home(to));
+        if !home.same_as(&home_to) {
+            return Err(Errno::XDEV.into());
+        }
+        if from.tail().is_dot() || to.tail().is_dot() || from.is_root() || to.is_root() {
             return Err(Errno::BUSY.into());
         }
-        let (m, rel_from, rel_to) = match (self.table.route(from), self.table.route(to)) {
-            (Route::Mount(a, ra), Route::Mount(b, rb)) if Arc::ptr_eq(a, b) => (a, ra, rb),
-            (Route::Mount(..), _) | (_, Route::Mount(..)) => return Err(Errno::XDEV.into()),
-            _ => return Err(Errno::ROFS.into()),
-        };
-        if m.access == Access::ReadOnly {
-            return Err(Errno::ROFS.into());
+        let m = home.writable()?;
+        if self.is_structural(from) {
+            return Err(Errno::BUSY.into());
         }
+        let rel_from = self.rel_on(m, from).ok_or(Errno::BUSY)?;
         match m.store.get(&rel_from)? {
             None => return Err(Errno::NOENT.into()),
             // `rename("f/", …)` and `rename(f, "g/")` both say the file is not a directory.
@@ -554,6 +623,10 @@ impl Vfs {
             }
             Some(_) => {}
         }
+        if self.is_structural(to) {
+            return Err(Errno::BUSY.into());
+        }
+        let rel_to = self.rel_on(m, to).ok_or(Errno::BUSY)?;
         m.backend.rename(&rel_from, &rel_to)?;
         sync::reconcile_paths(m, &[rel_from, rel_to]).map_err(|e| match e {
             ReconcileError::Backend { error, .. } => Fail::Os(error),
@@ -614,6 +687,12 @@ fn read_checked(m: &MountCore, rel: &str) -> Result<(Vec<u8>, Entry), Fail> {
         Err(e) => return Err(e.into()),
     };
     let etag = Etag::of(&data);
+    // What this reader is shown: the stored entry with the etag of the bytes just read, which
+    // the store may not hold (see `sync::may_persist_etag`).
+    let shown = |entry: Entry| Entry {
+        etag: Some(etag),
+        ..entry
+    };
     let current = m.store.get(rel)?;
     if let (Some(entry), Decision::Keep) = (
         current,
@@ -626,7 +705,30 @@ fn read_checked(m: &MountCore, rel: &str) -> Result<(Vec<u8>, Entry), Fail> {
         // Removed by a concurrent refresh: the namespace says it is gone.
         return Err(Errno::NOENT.into());
     };
-    match decide_hashed(Some(&current), &stat, etag, observed_ns) {
+    let mut decision = decide_hashed(Some(&current), &stat, etag, observed_ns);
+    if !sync::may_persist_etag(m, rel, &stat) {
+        let seen = m.remember_unstored_etag(rel, stat.sig, etag);
+        decision = match decision {
+            // Stat fields as this process last read them, the stored ones too, yet other
+            // bytes: an edit within one timestamp tick, which only this process can see.
+            _ if current.sig == stat.sig
+                && seen.is_some_and(|(sig, before)| sig == stat.sig && before != etag) =>
+            {
+                Decision::Put {
+                    entry: Entry {
+                        etag: None,
+                        version: current.version + 1,
+                        observed_ns,
+                        ..current
+                    },
+                    bumped: true,
+                }
+            }
+            Decision::Put { entry, bumped } => sync::without_etag(Some(&current), entry, bumped),
+            other => other,
+        };
+    }
+    match decision {
         Decision::Put { entry, bumped } => {
             // A first etag needs no fsync: losing it in a crash costs one re-hash. A new version
             // does need one.
@@ -635,9 +737,9 @@ fn read_checked(m: &MountCore, rel: &str) -> Result<(Vec<u8>, Entry), Fail> {
                 deletes: Vec::new(),
                 deferrable: !bumped,
             })?;
-            Ok((data, entry))
+            Ok((data, shown(entry)))
         }
-        _ => Ok((data, current)),
+        _ => Ok((data, shown(current))),
     }
 }
 

@@ -173,3 +173,64 @@ fn odd_host_names_never_panic() -> TestResult {
     assert_eq!((listing.entries.len(), listing.unrepresentable), (1, 2));
     Ok(())
 }
+
+/// Runs `f` on a thread and fails if it has not returned within a few seconds: a call that
+/// blocks forever must fail the test, not hang it.
+fn within_seconds<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(5)).ok()
+}
+
+fn mkfifo(path: &std::path::Path) -> std::io::Result<()> {
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        0,
+    )
+    .map_err(Into::into)
+}
+
+/// Regression (issue 12): a file swapped for a FIFO after boot made `read` and `stat` block
+/// forever in `open` (waiting for a writer). The open does not block, and what it got is
+/// refused unless it is a regular file: the path is then gone from the namespace, as at boot.
+#[test]
+fn a_file_swapped_for_a_fifo_is_refused_without_blocking() -> TestResult {
+    let state = fixture()?;
+    let (vfs, _) = boot(state.path())?;
+    let vfs = Arc::new(vfs);
+    let host = state.path().join("etc/conf.d/mounts");
+    std::fs::remove_file(&host)?;
+    mkfifo(&host)?;
+    for stat in [false, true] {
+        let v = vfs.clone();
+        let outcome = within_seconds(move || {
+            let path = p("/etc/conf.d/mounts");
+            if stat {
+                v.stat(&path).map(drop).map_err(|e| e.to_string())
+            } else {
+                v.read(&path).map(drop).map_err(|e| e.to_string())
+            }
+        })
+        .ok_or("blocked on a FIFO")?;
+        let err = outcome.err().ok_or("a FIFO was served as a file")?;
+        assert!(err.contains("no such file or directory"), "{err}");
+    }
+    // A writable host directory neither blocks on one nor writes into it.
+    let dir = tempfile::tempdir()?;
+    mkfifo(&dir.path().join("f"))?;
+    let backend = HostDir::open_writable(dir.path())?;
+    let err = within_seconds(move || backend.write("f", b"x", false).map(drop))
+        .ok_or("write blocked on a FIFO")?
+        .err()
+        .ok_or("wrote into a FIFO")?;
+    assert_eq!(
+        err.raw_os_error(),
+        Some(rustix::io::Errno::NXIO.raw_os_error())
+    );
+    Ok(())
+}

@@ -365,3 +365,169 @@ fn read_only_store_child() -> TestResult {
     println!("child: read through a read-only store");
     Ok(())
 }
+
+/// Regression (issue 12): with a store that cannot be written, versions are kept in memory,
+/// and within one process a version never repeats for different content; the VFS says which
+/// mounts are not keeping theirs.
+#[test]
+fn an_unwritable_store_never_repeats_a_version_within_a_process() -> TestResult {
+    let state = crate::support::state_with(&[("f", "1\n")])?;
+    drop(vfs_etc::boot(state.path())?);
+    let store = vfs_etc::metastore_path(state.path());
+    let chattr = |flag: &str| -> std::io::Result<bool> {
+        Ok(std::process::Command::new("chattr")
+            .arg(flag)
+            .arg(&store)
+            .status()?
+            .success())
+    };
+    assert!(chattr("+i")?, "chattr +i");
+    let outcome = (|| -> TestResult {
+        let (vfs, _) = vfs_etc::boot(state.path())?;
+        assert!(
+            vfs.mounts_not_keeping_versions().is_empty(),
+            "nothing lost yet"
+        );
+        let f = crate::support::p("/etc/f");
+        let mut seen = Vec::new();
+        for content in ["22\n", "333\n", "4444\n"] {
+            std::fs::write(state.path().join("etc/f"), content)?;
+            let read = vfs.read(&f)?;
+            assert_eq!(read.data, content.as_bytes());
+            seen.push(read.metadata.version);
+        }
+        assert_eq!(seen, [2, 3, 4]);
+        assert_eq!(
+            vfs.mounts_not_keeping_versions(),
+            [crate::support::p("/etc")]
+        );
+        Ok(())
+    })();
+    assert!(chattr("-i")?, "chattr -i");
+    outcome
+}
+
+/// A backend holding one root-only file `f` whose stat fields never change, whatever its
+/// content: a file system whose timestamps are too coarse to see an edit.
+#[derive(Debug, Default)]
+struct CoarseRootOnlyFile {
+    content: std::sync::Mutex<Vec<u8>>,
+}
+
+impl CoarseRootOnlyFile {
+    fn stat(kind: vfs_etc::Kind, mode: u32) -> vfs_etc::Stat {
+        vfs_etc::Stat {
+            kind,
+            sig: vfs_etc::Signature {
+                size: 1,
+                mtime_ns: 1_000_000_000,
+                ctime_ns: 1_000_000_000,
+                ino: 7,
+                dev: 1,
+                mode,
+            },
+            uid: 0,
+        }
+    }
+}
+
+impl vfs_etc::Backend for CoarseRootOnlyFile {
+    fn stat(&self, rel: &str) -> std::io::Result<Option<vfs_etc::Stat>> {
+        Ok(match rel {
+            "" => Some(Self::stat(vfs_etc::Kind::Dir, 0o040_755)),
+            "f" => Some(Self::stat(vfs_etc::Kind::File, 0o100_600)),
+            _ => None,
+        })
+    }
+    fn list(&self, rel: &str) -> std::io::Result<vfs_etc::Listing> {
+        assert_eq!(rel, "");
+        Ok(vfs_etc::Listing {
+            entries: vec![("f".to_owned(), Self::stat(vfs_etc::Kind::File, 0o100_600))],
+            unrepresentable: 0,
+        })
+    }
+    fn read(&self, _: &str) -> std::io::Result<(Vec<u8>, vfs_etc::Stat)> {
+        let content = self
+            .content
+            .lock()
+            .map_err(|_| std::io::Error::other("poisoned"))?;
+        Ok((content.clone(), Self::stat(vfs_etc::Kind::File, 0o100_600)))
+    }
+    fn write(&self, _: &str, _: &[u8], _: bool) -> std::io::Result<vfs_etc::Stat> {
+        Err(std::io::Error::from_raw_os_error(30))
+    }
+    fn mkdir(&self, _: &str) -> std::io::Result<vfs_etc::Stat> {
+        Err(std::io::Error::from_raw_os_error(30))
+    }
+    fn unlink(&self, _: &str) -> std::io::Result<()> {
+        Err(std::io::Error::from_raw_os_error(30))
+    }
+    fn rmdir(&self, _: &str) -> std::io::Result<()> {
+        Err(std::io::Error::from_raw_os_error(30))
+    }
+    fn rename(&self, _: &str, _: &str) -> std::io::Result<()> {
+        Err(std::io::Error::from_raw_os_error(30))
+    }
+}
+
+/// A store whose reader (`nobody`) may not read the root-only file.
+#[derive(Debug, Default)]
+struct ReadByNobody(vfs_etc::MemoryMetastore);
+
+impl Metastore for ReadByNobody {
+    fn get(&self, rel: &str) -> Result<Option<vfs_etc::Entry>, vfs_etc::MetastoreError> {
+        self.0.get(rel)
+    }
+    fn children(
+        &self,
+        dir: &str,
+    ) -> Result<Vec<(String, vfs_etc::Entry)>, vfs_etc::MetastoreError> {
+        self.0.children(dir)
+    }
+    fn subtree(&self, rel: &str) -> Result<Vec<(String, vfs_etc::Entry)>, vfs_etc::MetastoreError> {
+        self.0.subtree(rel)
+    }
+    fn commit(&self, batch: &Batch) -> Result<(), vfs_etc::MetastoreError> {
+        self.0.commit(batch)
+    }
+    fn generation(&self) -> Result<u64, vfs_etc::MetastoreError> {
+        self.0.generation()
+    }
+    fn reader(&self) -> Option<u32> {
+        Some(65534)
+    }
+}
+
+/// The etag of a file the store's reader may not read is never stored, so reading it again
+/// writes nothing; and an edit no stat field shows still gets a new version within the
+/// process that sees it (what a stored etag does across processes).
+#[test]
+fn an_unstored_etag_still_versions_an_edit_within_a_process() -> TestResult {
+    let backend = std::sync::Arc::new(CoarseRootOnlyFile::default());
+    *backend.content.lock().map_err(|e| e.to_string())? = b"A".to_vec();
+    let store = std::sync::Arc::new(ReadByNobody::default());
+    let mut vfs = Vfs::new();
+    vfs.mount(
+        p("/m"),
+        backend.clone(),
+        store.clone(),
+        vfs_etc::Access::ReadOnly,
+    )?;
+    let f = p("/m/f");
+    let first = vfs.stat(&f)?;
+    assert_eq!((first.version, first.etag), (1, Some(Etag::of(b"A"))));
+    let generation = store.generation()?;
+    assert_eq!(vfs.stat(&f)?, first);
+    assert_eq!(vfs.read(&f)?.metadata, first);
+    assert_eq!(
+        store.generation()?,
+        generation,
+        "reading again wrote nothing"
+    );
+    *backend.content.lock().map_err(|e| e.to_string())? = b"B".to_vec();
+    let edited = vfs.stat(&f)?;
+    assert_eq!((edited.version, edited.etag), (2, Some(Etag::of(b"B"))));
+    assert_eq!(vfs.read(&f)?.metadata, edited);
+    assert_eq!(store.get("f")?.and_then(|e| e.etag), None, "never stored");
+    Ok(())
+}

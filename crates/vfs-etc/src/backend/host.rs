@@ -137,7 +137,29 @@ fn to_stat(st: &rustix::fs::Stat) -> Stat {
         dev: st.st_dev as u64,
         mode: st.st_mode as u32,
     };
-    Stat { kind, sig }
+    Stat {
+        kind,
+        sig,
+        uid: st.st_uid,
+    }
+}
+
+/// The flags every open of something that should be a regular file adds: no symlink is
+/// followed, and neither a FIFO (which blocks an open until the other side comes) nor a
+/// terminal (which would become the controlling one) has any effect at open time.
+const SPECIAL_SAFE: OFlags = OFlags::NOFOLLOW
+    .union(OFlags::NONBLOCK)
+    .union(OFlags::NOCTTY);
+
+/// `EISDIR` for a directory, `ENXIO` (what `open` of a socket says) for a FIFO, socket or
+/// device: the namespace holds regular files only, and reading or writing anything else
+/// could block forever or have side effects.
+fn refuse_non_regular(st: &Stat) -> io::Result<()> {
+    match st.kind {
+        Kind::File => Ok(()),
+        Kind::Dir => Err(errno(Errno::ISDIR)),
+        Kind::Symlink | Kind::Other => Err(errno(Errno::NXIO)),
+    }
 }
 
 fn fstat(fd: BorrowedFd<'_>) -> io::Result<Stat> {
@@ -193,12 +215,13 @@ impl Backend for HostDir {
     }
 
     fn read(&self, rel: &str) -> io::Result<(Vec<u8>, Stat)> {
-        let fd = self.open_rel(rel, OFlags::RDONLY | OFlags::NOFOLLOW, Mode::empty())?;
+        // O_NONBLOCK: a file swapped for a FIFO must not block the open (waiting for a writer
+        // that never comes); O_NOCTTY: nor may a terminal become this process's. What the open
+        // got is checked before a byte is read.
+        let fd = self.open_rel(rel, OFlags::RDONLY | SPECIAL_SAFE, Mode::empty())?;
         let mut file = File::from(fd);
         let mut before = fstat(file.as_fd())?;
-        if before.kind == Kind::Dir {
-            return Err(errno(Errno::ISDIR));
-        }
+        refuse_non_regular(&before)?;
         let max = crate::MAX_FILE_SIZE as u64;
         let mut buf = Vec::new();
         for _ in 0..READ_ATTEMPTS {
@@ -226,7 +249,8 @@ impl Backend for HostDir {
 
     fn write(&self, rel: &str, data: &[u8], create_new: bool) -> io::Result<Stat> {
         self.refuse_if_read_only()?;
-        let replace = OFlags::WRONLY | OFlags::TRUNC | OFlags::NOFOLLOW;
+        // As for `read`: opening a FIFO for writing would wait for a reader.
+        let replace = OFlags::WRONLY | OFlags::TRUNC | SPECIAL_SAFE;
         // An existing file keeps its mode, as `open(O_TRUNC)` does; only a file created here
         // gets FILE_MODE, set with fchmod since the umask could take bits from the creation
         // mode (0600 under umask 077) or, with a careless default, leave too many.
@@ -252,6 +276,7 @@ impl Backend for HostDir {
             }
         };
         let mut file = File::from(fd);
+        refuse_non_regular(&fstat(file.as_fd())?)?;
         file.write_all(data)?;
         fstat(file.as_fd())
     }

@@ -76,6 +76,8 @@ fn stat_of(node: &Node) -> Stat {
     Stat {
         kind: node.kind,
         sig: node.sig,
+        // Memory belongs to this process.
+        uid: rustix::process::geteuid().as_raw(),
     }
 }
 

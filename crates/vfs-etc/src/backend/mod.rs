@@ -49,7 +49,8 @@ pub trait Backend: Send + Sync + fmt::Debug {
     /// while reading (the backend retries a few times if the file keeps changing).
     ///
     /// # Errors
-    /// `ENOENT`, `EISDIR`, `ELOOP` for a symlink, `EFBIG` for a file over
+    /// `ENOENT`, `EISDIR`, `ELOOP` for a symlink, `ENXIO` for a FIFO, socket or device
+    /// (refused without blocking or reading), `EFBIG` for a file over
     /// [`crate::MAX_FILE_SIZE`] (refused before it is read), or another I/O error.
     fn read(&self, rel: &str) -> io::Result<(Vec<u8>, Stat)>;
 
@@ -91,12 +92,13 @@ pub(crate) fn errno(code: rustix::io::Errno) -> io::Error {
 }
 
 /// Whether an error means "nothing registrable is there": gone, a non-directory in the way,
-/// or a symlink in the path (which the namespace does not contain).
+/// a symlink in the path, or a FIFO, socket or device where a file was (`ENXIO`, see
+/// [`Backend::read`]); the namespace contains none of those.
 pub(crate) fn is_absent(err: &io::Error) -> bool {
     use rustix::io::Errno;
     matches!(
         err.raw_os_error().map(Errno::from_raw_os_error),
-        Some(Errno::NOENT | Errno::NOTDIR | Errno::LOOP | Errno::XDEV)
+        Some(Errno::NOENT | Errno::NOTDIR | Errno::LOOP | Errno::XDEV | Errno::NXIO)
     )
 }
 

@@ -8,7 +8,7 @@ mod redb;
 
 pub use self::memory::MemoryMetastore;
 pub use self::redb::RedbMetastore;
-pub(crate) use self::redb::{adopt_store, tighten_store_dir};
+pub(crate) use self::redb::{adopt_store, retire_legacy_store, tighten_store_dir};
 
 use std::fmt;
 use std::path::PathBuf;
@@ -122,6 +122,22 @@ pub trait Metastore: Send + Sync + fmt::Debug {
     /// # Errors
     /// The store failed.
     fn generation(&self) -> Result<u64, MetastoreError>;
+
+    /// The uid of the user who can read what this store persists, besides root: `None` for a
+    /// store that lives only in this process. The VFS never persists the etag of a file that
+    /// user may not read (an etag confirms a guessed content offline).
+    fn reader(&self) -> Option<u32> {
+        None
+    }
+
+    /// `false` once this store gave an entry a new version it could not persist (a store
+    /// this process may not write keeps its changes in memory): within this process versions
+    /// still never repeat for different content, but the next process starts again from what
+    /// is on disk and may hand out the same numbers for other content. A store that lives only
+    /// in memory keeps its versions for as long as it lives.
+    fn keeps_versions(&self) -> bool {
+        true
+    }
 }
 
 /// The storage key of a mount-relative path.

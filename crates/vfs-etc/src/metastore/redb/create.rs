@@ -17,8 +17,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use redb::backends::FileBackend;
 use redb::{Database, Durability};
-use rustix::fs::{CWD, RenameFlags};
+use rustix::fs::{CWD, Mode, OFlags, RenameFlags};
 use rustix::io::Errno;
+use std::os::fd::AsFd;
 
 use super::{Snapshot, open_writable, redb_error, write};
 use crate::metastore::MetastoreError;
@@ -79,6 +80,14 @@ impl Creation {
                     format!("cannot set the mode of `{}`: {e}", temp.display()),
                 ))
             })?;
+        if let Some(dir) = path.parent() {
+            inherit_owner(&file, dir).map_err(|e| {
+                fail(io::Error::new(
+                    e.kind(),
+                    format!("cannot set the owner of `{}`: {e}", temp.display()),
+                ))
+            })?;
+        }
         Ok(Self {
             path: path.to_owned(),
             temp,
@@ -132,11 +141,25 @@ fn build(
 
 /// Moves an existing store from `from` to `to` (a new directory made as for a new store),
 /// without replacing anything at `to`, and gives it [`STORE_FILE_MODE`].
+/// Only a regular file is moved, and its mode is set through a handle that follows no
+/// symlink: `$STATE/var/lib` belongs to whoever owns the state dir, and root must not chmod
+/// what a link planted there points to.
 pub(crate) fn adopt_store(from: &Path, to: &Path) -> io::Result<()> {
+    if !std::fs::symlink_metadata(from)?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
     let dir = to.parent().unwrap_or(Path::new("."));
     create_dirs(dir)?;
     rename_no_replace(from, to)?;
-    std::fs::set_permissions(to, Permissions::from_mode(STORE_FILE_MODE))?;
+    let moved = rustix::fs::open(
+        to,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    rustix::fs::fchmod(&moved, Mode::from_raw_mode(STORE_FILE_MODE))?;
     File::open(dir).and_then(|d| d.sync_all())?;
     if let Some(old_dir) = from.parent() {
         File::open(old_dir).and_then(|d| d.sync_all())?;
@@ -147,21 +170,101 @@ pub(crate) fn adopt_store(from: &Path, to: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Removes a store left at the legacy place `legacy` once the store has moved: an older
+/// binary run after the move recreates it there (with the umask's mode, 0644 typically, in
+/// the shared `$STATE/var/lib`), and it holds etags nobody else should read. Its stale
+/// temporaries go too. If it cannot be removed, it is at least made private (a regular file
+/// only, never through a symlink). Best effort: the new store does not depend on it.
+pub(crate) fn retire_legacy_store(legacy: &Path) {
+    remove_abandoned_temporaries(legacy);
+    let Err(e) = std::fs::remove_file(legacy) else {
+        tracing::info!(path = %legacy.display(), "removed a metadata store an older version left");
+        return;
+    };
+    if e.kind() == io::ErrorKind::NotFound {
+        return;
+    }
+    let tightened = rustix::fs::open(
+        legacy,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .and_then(|fd| {
+        let st = rustix::fs::fstat(&fd)?;
+        if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
+            return Err(Errno::INVAL);
+        }
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(st.st_mode & STORE_FILE_MODE))
+    });
+    if let Err(chmod) = tightened {
+        tracing::warn!(path = %legacy.display(), remove = %e, chmod = %chmod, "could not remove or tighten a metadata store an older version left");
+    }
+}
+
 /// Takes group and other bits away from the store's own directory `dir` if it has any (a
 /// directory made by an older version or by hand). Best effort: a directory this process
 /// does not own is left as it is.
 pub(crate) fn tighten_store_dir(dir: &Path) {
-    let Ok(meta) = std::fs::symlink_metadata(dir) else {
+    // Through a handle that follows no symlink: the directory above belongs to whoever owns
+    // the state dir, and root must not chmod what a link swapped in there points to.
+    let Ok(handle) = rustix::fs::open(
+        dir,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) else {
         return;
     };
-    let current = meta.permissions().mode() & 0o7777;
+    let Ok(st) = rustix::fs::fstat(&handle) else {
+        return;
+    };
+    let current = st.st_mode & 0o7777;
     let tight = current & STORE_DIR_MODE;
-    if meta.is_dir()
-        && current != tight
-        && let Err(e) = std::fs::set_permissions(dir, Permissions::from_mode(tight))
+    if current != tight
+        && let Err(e) = rustix::fs::fchmod(&handle, Mode::from_raw_mode(tight))
     {
         tracing::debug!(dir = %dir.display(), error = %e, "could not tighten the store directory's mode");
     }
+}
+
+/// What root creates in a directory someone else owns takes that directory's owner and group,
+/// the rule confd applies to configuration files: a store (or its directory) that root
+/// creates in a service's state dir stays the service's to write, instead of leaving the
+/// service memory-only from then on. Nothing to do for anyone else, whose files are theirs.
+fn inherit_owner(created: impl AsFd, dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    if !rustix::process::geteuid().is_root() {
+        return Ok(());
+    }
+    let parent = std::fs::metadata(dir)?;
+    if (parent.uid(), parent.gid()) == (0, 0) {
+        return Ok(());
+    }
+    rustix::fs::fchown(
+        created,
+        Some(rustix::fs::Uid::from_raw(parent.uid())),
+        Some(rustix::fs::Gid::from_raw(parent.gid())),
+    )
+    .map_err(io::Error::from)
+}
+
+/// The uid that owns the store at `path`, or that will own it once this process creates it:
+/// what root creates takes the owner of the directory it is created in
+/// ([`inherit_owner`]), so a missing store's owner is that of its nearest existing ancestor.
+pub(crate) fn owner_of(path: &Path) -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    let euid = rustix::process::geteuid();
+    let mut cursor = Some(path);
+    while let Some(p) = cursor {
+        if let Ok(meta) = std::fs::symlink_metadata(p) {
+            return if p == path || euid.is_root() {
+                meta.uid()
+            } else {
+                euid.as_raw()
+            };
+        }
+        cursor = p.parent();
+    }
+    euid.as_raw()
 }
 
 /// Creates `dir` and its missing ancestors with fixed modes whatever the umask: `dir` (the
@@ -185,8 +288,18 @@ fn create_dirs(dir: &Path) -> io::Result<()> {
             ANCESTOR_DIR_MODE
         };
         match std::fs::DirBuilder::new().mode(mode).create(d) {
-            Ok(()) => std::fs::set_permissions(d, Permissions::from_mode(mode))
-                .map_err(|e| fs_err_io(d, e))?,
+            Ok(()) => {
+                std::fs::set_permissions(d, Permissions::from_mode(mode))
+                    .map_err(|e| fs_err_io(d, e))?;
+                let handle = rustix::fs::open(
+                    d,
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(|e| fs_err_io(d, e.into()))?;
+                inherit_owner(&handle, d.parent().unwrap_or(Path::new(".")))
+                    .map_err(|e| fs_err_io(d, e))?;
+            }
             // Created meanwhile by another process: its mode is its creator's business.
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(fs_err_io(d, e)),

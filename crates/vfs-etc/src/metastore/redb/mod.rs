@@ -16,7 +16,7 @@ use redb::{
 
 use self::codec::{decode, encode};
 use self::create::Creation;
-pub(crate) use self::create::{adopt_store, tighten_store_dir};
+pub(crate) use self::create::{adopt_store, retire_legacy_store, tighten_store_dir};
 use super::{
     Batch, MemoryMetastore, Metastore, MetastoreError, children_range, descendant_ranges, key,
     unkey,
@@ -47,6 +47,11 @@ const GENERATION: &str = "generation";
 pub struct RedbMetastore {
     state: RwLock<State>,
     path: PathBuf,
+    /// Who owns the store file, or will own it once created: see [`Metastore::reader`].
+    owner: u32,
+    /// Whether a new version was committed to the in-memory copy only (the store could not be
+    /// written): see [`Metastore::keeps_versions`].
+    versions_lost: std::sync::atomic::AtomicBool,
 }
 
 enum State {
@@ -130,12 +135,12 @@ impl RedbMetastore {
     /// than the 2 s this waits ([`MetastoreError::Busy`]).
     pub fn open(path: impl Into<PathBuf>) -> Result<Self, MetastoreError> {
         let path = path.into();
-        let state = match ReadOnlyDatabase::open(&path) {
+        let state = match open_read_only(&path) {
             Ok(db) => {
                 tighten_mode(&path);
                 State::ReadOnly(db)
             }
-            Err(e) => match std::fs::File::open(&path) {
+            Err(e) => match open_store_file(&path, false) {
                 Err(io) if io.kind() == std::io::ErrorKind::NotFound => State::Absent,
                 // Not ours to read: this process works from a copy in memory, starting empty.
                 Err(io) if is_unwritable_kind(io.kind()) => {
@@ -154,9 +159,15 @@ impl RedbMetastore {
                 },
             },
         };
+        let owner = create::owner_of(&path);
+        // A store this process may not even read leaves it to number every entry from 1 on
+        // its own: whatever versions it shows are this process's only.
+        let blind = matches!(state, State::Detached(_));
         Ok(Self {
             state: RwLock::new(state),
             path,
+            owner,
+            versions_lost: std::sync::atomic::AtomicBool::new(blind),
         })
     }
 
@@ -329,7 +340,7 @@ impl RedbMetastore {
                         Ok(false)
                     }
                     Err(e) => {
-                        if let Ok(db) = ReadOnlyDatabase::open(&self.path) {
+                        if let Ok(db) = open_read_only(&self.path) {
                             **state = State::ReadOnly(db);
                         }
                         Err(e)
@@ -345,14 +356,19 @@ impl RedbMetastore {
 /// run in parallel queue instead of failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Opens `path` for writing, creating it if missing, waiting up to [`BUSY_TIMEOUT`] while
-/// another process has it open. Only for a store that exists, or that another process may
+/// Opens the existing store `path` for writing (see [`open_store_file`]), waiting up to
+/// [`BUSY_TIMEOUT`] while another process has it open. Only for a store that exists, or that another process may
 /// have created: a new store is made by [`Creation`].
 fn open_writable(path: &Path) -> Result<Database, MetastoreError> {
     let start = Instant::now();
     let mut pause = Duration::from_millis(1);
     loop {
-        match Database::create(path) {
+        let opened = open_store_file(path, true)
+            .map_err(DatabaseError::from)
+            .and_then(|file| {
+                redb::Builder::new().create_with_backend(redb::backends::FileBackend::new(file)?)
+            });
+        match opened {
             Err(DatabaseError::DatabaseAlreadyOpen) if start.elapsed() < BUSY_TIMEOUT => {
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(Duration::from_millis(50));
@@ -366,6 +382,41 @@ fn open_writable(path: &Path) -> Result<Database, MetastoreError> {
             other => return other.map_err(|e| redb_error(path, e)),
         }
     }
+}
+
+/// Opens the store file itself, for redb: never through a symlink, and without blocking on a
+/// FIFO (whoever may write the store's directory could put one there, and root's `nexus vfs`
+/// would wait forever); anything but a regular file is refused. redb's own open follows
+/// symlinks and blocks.
+fn open_store_file(path: &Path, write: bool) -> std::io::Result<std::fs::File> {
+    use rustix::fs::{FileType, Mode, OFlags};
+    let access = if write { OFlags::RDWR } else { OFlags::RDONLY };
+    let fd = rustix::fs::open(
+        path,
+        access | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| match e {
+        rustix::io::Errno::LOOP => std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file but a symbolic link",
+        ),
+        e => e.into(),
+    })?;
+    let st = rustix::fs::fstat(&fd)?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    Ok(std::fs::File::from(fd))
+}
+
+/// [`ReadOnlyDatabase::open`] through [`open_store_file`].
+fn open_read_only(path: &Path) -> Result<ReadOnlyDatabase, DatabaseError> {
+    let file = open_store_file(path, false)?;
+    redb::Builder::new().open_read_only_with_backend(redb::backends::FileBackend::new(file)?)
 }
 
 /// Whether an I/O error kind means "this process may not write here", as opposed to a
@@ -394,13 +445,18 @@ fn is_unwritable(e: &MetastoreError) -> bool {
 /// else's store is left as it is, and this process cannot change it anyway.
 fn tighten_mode(path: &Path) {
     use std::os::unix::fs::PermissionsExt;
-    let Ok(meta) = std::fs::metadata(path) else {
+    // Through the store's own handle, never a symlink: root must not chmod what a link
+    // planted in the store's directory points to.
+    let Ok(file) = open_store_file(path, false) else {
+        return;
+    };
+    let Ok(meta) = file.metadata() else {
         return;
     };
     let current = meta.permissions().mode() & 0o7777;
     let tight = current & create::STORE_FILE_MODE;
     if current != tight {
-        match std::fs::set_permissions(path, std::fs::Permissions::from_mode(tight)) {
+        match file.set_permissions(std::fs::Permissions::from_mode(tight)) {
             Ok(()) => {
                 tracing::info!(path = %path.display(), from = format!("{current:o}"), to = format!("{tight:o}"), "tightened the metadata store's mode")
             }
@@ -504,13 +560,14 @@ impl Metastore for RedbMetastore {
             tracing::warn!(error = %e, "creating the metadata store in the background failed");
         }
         if let State::Detached(copy) = &*state {
-            return copy.commit(batch);
+            return self.commit_detached(copy, batch);
         }
         match self.commit_to_disk(&mut state, batch) {
             Err(e) if is_unwritable(&e) => {
                 tracing::debug!(error = %e, "metadata store not writable; keeping changes in memory");
                 let copy = self.detached_copy(&state)?;
-                copy.commit(batch)?;
+                self.note_if_never_stored(&state);
+                self.commit_detached(&copy, batch)?;
                 *state = State::Detached(copy);
                 Ok(())
             }
@@ -520,6 +577,16 @@ impl Metastore for RedbMetastore {
 
     fn generation(&self) -> Result<u64, MetastoreError> {
         self.read(MemoryMetastore::generation, |txn| self.generation_in(txn))
+    }
+
+    fn reader(&self) -> Option<u32> {
+        Some(self.owner)
+    }
+
+    fn keeps_versions(&self) -> bool {
+        !self
+            .versions_lost
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn flush(&self) -> Result<(), MetastoreError> {
@@ -540,6 +607,7 @@ impl Metastore for RedbMetastore {
         match outcome {
             Err(e) if is_unwritable(&e) => {
                 let copy = self.detached_copy(&state)?;
+                self.note_if_never_stored(&state);
                 *state = State::Detached(copy);
                 Ok(())
             }
@@ -549,6 +617,34 @@ impl Metastore for RedbMetastore {
 }
 
 impl RedbMetastore {
+    /// A store that could not even be created keeps no version at all: every process numbers
+    /// every entry from 1 on its own, whatever changed in between.
+    fn note_if_never_stored(&self, state: &State) {
+        if matches!(state, State::Absent | State::Mirrored { .. }) {
+            self.versions_lost
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Commits `batch` to the in-memory copy of a store this process may not write, noting
+    /// whether it gave an entry a new version that the next process will not know about. A
+    /// deferrable batch holds nothing the next process would not derive identically.
+    fn commit_detached(&self, copy: &MemoryMetastore, batch: &Batch) -> Result<(), MetastoreError> {
+        if !batch.deferrable {
+            for (rel, entry) in &batch.puts {
+                if copy
+                    .get(rel)?
+                    .is_none_or(|old| old.version != entry.version)
+                {
+                    self.versions_lost
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                    break;
+                }
+            }
+        }
+        copy.commit(batch)
+    }
+
     /// Commits `batch` to the file, creating it if needed.
     fn commit_to_disk(
         &self,
@@ -582,7 +678,7 @@ impl RedbMetastore {
             Durability::Immediate
         };
         match &**state {
-            State::Detached(copy) => copy.commit(batch),
+            State::Detached(copy) => self.commit_detached(copy, batch),
             State::Writable(db) => write(db, &self.path, &Snapshot::of(batch), durability),
             _ => unreachable!("made writable"),
         }
