@@ -1012,3 +1012,26 @@ fn a_state_dir_below_a_file_names_the_file() {
         );
     }
 }
+
+#[test]
+fn help_and_version_that_cannot_be_written_fail() {
+    let sandbox = Sandbox::new();
+    for args in [["--help"], ["--version"]] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let output = sandbox
+            .command_with(&nexus_bin(), &args)
+            .stdout(full)
+            .output()
+            .unwrap();
+        let run = sandbox.finish(output);
+        assert_eq!(run.code, 1, "{args:?}: {}", run.transcript());
+        assert!(
+            run.stderr.contains("cannot write to standard output"),
+            "{}",
+            run.stderr
+        );
+    }
+}

@@ -102,8 +102,16 @@ const CLAP_LINE_TAIL: usize = 400;
 pub(crate) fn clap_error(e: clap::Error, args: &[String]) -> std::process::ExitCode {
     let code = std::process::ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
     if !e.use_stderr() {
-        let _ = e.print();
-        return code;
+        // `--help` and `--version`: their output failing to be written
+        // (`>/dev/full`) is a failure, a closed pipe is not (as for every
+        // other command).
+        return match e.print() {
+            Err(failure) if failure.kind() != std::io::ErrorKind::BrokenPipe => {
+                error(&format!("cannot write to standard output: {failure}"));
+                std::process::ExitCode::FAILURE
+            }
+            _ => code,
+        };
     }
     // Clap quotes the rejected value whole before the reason: cut the middle
     // of a long line, so a 100 KB `--set` is short and the reason still shows.
