@@ -335,20 +335,20 @@ fn benches(c: &mut Criterion) {
     assert_eq!(untyped["s4"]["b"].as_str(), Some("override"), "--set layer");
     assert_eq!(untyped["s0"]["e"].as_integer(), Some(0), "drop-in layer");
     assert_eq!(figment_load_untyped(&plain), untyped, "figment disagrees");
-    assert_eq!(config_rs_load_untyped(&plain), untyped, "config-rs disagrees");
+    assert_eq!(
+        config_rs_load_untyped(&plain),
+        untyped,
+        "config-rs disagrees"
+    );
     let mut cold_untyped = c.benchmark_group("cold_load_untyped_50_keys");
-    cold_untyped.bench_function("confd", |b| {
-        b.iter(|| black_box(confd_load_untyped(state)))
-    });
+    cold_untyped.bench_function("confd", |b| b.iter(|| black_box(confd_load_untyped(state))));
     cold_untyped.bench_function("figment", |b| {
         b.iter(|| black_box(figment_load_untyped(&plain)))
     });
     cold_untyped.bench_function("config-rs", |b| {
         b.iter(|| black_box(config_rs_load_untyped(&plain)))
     });
-    cold_untyped.bench_function("floor_read_parse", |b| {
-        b.iter(|| black_box(floor(&plain)))
-    });
+    cold_untyped.bench_function("floor_read_parse", |b| b.iter(|| black_box(floor(&plain))));
     cold_untyped.finish();
 
     let mut cold = c.benchmark_group("cold_load_typed_50_keys");

@@ -102,8 +102,8 @@ fn validate(
         .strict(global.strict)
         .state_dir(global.loader().resolved_state_dir()?.root())
         .with_candidate(path, text);
-    if let Some(profile) = &global.profile {
-        loader = loader.profile(profile);
+    if let Some(profile) = global.profile {
+        loader = loader.with_profile(profile);
     }
     loader
         .load(brick.as_str())
