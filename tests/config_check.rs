@@ -209,3 +209,69 @@ fn doctor_judges_what_lies_around_the_files_too() {
     assert!(!run.transcript().contains("sk-x"), "{}", run.transcript());
     chmod(&above, 0o700);
 }
+
+#[test]
+fn doctor_checks_the_mode_of_every_copy_of_a_secret_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let sandbox = Sandbox::new();
+    sandbox.init();
+    for name in [
+        "database.old",
+        "database.new",
+        "database~",
+        ".database.swp",
+        ".database.a1B2c3.tmp",
+    ] {
+        let path = sandbox.write(name, "url = \"postgres://u:sk-copy@h/db\"\n");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let run = sandbox.run(&["config", "doctor"]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    for name in [
+        "database.old",
+        "database.new",
+        "database~",
+        ".database.swp",
+        ".database.a1B2c3.tmp",
+    ] {
+        let expected = format!(
+            "`[ROOT]/state/etc/conf.d/{name}` holds secrets but is readable by group or others"
+        );
+        assert!(
+            run.stdout.contains(&expected),
+            "{expected}\n{}",
+            run.transcript()
+        );
+    }
+    assert!(
+        !run.transcript().contains("sk-copy"),
+        "{}",
+        run.transcript()
+    );
+}
+
+#[test]
+fn doctor_says_when_it_cannot_list_conf_d() {
+    use std::os::unix::fs::PermissionsExt;
+    let sandbox = Sandbox::new();
+    sandbox.init();
+    let root = sandbox.state().parent().unwrap().to_owned();
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(sandbox.conf_d(), std::fs::Permissions::from_mode(0o711)).unwrap();
+    let state = sandbox.state();
+    let output = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(crate::support::nexus_bin())
+        .args(["--state-dir", state.to_str().unwrap(), "config", "doctor"])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .expect("setpriv (util-linux) runs the check as `nobody`");
+    let run = sandbox.finish(output);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(
+        run.stdout.contains("cannot list `[ROOT]/state/etc/conf.d`"),
+        "{}",
+        run.transcript()
+    );
+}

@@ -238,6 +238,13 @@ fn set_refuses_a_file_whose_owner_it_cannot_keep() {
     .unwrap();
     let path = sandbox.conf_d().join("cache");
     let before = sandbox.read("cache");
+    let dir_mtime = || {
+        std::fs::metadata(sandbox.conf_d())
+            .unwrap()
+            .modified()
+            .unwrap()
+    };
+    let dir_before = dir_mtime();
     // The sandbox's parent (a root-owned 0700 temp dir) must let nobody through.
     let root = sandbox.state().parent().unwrap().to_owned();
     std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -267,6 +274,9 @@ fn set_refuses_a_file_whose_owner_it_cannot_keep() {
     assert!(run.stderr.contains("nothing was written"), "{}", run.stderr);
     assert_eq!(sandbox.read("cache"), before);
     assert_eq!(std::fs::metadata(&path).unwrap().uid(), 0);
+    // Refused before anything was created: not even a temporary file came
+    // and went in conf.d.
+    assert_eq!(dir_mtime(), dir_before);
     let leftovers: Vec<_> = std::fs::read_dir(sandbox.conf_d())
         .unwrap()
         .flatten()
@@ -748,5 +758,120 @@ fn set_speaks_json_and_suggests_across_case() {
         upper.stderr.contains("did you mean `kv_size`?"),
         "{}",
         upper.stderr
+    );
+}
+
+#[test]
+fn a_value_a_drop_in_overrides_is_still_checked() {
+    let mut sandbox = Sandbox::new();
+    sandbox.init();
+    sandbox.write("cache.d/50-ops.toml", "kv_size = 1\nbackend = \"null\"\n");
+    let before = sandbox.read("cache");
+    for (key, value) in [("cache.kv_size", "-3"), ("cache.backend", "Dragonfly")] {
+        let run = sandbox.run(&["config", "set", key, value]);
+        assert_eq!(run.code, 2, "{}", run.transcript());
+        assert!(
+            run.stderr.contains(&format!("found `{value}`")),
+            "{}",
+            run.stderr
+        );
+    }
+    assert_eq!(sandbox.read("cache"), before);
+    let script = sandbox.editor("negative-editor", r#"echo 'kv_size = -5' >> "$1""#);
+    sandbox.env("EDITOR", &script);
+    let run = sandbox.run(&["config", "edit", "cache"]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(
+        run.stderr.contains("[ROOT]/state/etc/conf.d/cache:"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(sandbox.read("cache"), before);
+    // A rule across keys may still rely on another file for the rest.
+    sandbox.write("uploads.d/50-big.toml", "max_chunk_size = 900000000\n");
+    let run = sandbox.run(&["config", "set", "uploads.default_chunk_size", "800000000"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+}
+
+#[test]
+fn a_mistyped_brick_is_warned_about_and_refused_under_strict() {
+    let sandbox = Sandbox::new();
+    sandbox.init();
+    let strict = sandbox.run(&["--strict", "config", "set", "databse.pool_size", "3"]);
+    assert_eq!(strict.code, 2, "{}", strict.transcript());
+    assert!(
+        strict
+            .stderr
+            .contains("`databse` is not a registered brick (did you mean `database`?)"),
+        "{}",
+        strict.stderr
+    );
+    assert!(!sandbox.conf_d().join("databse").exists());
+    let lenient = sandbox.run(&["config", "set", "databse.pool_size", "3"]);
+    assert_eq!(lenient.code, 0, "{}", lenient.transcript());
+    assert!(
+        lenient.stderr.contains("did you mean `database`?"),
+        "{}",
+        lenient.stderr
+    );
+    // A brick of one's own, with a name like no other, is no typo.
+    let mine = sandbox.run(&["--strict", "config", "set", "smtp-relay.host", "mx"]);
+    assert_eq!(mine.code, 0, "{}", mine.transcript());
+    assert!(mine.stderr.is_empty(), "{}", mine.stderr);
+}
+
+#[test]
+fn a_misspelt_secret_in_a_secret_brick_tightens_the_mode_too() {
+    let sandbox = Sandbox::new();
+    sandbox.write("llm", "# mine\n");
+    let path = sandbox.conf_d().join("llm");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let run = sandbox.run(&["config", "set", "llm.API_KEY", "sk-canary-3"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert_eq!(mode(&path), 0o600);
+    assert!(run.stderr.contains("now holds a secret"), "{}", run.stderr);
+    assert!(
+        !run.transcript().contains("sk-canary"),
+        "{}",
+        run.transcript()
+    );
+}
+
+#[test]
+fn setting_the_value_a_key_already_holds_leaves_the_file_as_written() {
+    let sandbox = Sandbox::new();
+    sandbox.write("cache", "kv_size = 0x100 # hex on purpose\n");
+    let before = std::fs::metadata(sandbox.conf_d().join("cache"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let run = sandbox.run(&["--format", "json", "config", "set", "cache.kv_size", "256"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(json["changed"], false);
+    assert_eq!(sandbox.read("cache"), "kv_size = 0x100 # hex on purpose\n");
+    let after = std::fs::metadata(sandbox.conf_d().join("cache"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert_eq!(before, after);
+}
+
+#[test]
+fn an_editor_that_never_ran_leaves_no_copy_behind() {
+    let mut sandbox = Sandbox::new();
+    sandbox.init();
+    let tmp = sandbox.state().with_file_name("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    sandbox
+        .env("TMPDIR", tmp.to_str().unwrap())
+        .env("EDITOR", "/nonexistent/editor");
+    let run = sandbox.run(&["config", "edit", "database"]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(!run.stderr.contains("kept in"), "{}", run.stderr);
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "a copy was left behind"
     );
 }

@@ -249,3 +249,17 @@ fn a_swapped_conf_d_symlink_is_seen() {
     let line = watching.next_line();
     assert!(line.contains("auto_sync: true -> false"), "{line}");
 }
+
+#[test]
+fn a_secret_is_shown_in_a_line_only_with_show_secrets() {
+    let sandbox = Sandbox::new();
+    sandbox.init();
+    let hidden = Watching::start(&sandbox, &["llm"]);
+    let shown = Watching::start(&sandbox, &["llm", "--show-secrets"]);
+    sandbox.write("llm.d/50-key.toml", "api_key = \"sk-watch-1\"\n");
+    let hidden_line = hidden.next_line();
+    assert!(hidden_line.starts_with("reloaded llm "), "{hidden_line}");
+    assert!(!hidden_line.contains("sk-watch-1"), "{hidden_line}");
+    let shown_line = shown.next_line();
+    assert!(shown_line.contains("\"sk-watch-1\""), "{shown_line}");
+}

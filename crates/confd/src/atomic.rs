@@ -88,6 +88,36 @@ pub(crate) fn inherit_owner(file: impl std::os::fd::AsFd, dir: &Path) -> std::io
     .map_err(std::io::Error::from)
 }
 
+/// Whether this process may give a new file the owner and group of
+/// `existing`, asked before anything is created: a refusal then leaves the
+/// directory untouched too.
+pub(crate) fn can_keep_owner(existing: &std::fs::Metadata) -> std::io::Result<()> {
+    let (uid, gid) = (
+        rustix::process::geteuid().as_raw(),
+        rustix::process::getegid().as_raw(),
+    );
+    let in_group = gid == existing.gid()
+        || rustix::process::getgroups()
+            .is_ok_and(|groups| groups.iter().any(|g| g.as_raw() == existing.gid()));
+    if uid == 0 || (uid == existing.uid() && in_group) {
+        Ok(())
+    } else {
+        Err(cannot_keep_owner(existing, uid, gid))
+    }
+}
+
+fn cannot_keep_owner(existing: &std::fs::Metadata, uid: u32, gid: u32) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::PermissionDenied,
+        format!(
+            "it belongs to uid {} gid {}, which this user (uid {uid} gid {gid}) cannot give a new file; \
+             run the command as that user or as root (nothing was written)",
+            existing.uid(),
+            existing.gid(),
+        ),
+    )
+}
+
 /// Gives `file` the owner and group of `existing`, or explains why it cannot.
 fn keep_owner(file: &std::fs::File, existing: &std::fs::Metadata) -> std::io::Result<()> {
     let mine = file.metadata()?;
@@ -96,17 +126,7 @@ fn keep_owner(file: &std::fs::File, existing: &std::fs::Metadata) -> std::io::Re
     }
     std::os::unix::fs::fchown(file, Some(existing.uid()), Some(existing.gid())).map_err(|e| {
         if e.kind() == std::io::ErrorKind::PermissionDenied {
-            std::io::Error::new(
-                e.kind(),
-                format!(
-                    "it belongs to uid {} gid {}, which this user (uid {} gid {}) cannot give a new file; \
-                     run the command as that user or as root (nothing was written)",
-                    existing.uid(),
-                    existing.gid(),
-                    mine.uid(),
-                    mine.gid()
-                ),
-            )
+            cannot_keep_owner(existing, mine.uid(), mine.gid())
         } else {
             e
         }

@@ -66,13 +66,13 @@ pub use origin::{FileKind, Origin, Precedence};
 pub use profile::{Profile, UnknownProfile};
 pub use secret::{RedactedText, quotable_key, redact_file_text};
 pub use seed::{
-    DIR_MODE, FILE_MODE, SECRET_FILE_MODE, SeedAction, SeedError, SeedReport, SeedStep, Seeder,
-    StateLock, create_dirs, lock_state, seed, try_lock_state,
+    DIR_MODE, FILE_MODE, Leftover, SECRET_FILE_MODE, SeedAction, SeedError, SeedReport, SeedStep,
+    Seeder, StateLock, create_dirs, lock_state, seed, try_lock_state,
 };
 pub use shipped::{Shipped, ShippedFile, content_hash, holds_secrets, shipped_file, shipped_files};
 pub use shown::{one_line, quoted_input, terminal_safe};
 pub use state_dir::{StateDir, StateDirSource};
-pub use value::{BOOL_WORDS, parse_bool, parse_typed};
+pub use value::{BOOL_WORDS, leaves, parse_bool, parse_typed};
 pub use watch::{
     Action, BrickSetWatch, BrickWatch, Change, ConfigReader, DEFAULT_DEBOUNCE, Invalid, Reloaded,
     Setting, WatchError, WatchEvent, Watcher, plan,

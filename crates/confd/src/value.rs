@@ -71,6 +71,29 @@ fn literal(raw: &str) -> Option<Value> {
     table.remove("v")
 }
 
+/// Every value of `table` that is not a table, with its key path, in the
+/// table's order.
+#[must_use]
+pub fn leaves(table: &toml::Table) -> Vec<(crate::KeyPath, &toml::Value)> {
+    fn walk<'t>(
+        table: &'t toml::Table,
+        prefix: &mut Vec<String>,
+        out: &mut Vec<(crate::KeyPath, &'t toml::Value)>,
+    ) {
+        for (name, value) in table {
+            prefix.push(name.clone());
+            match value {
+                toml::Value::Table(inner) => walk(inner, prefix, out),
+                leaf => out.push((crate::KeyPath::from_segments(prefix.clone()), leaf)),
+            }
+            prefix.pop();
+        }
+    }
+    let mut out = Vec::new();
+    walk(table, &mut Vec::new(), &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -404,14 +404,30 @@ fn check_conf_d(state: &StateDir) -> Vec<Finding> {
         .iter()
         .map(|s| s.name().to_owned())
         .collect();
-    let Ok(entries) = std::fs::read_dir(state.conf_d()) else {
-        return findings;
+    let entries = match std::fs::read_dir(state.conf_d()) {
+        Ok(entries) => entries,
+        Err(e) => {
+            findings.push(Finding::new(
+                Severity::Error,
+                "state dir",
+                format!(
+                    "cannot list `{}` ({e}): its files were not checked; run doctor as a user who can read it",
+                    state.conf_d().display()
+                ),
+            ));
+            return findings;
+        }
     };
     let mut entries: Vec<_> = entries.flatten().collect();
     entries.sort_by_key(std::fs::DirEntry::file_name);
     for entry in entries {
         let name = entry.file_name().to_string_lossy().into_owned();
         let path = entry.path();
+        // A back-up, leftover or editor's copy of a secret brick's file
+        // holds its secrets too: `database.old`, `database~`, `.database.swp`.
+        if path.is_file() && !confd::holds_secrets(&name) && confd::holds_secrets(copy_of(&name)) {
+            findings.extend(secret_mode(&path));
+        }
         if std::fs::metadata(&path).is_err()
             && let Ok(target) = std::fs::read_link(&path)
         {
@@ -474,40 +490,52 @@ fn check_conf_d(state: &StateDir) -> Vec<Finding> {
     findings
 }
 
+/// The brick file that `name` is a copy of, by the names seeding, atomic
+/// writes and editors give copies (or `name` itself).
+fn copy_of(name: &str) -> &str {
+    if let Some(leftover) = confd::Leftover::of_name(name) {
+        return match leftover {
+            confd::Leftover::NewDefault { of }
+            | confd::Leftover::Replaced { of }
+            | confd::Leftover::InterruptedWrite { of } => of,
+        };
+    }
+    let name = name.strip_suffix('~').unwrap_or(name);
+    let name = name.strip_prefix(".#").unwrap_or(name);
+    match name.strip_prefix('.').and_then(|n| n.strip_suffix(".swp")) {
+        Some(swapped) => swapped,
+        None => name,
+    }
+}
+
 /// `.new` files and interrupted writes, wherever they are.
 fn leftover(path: &Path, name: &str) -> Option<Finding> {
-    if name.ends_with(".new") {
-        let current = name.trim_end_matches(".new");
-        return Some(Finding::new(
+    let (severity, check, message) = match confd::Leftover::of_name(name)? {
+        confd::Leftover::NewDefault { of } => (
             Severity::Warning,
             "pending upgrades",
             format!(
-                "`{}` holds a newer shipped default than your edited `{current}`: merge what you want, then delete it",
-                path.display()
+                "holds a newer shipped default than your edited `{of}`: merge what you want, then delete it"
             ),
-        ));
-    }
-    if let Some(current) = name.strip_suffix(".old") {
-        return Some(Finding::new(
+        ),
+        confd::Leftover::Replaced { of } => (
             Severity::Note,
             "pending upgrades",
             format!(
-                "`{}` is your earlier `{current}`, kept by `nexus config init --force`: delete it when you no longer need it",
-                path.display()
+                "is your earlier `{of}`, kept by `nexus config init --force`: delete it when you no longer need it"
             ),
-        ));
-    }
-    if name.starts_with('.') && name.ends_with(".tmp") {
-        return Some(Finding::new(
+        ),
+        confd::Leftover::InterruptedWrite { .. } => (
             Severity::Warning,
             "stale temporary files",
-            format!(
-                "`{}` is left over from an interrupted write: delete it",
-                path.display()
-            ),
-        ));
-    }
-    None
+            "is left over from an interrupted write: delete it".to_owned(),
+        ),
+    };
+    Some(Finding::new(
+        severity,
+        check,
+        format!("`{}` {message}", path.display()),
+    ))
 }
 
 fn check_files_in(dir: &Path, brick: &str) -> Vec<Finding> {

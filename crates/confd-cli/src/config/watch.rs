@@ -51,31 +51,12 @@ pub(crate) fn watch(
     Err(Failure::Config("the watch stopped unexpectedly".to_owned()))
 }
 
+/// The library's line, which redacts secrets unless asked not to.
 fn text(event: &WatchEvent, show_secrets: bool) -> String {
-    match event {
-        WatchEvent::Reloaded(reload) if show_secrets => {
-            let changes: Vec<String> = reload
-                .changes
-                .iter()
-                .map(|change| {
-                    let mut shown = change.clone();
-                    shown.secret = false;
-                    shown.to_string()
-                })
-                .collect();
-            let detail = if changes.is_empty() {
-                "valid again, unchanged".to_owned()
-            } else {
-                changes.join("; ")
-            };
-            format!(
-                "reloaded {} {}: {detail}",
-                reload.brick,
-                reload.hash.short()
-            )
-        }
-        // The library's line already redacts secrets.
-        other => other.to_string(),
+    if show_secrets {
+        event.showing_secrets().to_string()
+    } else {
+        event.to_string()
     }
 }
 

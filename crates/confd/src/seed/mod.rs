@@ -111,13 +111,66 @@ impl SeedAction {
     #[must_use]
     pub fn side_file(self, path: &Path) -> Option<PathBuf> {
         let suffix = match self {
-            SeedAction::Kept => ".new",
-            SeedAction::Forced => ".old",
+            SeedAction::Kept => NEW_SUFFIX,
+            SeedAction::Forced => OLD_SUFFIX,
             _ => return None,
         };
         let mut side = path.as_os_str().to_owned();
         side.push(suffix);
         Some(PathBuf::from(side))
+    }
+}
+
+/// The suffix of the newer shipped default written beside an edited file.
+const NEW_SUFFIX: &str = ".new";
+/// The suffix of the user's file that `init --force` replaced.
+const OLD_SUFFIX: &str = ".old";
+
+/// A file that seeding or an atomic write leaves beside the file `of`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Leftover<'a> {
+    /// `NAME.new`: a newer shipped default beside an edited `NAME`.
+    NewDefault {
+        /// The file it is beside.
+        of: &'a str,
+    },
+    /// `NAME.old`: the user's `NAME` that `init --force` replaced.
+    Replaced {
+        /// The file it is beside.
+        of: &'a str,
+    },
+    /// `.NAME.XXXXXX.tmp`: the temporary file of an interrupted write.
+    InterruptedWrite {
+        /// The file it was to become.
+        of: &'a str,
+    },
+}
+
+impl<'a> Leftover<'a> {
+    /// What `file_name` is left over from, if it is a leftover at all.
+    ///
+    /// ```
+    /// use confd::Leftover;
+    /// assert_eq!(Leftover::of_name("cache.new"), Some(Leftover::NewDefault { of: "cache" }));
+    /// assert_eq!(Leftover::of_name("cache.old"), Some(Leftover::Replaced { of: "cache" }));
+    /// assert_eq!(
+    ///     Leftover::of_name(".cache.a1B2c3.tmp"),
+    ///     Some(Leftover::InterruptedWrite { of: "cache" })
+    /// );
+    /// assert_eq!(Leftover::of_name(".cache.tmp"), None); // not a name confd gives
+    /// assert_eq!(Leftover::of_name("cache"), None);
+    /// ```
+    #[must_use]
+    pub fn of_name(file_name: &'a str) -> Option<Self> {
+        if let Some(of) = write::temp_base(file_name) {
+            return Some(Leftover::InterruptedWrite { of });
+        }
+        if let Some(of) = file_name.strip_suffix(NEW_SUFFIX) {
+            return Some(Leftover::NewDefault { of });
+        }
+        file_name
+            .strip_suffix(OLD_SUFFIX)
+            .map(|of| Leftover::Replaced { of })
     }
 }
 
@@ -330,8 +383,8 @@ impl<'h> Seeder<'h> {
             .flat_map(|name| {
                 [
                     name.to_owned(),
-                    format!("{name}.new"),
-                    format!("{name}.old"),
+                    format!("{name}{NEW_SUFFIX}"),
+                    format!("{name}{OLD_SUFFIX}"),
                 ]
             })
             .collect();
@@ -511,10 +564,10 @@ fn apply(
             Ok(action)
         }
         SeedAction::Forced => {
-            // The user's bytes are safe in `.old` before the default takes
+            // The user's file is safe as `.old` before the default takes
             // the name: at no moment is their only copy being replaced.
             let old = action.side_file(target).unwrap_or_default();
-            writer.replace(&old, found.file().map_or(&[][..], Vec::as_slice), mode)?;
+            writer.keep_as(target, &old, found.file().map_or(&[][..], Vec::as_slice))?;
             writer.replace(target, default, mode)?;
             Ok(action)
         }

@@ -160,6 +160,38 @@ impl<'h> Writer<'h> {
         self.sync_parent(target)
     }
 
+    /// Makes `side` (`NAME.old`) the very file now at `target`, by a hard
+    /// link, so it keeps the user's owner, group, mode and ACL (as dpkg's
+    /// `.dpkg-old` does); a previous `side` goes. Where links are refused,
+    /// `contents` (the file's bytes) are written to `side` with the file's
+    /// own mode instead.
+    pub(crate) fn keep_as(
+        &mut self,
+        target: &Path,
+        side: &Path,
+        contents: &[u8],
+    ) -> Result<(), SeedError> {
+        match std::fs::remove_file(side) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(side)(e)),
+        }
+        match std::fs::hard_link(target, side) {
+            Ok(()) => {
+                self.step(SeedStep::Installed(side.to_owned()))?;
+                self.sync_parent(side)
+            }
+            Err(_) => {
+                let mode = std::fs::metadata(target)
+                    .map_err(io_err(target))?
+                    .permissions()
+                    .mode()
+                    & 0o7777;
+                self.replace(side, contents, mode)
+            }
+        }
+    }
+
     /// A complete, synced temporary file beside `target`. Dropped unused (on
     /// an error), it deletes itself.
     fn temp(
@@ -169,6 +201,9 @@ impl<'h> Writer<'h> {
         mode: u32,
     ) -> Result<tempfile::NamedTempFile, SeedError> {
         let dir = parent_of(target);
+        if let Ok(existing) = std::fs::metadata(target) {
+            crate::atomic::can_keep_owner(&existing).map_err(io_err(target))?;
+        }
         let name = target
             .file_name()
             .map_or_else(Default::default, |n| n.to_string_lossy());
@@ -252,18 +287,15 @@ fn parent_of(path: &Path) -> &Path {
 /// six ASCII letters or digits: exactly the names [`Writer`] gives its
 /// temporary files.
 pub(crate) fn is_stale_temp(file_name: &str, bases: &BTreeSet<String>) -> bool {
-    let Some(middle) = file_name
-        .strip_prefix('.')
-        .and_then(|n| n.strip_suffix(".tmp"))
-    else {
-        return false;
-    };
-    let Some((base, random)) = middle.rsplit_once('.') else {
-        return false;
-    };
-    random.len() == RAND_LEN
-        && random.bytes().all(|b| b.is_ascii_alphanumeric())
-        && bases.contains(base)
+    temp_base(file_name).is_some_and(|base| bases.contains(base))
+}
+
+/// `BASE` when `file_name` is `.BASE.XXXXXX.tmp` with six ASCII letters or
+/// digits: the name [`Writer`] gives a temporary file for `BASE`.
+pub(crate) fn temp_base(file_name: &str) -> Option<&str> {
+    let middle = file_name.strip_prefix('.')?.strip_suffix(".tmp")?;
+    let (base, random) = middle.rsplit_once('.')?;
+    (random.len() == RAND_LEN && random.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(base)
 }
 
 /// Makes the directory entries written so far durable.

@@ -201,11 +201,39 @@ impl WatchEvent {
     }
 }
 
+impl WatchEvent {
+    /// The event as its `Display` line, but with secret values shown (for
+    /// `--show-secrets`).
+    #[must_use]
+    pub fn showing_secrets(&self) -> impl fmt::Display + '_ {
+        EventLine {
+            event: self,
+            secrets: true,
+        }
+    }
+}
+
 impl fmt::Display for WatchEvent {
     /// One line per event for logs, secrets redacted; an error's snippet is
     /// left out (each problem's first line is kept).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
+        EventLine {
+            event: self,
+            secrets: false,
+        }
+        .fmt(f)
+    }
+}
+
+/// An event's line, with or without its secret values.
+struct EventLine<'a> {
+    event: &'a WatchEvent,
+    secrets: bool,
+}
+
+impl fmt::Display for EventLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.event {
             WatchEvent::Reloaded(r) => {
                 write!(f, "reloaded {} {}", r.brick, r.hash.short())?;
                 if r.changes.is_empty() {
@@ -213,7 +241,13 @@ impl fmt::Display for WatchEvent {
                 }
                 for (i, change) in r.changes.iter().enumerate() {
                     f.write_str(if i == 0 { ": " } else { "; " })?;
-                    write!(f, "{change}")?;
+                    if self.secrets && change.secret {
+                        let mut shown = change.clone();
+                        shown.secret = false;
+                        write!(f, "{shown}")?;
+                    } else {
+                        write!(f, "{change}")?;
+                    }
                 }
                 Ok(())
             }

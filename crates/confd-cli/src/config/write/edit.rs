@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use confd::BrickName;
 
 use super::{
-    lock, mode_for, resolve, starting_text, target_file, validate, write, writes_new_secret,
+    check_brick_name, lock, mode_for, resolve, starting_text, target_file, validate, write,
+    writes_new_secret,
 };
 use crate::{Failure, Global};
 
@@ -26,6 +27,7 @@ fn editor() -> String {
 /// copy is kept and named.
 pub(crate) fn edit(global: &Global, brick: &BrickName) -> Result<(), Failure> {
     let path = target_file(global, brick, None)?;
+    check_brick_name(global, brick, &path)?;
     // The file and its content when the copy was made: a write that finds
     // anything else there would lose someone's change.
     let mut file = resolve(&path);
@@ -91,9 +93,16 @@ pub(crate) fn edit(global: &Global, brick: &BrickName) -> Result<(), Failure> {
                     Failure::Config(why) | Failure::Usage(why) => why,
                     Failure::Silent => "the edit was not applied".to_owned(),
                 };
-                let kept = match scratch.keep() {
-                    Ok((_, kept)) => format!("; your version is kept in `{}`", kept.display()),
-                    Err(_) => String::new(),
+                // Only an edit is worth keeping: an untouched copy (the
+                // editor failed to start) or a deleted one is not, and a
+                // copy of a secret file left in $TMPDIR is a leak.
+                let edited =
+                    std::fs::read_to_string(scratch.path()).is_ok_and(|text| text != original);
+                let kept = match edited.then(|| scratch.keep()) {
+                    Some(Ok((_, kept))) => {
+                        format!("; your version is kept in `{}`", kept.display())
+                    }
+                    _ => String::new(),
                 };
                 return Err(Failure::Config(format!(
                     "{why}: `{}` is unchanged{kept}",
@@ -142,9 +151,9 @@ fn replace_with_copy(
                 crate::output::warning(&warning.to_string());
             }
         }
-        Err(error) => {
-            let message = error
-                .to_string()
+        Err(invalid) => {
+            let message = invalid
+                .message
                 .replace(&copy.display().to_string(), &path.display().to_string());
             crate::output::error(&message);
             if interactive && ask("edit again? [Y/n] ") {

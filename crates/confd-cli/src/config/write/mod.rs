@@ -6,7 +6,7 @@
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use confd::{BrickName, KeyPath};
+use confd::BrickName;
 
 mod document;
 mod edit;
@@ -69,45 +69,86 @@ fn mode_for(path: &Path, brick: &BrickName, writes_secret: bool) -> (u32, Option
     (mode, None)
 }
 
-/// Whether `new` gives a secret key of `brick` a non-empty value that `old`
-/// did not have.
+/// Whether `new` gives a key that is secret in `brick` (a declared secret,
+/// or a key a secret brick does not know) a non-empty value `old` lacked.
 fn writes_new_secret(brick: &BrickName, old: &str, new: &str) -> bool {
     let Some(schema) = confd::bricks::lookup(brick.as_str()) else {
         return false;
     };
+    if schema.secret_keys().is_empty() {
+        return false;
+    }
     let parse = |text: &str| text.parse::<toml::Table>().unwrap_or_default();
     let (old, new) = (parse(old), parse(new));
-    schema
-        .secret_keys()
-        .iter()
-        .filter_map(|key| key.parse::<KeyPath>().ok())
-        .any(|key| {
-            let value = confd::value_at(&new, &key);
-            value.is_some_and(|v| v.as_str() != Some("")) && value != confd::value_at(&old, &key)
-        })
+    confd::leaves(&new).into_iter().any(|(key, value)| {
+        value.as_str() != Some("")
+            && schema.is_secret(&key)
+            && confd::value_at(&old, &key) != Some(value)
+    })
+}
+
+/// Why a candidate file was refused: the error, and its message with every
+/// path named as the user knows it.
+pub(super) struct Invalid {
+    pub(super) error: confd::Error,
+    pub(super) message: String,
 }
 
 /// Validates `text` as the new content of `path`, returning what it warns
 /// of (unknown keys). Only the files are judged: the environment and `--set`
 /// of this invocation are left out, so a stray variable cannot block (or
 /// excuse) an edit.
+///
+/// The file is judged twice: merged with the other files, and on its own,
+/// so that a value a drop-in overrides today is still of the right type and
+/// allowed (it would be in force the day the drop-in goes). Rules across
+/// keys are judged merged only: a file may rely on another for the rest.
 fn validate(
     global: &Global,
     brick: &BrickName,
     path: &Path,
     text: &str,
-) -> Result<Vec<confd::Warning>, confd::Error> {
-    let mut loader = confd::Loader::new()
-        .env(std::iter::empty::<(String, String)>())
-        .strict(global.strict)
-        .state_dir(global.loader().resolved_state_dir()?.root())
-        .with_candidate(path, text);
-    if let Some(profile) = global.profile {
-        loader = loader.with_profile(profile);
+) -> Result<Vec<confd::Warning>, Invalid> {
+    let load = |state: &Path, candidate: &Path| {
+        let mut loader = confd::Loader::new()
+            .env(std::iter::empty::<(String, String)>())
+            .strict(global.strict)
+            .state_dir(state)
+            .with_candidate(candidate, text);
+        if let Some(profile) = global.profile {
+            loader = loader.with_profile(profile);
+        }
+        loader.load(brick.as_str())
+    };
+    let as_is = |error: confd::Error| Invalid {
+        message: error.to_string(),
+        error,
+    };
+    let state = global.loader().resolved_state_dir().map_err(as_is)?;
+    let warnings = load(state.root(), path).map_err(as_is)?.warnings().to_vec();
+    let alone = tempfile::tempdir().map_err(|e| Invalid {
+        message: format!("cannot create a temporary directory to check the file in: {e}"),
+        error: confd::Error::Io {
+            path: std::env::temp_dir(),
+            source: e,
+        },
+    })?;
+    let alone_path = alone.path().join("etc/conf.d").join(brick.as_str());
+    match load(alone.path(), &alone_path) {
+        Err(error)
+            if error
+                .problems()
+                .iter()
+                .any(|p| !matches!(p, confd::Error::Validation { .. })) =>
+        {
+            let message = error.to_string().replace(
+                &alone_path.display().to_string(),
+                &path.display().to_string(),
+            );
+            Err(Invalid { error, message })
+        }
+        _ => Ok(warnings),
     }
-    loader
-        .load(brick.as_str())
-        .map(|config| config.warnings().to_vec())
 }
 
 /// The locks held while one file is read, changed and replaced.
@@ -218,6 +259,29 @@ fn write(
             file.display()
         ));
     }
+    Ok(())
+}
+
+/// Checks that `brick` is not a likely typo before a write creates its
+/// file: a brick that is not registered and has no file yet, with a name
+/// close to a registered one (`databse`), is warned about (refused under
+/// `--strict`), since the value would go where nothing reads it.
+fn check_brick_name(global: &Global, brick: &BrickName, file: &Path) -> Result<(), Failure> {
+    if confd::bricks::lookup(brick.as_str()).is_some() || file.exists() {
+        return Ok(());
+    }
+    let registered: Vec<String> = confd::bricks::registered()
+        .iter()
+        .map(|s| s.name().to_owned())
+        .collect();
+    let Some(suggestion) = confd::suggest(brick.as_str(), &registered) else {
+        return Ok(());
+    };
+    let message = format!("`{brick}` is not a registered brick (did you mean `{suggestion}`?)");
+    if global.strict {
+        return Err(Failure::Usage(message));
+    }
+    crate::output::warning(&format!("{message}; writing it anyway"));
     Ok(())
 }
 

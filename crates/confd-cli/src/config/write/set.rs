@@ -4,7 +4,8 @@ use std::path::Path;
 
 use super::document;
 use super::{
-    lock, mode_for, resolve, starting_text, target_file, validate, write, writes_new_secret,
+    Invalid, check_brick_name, lock, mode_for, resolve, starting_text, target_file, validate,
+    write, writes_new_secret,
 };
 use crate::config::BrickKey;
 use crate::{Failure, Global};
@@ -59,6 +60,7 @@ pub(crate) fn set(
         ))
     })?;
     let path = target_file(global, brick, drop_in)?;
+    check_brick_name(global, brick, &path)?;
 
     let file = resolve(&path);
     let _lock = lock(global, &file)?;
@@ -66,11 +68,21 @@ pub(crate) fn set(
     let original = existing
         .clone()
         .unwrap_or_else(|| starting_text(brick, drop_in));
-    let file_problem = |error: confd::Error| {
+    let file_problem = |invalid: Invalid| {
         Failure::Config(format!(
-            "{error}\nthe `{brick}` configuration does not load as it is, so nothing was set: fix the file named above first (`nexus config validate {brick}`)"
+            "{}\nthe `{brick}` configuration does not load as it is, so nothing was set: fix the file named above first (`nexus config validate {brick}`)",
+            invalid.message
         ))
     };
+    // A key that already holds the value is left as written (`0x100` stays
+    // `0x100`): nothing to do, and nothing touched.
+    if existing.is_some()
+        && let Ok(table) = original.parse::<toml::Table>()
+        && confd::value_at(&table, &target.key) == Some(&value)
+    {
+        report_set(global, target, &path, false);
+        return Ok(());
+    }
     let updated = match document::set_in_document(&original, &target.key, &value) {
         Ok(updated) => updated,
         Err(message) => {
@@ -78,14 +90,10 @@ pub(crate) fn set(
             return Err(Failure::Usage(format!("cannot set `{target}`: {message}")));
         }
     };
-    if let Err(error) = validate(global, brick, &path, &updated) {
+    if let Err(invalid) = validate(global, brick, &path, &updated) {
         // Blame the value only when the file loaded without it.
         validate(global, brick, &path, &original).map_err(file_problem)?;
-        return Err(Failure::Usage(value_error(target, shown, &error)));
-    }
-    if existing.as_deref() == Some(updated.as_str()) {
-        report_set(global, target, &path, false);
-        return Ok(());
+        return Err(Failure::Usage(value_error(target, shown, &invalid.error)));
     }
     let mode = mode_for(&file, brick, writes_new_secret(brick, &original, &updated));
     write(&path, &file, &updated, mode)?;
