@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use toml::{Table, Value};
 
 use crate::de::Borrowed;
-use crate::layer::{Layer, OriginTable, origin_at, value_at};
+use crate::layer::{Kept, Layer, OriginTable, origin_at, value_at};
 use crate::{Error, KeyPath, Origin, Profile};
 
 /// What secret values are shown as.
@@ -90,8 +90,9 @@ pub(crate) struct Resolved {
     pub(crate) profile: Profile,
     pub(crate) table: Table,
     pub(crate) origins: OriginTable,
-    /// Every layer merged, lowest first, each as it was parsed.
-    pub(crate) layers: Vec<Arc<Layer>>,
+    /// Every layer merged, lowest first, holding what the merged tree
+    /// displaced from it (the rest is in `table`, where `origins` name it).
+    pub(crate) layers: Vec<Kept>,
     pub(crate) secret_keys: &'static [&'static str],
     /// The schema's defaults, which name every key the brick knows.
     pub(crate) known: Option<Arc<Layer>>,
@@ -177,11 +178,7 @@ impl BrickConfig {
         self.inner
             .layers
             .iter()
-            .filter_map(|layer| {
-                let value = value_at(layer.table(), key)?;
-                let origin = origin_at(layer.origins(), key)?.origin();
-                Some((value.clone(), origin.clone()))
-            })
+            .filter_map(|layer| layer.at(key, &self.inner.table, &self.inner.origins))
             .collect()
     }
 
@@ -189,7 +186,11 @@ impl BrickConfig {
     /// load parsed them.
     #[must_use]
     pub fn layers(&self) -> Vec<Layer> {
-        self.inner.layers.iter().map(|l| Layer::clone(l)).collect()
+        self.inner
+            .layers
+            .iter()
+            .map(|layer| layer.whole(&self.inner.table, &self.inner.origins))
+            .collect()
     }
 
     /// The whole configuration as a typed value.

@@ -5,9 +5,12 @@
 //! without a disk; the loader reads files and hands their text here.
 //!
 //! - `parse`: text to a layer, or a positioned error;
-//! - `merge`: the one rule that stacks a layer on the layers below;
+//! - `merge`: the one rule that stacks a layer on the layers below, moving
+//!   its values into the merged tree;
+//! - `kept`: a merged layer seen whole again, for `explain`;
 //! - `snippet`: the offending line an error shows.
 
+mod kept;
 mod merge;
 mod parse;
 mod snippet;
@@ -16,9 +19,11 @@ mod tests;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use toml::{Table, Value};
 
+pub(crate) use merge::{Kept, Merged};
 pub(crate) use snippet::LineIndex;
 pub use snippet::Snippets;
 
@@ -87,6 +92,9 @@ pub fn value_at<'a>(table: &'a Table, path: &KeyPath) -> Option<&'a Value> {
 #[derive(Clone, Debug)]
 pub struct Layer {
     precedence: Precedence,
+    /// The file it was read from, if any: with the precedence, what tells
+    /// the origins of this layer from those of the others of a load.
+    source: Option<Arc<Path>>,
     table: Table,
     origins: OriginTable,
 }
@@ -97,6 +105,7 @@ impl Layer {
     pub fn empty(precedence: Precedence) -> Self {
         Layer {
             precedence,
+            source: None,
             table: Table::new(),
             origins: OriginTable::new(),
         }
@@ -122,6 +131,7 @@ impl Layer {
         }
         Layer {
             precedence: origin.precedence(),
+            source: origin.path().map(Arc::from),
             origins: origins_of(&table, origin),
             table,
         }
@@ -137,7 +147,7 @@ impl Layer {
         kind: FileKind,
         snippets: Snippets,
     ) -> Result<Self, Error> {
-        parse::parse(text, path, kind, snippets)
+        parse::parse(text, path, kind, snippets).map(parse::Parsed::into_layer)
     }
 
     /// Adds one value at `path`, creating intermediate tables.
@@ -194,12 +204,5 @@ impl Layer {
     #[must_use]
     pub fn origins(&self) -> &OriginTable {
         &self.origins
-    }
-
-    /// Stacks a copy of `self` on top of `base` by the one merge rule:
-    /// tables merge key by key, recursively; any other value (arrays
-    /// included) replaces the lower one whole.
-    pub(crate) fn merge_into(&self, base_table: &mut Table, base_origins: &mut OriginTable) {
-        merge::merge(base_table, base_origins, &self.table, &self.origins);
     }
 }

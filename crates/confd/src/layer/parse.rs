@@ -1,12 +1,19 @@
-//! Parsing one file into a [`Layer`]: pure (text in, layer or positioned
-//! error out), so it is tested without a disk.
+//! Parsing one file: pure (text in, layer or positioned error out), so it
+//! is tested without a disk.
+//!
+//! A document is checked whole first (depth, number ranges), so that
+//! converting it cannot fail half way: a file with an error contributes
+//! nothing to a load, and one without is converted either into a layer of
+//! its own or, by the one merge rule, straight into the merged tree.
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::sync::Arc;
 
-use toml::de::{DeTable, DeValue};
+use toml::de::{DeFloat, DeInteger, DeTable, DeValue};
 use toml::{Table, Value};
 
+use super::merge::{Layers, put_leaf, table_slot};
 use super::snippet::{LineIndex, Snippets, snippet};
 use super::{Layer, MAX_DEPTH, OriginNode, OriginTable};
 use crate::{Error, FileKind, Origin};
@@ -14,14 +21,20 @@ use crate::{Error, FileKind, Origin};
 /// What a document nested deeper than [`MAX_DEPTH`] is told.
 const TOO_DEEP: &str = "keys, tables and arrays nest deeper than 64 levels";
 
-/// Parses a TOML document read from `path`; every key's origin is the
-/// position of its value in `text`.
-pub(super) fn parse(
-    text: &str,
+/// A document parsed and checked, ready to convert.
+pub(super) struct Parsed<'t> {
+    document: DeTable<'t>,
+    converter: Converter<'t>,
+}
+
+/// Parses a TOML document read from `path` and checks what converting it
+/// would refuse, so that the conversion cannot fail.
+pub(super) fn parse<'t>(
+    text: &'t str,
     path: &Path,
     kind: FileKind,
     snippets: Snippets,
-) -> Result<Layer, Error> {
+) -> Result<Parsed<'t>, Error> {
     // Editors on Windows write a BOM; TOML does not allow one.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let index = LineIndex::new(text);
@@ -50,19 +63,94 @@ pub(super) fn parse(
         };
         malformed(offset, message.to_owned())
     })?;
-    let converter = Converter {
-        path: Arc::from(path),
-        kind,
-        index: &index,
-    };
-    let (table, origins) = converter
-        .table(document.into_inner(), 0)
-        .map_err(|(offset, message)| malformed(offset, message))?;
-    Ok(Layer {
-        precedence: kind.precedence(),
-        table,
-        origins,
+    let document = document.into_inner();
+    check_table(&document, 0).map_err(|(offset, message)| malformed(offset, message))?;
+    Ok(Parsed {
+        document,
+        converter: Converter {
+            path: Arc::from(path),
+            kind,
+            index,
+        },
     })
+}
+
+impl Parsed<'_> {
+    /// The document as a layer of its own.
+    pub(super) fn into_layer(self) -> Layer {
+        let (table, origins) = self.converter.table(self.document);
+        Layer {
+            precedence: self.converter.kind.precedence(),
+            source: Some(Arc::clone(&self.converter.path)),
+            table,
+            origins,
+        }
+    }
+
+    /// Merges the document straight into the merged tree `dst`: a key the
+    /// tree has already keeps its allocation, and what the document
+    /// displaces goes back to `layers`. Returns the document's layer, which
+    /// holds nothing yet.
+    pub(super) fn merge_into(
+        self,
+        dst: &mut Table,
+        dst_origins: &mut OriginTable,
+        layers: &mut Layers,
+    ) -> Layer {
+        let converter = self.converter;
+        converter.merge(self.document, dst, dst_origins, &mut Vec::new(), layers);
+        let mut layer = Layer::empty(converter.kind.precedence());
+        layer.source = Some(converter.path);
+        layer
+    }
+}
+
+type CheckError = (usize, String);
+
+/// Checks a table found at `depth` for what converting it would refuse.
+fn check_table(de: &DeTable<'_>, depth: usize) -> Result<(), CheckError> {
+    // Header tables and dotted keys nest without brackets, so the bracket
+    // scan before parsing cannot see them: count levels here.
+    let depth = depth + 1;
+    for value in de.values() {
+        let start = value.span().start;
+        if depth > MAX_DEPTH {
+            return Err((start, TOO_DEEP.to_owned()));
+        }
+        check_value(value.get_ref(), depth, start)?;
+    }
+    Ok(())
+}
+
+/// Checks a value found at `depth`.
+fn check_value(de: &DeValue<'_>, depth: usize, start: usize) -> Result<(), CheckError> {
+    match de {
+        DeValue::Integer(i) => integer(i, start).map(drop),
+        DeValue::Float(f) => float(f, start).map(drop),
+        DeValue::Array(items) => {
+            if depth >= MAX_DEPTH && !items.is_empty() {
+                return Err((start, TOO_DEEP.to_owned()));
+            }
+            items
+                .iter()
+                .try_for_each(|item| check_value(item.get_ref(), depth + 1, item.span().start))
+        }
+        DeValue::Table(t) => check_table(t, depth),
+        DeValue::String(_) | DeValue::Boolean(_) | DeValue::Datetime(_) => Ok(()),
+    }
+}
+
+fn integer(i: &DeInteger<'_>, start: usize) -> Result<i64, CheckError> {
+    i64::from_str_radix(i.as_str(), i.radix()).map_err(|_| {
+        (
+            start,
+            "integer out of range for a 64-bit signed integer".to_owned(),
+        )
+    })
+}
+
+fn float(f: &DeFloat<'_>, start: usize) -> Result<f64, CheckError> {
+    parse_float(f.as_str()).ok_or_else(|| (start, format!("invalid float `{}`", f.as_str())))
 }
 
 /// The offset of the first bracket that opens more than [`MAX_DEPTH`] levels,
@@ -110,15 +198,13 @@ fn nesting_too_deep(text: &str) -> Option<usize> {
     None
 }
 
-/// Turns toml's parse tree (spans, borrowed text) into a table and its
-/// origins.
-struct Converter<'a> {
+/// Turns toml's parse tree (spans, borrowed text), checked already, into
+/// tables and their origins.
+struct Converter<'t> {
     path: Arc<Path>,
     kind: FileKind,
-    index: &'a LineIndex<'a>,
+    index: LineIndex<'t>,
 }
-
-type ConvertError = (usize, String);
 
 impl Converter<'_> {
     fn origin(&self, offset: usize) -> Origin {
@@ -131,75 +217,80 @@ impl Converter<'_> {
         }
     }
 
-    /// Converts `de`, a table at `depth`, with the origin of each entry.
+    /// Converts `de` into a new table, with the origin of each entry.
     ///
     /// The parse tree's keys come sorted and unique (it is a map), so both
     /// tables are built in bulk from sorted entries rather than by one
     /// search and insertion per key: this runs for every key of every file.
-    fn table(&self, de: DeTable<'_>, depth: usize) -> Result<(Table, OriginTable), ConvertError> {
-        // Header tables and dotted keys nest without brackets, so the
-        // bracket scan before parsing cannot see them: count levels here.
-        let depth = depth + 1;
+    fn table(&self, de: DeTable<'_>) -> (Table, OriginTable) {
         let mut values = Vec::with_capacity(de.len());
         let mut origins = Vec::with_capacity(de.len());
         for (key, value) in de {
             let key = key.into_inner().into_owned();
-            let start = value.span().start;
-            if depth > MAX_DEPTH {
-                return Err((start, TOO_DEEP.to_owned()));
-            }
-            let origin = self.origin(start);
+            let origin = self.origin(value.span().start);
             match value.into_inner() {
                 DeValue::Table(inner) => {
-                    let (table, children) = self.table(inner, depth)?;
+                    let (table, children) = self.table(inner);
                     values.push((key.clone(), Value::Table(table)));
                     origins.push((key, OriginNode::Table { origin, children }));
                 }
                 other => {
-                    values.push((key.clone(), self.value(other, depth, start)?));
+                    values.push((key.clone(), self.value(other)));
                     origins.push((key, OriginNode::Leaf(origin)));
                 }
             }
         }
-        Ok((values.into_iter().collect(), origins.into_iter().collect()))
+        (values.into_iter().collect(), origins.into_iter().collect())
     }
 
-    /// Converts a value found at `depth`.
-    fn value(&self, de: DeValue<'_>, depth: usize, start: usize) -> Result<Value, ConvertError> {
-        Ok(match de {
-            DeValue::String(s) => Value::String(s.into_owned()),
-            DeValue::Integer(i) => {
-                Value::Integer(i64::from_str_radix(i.as_str(), i.radix()).map_err(|_| {
-                    (
-                        start,
-                        "integer out of range for a 64-bit signed integer".to_owned(),
-                    )
-                })?)
+    /// Merges `de` into `dst`, at `path` of the merged tree, by the one
+    /// merge rule (`merge::table_slot` and `merge::put_leaf`).
+    fn merge(
+        &self,
+        de: DeTable<'_>,
+        dst: &mut Table,
+        dst_origins: &mut OriginTable,
+        path: &mut Vec<String>,
+        layers: &mut Layers,
+    ) {
+        for (key, value) in de {
+            let key: Cow<'_, str> = key.into_inner();
+            let origin = self.origin(value.span().start);
+            match value.into_inner() {
+                DeValue::Table(inner) => {
+                    path.push(key.into_owned());
+                    let (table, origins) = table_slot(dst, dst_origins, origin, path, layers);
+                    self.merge(inner, table, origins, path, layers);
+                    path.pop();
+                }
+                other => {
+                    let value = self.value(other);
+                    let node = OriginNode::Leaf(origin);
+                    put_leaf(dst, dst_origins, (key, None), value, node, path, layers);
+                }
             }
-            DeValue::Float(f) => Value::Float(
-                parse_float(f.as_str())
-                    .ok_or_else(|| (start, format!("invalid float `{}`", f.as_str())))?,
-            ),
+        }
+    }
+
+    /// Converts a value the check let through.
+    fn value(&self, de: DeValue<'_>) -> Value {
+        match de {
+            DeValue::String(s) => Value::String(s.into_owned()),
+            // In range and valid: `check_value` saw them.
+            DeValue::Integer(i) => Value::Integer(integer(&i, 0).unwrap_or_default()),
+            DeValue::Float(f) => Value::Float(float(&f, 0).unwrap_or_default()),
             DeValue::Boolean(b) => Value::Boolean(b),
             DeValue::Datetime(d) => Value::Datetime(d),
-            DeValue::Array(items) => {
-                if depth >= MAX_DEPTH && !items.is_empty() {
-                    return Err((start, TOO_DEEP.to_owned()));
-                }
-                Value::Array(
-                    items
-                        .into_iter()
-                        .map(|item| {
-                            let start = item.span().start;
-                            self.value(item.into_inner(), depth + 1, start)
-                        })
-                        .collect::<Result<_, _>>()?,
-                )
-            }
+            DeValue::Array(items) => Value::Array(
+                items
+                    .into_iter()
+                    .map(|item| self.value(item.into_inner()))
+                    .collect(),
+            ),
             // An inline table in an array: arrays are leaves, so the
             // origins inside it are not kept.
-            DeValue::Table(t) => Value::Table(self.table(t, depth)?.0),
-        })
+            DeValue::Table(t) => Value::Table(self.table(t).0),
+        }
     }
 }
 

@@ -4,7 +4,7 @@ use indoc::indoc;
 use toml::{Table, Value};
 
 use super::*;
-use crate::{Error, FileKind, KeyPath};
+use crate::{Error, FileKind, KeyPath, Origin, Precedence};
 
 fn parse(text: &str) -> Result<Layer, Error> {
     Layer::parse(text, Path::new("/c/x"), FileKind::MainFile, Snippets::Shown)
@@ -181,9 +181,10 @@ fn merge_recurses_into_tables_and_replaces_arrays() -> Result<(), Error> {
         FileKind::DropIn,
         Snippets::Shown,
     )?;
-    let (mut table, mut origins) = (Table::new(), OriginTable::new());
-    lower.merge_into(&mut table, &mut origins);
-    upper.merge_into(&mut table, &mut origins);
+    let mut merged = Merged::default();
+    merged.push(lower);
+    merged.push(upper);
+    let Merged { table, origins, .. } = merged;
     let expected: Table = toml::from_str("list = [3]\n[t]\nx = 1\ny = 20\n").unwrap();
     assert_eq!(table, expected);
     let at = |p: &str| {
@@ -202,10 +203,122 @@ fn merge_recurses_into_tables_and_replaces_arrays() -> Result<(), Error> {
 fn a_scalar_replaces_a_table_and_forgets_its_origins() -> Result<(), Error> {
     let lower = parse("[t]\nx = 1\n")?;
     let upper = parse("t = 5\n")?;
-    let (mut table, mut origins) = (Table::new(), OriginTable::new());
-    lower.merge_into(&mut table, &mut origins);
-    upper.merge_into(&mut table, &mut origins);
+    let mut merged = Merged::default();
+    merged.push(lower);
+    merged.push(upper);
+    let Merged { table, origins, .. } = merged;
     assert_eq!(table["t"].as_integer(), Some(5));
     assert!(origin_at(&origins, &"t.x".parse().unwrap()).is_none());
     Ok(())
+}
+
+fn drop_in(name: &str, text: &str) -> Layer {
+    let path = format!("/c/x.d/{name}.toml");
+    Layer::parse(text, Path::new(&path), FileKind::DropIn, Snippets::Shown).unwrap()
+}
+
+/// Every key path a layer sets, tables included.
+fn paths(origins: &OriginTable, prefix: &mut Vec<String>, out: &mut Vec<KeyPath>) {
+    for (key, node) in origins {
+        prefix.push(key.clone());
+        out.push(KeyPath::from_segments(prefix.iter().cloned()));
+        if let OriginNode::Table { children, .. } = node {
+            paths(children, prefix, out);
+        }
+        prefix.pop();
+    }
+}
+
+/// Merges `layers` (the first one shared, if `shared`) and checks that each
+/// comes back whole, and that each answers every key path as it did before
+/// the merge moved its values.
+fn assert_layers_survive_the_merge(shared: Option<Layer>, layers: Vec<Layer>) -> Merged {
+    let originals: Vec<Layer> = shared.iter().cloned().chain(layers.clone()).collect();
+    let mut merged = Merged::default();
+    if let Some(layer) = shared {
+        merged.push_shared(Arc::new(layer));
+    }
+    for layer in layers {
+        merged.push(layer);
+    }
+    let mut all = vec![KeyPath::from_segments(["missing".to_owned()])];
+    for layer in &originals {
+        paths(layer.origins(), &mut Vec::new(), &mut all);
+    }
+    for (kept, original) in merged.layers.kept.iter().zip(&originals) {
+        let whole = kept.whole(&merged.table, &merged.origins);
+        assert_eq!(whole.table(), original.table());
+        assert_eq!(whole.origins(), original.origins());
+        assert_eq!(whole.precedence(), original.precedence());
+        for path in &all {
+            let expected = value_at(original.table(), path)
+                .zip(origin_at(original.origins(), path))
+                .map(|(value, node)| (value.clone(), node.origin().clone()));
+            assert_eq!(
+                kept.at(path, &merged.table, &merged.origins),
+                expected,
+                "{path}"
+            );
+        }
+    }
+    merged
+}
+
+#[test]
+fn a_merged_layer_comes_back_whole_whatever_displaced_it() -> Result<(), Error> {
+    // A table replaced by a scalar, then declared again; tables declared by
+    // several layers; values of two layers inside one displaced table.
+    let merged = assert_layers_survive_the_merge(
+        None,
+        vec![
+            parse("list = [1, 2]\n[t]\nx = 1\ny = 2\n[t.u]\nz = 1\n[[arr]]\nq = 1\n")?,
+            drop_in("10", "[t]\ny = 20\n[t.u]\nw = 2\n"),
+            drop_in("20", "t = 5\nlist = [3]\n"),
+            drop_in("30", "[t]\nv = 1\n[t.u]\nz = 3\n"),
+            drop_in("40", "t.u = { a = 1, b = { c = 2 } }\narr = 7\n"),
+        ],
+    );
+    let expected: Table =
+        toml::from_str("list = [3]\narr = 7\n[t]\nv = 1\n[t.u]\na = 1\nb = { c = 2 }\nz = 3\n")
+            .unwrap();
+    assert_eq!(merged.table, expected);
+    Ok(())
+}
+
+#[test]
+fn a_shared_layer_is_copied_and_the_layers_above_it_still_come_back_whole() -> Result<(), Error> {
+    let defaults: Table = toml::from_str("k = 0\n[t]\nx = 0\ny = 0\n[t.u]\nz = 0\n").unwrap();
+    let defaults = Layer::from_table(defaults, &Origin::ProfileDefault(crate::Profile::default()));
+    let mut cli = Layer::empty(Precedence::Cli);
+    cli.insert(
+        &"t.u.z".parse().unwrap(),
+        Value::Integer(9),
+        Origin::Cli("x.t.u.z=9".to_owned()),
+    );
+    let mut env = Layer::empty(Precedence::Env);
+    env.insert(
+        &"t.y".parse().unwrap(),
+        Value::Integer(8),
+        Origin::Env("X_T_Y".to_owned()),
+    );
+    assert_layers_survive_the_merge(
+        Some(defaults),
+        vec![
+            parse("k = 1\n[t]\nx = 1\n")?,
+            drop_in("10", "t = { u = 3 }\n"),
+            drop_in("20", "[t.u]\nz = 2\n"),
+            env,
+            cli,
+        ],
+    );
+    Ok(())
+}
+
+#[test]
+fn tables_iterate_in_key_order_as_the_merge_assumes() {
+    // `merge::entries` walks a table and its origins side by side: toml's
+    // `preserve_order` feature would break that.
+    let table: Table = toml::from_str("b = 1\na = 2\n").unwrap();
+    let keys: Vec<&str> = table.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["a", "b"]);
 }

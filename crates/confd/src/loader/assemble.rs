@@ -13,7 +13,7 @@ use super::env_layer::env_layer;
 use super::overrides::cli_layer;
 use crate::bricks::Schema;
 use crate::config::{Resolved, Warning};
-use crate::layer::{OriginTable, Snippets};
+use crate::layer::{Merged, Snippets};
 use crate::{BrickConfig, Error, FileKind, Layer, Origin, Profile};
 
 /// A brick's files as read: each with its text, in merge order, and the
@@ -24,8 +24,8 @@ pub(super) struct Files {
     pub(super) errors: Vec<Error>,
 }
 
-/// The configuration `inputs` and `files` make: every layer parsed once,
-/// kept (for `explain`) and merged by the one rule, then checked against the
+/// The configuration `inputs` and `files` make: every layer parsed once and
+/// merged by the one rule, what it loses kept for `explain`, then checked against the
 /// schema's defaults. The schema's own checks (types, rules) run later, once
 /// these structural problems are out of the way.
 pub(super) fn assemble(
@@ -47,13 +47,16 @@ pub(super) fn assemble(
         .as_ref()
         .map_or(&empty, |layer| layer.table());
 
+    // Each layer is stacked as soon as it is parsed: the merged tree takes
+    // its values, and it keeps what they displace (see `layer::merge`).
     let mut warnings = Vec::new();
-    let mut layers: Vec<Arc<Layer>> = Vec::with_capacity(texts.len() + 3);
-    layers.extend(defaults_layer.iter().cloned());
+    let mut merged = Merged::default();
+    if let Some(layer) = &defaults_layer {
+        merged.push_shared(Arc::clone(layer));
+    }
     for (path, text, kind) in texts {
-        match Layer::parse(&text, &path, kind, snippets) {
-            Ok(layer) => layers.push(Arc::new(layer)),
-            Err(e) => errors.push(e),
+        if let Err(e) = merged.push_file(&text, &path, kind, snippets) {
+            errors.push(e);
         }
     }
     if let Some(schema) = schema {
@@ -65,22 +68,20 @@ pub(super) fn assemble(
             &mut warnings,
             &mut errors,
         )?;
-        layers.push(Arc::new(env));
+        merged.push(env);
     }
-    let cli = cli_layer(brick, &inputs.overrides, defaults, secret_keys, &mut errors);
-    layers.push(Arc::new(cli));
-
-    // The lowest layer is copied whole (a cheap subtree clone); each one
-    // above is merged onto it.
-    let (mut table, mut origins) = (Table::new(), OriginTable::new());
-    for layer in &layers {
-        if table.is_empty() {
-            table.clone_from(layer.table());
-            origins.clone_from(layer.origins());
-        } else {
-            layer.merge_into(&mut table, &mut origins);
-        }
-    }
+    merged.push(cli_layer(
+        brick,
+        &inputs.overrides,
+        defaults,
+        secret_keys,
+        &mut errors,
+    ));
+    let Merged {
+        table,
+        origins,
+        layers,
+    } = merged;
 
     if schema.is_some() {
         let mut problems = Vec::new();
@@ -118,7 +119,7 @@ pub(super) fn assemble(
         profile: inputs.profile,
         table,
         origins,
-        layers,
+        layers: layers.kept,
         secret_keys,
         known: defaults_layer,
         warnings,
