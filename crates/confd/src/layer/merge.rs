@@ -72,22 +72,30 @@ impl Layers {
         self.kept.push(kept);
     }
 
-    /// The layer of this load that `origin` points into; `None` for a
-    /// shared layer, which still holds all its values.
-    fn own_layer_of(&mut self, origin: &Origin) -> Option<&mut Layer> {
-        let index = match origin {
-            Origin::File { path, .. } => self.by_file.get(&address(path)).copied(),
-            _ => None,
-        };
+    /// The index of the layer of this load that `origin` points into;
+    /// `None` for a shared layer, which still holds all its values.
+    fn own_index_of(&self, origin: &Origin) -> Option<usize> {
         let kept = &self.kept;
         let owns = |i: &usize| kept.get(*i).is_some_and(|k| k.layer().owns(origin));
-        // A path not in the map (an origin made elsewhere) is still found.
         let index = match origin {
-            Origin::File { .. } => index.or_else(|| (0..kept.len()).find(owns)),
+            // A path not in the map (an origin made elsewhere) is still found.
+            Origin::File { path, .. } => self
+                .by_file
+                .get(&address(path))
+                .copied()
+                .filter(owns)
+                .or_else(|| (0..kept.len()).find(owns)),
             _ => self.others.iter().copied().find(owns),
         }?;
+        matches!(kept[index], Kept::Own(_)).then_some(index)
+    }
+
+    /// The layer of this load that `origin` points into, as
+    /// [`Layers::own_index_of`] finds it.
+    fn own_layer_of(&mut self, origin: &Origin) -> Option<&mut Layer> {
+        let index = self.own_index_of(origin)?;
         match self.kept.get_mut(index) {
-            Some(Kept::Own(layer)) if layer.owns(origin) => Some(layer),
+            Some(Kept::Own(layer)) => Some(layer),
             _ => None,
         }
     }
@@ -237,6 +245,13 @@ pub(super) fn put_leaf<K: AsRef<str> + Into<String>>(
         (Some(slot), Some(origin_slot)) => {
             let value = mem::replace(slot, value);
             let origin = mem::replace(origin_slot, origin);
+            // A default a file replaces is still in its shared layer: then
+            // there is nothing to give back, and no path to build for it.
+            if matches!(origin, OriginNode::Leaf(_))
+                && layers.own_index_of(origin.origin()).is_none()
+            {
+                return;
+            }
             path.push(key.into());
             give_back(layers, path, value, origin);
             path.pop();
@@ -255,9 +270,8 @@ pub(super) fn put_leaf<K: AsRef<str> + Into<String>>(
 /// Both maps are sorted by key (toml's `preserve_order` is off, which a
 /// test checks) and hold the same keys, so they are walked side by side
 /// rather than by one search and removal per key; an entry whose key is not
-/// in both is skipped.
-/// Each entry comes with both maps' copies of its key, so that inserting it
-/// into two maps allocates none.
+/// in both is skipped. Each entry comes with both maps' copies of its key,
+/// so that inserting it into two maps allocates none.
 fn entries(
     table: Table,
     origins: OriginTable,
