@@ -113,6 +113,11 @@ impl Merged {
         self.stack(table, origins);
     }
 
+    /// The merged tree, its origins and the layers, lowest first.
+    pub(crate) fn into_parts(self) -> (Table, OriginTable, Vec<Kept>) {
+        (self.table, self.origins, self.layers.kept)
+    }
+
     /// Stacks one of this load's own layers on top: its values are moved.
     pub(crate) fn push(&mut self, mut layer: Layer) {
         let table = mem::take(&mut layer.table);

@@ -212,9 +212,21 @@ fn a_scalar_replaces_a_table_and_forgets_its_origins() -> Result<(), Error> {
     Ok(())
 }
 
-fn drop_in(name: &str, text: &str) -> Layer {
-    let path = format!("/c/x.d/{name}.toml");
-    Layer::parse(text, Path::new(&path), FileKind::DropIn, Snippets::Shown).unwrap()
+/// One layer of a test stack.
+enum Source {
+    /// A file's path and text, parsed by the merge itself.
+    File(&'static str, &'static str),
+    /// A layer built already (environment, `--set`).
+    Built(Layer),
+}
+
+fn file_layer(path: &str, text: &str) -> Layer {
+    let kind = if path.contains(".d/") {
+        FileKind::DropIn
+    } else {
+        FileKind::MainFile
+    };
+    Layer::parse(text, Path::new(path), kind, Snippets::Shown).unwrap()
 }
 
 /// Every key path a layer sets, tables included.
@@ -229,24 +241,56 @@ fn paths(origins: &OriginTable, prefix: &mut Vec<String>, out: &mut Vec<KeyPath>
     }
 }
 
-/// Merges `layers` (the first one shared, if `shared`) and checks that each
-/// comes back whole, and that each answers every key path as it did before
-/// the merge moved its values.
-fn assert_layers_survive_the_merge(shared: Option<Layer>, layers: Vec<Layer>) -> Merged {
-    let originals: Vec<Layer> = shared.iter().cloned().chain(layers.clone()).collect();
+/// Merges `sources` (over a shared layer, if `shared`) as a load does, and
+/// checks the merged tree against stacking each parsed layer on the last
+/// one by one, bottom up; and that each layer comes back whole, answering
+/// every key path as it did before the merge moved its values.
+fn assert_layers_survive_the_merge(shared: Option<Layer>, sources: Vec<Source>) -> Table {
+    let parsed: Vec<Layer> = sources
+        .iter()
+        .map(|source| match source {
+            Source::File(path, text) => file_layer(path, text),
+            Source::Built(layer) => layer.clone(),
+        })
+        .collect();
+    let originals: Vec<Layer> = shared.iter().cloned().chain(parsed).collect();
+    let mut bottom_up = Merged::default();
+    for layer in originals.clone() {
+        bottom_up.push(layer);
+    }
+    let (expected_table, expected_origins, _) = bottom_up.into_parts();
+
     let mut merged = Merged::default();
     if let Some(layer) = shared {
         merged.push_shared(Arc::new(layer));
     }
-    for layer in layers {
-        merged.push(layer);
+    for source in sources {
+        match source {
+            Source::File(path, text) => {
+                let kind = file_layer(path, text).precedence();
+                let kind = if kind == Precedence::DropIn {
+                    FileKind::DropIn
+                } else {
+                    FileKind::MainFile
+                };
+                merged
+                    .push_file(text, Path::new(path), kind, Snippets::Shown)
+                    .unwrap();
+            }
+            Source::Built(layer) => merged.push(layer),
+        }
     }
+    let (table, origins, kept) = merged.into_parts();
+    assert_eq!(table, expected_table);
+    assert_eq!(origins, expected_origins);
+
     let mut all = vec![KeyPath::from_segments(["missing".to_owned()])];
     for layer in &originals {
         paths(layer.origins(), &mut Vec::new(), &mut all);
     }
-    for (kept, original) in merged.layers.kept.iter().zip(&originals) {
-        let whole = kept.whole(&merged.table, &merged.origins);
+    assert_eq!(kept.len(), originals.len());
+    for (kept, original) in kept.iter().zip(&originals) {
+        let whole = kept.whole(&table, &origins);
         assert_eq!(whole.table(), original.table());
         assert_eq!(whole.origins(), original.origins());
         assert_eq!(whole.precedence(), original.precedence());
@@ -254,40 +298,42 @@ fn assert_layers_survive_the_merge(shared: Option<Layer>, layers: Vec<Layer>) ->
             let expected = value_at(original.table(), path)
                 .zip(origin_at(original.origins(), path))
                 .map(|(value, node)| (value.clone(), node.origin().clone()));
-            assert_eq!(
-                kept.at(path, &merged.table, &merged.origins),
-                expected,
-                "{path}"
-            );
+            assert_eq!(kept.at(path, &table, &origins), expected, "{path}");
         }
     }
-    merged
+    table
 }
 
 #[test]
-fn a_merged_layer_comes_back_whole_whatever_displaced_it() -> Result<(), Error> {
+fn a_merged_layer_comes_back_whole_whatever_displaced_it() {
     // A table replaced by a scalar, then declared again; tables declared by
     // several layers; values of two layers inside one displaced table.
     let merged = assert_layers_survive_the_merge(
         None,
         vec![
-            parse("list = [1, 2]\n[t]\nx = 1\ny = 2\n[t.u]\nz = 1\n[[arr]]\nq = 1\n")?,
-            drop_in("10", "[t]\ny = 20\n[t.u]\nw = 2\n"),
-            drop_in("20", "t = 5\nlist = [3]\n"),
-            drop_in("30", "[t]\nv = 1\n[t.u]\nz = 3\n"),
-            drop_in("40", "t.u = { a = 1, b = { c = 2 } }\narr = 7\n"),
+            Source::File(
+                "/c/x",
+                "list = [1, 2]\n[t]\nx = 1\ny = 2\n[t.u]\nz = 1\n[[arr]]\nq = 1\n",
+            ),
+            Source::File("/c/x.d/10.toml", "[t]\ny = 20\n[t.u]\nw = 2\n"),
+            Source::File("/c/x.d/20.toml", "t = 5\nlist = [3]\n"),
+            Source::File("/c/x.d/30.toml", "[t]\nv = 1\n[t.u]\nz = 3\n"),
+            Source::File(
+                "/c/x.d/40.toml",
+                "t.u = { a = 1, b = { c = 2 } }\narr = 7\n",
+            ),
         ],
     );
     let expected: Table =
         toml::from_str("list = [3]\narr = 7\n[t]\nv = 1\n[t.u]\na = 1\nb = { c = 2 }\nz = 3\n")
             .unwrap();
-    assert_eq!(merged.table, expected);
-    Ok(())
+    assert_eq!(merged, expected);
 }
 
 #[test]
-fn a_shared_layer_is_copied_and_the_layers_above_it_still_come_back_whole() -> Result<(), Error> {
-    let defaults: Table = toml::from_str("k = 0\n[t]\nx = 0\ny = 0\n[t.u]\nz = 0\n").unwrap();
+fn a_shared_layer_below_is_the_same_as_one_stacked_first() {
+    let defaults: Table =
+        toml::from_str("k = 0\n[t]\nx = 0\ny = 0\n[t.u]\nz = 0\n[s]\na = 0\n[r]\nb = 0\n").unwrap();
     let defaults = Layer::from_table(defaults, &Origin::ProfileDefault(crate::Profile::default()));
     let mut cli = Layer::empty(Precedence::Cli);
     cli.insert(
@@ -301,17 +347,30 @@ fn a_shared_layer_is_copied_and_the_layers_above_it_still_come_back_whole() -> R
         Value::Integer(8),
         Origin::Env("X_T_Y".to_owned()),
     );
-    assert_layers_survive_the_merge(
+    // `s` is replaced by a scalar and then by a table: none of the
+    // defaults' `s` may show through; `r` only by a scalar.
+    let merged = assert_layers_survive_the_merge(
         Some(defaults),
         vec![
-            parse("k = 1\n[t]\nx = 1\n")?,
-            drop_in("10", "t = { u = 3 }\n"),
-            drop_in("20", "[t.u]\nz = 2\n"),
-            env,
-            cli,
+            Source::File("/c/x", "k = 1\ns = 5\nr = 1\n[t]\nx = 1\n"),
+            Source::File("/c/x.d/10.toml", "t = { u = 3 }\n[s]\nc = 1\n"),
+            Source::File("/c/x.d/20.toml", "[t.u]\nz = 2\n"),
+            Source::Built(env),
+            Source::Built(cli),
         ],
     );
-    Ok(())
+    assert_eq!(merged["s"], Value::Table(toml::from_str("c = 1").unwrap()));
+    assert_eq!(merged["r"], Value::Integer(1));
+}
+
+#[test]
+fn a_shared_layer_alone_is_the_merged_tree() {
+    let defaults: Table = toml::from_str("k = 0\n[t]\nx = 0\n").unwrap();
+    let defaults = Layer::from_table(defaults, &Origin::ProfileDefault(crate::Profile::default()));
+    assert_layers_survive_the_merge(
+        Some(defaults),
+        vec![Source::Built(Layer::empty(Precedence::Cli))],
+    );
 }
 
 #[test]

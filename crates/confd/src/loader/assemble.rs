@@ -77,11 +77,7 @@ pub(super) fn assemble(
         secret_keys,
         &mut errors,
     ));
-    let Merged {
-        table,
-        origins,
-        layers,
-    } = merged;
+    let (table, origins, layers) = merged.into_parts();
 
     if schema.is_some() {
         let mut problems = Vec::new();
@@ -119,7 +115,7 @@ pub(super) fn assemble(
         profile: inputs.profile,
         table,
         origins,
-        layers: layers.kept,
+        layers,
         secret_keys,
         known: defaults_layer,
         warnings,
