@@ -30,11 +30,14 @@ pub(super) fn check_against_defaults(
         let path = KeyPath::from_segments(prefix.iter().map(String::as_str).chain([key]));
         format!("{brick}.{path}")
     };
+    // The three maps are sorted by key: walk the origins and the defaults
+    // alongside the table instead of searching them for every key.
+    let (mut origins, mut known) = (origins.iter().peekable(), defaults.iter().peekable());
     for (key, value) in table {
-        let Some(node) = origins.get(key) else {
+        let Some(node) = seek(&mut origins, key) else {
             continue;
         };
-        let Some(expected) = defaults.get(key) else {
+        let Some(expected) = seek(&mut known, key) else {
             problems.push(Error::UnknownKey {
                 key: full_key(prefix, key),
                 origin: node.origin().clone(),
@@ -60,6 +63,16 @@ pub(super) fn check_against_defaults(
             }),
         }
     }
+}
+
+/// The value at `key` of a map walked in key order, `iter` advanced past
+/// every smaller key; the keys asked for must come in increasing order.
+fn seek<'a, V: 'a>(
+    iter: &mut std::iter::Peekable<impl Iterator<Item = (&'a String, &'a V)>>,
+    key: &str,
+) -> Option<&'a V> {
+    while iter.next_if(|(k, _)| k.as_str() < key).is_some() {}
+    iter.next_if(|(k, _)| k.as_str() == key).map(|(_, v)| v)
 }
 
 /// The known name most like `unknown`, if one is close enough to be a typo
