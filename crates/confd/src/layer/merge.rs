@@ -303,8 +303,11 @@ fn give_back(layers: &mut Layers, path: &mut Vec<String>, value: Value, origin: 
             }
         }
         (value, origin) => {
-            if let Some(layer) = layers.own_layer_of(origin.origin()) {
-                layer.keep(path, value, origin);
+            if let Some(layer) = layers.own_layer_of(origin.origin())
+                && let Some((key, parents)) = path.split_last_mut()
+            {
+                // The key moves into the layer; the caller pops what is left.
+                layer.keep(parents, mem::take(key), value, origin);
             }
         }
     }
@@ -318,7 +321,9 @@ fn give_back_table(layers: &mut Layers, path: &[String], origin: Origin) {
             origin,
             children: OriginTable::new(),
         };
-        layer.keep(path, Value::Table(Table::new()), node);
+        if let Some((key, parents)) = path.split_last() {
+            layer.keep(parents, key.clone(), Value::Table(Table::new()), node);
+        }
     }
 }
 
@@ -336,14 +341,12 @@ impl Layer {
             }
     }
 
-    /// Takes back a value displaced from `path` of the merged tree. Its
-    /// parent tables are here already: a layer's tables are displaced before
-    /// anything inside them (parents first), or are still in the merged tree
-    /// with only their own declaration displaced, which put them here.
-    fn keep(&mut self, path: &[String], value: Value, origin: OriginNode) {
-        let Some((last, parents)) = path.split_last() else {
-            return;
-        };
+    /// Takes back a value displaced from `key` of the table at `parents` in
+    /// the merged tree. Those parent tables are here already: a layer's
+    /// tables are displaced before anything inside them (parents first), or
+    /// are still in the merged tree with only their own declaration
+    /// displaced, which put them here.
+    fn keep(&mut self, parents: &[String], key: String, value: Value, origin: OriginNode) {
         let (mut table, mut origins) = (&mut self.table, &mut self.origins);
         for segment in parents {
             if !table.contains_key(segment) {
@@ -367,7 +370,7 @@ impl Layer {
                 _ => return,
             }
         }
-        table.insert(last.clone(), value);
-        origins.insert(last.clone(), origin);
+        table.insert(key.clone(), value);
+        origins.insert(key, origin);
     }
 }
