@@ -300,5 +300,10 @@ fn parse_float(text: &str) -> Option<f64> {
         let nan = f64::NAN;
         return Some(if text.starts_with('-') { -nan } else { nan });
     }
-    text.replace('_', "").parse().ok()
+    // Most floats have no digit separators: parse those without a copy.
+    if text.contains('_') {
+        text.replace('_', "").parse().ok()
+    } else {
+        text.parse().ok()
+    }
 }
