@@ -179,8 +179,11 @@ fn merge(
         match (value, origin) {
             (Value::Table(upper), OriginNode::Table { origin, children }) => {
                 path.push(key);
-                let (lower, lower_children) = table_slot(dst, dst_origins, origin, path, layers);
-                merge(lower, lower_children, upper, children, path, layers);
+                if let Some((lower, lower_children)) =
+                    table_slot(dst, dst_origins, origin, path, layers)
+                {
+                    merge(lower, lower_children, upper, children, path, layers);
+                }
                 path.pop();
             }
             (value, origin) => {
@@ -195,16 +198,15 @@ fn merge(
 /// a table there stays, to merge with it key by key, and only its
 /// declaration is displaced; anything else there is displaced whole by an
 /// empty table. Returns the table to merge the upper one's entries into.
+/// (`None` only for an empty `path`.)
 pub(super) fn table_slot<'t>(
     dst: &'t mut Table,
     dst_origins: &'t mut OriginTable,
     origin: Origin,
     path: &[String],
     layers: &mut Layers,
-) -> (&'t mut Table, &'t mut OriginTable) {
-    let Some(key) = path.last() else {
-        return (dst, dst_origins);
-    };
+) -> Option<(&'t mut Table, &'t mut OriginTable)> {
+    let key = path.last()?;
     let merges = matches!(
         (dst.get(key), dst_origins.get(key)),
         (Some(Value::Table(_)), Some(OriginNode::Table { .. }))
@@ -229,8 +231,11 @@ pub(super) fn table_slot<'t>(
         }
     }
     match (dst.get_mut(key), dst_origins.get_mut(key)) {
-        (Some(Value::Table(table)), Some(OriginNode::Table { children, .. })) => (table, children),
-        _ => unreachable!("a table was made or found at `{key}` just above"),
+        (Some(Value::Table(table)), Some(OriginNode::Table { children, .. })) => {
+            Some((table, children))
+        }
+        // Not reachable: a table was made or found there just above.
+        _ => None,
     }
 }
 

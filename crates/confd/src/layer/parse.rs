@@ -259,8 +259,11 @@ impl Converter<'_> {
             match value.into_inner() {
                 DeValue::Table(inner) => {
                     path.push(key.into_owned());
-                    let (table, origins) = table_slot(dst, dst_origins, origin, path, layers);
-                    self.merge(inner, table, origins, path, layers);
+                    if let Some((table, origins)) =
+                        table_slot(dst, dst_origins, origin, path, layers)
+                    {
+                        self.merge(inner, table, origins, path, layers);
+                    }
                     path.pop();
                 }
                 other => {
