@@ -55,7 +55,7 @@ struct Global {
     /// Profile whose defaults apply: minimal, embedded, lite, full, cloud
     /// [default: $NEXUS_PROFILE, else full]
     #[arg(long, global = true, value_name = "PROFILE", value_parser = parse_profile)]
-    profile: Option<String>,
+    profile: Option<confd::Profile>,
     /// Override a key for this run (repeatable); wins over every other layer
     #[arg(long = "set", global = true, value_name = "BRICK.KEY=VALUE", value_parser = parse_override)]
     overrides: Vec<SetArg>,
@@ -99,10 +99,9 @@ enum Command {
     Man,
 }
 
-fn parse_profile(text: &str) -> Result<String, String> {
-    text.parse::<confd::Profile>()
-        .map(|p| p.to_string())
-        .map_err(|e| e.to_string())
+fn parse_profile(text: &str) -> Result<confd::Profile, String> {
+    text.parse()
+        .map_err(|e: confd::UnknownProfile| e.to_string())
 }
 
 /// A `--set` argument, or why it is not one. A bad one is not clap's error:
@@ -118,17 +117,17 @@ fn parse_override(text: &str) -> Result<SetArg, std::convert::Infallible> {
 }
 
 impl Global {
-    /// A loader that sees exactly what this invocation was given.
+    /// A loader that sees exactly what this invocation was given, passed
+    /// as clap parsed it (profile and overrides are not parsed again).
     fn loader(&self) -> confd::Loader {
-        let mut loader = confd::Loader::new().strict(self.strict);
+        let mut loader = confd::Loader::new()
+            .strict(self.strict)
+            .overrides(self.overrides.iter().filter_map(|o| o.0.clone().ok()));
         if let Some(dir) = &self.state_dir {
             loader = loader.state_dir(dir);
         }
-        if let Some(profile) = &self.profile {
-            loader = loader.profile(profile);
-        }
-        for o in self.overrides.iter().filter_map(|o| o.0.as_ref().ok()) {
-            loader = loader.cli_override(format!("{}.{}", o.brick, o.key), &o.value);
+        if let Some(profile) = self.profile {
+            loader = loader.with_profile(profile);
         }
         loader
     }

@@ -5,6 +5,9 @@
 //! Fixture (generated here): a brick whose profile defaults have 50 keys in 5
 //! nested tables, a main file setting all 50, 3 drop-ins, 2 deprecated
 //! environment variables and 1 `--set`; and a state dir of 100 such bricks.
+//! The untyped case is the same files under an unregistered name (no
+//! defaults, no environment layer), one `--set`, deserialized into a
+//! `toml::Table`.
 //! Run: `cargo bench -p confd --bench load` (see BENCHMARKS.md).
 #![allow(missing_docs, clippy::disallowed_methods)]
 
@@ -174,6 +177,48 @@ fn confd_load_schema(state: &Path, schema: &RuntimeSchema) -> BrickConfig {
         .unwrap()
 }
 
+/// A cold load of an unregistered brick, deserialized into a plain table.
+fn confd_load_untyped(state: &Path) -> toml::Table {
+    Loader::new()
+        .state_dir(state)
+        .cache(false)
+        .cli_override("plain.s4.b", "override")
+        .load("plain")
+        .unwrap()
+        .deserialize()
+        .unwrap()
+}
+
+/// Figment on the unregistered brick's files: no defaults, no environment.
+fn figment_load_untyped(fixture: &Fixture) -> toml::Table {
+    use figment::Figment;
+    use figment::providers::{Format, Serialized, Toml};
+    let mut figment = Figment::new();
+    for file in fixture.files() {
+        figment = figment.merge(Toml::file_exact(file));
+    }
+    figment
+        .merge(Serialized::default("s4.b", "override"))
+        .extract()
+        .unwrap()
+}
+
+/// config-rs on the unregistered brick's files: no defaults, no environment.
+fn config_rs_load_untyped(fixture: &Fixture) -> toml::Table {
+    use config::{Config, File, FileFormat};
+    let mut builder = Config::builder();
+    for file in fixture.files() {
+        builder = builder.add_source(File::new(file.to_str().unwrap(), FileFormat::Toml));
+    }
+    builder
+        .set_override("s4.b", "override")
+        .unwrap()
+        .build()
+        .unwrap()
+        .try_deserialize()
+        .unwrap()
+}
+
 fn figment_load(fixture: &Fixture, sections: usize) -> Sections {
     use figment::Figment;
     use figment::providers::{Env, Format, Serialized, Toml};
@@ -229,7 +274,9 @@ fn config_rs_load(fixture: &Fixture, sections: usize) -> Sections {
         .unwrap()
 }
 
-/// The floor: read each file and parse it, no merging.
+/// The floor: read each file and parse it, no merging. Not inlined, so
+/// `valgrind --tool=callgrind --toggle-collect=load::floor` can count it.
+#[inline(never)]
 fn floor(fixture: &Fixture) -> usize {
     fixture
         .files()
@@ -282,6 +329,27 @@ fn benches(c: &mut Criterion) {
             .unwrap(),
         expected
     );
+
+    let plain = write_brick(&conf_d, "plain", 5);
+    let untyped = confd_load_untyped(state);
+    assert_eq!(untyped["s4"]["b"].as_str(), Some("override"), "--set layer");
+    assert_eq!(untyped["s0"]["e"].as_integer(), Some(0), "drop-in layer");
+    assert_eq!(figment_load_untyped(&plain), untyped, "figment disagrees");
+    assert_eq!(
+        config_rs_load_untyped(&plain),
+        untyped,
+        "config-rs disagrees"
+    );
+    let mut cold_untyped = c.benchmark_group("cold_load_untyped_50_keys");
+    cold_untyped.bench_function("confd", |b| b.iter(|| black_box(confd_load_untyped(state))));
+    cold_untyped.bench_function("figment", |b| {
+        b.iter(|| black_box(figment_load_untyped(&plain)))
+    });
+    cold_untyped.bench_function("config-rs", |b| {
+        b.iter(|| black_box(config_rs_load_untyped(&plain)))
+    });
+    cold_untyped.bench_function("floor_read_parse", |b| b.iter(|| black_box(floor(&plain))));
+    cold_untyped.finish();
 
     let mut cold = c.benchmark_group("cold_load_typed_50_keys");
     cold.bench_function("confd", |b| b.iter(|| black_box(confd_load(state))));

@@ -29,16 +29,7 @@ pub const RACY_WINDOW: Duration = Duration::from_secs(2);
 const CAPACITY: usize = 512;
 
 /// Everything a load's result depends on besides the files themselves.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct CacheKey {
-    pub(crate) state_dir: PathBuf,
-    pub(crate) brick: String,
-    pub(crate) schema: Option<&'static str>,
-    pub(crate) profile: crate::Profile,
-    pub(crate) env: Vec<Option<String>>,
-    pub(crate) overrides: Vec<(String, String)>,
-    pub(crate) strict: bool,
-}
+pub(crate) type CacheKey = crate::loader::Inputs;
 
 /// What `stat` says about a path, as far as it matters for staleness.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,18 +64,29 @@ fn fingerprint(path: &Path) -> Result<Option<Fingerprint>, ()> {
 }
 
 impl Snapshot {
-    /// Stats a brick's main file, drop-in directory and drop-ins. `None` when
-    /// anything is unusual (an unreadable path): such loads are not cached.
-    pub(crate) fn take(main: &Path, drop_in_dir: &Path) -> Option<Self> {
-        let mut files = vec![
-            (main.to_owned(), fingerprint(main).ok()?),
-            (drop_in_dir.to_owned(), fingerprint(drop_in_dir).ok()?),
-        ];
-        for path in list_drop_ins(drop_in_dir).ok()? {
-            let print = fingerprint(&path).ok()?;
-            files.push((path, print));
-        }
-        Some(Snapshot { files })
+    /// Stats a brick's main file and drop-in directory, lists the drop-ins
+    /// (once: the load reads the same list) and stats each. The snapshot is
+    /// `None` when anything is unusual (an unreadable path): such loads are
+    /// not cached. The directory is stat'ed before it is listed, so a
+    /// drop-in added meanwhile makes the next lookup miss.
+    pub(crate) fn take(
+        main: &Path,
+        drop_in_dir: &Path,
+    ) -> (Option<Self>, Result<Vec<PathBuf>, crate::Error>) {
+        let main_print = fingerprint(main);
+        let dir_print = fingerprint(drop_in_dir);
+        let drop_ins = list_drop_ins(drop_in_dir);
+        let snapshot = (|| {
+            let mut files = vec![
+                (main.to_owned(), main_print.ok()?),
+                (drop_in_dir.to_owned(), dir_print.ok()?),
+            ];
+            for path in drop_ins.as_ref().ok()? {
+                files.push((path.clone(), fingerprint(path).ok()?));
+            }
+            Some(Snapshot { files })
+        })();
+        (snapshot, drop_ins)
     }
 
     /// Whether every file still has the fingerprint it had.

@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use toml::{Table, Value};
 
 use crate::de::Borrowed;
-use crate::layer::{Layer, OriginTable, Source, origin_at, value_at};
+use crate::layer::{Kept, Layer, OriginTable, origin_at, value_at};
 use crate::{Error, KeyPath, Origin, Profile};
 
 /// What secret values are shown as.
@@ -90,7 +90,9 @@ pub(crate) struct Resolved {
     pub(crate) profile: Profile,
     pub(crate) table: Table,
     pub(crate) origins: OriginTable,
-    pub(crate) sources: Vec<Source>,
+    /// Every layer merged, lowest first, holding what the merged tree
+    /// displaced from it (the rest is in `table`, where `origins` name it).
+    pub(crate) layers: Vec<Kept>,
     pub(crate) secret_keys: &'static [&'static str],
     /// The schema's defaults, which name every key the brick knows.
     pub(crate) known: Option<Arc<Layer>>,
@@ -173,24 +175,21 @@ impl BrickConfig {
     /// the last entry is the winner.
     #[must_use]
     pub fn explain(&self, key: &KeyPath) -> Vec<(Value, Origin)> {
-        self.layers()
+        self.inner
+            .layers
             .iter()
-            .filter_map(|layer| {
-                let value = value_at(layer.table(), key)?;
-                let origin = origin_at(layer.origins(), key)?.origin();
-                Some((value.clone(), origin.clone()))
-            })
+            .filter_map(|layer| layer.at(key, &self.inner.table, &self.inner.origins))
             .collect()
     }
 
-    /// The layers that were merged, lowest first, each on its own. Files are
-    /// parsed again from the text that was loaded (not re-read from disk).
+    /// The layers that were merged, lowest first, each on its own, as the
+    /// load parsed them.
     #[must_use]
     pub fn layers(&self) -> Vec<Layer> {
         self.inner
-            .sources
+            .layers
             .iter()
-            .filter_map(Source::layer)
+            .map(|layer| layer.whole(&self.inner.table, &self.inner.origins))
             .collect()
     }
 

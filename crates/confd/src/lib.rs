@@ -60,9 +60,9 @@ pub use error::Error;
 pub use file::{MAX_FILE_SIZE, is_drop_in_name, read_config_file};
 pub use hash::{EffectiveHash, InvalidHash};
 pub use key_path::{InvalidKeyPath, KeyPath, MAX_KEY_PATH_LEN, MAX_KEY_PATH_SEGMENTS};
-pub use layer::{Layer, MAX_DEPTH, OriginNode, OriginTable, value_at};
+pub use layer::{Layer, MAX_DEPTH, OriginNode, OriginTable, Snippets, value_at};
 pub use loader::{Loader, Override, suggest};
-pub use origin::{Origin, Precedence};
+pub use origin::{FileKind, Origin, Precedence};
 pub use profile::{Profile, UnknownProfile};
 pub use secret::{RedactedText, quotable_key, redact_file_text, shown_brick_key};
 pub use seed::{

@@ -52,6 +52,28 @@ impl std::fmt::Display for Precedence {
     }
 }
 
+/// Which of a brick's files a value was read from: the two layers of
+/// DESIGN.md §3 that are files, so an origin in a file cannot claim the
+/// precedence of the environment or the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FileKind {
+    /// `$STATE/etc/conf.d/NAME`.
+    MainFile,
+    /// `$STATE/etc/conf.d/NAME.d/*.toml`.
+    DropIn,
+}
+
+impl FileKind {
+    /// The layer files of this kind make.
+    #[must_use]
+    pub fn precedence(self) -> Precedence {
+        match self {
+            FileKind::MainFile => Precedence::MainFile,
+            FileKind::DropIn => Precedence::DropIn,
+        }
+    }
+}
+
 /// Where one value came from, shown to users as DESIGN.md §3 prescribes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Origin {
@@ -62,7 +84,7 @@ pub enum Origin {
         /// The file, as it was opened.
         path: Arc<Path>,
         /// Whether it is the main file or a drop-in.
-        precedence: Precedence,
+        kind: FileKind,
         /// 1-based line.
         line: u32,
         /// 1-based column, in characters.
@@ -83,7 +105,7 @@ impl Origin {
     pub fn precedence(&self) -> Precedence {
         match self {
             Origin::ProfileDefault(_) => Precedence::ProfileDefault,
-            Origin::File { precedence, .. } => *precedence,
+            Origin::File { kind, .. } => kind.precedence(),
             Origin::Env(_) => Precedence::Env,
             Origin::Cli(_) => Precedence::Cli,
         }
@@ -131,7 +153,7 @@ mod tests {
     fn origins_display_as_the_design_says() {
         let file = Origin::File {
             path: Arc::from(Path::new("/s/etc/conf.d/mounts")),
-            precedence: Precedence::MainFile,
+            kind: FileKind::MainFile,
             line: 3,
             column: 13,
         };
@@ -157,7 +179,7 @@ mod tests {
         );
         let file = Origin::File {
             path: Arc::from(Path::new("/s/conf.d/x.d/\u{1b}[2J\n.toml")),
-            precedence: Precedence::DropIn,
+            kind: FileKind::DropIn,
             line: 1,
             column: 5,
         };

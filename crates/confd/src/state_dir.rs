@@ -6,7 +6,7 @@ use crate::env::Env;
 use crate::{BrickName, Error};
 
 /// Where the state dir's location came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum StateDirSource {
     /// Given explicitly (`--state-dir`, [`Loader::state_dir`](crate::Loader::state_dir)).
     Explicit,
@@ -17,7 +17,7 @@ pub enum StateDirSource {
 }
 
 /// A state dir and the paths inside it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct StateDir {
     root: PathBuf,
     source: StateDirSource,

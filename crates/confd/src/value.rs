@@ -63,6 +63,13 @@ pub fn parse_bool(raw: &str) -> Option<bool> {
 /// A TOML literal (`5`, `"x"`, `[1, 2]`, `{ a = 1 }`), if `raw` is exactly one:
 /// `1\nother = 2` is not a literal (it would smuggle in a second key).
 fn literal(raw: &str) -> Option<Value> {
+    // A value starts with a quote, a bracket, a brace, a sign or a digit,
+    // or is `true`, `false`, `inf` or `nan`: any other letter first is a
+    // plain word (`--set brick.name=override`), told without a parse.
+    let first = raw.trim_start().chars().next();
+    if first.is_some_and(|c| c.is_ascii_alphabetic() && !matches!(c, 't' | 'f' | 'i' | 'n')) {
+        return None;
+    }
     let document = format!("v = {raw}");
     let mut table: toml::Table = document.parse().ok()?;
     if table.len() != 1 {

@@ -126,8 +126,8 @@ fn validate(
             .strict(global.strict)
             .state_dir(state)
             .with_candidate(candidate, text);
-        if let Some(profile) = &global.profile {
-            loader = loader.profile(profile);
+        if let Some(profile) = global.profile {
+            loader = loader.with_profile(profile);
         }
         loader.load(brick.as_str())
     };

@@ -1,0 +1,381 @@
+//! The one merge rule of DESIGN.md §3: a table stacked on a table merges key
+//! by key, recursively; any other value (arrays included) replaces the lower
+//! one whole, with its origin.
+//!
+//! Values are moved, not copied, so each exists once: a layer's values move
+//! into the merged tree, and a value the merged tree lets go of (a lower
+//! layer's, replaced by a higher one) moves back into the layer its origin
+//! names. The merged tree then holds every winner and each kept layer what
+//! lost, which is all `explain` needs (see `kept`).
+
+use std::collections::HashMap;
+use std::mem;
+use std::path::Path;
+use std::sync::Arc;
+
+use toml::{Table, Value};
+
+use super::{Layer, OriginNode, OriginTable, Snippets, parse};
+use crate::{Error, FileKind, Origin};
+
+/// A layer as a load keeps it beside the merged tree.
+#[derive(Debug)]
+pub(crate) enum Kept {
+    /// A layer other loads share (a schema's defaults): whole; the merged
+    /// tree holds copies of its values.
+    Shared(Arc<Layer>),
+    /// A layer of this load alone, holding only what the merged tree
+    /// displaced from it: its other values are in the merged tree, where
+    /// their origins name it.
+    Own(Layer),
+}
+
+/// A brick's merged tree and its layers, lowest first.
+#[derive(Debug, Default)]
+pub(crate) struct Merged {
+    pub(crate) table: Table,
+    pub(crate) origins: OriginTable,
+    pub(crate) layers: Layers,
+}
+
+/// A load's layers, lowest first, with where to find the one an origin
+/// names: by the file's path (a load may have thousands of drop-ins, each
+/// displacing the one below), or among the few that are not files.
+#[derive(Debug, Default)]
+pub(crate) struct Layers {
+    pub(crate) kept: Vec<Kept>,
+    /// Layer index by the address of the file's path, which every origin
+    /// the file's parse made shares.
+    by_file: HashMap<usize, usize>,
+    /// Indices of the layers that are not files.
+    others: Vec<usize>,
+}
+
+impl Kept {
+    fn layer(&self) -> &Layer {
+        match self {
+            Kept::Shared(layer) => layer,
+            Kept::Own(layer) => layer,
+        }
+    }
+}
+
+impl Layers {
+    fn push(&mut self, kept: Kept) {
+        let index = self.kept.len();
+        match &kept.layer().source {
+            Some(path) => {
+                self.by_file.insert(address(path), index);
+            }
+            None => self.others.push(index),
+        }
+        self.kept.push(kept);
+    }
+
+    /// The index of the layer of this load that `origin` points into;
+    /// `None` for a shared layer, which still holds all its values.
+    fn own_index_of(&self, origin: &Origin) -> Option<usize> {
+        let kept = &self.kept;
+        let owns = |i: &usize| kept.get(*i).is_some_and(|k| k.layer().owns(origin));
+        let index = match origin {
+            // A path not in the map (an origin made elsewhere) is still found.
+            Origin::File { path, .. } => self
+                .by_file
+                .get(&address(path))
+                .copied()
+                .filter(owns)
+                .or_else(|| (0..kept.len()).find(owns)),
+            _ => self.others.iter().copied().find(owns),
+        }?;
+        matches!(kept[index], Kept::Own(_)).then_some(index)
+    }
+
+    /// The layer of this load that `origin` points into, as
+    /// [`Layers::own_index_of`] finds it.
+    fn own_layer_of(&mut self, origin: &Origin) -> Option<&mut Layer> {
+        let index = self.own_index_of(origin)?;
+        match self.kept.get_mut(index) {
+            Some(Kept::Own(layer)) => Some(layer),
+            _ => None,
+        }
+    }
+}
+
+fn address(path: &Arc<Path>) -> usize {
+    Arc::as_ptr(path).cast::<u8>() as usize
+}
+
+impl Merged {
+    /// Stacks a layer other loads share on top: its values are copied.
+    pub(crate) fn push_shared(&mut self, layer: Arc<Layer>) {
+        let (table, origins) = (layer.table.clone(), layer.origins.clone());
+        self.layers.push(Kept::Shared(layer));
+        self.stack(table, origins);
+    }
+
+    /// The merged tree, its origins and the layers, lowest first.
+    pub(crate) fn into_parts(self) -> (Table, OriginTable, Vec<Kept>) {
+        (self.table, self.origins, self.layers.kept)
+    }
+
+    /// Stacks one of this load's own layers on top: its values are moved.
+    pub(crate) fn push(&mut self, mut layer: Layer) {
+        let table = mem::take(&mut layer.table);
+        let origins = mem::take(&mut layer.origins);
+        self.layers.push(Kept::Own(layer));
+        self.stack(table, origins);
+    }
+
+    /// Parses a file and stacks it on top. The first layer with values
+    /// becomes the merged tree; any later file is merged straight into it,
+    /// so a key the tree has already costs no allocation.
+    pub(crate) fn push_file(
+        &mut self,
+        text: &str,
+        path: &Path,
+        kind: FileKind,
+        snippets: Snippets,
+    ) -> Result<(), Error> {
+        let parsed = parse::parse(text, path, kind, snippets)?;
+        if self.table.is_empty() && self.origins.is_empty() {
+            self.push(parsed.into_layer());
+        } else {
+            let layer = parsed.merge_into(&mut self.table, &mut self.origins, &mut self.layers);
+            self.layers.push(Kept::Own(layer));
+        }
+        Ok(())
+    }
+
+    fn stack(&mut self, table: Table, origins: OriginTable) {
+        if self.table.is_empty() && self.origins.is_empty() {
+            // The lowest layer with values: nothing to merge with or displace.
+            self.table = table;
+            self.origins = origins;
+        } else {
+            let mut path = Vec::new();
+            merge(
+                &mut self.table,
+                &mut self.origins,
+                table,
+                origins,
+                &mut path,
+                &mut self.layers,
+            );
+        }
+    }
+}
+
+/// Stacks `src` (with its origins) on top of `dst`, which is at `path` of
+/// the merged tree; what it displaces goes back to `layers`.
+fn merge(
+    dst: &mut Table,
+    dst_origins: &mut OriginTable,
+    src: Table,
+    src_origins: OriginTable,
+    path: &mut Vec<String>,
+    layers: &mut Layers,
+) {
+    for ((key, value), (origin_key, origin)) in entries(src, src_origins) {
+        match (value, origin) {
+            (Value::Table(upper), OriginNode::Table { origin, children }) => {
+                path.push(key);
+                if let Some((lower, lower_children)) =
+                    table_slot(dst, dst_origins, origin, path, layers)
+                {
+                    merge(lower, lower_children, upper, children, path, layers);
+                }
+                path.pop();
+            }
+            (value, origin) => {
+                let key = (key, Some(origin_key));
+                put_leaf(dst, dst_origins, key, value, origin, path, layers);
+            }
+        }
+    }
+}
+
+/// The rule for a table stacked at `path` (whose last segment is its key):
+/// a table there stays, to merge with it key by key, and only its
+/// declaration is displaced; anything else there is displaced whole by an
+/// empty table. Returns the table to merge the upper one's entries into.
+/// (`None` only for an empty `path`.)
+pub(super) fn table_slot<'t>(
+    dst: &'t mut Table,
+    dst_origins: &'t mut OriginTable,
+    origin: Origin,
+    path: &[String],
+    layers: &mut Layers,
+) -> Option<(&'t mut Table, &'t mut OriginTable)> {
+    let key = path.last()?;
+    let merges = matches!(
+        (dst.get(key), dst_origins.get(key)),
+        (Some(Value::Table(_)), Some(OriginNode::Table { .. }))
+    );
+    if merges {
+        if let Some(OriginNode::Table {
+            origin: declared, ..
+        }) = dst_origins.get_mut(key)
+        {
+            let declared = mem::replace(declared, origin);
+            give_back_table(layers, path, declared);
+        }
+    } else {
+        let node = OriginNode::Table {
+            origin,
+            children: OriginTable::new(),
+        };
+        let value = dst.insert(key.clone(), Value::Table(Table::new()));
+        let displaced = dst_origins.insert(key.clone(), node);
+        if let (Some(value), Some(displaced)) = (value, displaced) {
+            give_back(layers, &mut path.to_vec(), value, displaced);
+        }
+    }
+    match (dst.get_mut(key), dst_origins.get_mut(key)) {
+        (Some(Value::Table(table)), Some(OriginNode::Table { children, .. })) => {
+            Some((table, children))
+        }
+        // Not reachable: a table was made or found there just above.
+        _ => None,
+    }
+}
+
+/// The rule for any other value (arrays included), stacked at `key` of the
+/// table at `path`: it replaces whatever is there, which is displaced whole.
+/// `key` comes with a second copy for the origins, if the caller has one.
+pub(super) fn put_leaf<K: AsRef<str> + Into<String>>(
+    dst: &mut Table,
+    dst_origins: &mut OriginTable,
+    (key, spare): (K, Option<String>),
+    value: Value,
+    origin: OriginNode,
+    path: &mut Vec<String>,
+    layers: &mut Layers,
+) {
+    match (dst.get_mut(key.as_ref()), dst_origins.get_mut(key.as_ref())) {
+        (Some(slot), Some(origin_slot)) => {
+            let value = mem::replace(slot, value);
+            let origin = mem::replace(origin_slot, origin);
+            // A default a file replaces is still in its shared layer: then
+            // there is nothing to give back, and no path to build for it.
+            if matches!(origin, OriginNode::Leaf(_))
+                && layers.own_index_of(origin.origin()).is_none()
+            {
+                return;
+            }
+            path.push(key.into());
+            give_back(layers, path, value, origin);
+            path.pop();
+        }
+        _ => {
+            let key: String = key.into();
+            let spare = spare.unwrap_or_else(|| key.clone());
+            dst.insert(key, value);
+            dst_origins.insert(spare, origin);
+        }
+    }
+}
+
+/// A table's entries with their origins, by value.
+///
+/// Both maps are sorted by key (toml's `preserve_order` is off, which a
+/// test checks) and hold the same keys, so they are walked side by side
+/// rather than by one search and removal per key; an entry whose key is not
+/// in both is skipped. Each entry comes with both maps' copies of its key,
+/// so that inserting it into two maps allocates none.
+fn entries(
+    table: Table,
+    origins: OriginTable,
+) -> impl Iterator<Item = ((String, Value), (String, OriginNode))> {
+    table
+        .into_iter()
+        .zip(origins)
+        .filter(|((key, _), (origin_key, _))| {
+            debug_assert_eq!(key, origin_key, "origins mirror their table");
+            key == origin_key
+        })
+}
+
+/// Returns a value the merged tree displaced from `path` to the layers its
+/// origins name: a table's entries may come from several layers.
+fn give_back(layers: &mut Layers, path: &mut Vec<String>, value: Value, origin: OriginNode) {
+    match (value, origin) {
+        (Value::Table(table), OriginNode::Table { origin, children }) => {
+            give_back_table(layers, path, origin);
+            for ((key, value), (_, child)) in entries(table, children) {
+                path.push(key);
+                give_back(layers, path, value, child);
+                path.pop();
+            }
+        }
+        (value, origin) => {
+            if let Some(layer) = layers.own_layer_of(origin.origin())
+                && let Some((key, parents)) = path.split_last_mut()
+            {
+                // The key moves into the layer; the caller pops what is left.
+                layer.keep(parents, mem::take(key), value, origin);
+            }
+        }
+    }
+}
+
+/// Returns where a table was declared, displaced from `path` by a higher
+/// layer's declaration (or value), to the layer that declared it.
+fn give_back_table(layers: &mut Layers, path: &[String], origin: Origin) {
+    if let Some(layer) = layers.own_layer_of(&origin) {
+        let node = OriginNode::Table {
+            origin,
+            children: OriginTable::new(),
+        };
+        if let Some((key, parents)) = path.split_last() {
+            layer.keep(parents, key.clone(), Value::Table(Table::new()), node);
+        }
+    }
+}
+
+impl Layer {
+    /// Whether `origin` points into this layer: each layer of a load has its
+    /// own precedence, or, for files, its own path.
+    pub(super) fn owns(&self, origin: &Origin) -> bool {
+        origin.precedence() == self.precedence
+            && match (origin, &self.source) {
+                (Origin::File { path, .. }, Some(source)) => {
+                    Arc::ptr_eq(path, source) || path == source
+                }
+                (Origin::File { .. }, None) | (_, Some(_)) => false,
+                (_, None) => true,
+            }
+    }
+
+    /// Takes back a value displaced from `key` of the table at `parents` in
+    /// the merged tree. Those parent tables are here already: a layer's
+    /// tables are displaced before anything inside them (parents first), or
+    /// are still in the merged tree with only their own declaration
+    /// displaced, which put them here.
+    fn keep(&mut self, parents: &[String], key: String, value: Value, origin: OriginNode) {
+        let (mut table, mut origins) = (&mut self.table, &mut self.origins);
+        for segment in parents {
+            if !table.contains_key(segment) {
+                let declared = origin.origin().clone();
+                table.insert(segment.clone(), Value::Table(Table::new()));
+                origins.insert(
+                    segment.clone(),
+                    OriginNode::Table {
+                        origin: declared,
+                        children: OriginTable::new(),
+                    },
+                );
+            }
+            match (table.get_mut(segment), origins.get_mut(segment)) {
+                (Some(Value::Table(t)), Some(OriginNode::Table { children, .. })) => {
+                    table = t;
+                    origins = children;
+                }
+                // Not reachable by the invariant above; dropping the value
+                // beats a panic, and `explain` then omits only this layer.
+                _ => return,
+            }
+        }
+        table.insert(key.clone(), value);
+        origins.insert(key, origin);
+    }
+}

@@ -1,0 +1,312 @@
+//! Parsing one file: pure (text in, layer or positioned error out), so it
+//! is tested without a disk.
+//!
+//! A document is checked whole first (depth, number ranges), so that
+//! converting it cannot fail half way: a file with an error contributes
+//! nothing to a load, and one without is converted either into a layer of
+//! its own or, by the one merge rule, straight into the merged tree.
+
+use std::borrow::Cow;
+use std::path::Path;
+use std::sync::Arc;
+
+use toml::de::{DeFloat, DeInteger, DeTable, DeValue};
+use toml::{Table, Value};
+
+use super::merge::{Layers, put_leaf, table_slot};
+use super::snippet::{LineIndex, Snippets, snippet};
+use super::{Layer, MAX_DEPTH, OriginNode, OriginTable};
+use crate::{Error, FileKind, Origin};
+
+/// What a document nested deeper than [`MAX_DEPTH`] is told.
+const TOO_DEEP: &str = "keys, tables and arrays nest deeper than 64 levels";
+
+/// A document parsed and checked, ready to convert.
+pub(super) struct Parsed<'t> {
+    document: DeTable<'t>,
+    converter: Converter<'t>,
+}
+
+/// Parses a TOML document read from `path` and checks what converting it
+/// would refuse, so that the conversion cannot fail.
+pub(super) fn parse<'t>(
+    text: &'t str,
+    path: &Path,
+    kind: FileKind,
+    snippets: Snippets,
+) -> Result<Parsed<'t>, Error> {
+    // Editors on Windows write a BOM; TOML does not allow one.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let index = LineIndex::new(text);
+    let malformed = |offset: usize, message: String| {
+        let (line, column) = index.position(offset);
+        Error::Malformed {
+            path: path.to_owned(),
+            line,
+            column,
+            message,
+            snippet: snippet(&index, line, column, snippets),
+        }
+    };
+    if let Some(offset) = nesting_too_deep(text) {
+        return Err(malformed(offset, TOO_DEEP.to_owned()));
+    }
+    let document = DeTable::parse(text).map_err(|e| {
+        let offset = e.span().map_or(0, |s| s.start);
+        // The parser's own guard (a dotted key or header of 80 segments)
+        // says only "recursion limit": say what the limit is about.
+        let message = e.message().trim_end();
+        let message = if message.contains("recursion") {
+            TOO_DEEP
+        } else {
+            message
+        };
+        malformed(offset, message.to_owned())
+    })?;
+    let document = document.into_inner();
+    check_table(&document, 0).map_err(|(offset, message)| malformed(offset, message))?;
+    Ok(Parsed {
+        document,
+        converter: Converter {
+            path: Arc::from(path),
+            kind,
+            index,
+        },
+    })
+}
+
+impl Parsed<'_> {
+    /// The document as a layer of its own.
+    pub(super) fn into_layer(self) -> Layer {
+        let (table, origins) = self.converter.table(self.document);
+        Layer {
+            precedence: self.converter.kind.precedence(),
+            source: Some(Arc::clone(&self.converter.path)),
+            table,
+            origins,
+        }
+    }
+
+    /// Merges the document straight into the merged tree `dst`: a key the
+    /// tree has already keeps its allocation, and what the document
+    /// displaces goes back to `layers`. Returns the document's layer, which
+    /// holds nothing yet.
+    pub(super) fn merge_into(
+        self,
+        dst: &mut Table,
+        dst_origins: &mut OriginTable,
+        layers: &mut Layers,
+    ) -> Layer {
+        let converter = self.converter;
+        converter.merge(self.document, dst, dst_origins, &mut Vec::new(), layers);
+        let mut layer = Layer::empty(converter.kind.precedence());
+        layer.source = Some(converter.path);
+        layer
+    }
+}
+
+type CheckError = (usize, String);
+
+/// Checks a table found at `depth` for what converting it would refuse.
+fn check_table(de: &DeTable<'_>, depth: usize) -> Result<(), CheckError> {
+    // Header tables and dotted keys nest without brackets, so the bracket
+    // scan before parsing cannot see them: count levels here.
+    let depth = depth + 1;
+    for value in de.values() {
+        let start = value.span().start;
+        if depth > MAX_DEPTH {
+            return Err((start, TOO_DEEP.to_owned()));
+        }
+        check_value(value.get_ref(), depth, start)?;
+    }
+    Ok(())
+}
+
+/// Checks a value found at `depth`.
+fn check_value(de: &DeValue<'_>, depth: usize, start: usize) -> Result<(), CheckError> {
+    match de {
+        DeValue::Integer(i) => integer(i, start).map(drop),
+        DeValue::Float(f) => float(f, start).map(drop),
+        DeValue::Array(items) => {
+            if depth >= MAX_DEPTH && !items.is_empty() {
+                return Err((start, TOO_DEEP.to_owned()));
+            }
+            items
+                .iter()
+                .try_for_each(|item| check_value(item.get_ref(), depth + 1, item.span().start))
+        }
+        DeValue::Table(t) => check_table(t, depth),
+        DeValue::String(_) | DeValue::Boolean(_) | DeValue::Datetime(_) => Ok(()),
+    }
+}
+
+fn integer(i: &DeInteger<'_>, start: usize) -> Result<i64, CheckError> {
+    i64::from_str_radix(i.as_str(), i.radix()).map_err(|_| {
+        (
+            start,
+            "integer out of range for a 64-bit signed integer".to_owned(),
+        )
+    })
+}
+
+fn float(f: &DeFloat<'_>, start: usize) -> Result<f64, CheckError> {
+    parse_float(f.as_str()).ok_or_else(|| (start, format!("invalid float `{}`", f.as_str())))
+}
+
+/// The offset of the first bracket that opens more than [`MAX_DEPTH`] levels,
+/// counted without parsing (brackets inside strings and comments only make
+/// the count larger, which errs on the side of refusing absurd input).
+fn nesting_too_deep(text: &str) -> Option<usize> {
+    // Only inline tables and arrays nest; header tables (`[a.b.c]`) and dotted
+    // keys do not recurse in the parser, so only those brackets count, and a
+    // cheap upper bound avoids the scan for ordinary files.
+    if text.bytes().filter(|&b| b == b'[' || b == b'{').count() <= MAX_DEPTH {
+        return None;
+    }
+    let mut depth = 0usize;
+    let mut in_comment = false;
+    let mut quote: Option<u8> = None;
+    let mut escaped = false;
+    for (i, b) in text.bytes().enumerate() {
+        if in_comment {
+            in_comment = b != b'\n';
+            continue;
+        }
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' && q == b'"' {
+                escaped = true;
+            } else if b == q || b == b'\n' {
+                quote = None;
+            }
+            continue;
+        }
+        match b {
+            b'#' => in_comment = true,
+            b'"' | b'\'' => quote = Some(b),
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Some(i);
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Turns toml's parse tree (spans, borrowed text), checked already, into
+/// tables and their origins.
+struct Converter<'t> {
+    path: Arc<Path>,
+    kind: FileKind,
+    index: LineIndex<'t>,
+}
+
+impl Converter<'_> {
+    fn origin(&self, offset: usize) -> Origin {
+        let (line, column) = self.index.position(offset);
+        Origin::File {
+            path: Arc::clone(&self.path),
+            kind: self.kind,
+            line,
+            column,
+        }
+    }
+
+    /// Converts `de` into a new table, with the origin of each entry.
+    ///
+    /// The parse tree's keys come sorted and unique (it is a map), so both
+    /// tables are built in bulk from sorted entries rather than by one
+    /// search and insertion per key: this runs for every key of every file.
+    fn table(&self, de: DeTable<'_>) -> (Table, OriginTable) {
+        let mut values = Vec::with_capacity(de.len());
+        let mut origins = Vec::with_capacity(de.len());
+        for (key, value) in de {
+            let key = key.into_inner().into_owned();
+            let origin = self.origin(value.span().start);
+            match value.into_inner() {
+                DeValue::Table(inner) => {
+                    let (table, children) = self.table(inner);
+                    values.push((key.clone(), Value::Table(table)));
+                    origins.push((key, OriginNode::Table { origin, children }));
+                }
+                other => {
+                    values.push((key.clone(), self.value(other)));
+                    origins.push((key, OriginNode::Leaf(origin)));
+                }
+            }
+        }
+        (values.into_iter().collect(), origins.into_iter().collect())
+    }
+
+    /// Merges `de` into `dst`, at `path` of the merged tree, by the one
+    /// merge rule (`merge::table_slot` and `merge::put_leaf`).
+    fn merge(
+        &self,
+        de: DeTable<'_>,
+        dst: &mut Table,
+        dst_origins: &mut OriginTable,
+        path: &mut Vec<String>,
+        layers: &mut Layers,
+    ) {
+        for (key, value) in de {
+            let key: Cow<'_, str> = key.into_inner();
+            let origin = self.origin(value.span().start);
+            match value.into_inner() {
+                DeValue::Table(inner) => {
+                    path.push(key.into_owned());
+                    if let Some((table, origins)) =
+                        table_slot(dst, dst_origins, origin, path, layers)
+                    {
+                        self.merge(inner, table, origins, path, layers);
+                    }
+                    path.pop();
+                }
+                other => {
+                    let value = self.value(other);
+                    let node = OriginNode::Leaf(origin);
+                    put_leaf(dst, dst_origins, (key, None), value, node, path, layers);
+                }
+            }
+        }
+    }
+
+    /// Converts a value the check let through.
+    fn value(&self, de: DeValue<'_>) -> Value {
+        match de {
+            DeValue::String(s) => Value::String(s.into_owned()),
+            // In range and valid: `check_value` saw them.
+            DeValue::Integer(i) => Value::Integer(integer(&i, 0).unwrap_or_default()),
+            DeValue::Float(f) => Value::Float(float(&f, 0).unwrap_or_default()),
+            DeValue::Boolean(b) => Value::Boolean(b),
+            DeValue::Datetime(d) => Value::Datetime(d),
+            DeValue::Array(items) => Value::Array(
+                items
+                    .into_iter()
+                    .map(|item| self.value(item.into_inner()))
+                    .collect(),
+            ),
+            // An inline table in an array: arrays are leaves, so the
+            // origins inside it are not kept.
+            DeValue::Table(t) => Value::Table(self.table(t).0),
+        }
+    }
+}
+
+fn parse_float(text: &str) -> Option<f64> {
+    let unsigned = text.trim_start_matches(['+', '-']);
+    if unsigned == "nan" {
+        let nan = f64::NAN;
+        return Some(if text.starts_with('-') { -nan } else { nan });
+    }
+    // Most floats have no digit separators: parse those without a copy.
+    if text.contains('_') {
+        text.replace('_', "").parse().ok()
+    } else {
+        text.parse().ok()
+    }
+}

@@ -1,0 +1,108 @@
+//! The lines a parse error shows: positions in a text and the snippet with
+//! a caret under the column.
+
+/// What an error snippet may show of the offending line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Snippets {
+    /// The line as written.
+    Shown,
+    /// The key only, the value hidden: for bricks whose files hold secrets.
+    Redacted,
+}
+
+/// Line starts of a text, to turn byte offsets into `line:column`.
+pub(crate) struct LineIndex<'a> {
+    pub(crate) text: &'a str,
+    starts: Vec<usize>,
+}
+
+impl<'a> LineIndex<'a> {
+    pub(crate) fn new(text: &'a str) -> Self {
+        let starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        LineIndex { text, starts }
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    pub(crate) fn position(&self, offset: usize) -> (u32, u32) {
+        let offset = offset.min(self.text.len());
+        let line = self.starts.partition_point(|&s| s <= offset) - 1;
+        let start = self.starts[line];
+        let column = self
+            .text
+            .get(start..offset)
+            .map_or(offset - start, |s| s.chars().count());
+        (line as u32 + 1, column as u32 + 1)
+    }
+
+    /// The text of the line holding `offset`, without its line break.
+    pub(crate) fn line_text(&self, line: u32) -> &'a str {
+        let start = self.starts[(line - 1) as usize];
+        let end = self
+            .starts
+            .get(line as usize)
+            .map_or(self.text.len(), |&next| next - 1);
+        self.text[start..end].trim_end_matches('\r')
+    }
+}
+
+/// The offending line with a caret under the column, `rustc`-style.
+pub(crate) fn snippet(index: &LineIndex<'_>, line: u32, column: u32, snippets: Snippets) -> String {
+    let mut text = index.line_text(line).to_owned();
+    if snippets == Snippets::Redacted {
+        // Keep the key so the user can find the line; hide what follows `=`,
+        // and all of a line that is inside a (perhaps secret) string.
+        text = crate::secret::snippet_line(index.text, line);
+    }
+    // A hostile or generated file can have a line of megabytes: show a
+    // window around the column, not the whole line.
+    let (text, caret) = window(&text, column.saturating_sub(1) as usize, SNIPPET_WIDTH);
+    let (text, caret) = escaped_line(&text, caret);
+    let gutter = line.to_string();
+    let pad = " ".repeat(gutter.len());
+    let caret_pad = " ".repeat(caret);
+    format!("{pad} |\n{gutter} | {text}\n{pad} | {caret_pad}^")
+}
+
+/// A snippet line with its control characters escaped (a file can hold an
+/// escape sequence in a comment or a string), and where the caret moves to.
+/// Tabs stay: they are ordinary TOML white space.
+fn escaped_line(text: &str, caret: usize) -> (String, usize) {
+    let mut shown = String::with_capacity(text.len());
+    let mut shown_caret = caret;
+    for (i, c) in text.chars().enumerate() {
+        let escaped = crate::shown::terminal_safe(c.encode_utf8(&mut [0; 4])).into_owned();
+        if i < caret {
+            shown_caret += escaped.chars().count() - 1;
+        }
+        shown.push_str(&escaped);
+    }
+    (shown, shown_caret)
+}
+
+/// The widest snippet line shown, in characters.
+const SNIPPET_WIDTH: usize = 100;
+
+/// At most `width` characters of `text` around character `column`, with `…`
+/// where it was cut, and the caret's position in the result.
+fn window(text: &str, column: usize, width: usize) -> (String, usize) {
+    let chars: Vec<char> = text.chars().collect();
+    if chars.len() <= width {
+        return (text.to_owned(), column);
+    }
+    let start = column
+        .saturating_sub(width / 2)
+        .min(chars.len().saturating_sub(width));
+    let end = (start + width).min(chars.len());
+    let mut shown: String = chars[start..end].iter().collect();
+    let mut caret = column - start;
+    if start > 0 {
+        shown.insert(0, '…');
+        caret += 1;
+    }
+    if end < chars.len() {
+        shown.push('…');
+    }
+    (shown, caret)
+}

@@ -1,0 +1,145 @@
+//! Stacking a load's layers: a pure function of the load's [`Inputs`] and
+//! the texts of its files (no environment, no disk).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use toml::Table;
+
+use super::Inputs;
+use super::checks::check_against_defaults;
+use super::env_layer::env_layer;
+use super::overrides::cli_layer;
+use crate::bricks::Schema;
+use crate::config::{Resolved, Warning};
+use crate::layer::{Merged, Snippets};
+use crate::{BrickConfig, Error, FileKind, Layer, Origin, Profile};
+
+/// A brick's files as read: each with its text, in merge order, and the
+/// problems met reading them.
+#[derive(Default)]
+pub(super) struct Files {
+    pub(super) texts: Vec<(PathBuf, String, FileKind)>,
+    pub(super) errors: Vec<Error>,
+}
+
+/// The configuration `inputs` and `files` make: every layer parsed once and
+/// merged by the one rule, what it loses kept for `explain`, then checked against the
+/// schema's defaults. The schema's own checks (types, rules) run later, once
+/// these structural problems are out of the way.
+pub(super) fn assemble(
+    inputs: &Inputs,
+    schema: Option<&dyn Schema>,
+    files: Files,
+) -> Result<BrickConfig, Error> {
+    let Files { texts, mut errors } = files;
+    let brick = &inputs.brick;
+    let secret_keys = schema.map_or(&[][..], |s| s.secret_keys());
+    let snippets = if secret_keys.is_empty() {
+        Snippets::Shown
+    } else {
+        Snippets::Redacted
+    };
+    let defaults_layer = schema.map(|s| defaults_layer(s, inputs.profile));
+    let empty = Table::new();
+    let defaults = defaults_layer
+        .as_ref()
+        .map_or(&empty, |layer| layer.table());
+
+    // Each layer is stacked as soon as it is parsed: the merged tree takes
+    // its values, and it keeps what they displace (see `layer::merge`).
+    let mut warnings = Vec::new();
+    let mut merged = Merged::default();
+    if let Some(layer) = &defaults_layer {
+        merged.push_shared(Arc::clone(layer));
+    }
+    for (path, text, kind) in texts {
+        if let Err(e) = merged.push_file(&text, &path, kind, snippets) {
+            errors.push(e);
+        }
+    }
+    if let Some(schema) = schema {
+        let env = env_layer(
+            brick,
+            schema,
+            &inputs.env,
+            defaults,
+            &mut warnings,
+            &mut errors,
+        )?;
+        merged.push(env);
+    }
+    merged.push(cli_layer(
+        brick,
+        &inputs.overrides,
+        defaults,
+        secret_keys,
+        &mut errors,
+    ));
+    let (table, origins, layers) = merged.into_parts();
+
+    if schema.is_some() {
+        let mut problems = Vec::new();
+        check_against_defaults(
+            brick,
+            &table,
+            &origins,
+            defaults,
+            &mut Vec::new(),
+            &mut problems,
+        );
+        for problem in problems {
+            match problem {
+                Error::UnknownKey {
+                    key,
+                    origin,
+                    suggestion,
+                } if !inputs.strict => {
+                    tracing::warn!("unknown key `{key}` at `{origin}`");
+                    warnings.push(Warning::UnknownKey {
+                        key,
+                        origin,
+                        suggestion,
+                    });
+                }
+                other => errors.push(other),
+            }
+        }
+    }
+    if let Some(e) = Error::from_list(errors) {
+        return Err(e);
+    }
+    Ok(BrickConfig::from(Resolved {
+        name: brick.to_string(),
+        profile: inputs.profile,
+        table,
+        origins,
+        layers,
+        secret_keys,
+        known: defaults_layer,
+        warnings,
+    }))
+}
+
+/// A schema's defaults for a profile as a layer. Serializing the defaults is
+/// a good part of a load's cost, so layers of schemas with a `cache_id` are
+/// built once per process and shared.
+fn defaults_layer(schema: &dyn Schema, profile: Profile) -> Arc<Layer> {
+    type Built = HashMap<(&'static str, Profile), Arc<Layer>>;
+    static BUILT: OnceLock<Mutex<Built>> = OnceLock::new();
+    let build = || {
+        Arc::new(Layer::from_table(
+            schema.defaults(profile),
+            &Origin::ProfileDefault(profile),
+        ))
+    };
+    let Some(id) = schema.cache_id() else {
+        return build();
+    };
+    let mut built = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    Arc::clone(built.entry((id, profile)).or_insert_with(build))
+}
