@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use confd::{KeyPath, Layer, Loader, Precedence};
+use confd::{FileKind, KeyPath, Layer, Loader, Snippets};
 use libfuzzer_sys::fuzz_target;
 use toml::{Table, Value};
 
@@ -112,12 +112,12 @@ fuzz_target!(|data: &[u8]| {
             assert!(loaded.is_err(), "a non-UTF-8 file loaded");
             return;
         };
-        let precedence = if layers.is_empty() {
-            Precedence::MainFile
+        let kind = if layers.is_empty() {
+            FileKind::MainFile
         } else {
-            Precedence::DropIn
+            FileKind::DropIn
         };
-        match Layer::parse(text, path, precedence, false) {
+        match Layer::parse(text, path, kind, Snippets::Shown) {
             Ok(layer) => layers.push(layer),
             Err(_) => {
                 assert!(loaded.is_err(), "a malformed file loaded");
