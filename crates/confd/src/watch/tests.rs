@@ -1,0 +1,196 @@
+//! Unit tests of the watch engine.
+use super::*;
+use notify::event::Flag;
+use notify_debouncer_full::DebouncedEvent;
+
+fn recv(events: &Receiver<WatchEvent>) -> WatchEvent {
+    events
+        .recv_timeout(Duration::from_secs(10))
+        .expect("an event within 10 s")
+}
+
+#[test]
+fn a_rescan_reloads_every_brick() -> Result<(), Box<dyn std::error::Error>> {
+    // The main files are hard links to files outside conf.d: written
+    // through the other name, they change with no event in any watched
+    // directory, so only the rescan can bring the new values in.
+    let dir = tempfile::tempdir()?;
+    let conf_d = dir.path().join("etc/conf.d");
+    std::fs::create_dir_all(&conf_d)?;
+    let outside = dir.path().join("outside");
+    std::fs::create_dir(&outside)?;
+    for brick in ["one", "two"] {
+        std::fs::write(outside.join(brick), "v = 1\n")?;
+        std::fs::hard_link(outside.join(brick), conf_d.join(brick))?;
+    }
+    let loader = Loader::new()
+        .state_dir(dir.path())
+        .env(std::iter::empty::<(String, String)>());
+    let watch = Watcher::new(loader).watch_set(["one", "two"])?;
+    for brick in ["one", "two"] {
+        // In place: a rename would break the link.
+        std::fs::write(outside.join(brick), "v = 2\n")?;
+    }
+    // Nothing came of it without the rescan.
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(watch.events().try_recv().is_err());
+
+    let rescan = notify::Event::new(EventKind::Other).set_flag(Flag::Rescan);
+    watch.control.send(Msg::Fs(Ok(vec![DebouncedEvent::new(
+        rescan,
+        Instant::now(),
+    )])))?;
+    let mut reloaded = Vec::new();
+    for _ in 0..2 {
+        let WatchEvent::Reloaded(r) = recv(watch.events()) else {
+            panic!("expected a reload");
+        };
+        assert_eq!(r.changes.len(), 1);
+        assert_eq!(
+            r.changes[0].new.as_ref().map(|s| &s.value),
+            Some(&toml::Value::Integer(2))
+        );
+        reloaded.push(r.brick.to_string());
+    }
+    reloaded.sort();
+    assert_eq!(reloaded, ["one", "two"]);
+    Ok(())
+}
+
+/// A watch of `bricks` in the state dir `root`, and an engine like its
+/// thread's, armed, to test the engine's parts without the thread.
+fn engine(
+    root: &Path,
+    bricks: &[&str],
+) -> Result<(BrickSetWatch, Engine), Box<dyn std::error::Error>> {
+    let loader = Loader::new()
+        .state_dir(root)
+        .env(std::iter::empty::<(String, String)>());
+    let watch = Watcher::new(loader.clone()).watch_set(bricks)?;
+    let (tx, _rx) = mpsc::channel();
+    let mut engine = Engine {
+        loader,
+        state_root: root.to_owned(),
+        conf_d: root.join("etc/conf.d"),
+        debounce: DEFAULT_DEBOUNCE,
+        tracked: Vec::new(),
+        shared: Arc::clone(&watch.shared),
+        events: tx,
+        debouncer: new_debouncer(DEFAULT_DEBOUNCE, None, |_| {})?,
+        watched: BTreeMap::new(),
+        on_warning: Arc::new(|_| {}),
+        told: BTreeSet::new(),
+        next_poll: None,
+    };
+    engine.rearm(true);
+    Ok((watch, engine))
+}
+
+#[test]
+fn a_polled_directory_changes_only_with_what_the_watch_needs_in_it()
+-> Result<(), Box<dyn std::error::Error>> {
+    // As root every directory can be watched: the fingerprint a polled
+    // one would get is tested directly.
+    let dir = tempfile::tempdir()?;
+    let root = std::fs::canonicalize(dir.path())?;
+    let state = root.join("state");
+    std::fs::create_dir_all(state.join("etc/conf.d"))?;
+    std::fs::create_dir_all(root.join("shared"))?;
+    std::fs::write(root.join("shared/mounts.toml"), "v = 1\n")?;
+    std::os::unix::fs::symlink(
+        root.join("shared/mounts.toml"),
+        state.join("etc/conf.d/mounts"),
+    )?;
+    let (_watch, engine) = engine(&state, &["mounts"])?;
+    let look = |path: &Path| {
+        let role = &engine.watched.get(path).expect("watched").role;
+        engine.fingerprint(path, role)
+    };
+    let (above, shared, conf_d) = (root.clone(), root.join("shared"), state.join("etc/conf.d"));
+    let before = (look(&above), look(&shared), look(&conf_d));
+
+    // Other entries made, edited and removed beside the way: nothing.
+    std::fs::write(root.join("other"), "x")?;
+    std::fs::write(root.join("other"), "xy")?;
+    std::fs::create_dir(root.join("other.d"))?;
+    std::fs::write(root.join("shared/unrelated"), "x")?;
+    std::fs::remove_file(root.join("other"))?;
+    assert_eq!(look(&above), before.0);
+    assert_eq!(look(&shared), before.1);
+
+    // The linked file edited in place.
+    std::fs::write(root.join("shared/mounts.toml"), "v = 2\n")?;
+    assert_ne!(look(&shared), before.1);
+    // Anything made in `conf.d` (a `NAME.d`, an editor's temp file).
+    std::fs::write(conf_d.join(".mounts.swp"), "")?;
+    assert_ne!(look(&conf_d), before.2);
+    // The state dir replaced on the way.
+    std::fs::rename(&state, root.join("state.old"))?;
+    std::fs::create_dir(&state)?;
+    assert_ne!(look(&above), before.0);
+    Ok(())
+}
+
+#[test]
+fn notify_errors_read_as_lowercase_reasons_without_debug_output() {
+    let io = |errno| notify::Error::io(std::io::Error::from_raw_os_error(errno));
+    assert_eq!(notify_reason(&io(13)), "permission denied");
+    assert_eq!(notify_reason(&io(24)), "too many open files");
+    let limit = notify::Error::new(notify::ErrorKind::MaxFilesWatch).add_path(PathBuf::from("/x"));
+    assert_eq!(
+        notify_reason(&limit),
+        "the inotify watch limit is reached (`fs.inotify.max_user_watches`)"
+    );
+    let error = WatchError::Notify {
+        path: PathBuf::from("/s/etc/conf.d"),
+        error: io(24).add_path(PathBuf::from("/s/etc/conf.d")),
+    };
+    assert_eq!(
+        error.to_string(),
+        "cannot watch `/s/etc/conf.d`: too many open files"
+    );
+}
+
+#[test]
+fn events_are_attributed_to_their_brick() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let root = std::fs::canonicalize(dir.path())?;
+    std::fs::create_dir_all(root.join("etc/conf.d/cache.d"))?;
+    std::fs::create_dir_all(root.join("var"))?;
+    let (_watch, engine) = engine(&root, &["mounts", "cache"])?;
+    let attribute = |relative: &str| {
+        let mut dirty = Dirty::default();
+        engine.attribute(&root.join(relative), &mut dirty);
+        (dirty.moved, dirty.all, dirty.bricks)
+    };
+    let conf_d = "etc/conf.d";
+    assert_eq!(
+        attribute(&format!("{conf_d}/mounts")),
+        (false, false, vec![0])
+    );
+    assert_eq!(
+        attribute(&format!("{conf_d}/cache.d/50-x.toml")),
+        (false, false, vec![1])
+    );
+    // Could be anything, so everything reloads.
+    assert_eq!(
+        attribute(&format!("{conf_d}/.mounts.swp")),
+        (false, true, vec![])
+    );
+    // On the way to a watched directory: look again, reload everything.
+    for moved in [
+        conf_d,
+        "etc",
+        "",
+        "etc/conf.d/cache.d",
+        "etc/conf.d/mounts.d",
+    ] {
+        assert_eq!(attribute(moved), (true, true, vec![]), "{moved:?}");
+    }
+    // Beside the way: nobody's business.
+    assert_eq!(attribute("var"), (false, false, vec![]));
+    assert_eq!(attribute("etc/profiles"), (false, false, vec![]));
+    // A directory not watched (any more): look again.
+    assert_eq!(attribute("var/lib/store"), (true, true, vec![]));
+    Ok(())
+}
