@@ -1035,3 +1035,16 @@ fn help_and_version_that_cannot_be_written_fail() {
         );
     }
 }
+
+#[test]
+fn a_refused_set_creates_nothing_not_even_the_lock() {
+    let sandbox = Sandbox::new();
+    for args in [
+        ["config", "set", "cache.backend", "bogus"],
+        ["config", "set", "uploads.min_chunk_size", "999999999999"],
+    ] {
+        let run = sandbox.run(&args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.transcript());
+        assert!(!sandbox.state().exists(), "{args:?} created the state dir");
+    }
+}

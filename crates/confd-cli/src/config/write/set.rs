@@ -65,38 +65,27 @@ pub(crate) fn set(
     check_links(global, &path)?;
 
     let file = resolve(&path);
-    let _lock = lock(global, &file)?;
-    let existing = confd::read_config_file(&file)?;
-    let original = existing
-        .clone()
-        .unwrap_or_else(|| starting_text(brick, drop_in));
-    let file_problem = |invalid: Invalid| {
-        Failure::Config(format!(
-            "{}\nthe `{brick}` configuration does not load as it is, so nothing was set: fix the file named above first (`nexus config validate {brick}`)",
-            invalid.message
-        ))
+    let change = Change {
+        global,
+        target,
+        value: &value,
+        shown,
+        path: &path,
+        file: &file,
+        drop_in,
     };
-    // A key that already holds the value is left as written (`0x100` stays
-    // `0x100`): nothing to do, and nothing touched.
-    if existing.is_some()
-        && let Ok(table) = original.parse::<toml::Table>()
-        && confd::value_at(&table, &target.key) == Some(&value)
-    {
+    // A refusal is found before the lock is taken, so a refused `set`
+    // creates nothing, not even the lock; the change is then made again
+    // under the lock, from the file as it is then.
+    if change.prepare()?.is_none() {
         report_set(global, target, &path, false);
         return Ok(());
     }
-    let updated = match document::set_in_document(&original, &target.key, &value) {
-        Ok(updated) => updated,
-        Err(message) => {
-            validate(global, brick, &path, &original).map_err(file_problem)?;
-            return Err(Failure::Usage(format!("cannot set `{target}`: {message}")));
-        }
+    let _lock = lock(global, &file)?;
+    let Some((original, updated)) = change.prepare()? else {
+        report_set(global, target, &path, false);
+        return Ok(());
     };
-    if let Err(invalid) = validate(global, brick, &path, &updated) {
-        // Blame the value only when the file loaded without it.
-        validate(global, brick, &path, &original).map_err(file_problem)?;
-        return Err(Failure::Usage(value_error(target, shown, &invalid.error)));
-    }
     let mode = mode_for(&file, brick, writes_new_secret(brick, &original, &updated));
     write(&path, &file, &updated, mode)?;
     report_set(global, target, &path, true);
@@ -118,6 +107,60 @@ pub(crate) fn set(
         )),
     }
     Ok(())
+}
+
+/// One `set` to make: the key, its value, and the file it goes to.
+struct Change<'a> {
+    global: &'a Global,
+    target: &'a BrickKey,
+    value: &'a toml::Value,
+    shown: &'a str,
+    path: &'a Path,
+    file: &'a Path,
+    drop_in: Option<&'a str>,
+}
+
+impl Change<'_> {
+    /// The file's text before and after, from the file as it is now; `None`
+    /// when the key already holds the value (`0x100` stays `0x100`). Refused
+    /// when the value is not acceptable, or the file does not load as it is.
+    fn prepare(&self) -> Result<Option<(String, String)>, Failure> {
+        let (global, target, path) = (self.global, self.target, self.path);
+        let brick = &target.brick;
+        let existing = confd::read_config_file(self.file)?;
+        let original = existing
+            .clone()
+            .unwrap_or_else(|| starting_text(brick, self.drop_in));
+        let file_problem = |invalid: Invalid| {
+            Failure::Config(format!(
+                "{}\nthe `{brick}` configuration does not load as it is, so nothing was set: fix the file named above first (`nexus config validate {brick}`)",
+                invalid.message
+            ))
+        };
+        if existing.is_some()
+            && let Ok(table) = original.parse::<toml::Table>()
+            && confd::value_at(&table, &target.key) == Some(self.value)
+        {
+            return Ok(None);
+        }
+        let updated = match document::set_in_document(&original, &target.key, self.value) {
+            Ok(updated) => updated,
+            Err(message) => {
+                validate(global, brick, path, &original).map_err(file_problem)?;
+                return Err(Failure::Usage(format!("cannot set `{target}`: {message}")));
+            }
+        };
+        if let Err(invalid) = validate(global, brick, path, &updated) {
+            // Blame the value only when the file loaded without it.
+            validate(global, brick, path, &original).map_err(file_problem)?;
+            return Err(Failure::Usage(value_error(
+                target,
+                self.shown,
+                &invalid.error,
+            )));
+        }
+        Ok(Some((original, updated)))
+    }
 }
 
 /// Says what `set` did, in the output format asked for.
