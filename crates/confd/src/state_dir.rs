@@ -154,10 +154,14 @@ impl StateDir {
                 Ok(meta) if meta.is_file() => "a file",
                 Ok(meta) => crate::file::describe(meta.file_type()),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    if std::fs::symlink_metadata(&path).is_err() {
-                        return Ok(());
+                    match std::fs::symlink_metadata(&path) {
+                        Err(_) => return Ok(()),
+                        Ok(meta) if meta.file_type().is_symlink() => "a dangling symlink",
+                        // Created between the two looks (a concurrent
+                        // `init`): judged as it is now.
+                        Ok(meta) if meta.is_dir() => continue,
+                        Ok(meta) => crate::file::describe(meta.file_type()),
                     }
-                    "a dangling symlink"
                 }
                 // Permission problems are the command's to report, with the
                 // path it could not read.
