@@ -18,6 +18,7 @@ mod init;
 mod long_input;
 mod matrix;
 mod secrets;
+mod snapshot;
 mod support;
 mod vfs;
 mod watch;

@@ -68,6 +68,7 @@ mod secret;
 mod seed;
 mod shipped;
 mod shown;
+pub mod snapshot;
 mod state_dir;
 mod value;
 mod watch;
