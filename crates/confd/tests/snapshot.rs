@@ -108,6 +108,10 @@ fn a_guest_with_only_the_snapshot_loads_what_the_host_loads() {
     std::fs::write(&file, snapshot.to_toml()).unwrap();
     let empty_state = guest_dir.path().join("state");
     std::fs::create_dir(&empty_state).unwrap();
+    let withheld =
+        confd::snapshot::take(&loader, &names, SnapshotOptions { no_secrets: true }).unwrap();
+    let withheld_file = guest_dir.path().join("no-secrets.toml");
+    std::fs::write(&withheld_file, withheld.to_toml()).unwrap();
     // The host's state dir is gone: the guest cannot have read it.
     drop(host);
 
@@ -121,6 +125,17 @@ fn a_guest_with_only_the_snapshot_loads_what_the_host_loads() {
         got.contains("pool_size = 30"),
         "the host's profile, cloud: {got}"
     );
+
+    // Secrets withheld: the same, but for them, which take their defaults.
+    let got = guest(&[
+        ("NEXUS_CONFIG_SNAPSHOT", &withheld_file),
+        ("NEXUS_STATE_DIR", &empty_state),
+    ]);
+    let without_secrets = expected
+        .replace("\"sk-host\"", "\"\"")
+        .replace("\"postgresql://u:pw@db/nexus\"", "\"\"");
+    assert_ne!(without_secrets, expected);
+    assert_eq!(got, without_secrets);
 }
 
 #[test]
