@@ -97,13 +97,15 @@ pub(super) fn assemble(
     ));
     let (table, origins, layers) = merged.into_parts();
 
-    if schema.is_some() {
+    if let Some(schema) = schema {
         let mut problems = Vec::new();
+        let declared = |path: &str| schema.keys().iter().any(|k| k.path == path);
         check_against_defaults(
             brick,
             &table,
             &origins,
             defaults,
+            &declared,
             &mut Vec::new(),
             &mut problems,
         );
