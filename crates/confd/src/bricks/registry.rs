@@ -103,3 +103,29 @@ pub fn lookup(name: &str) -> Option<&'static dyn Schema> {
         .ok()
         .map(|i| all[i])
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{Brick, Profile};
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Escape {
+        x: u32,
+    }
+
+    impl Brick for Escape {
+        const NAME: &'static str = "../escape";
+        fn defaults(_: Profile) -> Self {
+            Escape { x: 1 }
+        }
+    }
+    crate::register_brick!(Escape);
+
+    #[test]
+    fn a_hand_registered_name_that_is_no_file_name_is_left_out() {
+        assert!(super::lookup("../escape").is_none());
+        assert!(super::registered().iter().all(|s| s.name() != "../escape"));
+        // The same kind of brick, registered properly, is found.
+        assert!(super::lookup("vault").is_some());
+    }
+}
