@@ -85,8 +85,8 @@ fn a_product_binary_knows_its_own_brick_and_nothing_else() {
     );
     for line in [
         "#host = \"localhost\"",
-        "#[tls]",
-        "#min_version = \"1.2\"",
+        "# Table `tls`: TLS client settings.",
+        "#tls.min_version = \"1.2\"",
         "cloud 16",
     ] {
         assert!(text.contains(line), "`{line}` missing from\n{text}");

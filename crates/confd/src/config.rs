@@ -106,6 +106,8 @@ pub(crate) struct Resolved {
     /// displaced from it (the rest is in `table`, where `origins` name it).
     pub(crate) layers: Vec<Kept>,
     pub(crate) secret_keys: &'static [&'static str],
+    /// The schema's keys without a default, known all the same.
+    pub(crate) optional_keys: &'static [&'static str],
     /// The schema's defaults, which name every key the brick knows.
     pub(crate) known: Option<Arc<Layer>>,
     pub(crate) warnings: Vec<Warning>,
@@ -271,11 +273,12 @@ impl BrickConfig {
             return false;
         }
         crate::secret::at_or_under(declared, key)
-            || self
+            || (self
                 .inner
                 .known
                 .as_ref()
                 .is_some_and(|known| value_at(known.table(), key).is_none())
+                && !crate::secret::at_or_under(self.inner.optional_keys, key))
     }
 
     /// The merged table with every non-empty secret (as
@@ -287,6 +290,25 @@ impl BrickConfig {
             self.redact_in(&mut table, &mut Vec::new());
         }
         table
+    }
+
+    /// `value`, found at `key`, as it may be shown: redacted when the key is
+    /// secret, and, when it is a table, with every secret inside it
+    /// redacted (`get BRICK.table` must not print what `show` hides).
+    #[must_use]
+    pub fn redacted_value(&self, key: &KeyPath, value: &Value) -> Value {
+        if self.is_secret(key) {
+            return redact(value);
+        }
+        match value {
+            Value::Table(table) => {
+                let mut table = table.clone();
+                let mut prefix: Vec<String> = key.segments().to_vec();
+                self.redact_in(&mut table, &mut prefix);
+                Value::Table(table)
+            }
+            other => other.clone(),
+        }
     }
 
     fn redact_in(&self, table: &mut Table, prefix: &mut Vec<String>) {

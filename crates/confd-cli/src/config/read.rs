@@ -1,6 +1,6 @@
 //! `nexus config show` and `nexus config get`.
 
-use confd::{BrickConfig, BrickName, KeyPath, redact};
+use confd::{BrickConfig, BrickName, KeyPath};
 use serde_json::json;
 use toml::Value;
 
@@ -10,10 +10,10 @@ use crate::{Failure, Format, Global};
 
 /// A value as it may be printed: redacted when secret, unless asked.
 fn shown(config: &BrickConfig, key: &KeyPath, value: &Value, show_secrets: bool) -> Value {
-    if config.is_secret(key) && !show_secrets {
-        redact(value)
-    } else {
+    if show_secrets {
         value.clone()
+    } else {
+        config.redacted_value(key, value)
     }
 }
 

@@ -97,7 +97,8 @@ pub(super) fn assemble(
 
     if let Some(schema) = schema {
         let mut problems = Vec::new();
-        let declared = |path: &str| schema.keys().iter().any(|k| k.path == path);
+        let optional = schema.optional_keys();
+        let declared = |path: &str| optional.contains(&path);
         check_against_defaults(
             brick,
             &table,
@@ -135,6 +136,7 @@ pub(super) fn assemble(
         origins,
         layers,
         secret_keys,
+        optional_keys: schema.map_or(&[][..], |s| s.optional_keys()),
         known: defaults_layer,
         warnings,
     }))
