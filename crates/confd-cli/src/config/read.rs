@@ -1,9 +1,10 @@
-//! `nexus config show` and `nexus config get`.
+//! `nexus config show`, `get` and `explain`.
 
 use confd::{BrickConfig, BrickName, KeyPath, redact};
 use serde_json::json;
 use toml::Value;
 
+use super::docs::KeyFacts;
 use super::{BrickKey, load};
 use crate::output::{json_origin, json_value, leaves, toml_document};
 use crate::{Failure, Format, Global};
@@ -104,6 +105,9 @@ pub(crate) fn explain(
             "`{target}` is not set by any layer"
         )));
     }
+    // What the brick declares of the key comes first, then the layers.
+    let schema = confd::bricks::lookup(target.brick.as_str());
+    let facts = schema.and_then(|schema| KeyFacts::of(schema, &target.key));
     let winner = layers.len() - 1;
     let shown: Vec<(Value, &confd::Origin)> = layers
         .iter()
@@ -111,6 +115,9 @@ pub(crate) fn explain(
         .collect();
     match global.format {
         Format::Text => {
+            if let Some(facts) = &facts {
+                println!("{}", facts.explain_text(show_secrets));
+            }
             println!("{target} = {}", shown[winner].0);
             let values: Vec<String> = shown.iter().map(|(v, _)| v.to_string()).collect();
             let width = values.iter().map(|v| v.chars().count()).max().unwrap_or(0);
@@ -128,10 +135,14 @@ pub(crate) fn explain(
                     json!({ "value": json_value(value), "origin": json_origin(origin), "wins": i == winner })
                 })
                 .collect();
-            println!(
-                "{:#}",
-                json!({ "key": target.to_string(), "layers": entries })
-            );
+            let mut document = serde_json::Map::new();
+            document.insert("key".into(), json!(target.to_string()));
+            document.extend(match &facts {
+                Some(facts) => facts.json_fields(show_secrets),
+                None => KeyFacts::json_undeclared(config.is_secret(&target.key)),
+            });
+            document.insert("layers".into(), json!(entries));
+            println!("{:#}", serde_json::Value::Object(document));
         }
     }
     Ok(())
