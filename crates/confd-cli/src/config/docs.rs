@@ -493,6 +493,46 @@ mod tests {
         );
     }
 
+    /// A brick with a nested table, which no shipped brick has.
+    #[derive(serde::Serialize, serde::Deserialize, confd::Brick)]
+    #[brick(name = "docs-relay")]
+    struct DocsRelay {
+        /// Relay host.
+        #[brick(default = "localhost")]
+        host: String,
+        /// TLS settings.
+        tls: DocsTls,
+    }
+
+    #[derive(serde::Serialize, serde::Deserialize, confd::Section)]
+    struct DocsTls {
+        /// Seconds to wait for a handshake.
+        #[brick(default = 5, reload)]
+        timeout: u32,
+    }
+
+    #[test]
+    fn a_nested_table_is_a_table_and_its_keys_are_listed_under_it() {
+        let schema = confd::bricks::schema_of::<DocsRelay>();
+        let tls = KeyFacts::of(schema, &"tls".parse().unwrap()).unwrap();
+        assert!(
+            tls.explain_text(false)
+                .starts_with("TLS settings.\n  type       table\n")
+        );
+        let reference = reference(&[schema]);
+        let table = reference.split("### `docs-relay.tls`\n").nth(1).unwrap();
+        assert!(
+            table.starts_with("\nTLS settings.\n\n- type: table\n\n### `docs-relay.tls.timeout`"),
+            "{reference}"
+        );
+        assert!(reference.contains("- reload: yes"), "{reference}");
+        let row = brick_table(&[schema]);
+        assert!(
+            row.contains("`host = \"localhost\"`; `tls.timeout = 5` (reload) | none |"),
+            "{row}"
+        );
+    }
+
     #[test]
     fn a_summary_is_the_first_paragraph() {
         assert_eq!(summary("One\ntwo.\n\nMore."), "One two.");

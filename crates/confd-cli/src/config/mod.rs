@@ -147,9 +147,11 @@ pub(crate) enum ConfigCommand {
     /// Print a line each time bricks' effective configuration changes, until interrupted
     #[command(
         after_help = "Each line is `reloaded` (the keys that changed, old -> new, and \
-        where the new value comes from) or `invalid` (the files do not load; the last good \
-        configuration stays in force). Edits that change no value, such as comments or a key \
-        moved to a drop-in, print nothing.\n\n\
+        where the new value comes from; `(live)` when the brick applies them without a \
+        restart, as it does for keys it declares `reload`, `(restart)` otherwise) or \
+        `invalid` (the files do not load; the last good configuration stays in force). Edits \
+        that change no value, such as comments or a key moved to a drop-in, print nothing. \
+        JSON lines carry `\"restart\": true|false`.\n\n\
         Examples:\n  \
         nexus config watch mounts cache\n  \
         nexus config watch database --format json | jq .changes"

@@ -292,3 +292,25 @@ fn a_change_of_reload_keys_only_needs_no_restart() -> Result<(), Box<dyn std::er
     assert_eq!(plan_now(&applied), [Action::Restart]);
     Ok(())
 }
+
+#[test]
+fn a_brick_invalid_from_the_start_needs_a_start_once_valid()
+-> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let conf_d = dir.path().join("etc/conf.d");
+    std::fs::create_dir_all(&conf_d)?;
+    std::fs::write(conf_d.join("beacon"), "ttl = = 1\n")?;
+    let loader = Loader::new()
+        .state_dir(dir.path())
+        .env(std::iter::empty::<(String, String)>());
+    let watch = Watcher::new(loader).watch_set(["beacon"])?;
+    assert!(matches!(recv(watch.events()), WatchEvent::Invalid(_)));
+    // Only a reload key differs from the defaults, but nothing ran before:
+    // there is nothing to apply it to live.
+    std::fs::write(conf_d.join("beacon"), "ttl = 1\n")?;
+    let (event, line) = reloaded(watch.events());
+    assert_eq!(event.previous, None);
+    assert!(event.restart, "{line}");
+    assert!(line.contains(" (restart): "), "{line}");
+    Ok(())
+}
