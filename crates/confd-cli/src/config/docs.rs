@@ -26,7 +26,11 @@ pub(crate) struct KeyFacts<'a> {
 impl<'a> KeyFacts<'a> {
     /// The declaration of `key` in `schema`, if the brick declares it.
     pub(crate) fn of(schema: &'a dyn Schema, key: &KeyPath) -> Option<Self> {
-        let decl = schema.keys().iter().find(|k| k.path == key.to_string())?;
+        // Compared as key paths, so `a."b"` finds the declaration `a.b`.
+        let decl = schema
+            .keys()
+            .iter()
+            .find(|k| k.path.parse::<KeyPath>().is_ok_and(|path| path == *key))?;
         Some(Self::new(schema, decl))
     }
 
