@@ -20,6 +20,7 @@ mod long_input;
 mod matrix;
 mod reload;
 mod secrets;
+mod snapshot;
 mod support;
 mod vfs;
 mod watch;
