@@ -15,6 +15,9 @@ use toml::Value;
 use crate::output::json_value;
 use crate::{Failure, Format, Global};
 
+/// What a key without a default in any profile shows for its default.
+const UNSET: &str = "none (unset unless a layer sets it)";
+
 /// What a brick declares of one key.
 pub(crate) struct KeyFacts<'a> {
     decl: &'a KeyDecl,
@@ -72,6 +75,11 @@ impl<'a> KeyFacts<'a> {
             .then_some(first)
     }
 
+    /// Whether the default depends on the profile.
+    fn by_profile(&self) -> bool {
+        self.one_default().is_none() && !self.defaults.is_empty()
+    }
+
     /// The profiles whose default differs from the default profile's.
     fn other_defaults(&self) -> impl Iterator<Item = (Profile, Option<&Value>)> {
         let base = self.default_in(Profile::default());
@@ -87,10 +95,15 @@ impl<'a> KeyFacts<'a> {
         if let Some(value) = self.one_default() {
             return shown(value);
         }
+        if self.defaults.is_empty() {
+            // An optional key (`Option<T>`, `default = None`): TOML has no
+            // null to show.
+            return UNSET.to_owned();
+        }
         Profile::ALL
             .iter()
             .map(|p| {
-                let value = self.default_in(*p).map_or("(unset)".to_owned(), &shown);
+                let value = self.default_in(*p).map_or("unset".to_owned(), &shown);
                 format!("{p} {value}")
             })
             .collect::<Vec<_>>()
@@ -122,12 +135,16 @@ impl<'a> KeyFacts<'a> {
         let mut field = |name: &str, text: &str| {
             let _ = writeln!(out, "  {name:<10} {text}");
         };
-        field("type", self.type_name().unwrap_or("(no default)"));
         field(
-            if self.one_default().is_some() {
-                "default"
-            } else {
+            "type",
+            self.type_name()
+                .unwrap_or("(optional; no default to tell it by)"),
+        );
+        field(
+            if self.by_profile() {
                 "defaults"
+            } else {
+                "default"
             },
             &self.defaults_text(value),
         );
@@ -336,13 +353,15 @@ pub(crate) fn reference(schemas: &[&dyn Schema]) -> String {
             let _ = writeln!(
                 out,
                 "- type: {}",
-                facts.type_name().unwrap_or("(no default)")
+                facts
+                    .type_name()
+                    .unwrap_or("(optional; no default to tell it by)")
             );
             if !facts.decl.table {
-                let label = if facts.one_default().is_some() {
-                    "default"
-                } else {
+                let label = if facts.by_profile() {
                     "defaults by profile"
+                } else {
+                    "default"
                 };
                 let _ = writeln!(
                     out,
@@ -385,15 +404,15 @@ pub(crate) fn brick_table(schemas: &[&dyn Schema]) -> String {
             .filter(|f| !f.decl.table)
             .map(|facts| {
                 let shown = |v: &Value| facts.shown_value(v, false).to_string();
-                let value = facts
-                    .default_in(Profile::default())
-                    .map_or("(unset)".to_owned(), shown);
-                let mut text = code(&format!("{} = {value}", facts.decl.path));
+                let mut text = match facts.default_in(Profile::default()) {
+                    Some(value) => code(&format!("{} = {}", facts.decl.path, shown(value))),
+                    None => format!("{} unset", code(&facts.decl.path)),
+                };
                 let mut marks: Vec<String> = Vec::new();
                 let others: Vec<String> = facts
                     .other_defaults()
                     .map(|(p, v)| {
-                        let v = v.map_or("(unset)".to_owned(), shown);
+                        let v = v.map_or("unset".to_owned(), shown);
                         format!("{p} {}", code(&v))
                     })
                     .collect();
@@ -535,6 +554,35 @@ mod tests {
             row.contains("`host = \"localhost\"`; `tls.timeout = 5` (reload) | none |"),
             "{row}"
         );
+    }
+
+    #[test]
+    fn an_optional_key_is_documented_as_unset() {
+        let schema = confd::bricks::schema_of::<DocsOptional>();
+        let facts = KeyFacts::of(schema, &"proxy".parse().unwrap()).unwrap();
+        let text = facts.explain_text(false);
+        assert!(text.starts_with("A proxy, if any.\n"), "{text}");
+        assert!(
+            text.contains("  default    none (unset unless a layer sets it)\n"),
+            "{text}"
+        );
+        assert!(text.contains("  reload     yes"), "{text}");
+        let reference = reference(&[schema]);
+        assert!(
+            reference.contains("- default: none (unset unless a layer sets it)\n"),
+            "{reference}"
+        );
+        let row = brick_table(&[schema]);
+        assert!(row.contains("| `proxy` unset (reload) |"), "{row}");
+    }
+
+    /// A brick with an optional key, unset by default.
+    #[derive(serde::Serialize, serde::Deserialize, confd::Brick)]
+    #[brick(name = "docs-optional")]
+    struct DocsOptional {
+        /// A proxy, if any.
+        #[brick(default = None, reload)]
+        proxy: Option<String>,
     }
 
     #[test]

@@ -100,14 +100,32 @@ pub(crate) fn explain(
 ) -> Result<(), Failure> {
     let config = load(global, &target.brick)?;
     let layers = config.explain(&target.key);
-    if layers.is_empty() {
-        return Err(Failure::Config(format!(
-            "`{target}` is not set by any layer"
-        )));
-    }
     // What the brick declares of the key comes first, then the layers.
     let schema = confd::bricks::lookup(target.brick.as_str());
     let facts = schema.and_then(|schema| KeyFacts::of(schema, &target.key));
+    if layers.is_empty() {
+        // An optional key its brick declares is a fair question: unset is
+        // its answer. Any other key nobody sets is a mistake.
+        let Some(facts) = facts else {
+            return Err(Failure::Config(format!(
+                "`{target}` is not set by any layer"
+            )));
+        };
+        match global.format {
+            Format::Text => {
+                println!("{}", facts.explain_text(show_secrets));
+                println!("{target} is not set by any layer");
+            }
+            Format::Json => {
+                let mut document = serde_json::Map::new();
+                document.insert("key".into(), json!(target.to_string()));
+                document.extend(facts.json_fields(show_secrets));
+                document.insert("layers".into(), json!([]));
+                println!("{:#}", serde_json::Value::Object(document));
+            }
+        }
+        return Ok(());
+    }
     let winner = layers.len() - 1;
     let shown: Vec<(Value, &confd::Origin)> = layers
         .iter()
