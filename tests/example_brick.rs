@@ -154,3 +154,49 @@ fn a_product_binary_knows_its_own_brick_and_nothing_else() {
         cache.transcript()
     );
 }
+
+#[test]
+fn a_product_binary_documents_its_brick_and_tells_reload_from_restart() {
+    let sandbox = Sandbox::new();
+    let docs = run(&sandbox, &["config", "docs"]);
+    assert_eq!(docs.code, 0, "{}", docs.transcript());
+    let sections: Vec<&str> = docs
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("## "))
+        .collect();
+    assert_eq!(sections, ["## `smtp`"]);
+    assert!(
+        docs.stdout.contains("\n### `smtp.tls.min_version`\n"),
+        "{}",
+        docs.stdout
+    );
+    assert!(
+        docs.stdout.contains(
+            "- defaults by profile: minimal `1`, embedded `4`, lite `4`, full `4`, cloud `16`"
+        ),
+        "{}",
+        docs.stdout
+    );
+    let explain = run(&sandbox, &["config", "explain", "smtp.pool"]);
+    assert!(
+        explain
+            .stdout
+            .starts_with("Connections kept open.\n  type       integer\n"),
+        "{}",
+        explain.transcript()
+    );
+    assert!(
+        explain.stdout.contains("  reload     yes"),
+        "{}",
+        explain.stdout
+    );
+    let explain = run(&sandbox, &["config", "explain", "smtp.verify_tls"]);
+    assert!(
+        explain
+            .stdout
+            .contains("  variables  SMTP_INSECURE (inverted"),
+        "{}",
+        explain.stdout
+    );
+}

@@ -10,6 +10,7 @@ mod config_check;
 mod config_misc;
 mod config_write;
 mod config_write_safety;
+mod docs;
 mod example_brick;
 #[path = "../crates/confd/tests/fs_tree.rs"]
 mod fs_tree;
@@ -17,6 +18,7 @@ mod hostile_input;
 mod init;
 mod long_input;
 mod matrix;
+mod reload;
 mod secrets;
 mod snapshot;
 mod support;

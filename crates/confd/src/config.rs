@@ -108,6 +108,8 @@ pub(crate) struct Resolved {
     pub(crate) secret_keys: &'static [&'static str],
     /// The schema's keys without a default, known all the same.
     pub(crate) optional_keys: &'static [&'static str],
+    /// The keys the schema declares `reload` (applied live by the brick).
+    pub(crate) reload_keys: Vec<KeyPath>,
     /// The schema's defaults, which name every key the brick knows.
     pub(crate) known: Option<Arc<Layer>>,
     pub(crate) warnings: Vec<Warning>,
@@ -247,6 +249,35 @@ impl BrickConfig {
     #[must_use]
     pub fn effective_hash(&self) -> crate::EffectiveHash {
         crate::EffectiveHash::of(&self.inner.table)
+    }
+
+    /// The hash of the values a change of which needs a restart: every
+    /// value but those of the keys the brick declares `reload` (see
+    /// [`ConfigHashes`](crate::ConfigHashes)). Equal to
+    /// [`BrickConfig::effective_hash`] for a brick without `reload` keys.
+    /// Computed on each call.
+    #[must_use]
+    pub fn restart_hash(&self) -> crate::EffectiveHash {
+        crate::EffectiveHash::of_without(&self.inner.table, &self.inner.reload_keys)
+    }
+
+    /// Both hashes, for [`plan`](crate::plan) to tell a reload from a restart.
+    #[must_use]
+    pub fn hashes(&self) -> crate::ConfigHashes {
+        crate::ConfigHashes {
+            effective: self.effective_hash(),
+            restart: self.restart_hash(),
+        }
+    }
+
+    /// Whether the brick applies a change of `key` live: `key` is one it
+    /// declares `reload`, or under one. Any other key needs a restart.
+    #[must_use]
+    pub fn is_reload(&self, key: &KeyPath) -> bool {
+        self.inner
+            .reload_keys
+            .iter()
+            .any(|reload| key.segments().starts_with(reload.segments()))
     }
 
     /// Whether `other` is the very same load (a clone, or a cache hit), not

@@ -14,7 +14,7 @@ use super::overrides::cli_layer;
 use crate::bricks::Schema;
 use crate::config::{Resolved, Warning};
 use crate::layer::{Merged, Snippets};
-use crate::{BrickConfig, Error, FileKind, Layer, Origin, Profile};
+use crate::{BrickConfig, Error, FileKind, KeyPath, Layer, Origin, Profile};
 
 /// A brick's files as read: each with its text, in merge order, and the
 /// problems met reading them.
@@ -137,9 +137,23 @@ pub(super) fn assemble(
         layers,
         secret_keys,
         optional_keys: schema.map_or(&[][..], |s| s.optional_keys()),
+        reload_keys: schema.map_or_else(Vec::new, reload_keys),
         known: defaults_layer,
         warnings,
     }))
+}
+
+/// The keys `schema` declares `reload`. Every load asks, but few keys are
+/// `reload`: a brick without any allocates nothing here.
+fn reload_keys(schema: &dyn Schema) -> Vec<KeyPath> {
+    schema
+        .keys()
+        .iter()
+        .filter(|key| key.reload)
+        // A declared path always parses; one that did not would only make
+        // its key count for a restart, the safe side.
+        .filter_map(|key| key.path.parse().ok())
+        .collect()
 }
 
 /// A schema's defaults for a profile as a layer. Serializing the defaults is
