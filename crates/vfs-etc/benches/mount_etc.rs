@@ -1,5 +1,6 @@
 //! `mount_etc` over 100, 1,000 and 10,000 files: first boot, unchanged reboot, the original
-//! system's rewrite-every-file boot, and a bare walk + `lstat` of the same tree as the floor.
+//! system's rewrite-every-file boot, a bare walk + `lstat` of the same tree as the floor, and
+//! one read of a file through the mounted VFS.
 //!
 //! Run: `cargo bench -p vfs-etc --bench mount_etc`. Results: BENCHMARKS.md.
 
@@ -190,6 +191,16 @@ fn benches(c: &mut Criterion) {
                 black_box(report)
             });
         });
+
+        // One read of a small file through the mounted VFS, its etag already stored: open,
+        // `fstat`, read, hash, compare with the entry.
+        let mut vfs = Vfs::new();
+        mount_etc(&mut vfs, &fx.state).expect("boot");
+        let file: VfsPath = format!("/etc/{}", fx.rels[0]).parse().expect("path");
+        group.bench_function("read", |b| {
+            b.iter(|| black_box(vfs.read(&file).expect("read")));
+        });
+        drop(vfs);
 
         group.finish();
     }
