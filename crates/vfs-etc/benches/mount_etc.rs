@@ -21,6 +21,7 @@ fn root_entry() -> Entry {
         sig: Signature::default(),
         etag: None,
         version: 1,
+        owner: None,
         observed_ns: 0,
     }
 }

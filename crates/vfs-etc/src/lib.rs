@@ -60,7 +60,7 @@ mod vfs;
 mod watch;
 
 pub use backend::{Backend, HostDir, Listing, MemoryBackend};
-pub use entry::{Entry, Etag, Kind, Metadata, RACY_WINDOW_NS, Signature, Stat};
+pub use entry::{Entry, Etag, Kind, Metadata, Owner, RACY_WINDOW_NS, Signature, Stat};
 pub use error::{
     MkdirError, MountError, ReadDirError, ReadError, ReconcileError, RenameError, RmdirError,
     StatError, UnlinkError, WriteError,

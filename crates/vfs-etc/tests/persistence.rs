@@ -427,6 +427,7 @@ impl CoarseRootOnlyFile {
                 mode,
             },
             uid: 0,
+            gid: 0,
         }
     }
 }

@@ -419,6 +419,7 @@ fn read_checked(m: &MountCore, rel: &str) -> Result<(Vec<u8>, Entry), Fail> {
                     entry: Entry {
                         etag: None,
                         version: current.version + 1,
+                        owner: Some(stat.owner()),
                         observed_ns,
                         ..current
                     },

@@ -83,6 +83,7 @@ impl Vfs {
             sig: stat.sig,
             etag: Some(Etag::of(data)),
             version: old.map_or(1, |e| e.version + 1),
+            owner: Some(stat.owner()),
             observed_ns,
         };
         let stored = if entry.etag.is_some() && !sync::may_persist_etag(m, &rel, &stat) {
@@ -137,6 +138,7 @@ impl Vfs {
             sig: stat.sig,
             etag: None,
             version: 1,
+            owner: Some(stat.owner()),
             observed_ns,
         };
         let mut batch = Batch {
