@@ -131,7 +131,8 @@ fn refuse_planted_symlinks(state_dir: &Path) -> Result<(), MetastoreError> {
     Ok(())
 }
 
-/// Mounts `$STATE/etc` read-only at `/etc`.
+/// Mounts `$STATE/etc` read-only at `/etc`, and checks every call against the access policy
+/// of `$STATE/etc/conf.d/vfs` from then on ([`Vfs::follow_policy`]).
 ///
 /// It opens `$STATE/etc` once with `O_RDONLY`, walks and `lstat`s it, and records entries in
 /// the persistent store at [`metastore_path`] (readable and writable by its owner only). It writes, renames, creates or touches nothing
@@ -151,7 +152,11 @@ pub fn mount_etc(vfs: &mut Vfs, state_dir: &Path) -> Result<ReconcileReport, Mou
     refuse_planted_symlinks(state_dir).map_err(MountEtcError::Store)?;
     let store = RedbMetastore::open(store_path(state_dir)).map_err(MountEtcError::Store)?;
     let point = VfsPath::new(ETC_MOUNT_POINT).unwrap_or_else(|_| VfsPath::root());
-    Ok(vfs.mount(point, Arc::new(backend), Arc::new(store), Access::ReadOnly)?)
+    let report = vfs.mount(point, Arc::new(backend), Arc::new(store), Access::ReadOnly)?;
+    // An invalid policy does not fail the mount: the VFS boots and refuses every call with the
+    // policy's error (fails closed) until it is fixed, which a watcher of `/etc` sees.
+    let _ = vfs.follow_policy(state_dir);
+    Ok(report)
 }
 
 /// A VFS with a writable in-memory `/tmp` and `$STATE/etc` at `/etc` via [`mount_etc`]: what

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use notify::{RecommendedWatcher, RecursiveMode, Watcher as _};
 
+use crate::access::AccessControl;
 use crate::error::ReconcileError;
 use crate::path::{VfsPath, is_valid_name};
 use crate::router::MountCore;
@@ -78,10 +79,16 @@ impl Drop for Watcher {
 /// lost. A full reconcile also runs once right after the watch starts, to catch changes made
 /// between the mount's scan and the watch.
 ///
+/// When the mount serves the `etc` of the state dir whose policy the VFS follows
+/// ([`Vfs::follow_policy`]), a change to `conf.d/vfs` or `conf.d/vfs.d/` reloads the policy
+/// after the refresh: the next call is checked against the new one, and an invalid one makes
+/// every call fail (reported once) until it is fixed.
+///
 /// # Errors
 /// [`WatchError`].
 pub fn watch(vfs: &Vfs, point: &VfsPath) -> Result<Watcher, WatchError> {
     let core = Arc::clone(vfs.core(point)?);
+    let access = Arc::clone(vfs.access());
     let root = core
         .backend
         .host_root()
@@ -114,6 +121,11 @@ pub fn watch(vfs: &Vfs, point: &VfsPath) -> Result<Watcher, WatchError> {
     };
     let notify: SharedNotify = Arc::new(Mutex::new(Some(notify)));
     sync::reconcile_all(&core)?;
+    // The policy lives in the `/etc` this mount serves, when it does: it follows the files.
+    let policy = (access.followed_etc().as_deref() == Some(root.as_path())).then_some(access);
+    if let Some(policy) = &policy {
+        policy.reload();
+    }
     let mut directories = per_directory.then(|| Directories {
         notify: Arc::clone(&notify),
         watched: BTreeSet::new(),
@@ -123,7 +135,7 @@ pub fn watch(vfs: &Vfs, point: &VfsPath) -> Result<Watcher, WatchError> {
     }
     let thread = std::thread::Builder::new()
         .name(format!("vfs-watch {point}"))
-        .spawn(move || run(&core, &root, &rx, directories))
+        .spawn(move || run(&core, &root, &rx, directories, policy.as_deref()))
         .map_err(WatchError::Thread)?;
     Ok(Watcher {
         notify,
@@ -190,6 +202,7 @@ fn run(
     root: &Path,
     rx: &mpsc::Receiver<notify::Result<notify::Event>>,
     mut directories: Option<Directories>,
+    policy: Option<&AccessControl>,
 ) {
     while let Ok(first) = rx.recv() {
         let mut dirty = BTreeSet::new();
@@ -232,6 +245,12 @@ fn run(
             if !added.is_empty() && result.is_ok() {
                 result = sync::reconcile_paths(core, &added);
             }
+        }
+        // After the refresh, so a call that sees the new policy also sees the new entries.
+        if let Some(policy) = policy
+            && dirty.iter().any(|rel| crate::access::touches_policy(rel))
+        {
+            policy.reload();
         }
         match result {
             Ok(report) => {

@@ -202,12 +202,7 @@ pub(crate) fn decide_hashed(
     with_owner(old, stat, decide_hashed_only(old, stat, etag, observed_ns))
 }
 
-fn decide_hashed_only(
-    old: Option<&Entry>,
-    stat: &Stat,
-    etag: Etag,
-    observed_ns: i64,
-) -> Decision {
+fn decide_hashed_only(old: Option<&Entry>, stat: &Stat, etag: Etag, observed_ns: i64) -> Decision {
     let fresh = |version| Entry {
         kind: stat.kind,
         sig: stat.sig,

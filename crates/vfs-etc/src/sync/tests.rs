@@ -164,6 +164,12 @@ fn an_entry_without_an_owner_is_refreshed_not_bumped() {
     assert!(!bumped);
     assert_eq!(new.version, old.version);
     assert_eq!(new.etag, old.etag);
-    assert_eq!(new.owner, Some(Owner { uid: 1000, gid: 100 }));
+    assert_eq!(
+        new.owner,
+        Some(Owner {
+            uid: 1000,
+            gid: 100
+        })
+    );
     assert_eq!(decide(Some(&new), &st, 104 * SEC), Decision::Keep);
 }

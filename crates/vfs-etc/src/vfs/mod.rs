@@ -5,18 +5,20 @@ use std::sync::Arc;
 
 use rustix::io::Errno;
 
+use crate::access::{AccessControl, Policy, PolicyError, Right};
 use crate::backend::{Backend, is_absent, is_unhashable};
 use crate::entry::{Entry, Etag, Kind, Metadata, now_ns};
-use crate::error::{
-    Fail, MkdirError, MountError, ReadDirError, ReadError, ReconcileError, RenameError, RmdirError,
-    StatError, UnlinkError, WriteError,
-};
+use crate::error::{Fail, MountError, ReconcileError};
 use crate::metastore::{Batch, Metastore, MetastoreError};
 use crate::path::{Tail, VfsPath, rel_split};
 use crate::router::{Access, MountCore, MountTable, Route};
 use crate::sync::{self, Decision, ReconcileReport, decide_hashed};
 
 mod mutate;
+mod session;
+
+pub use session::Session;
+pub(crate) use session::Who;
 
 /// The largest file the VFS reads or writes: 1 MiB, the size limit of a configuration file
 /// (DESIGN.md §4). [`Vfs::write`] of more, and [`Vfs::read`] of a bigger host file, are
@@ -94,16 +96,55 @@ impl Home<'_> {
 /// Metadata (`stat`, `read_dir`, existence checks) comes from the metastore, so a mount is
 /// ready once its entries are registered; bytes come from the backend, re-checked against the
 /// entry on every read.
+///
+/// Every call is made by a [`crate::Caller`] and checked against the access [`Policy`]:
+/// `vfs.as_caller(&caller).read(&path)`.
 #[derive(Debug, Default)]
 pub struct Vfs {
     table: MountTable,
+    access: Arc<AccessControl>,
 }
 
 impl Vfs {
-    /// An empty VFS: nothing mounted, `/` an empty read-only directory.
+    /// An empty VFS: nothing mounted, `/` an empty read-only directory, and the default
+    /// policy ([`Policy::default`]) until [`Vfs::set_policy`] or [`Vfs::follow_policy`].
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The calls `caller` may make: every operation goes through one of these, so none can
+    /// be made without saying who makes it.
+    #[must_use]
+    pub fn as_caller<'a>(&'a self, caller: &'a crate::Caller) -> Session<'a> {
+        Session::new(self, caller)
+    }
+
+    /// Checks every call against `policy` from now on (and stops following a state dir's
+    /// policy, if [`Vfs::follow_policy`] was called).
+    pub fn set_policy(&self, policy: Policy) {
+        self.access.set(policy);
+    }
+
+    /// Loads the policy brick `vfs` of `state_dir` ([`crate::load_policy`]) and checks every
+    /// call against it from now on; a [`crate::watch`] of the mount of `$STATE/etc` reloads it
+    /// when it changes. [`mount_etc`](crate::mount_etc) calls this.
+    ///
+    /// # Errors
+    /// The policy is invalid: the VFS now refuses every call (fails closed) until a reload
+    /// finds it fixed. The error is logged once.
+    pub fn follow_policy(&self, state_dir: &std::path::Path) -> Result<(), Arc<PolicyError>> {
+        self.access.follow(state_dir)
+    }
+
+    /// Why every call is being refused, if the policy is invalid.
+    #[must_use]
+    pub fn policy_error(&self) -> Option<Arc<PolicyError>> {
+        self.access.error()
+    }
+
+    pub(crate) fn access(&self) -> &Arc<AccessControl> {
+        &self.access
     }
 
     /// Mounts `backend` at `point` after registering its entries in `store` (a full scan that
@@ -271,26 +312,21 @@ impl Vfs {
             || matches!(self.table.route(path), Route::Virtual)
     }
 
-    /// The whole content of the file at `path`.
-    ///
-    /// The file is opened, read and `fstat`ed; if what was read no longer matches the entry
-    /// (stat fields or content hash), the entry is updated first, so the returned metadata
-    /// always describes the returned bytes.
-    ///
-    /// # Errors
-    /// `ENOENT`, `ENOTDIR`, `EACCES`, `EISDIR`, a backend error, or [`ReadError::Store`].
-    pub fn read(&self, path: &VfsPath) -> Result<FileContents, ReadError> {
-        self.read_inner(path)
-            .map_err(|f| ReadError::from_fail(path, f))
-    }
-
-    fn read_inner(&self, path: &VfsPath) -> Result<FileContents, Fail> {
-        match self.resolve(path)? {
-            Node::Missing => Err(Errno::NOENT.into()),
-            Node::VirtualDir => Err(Errno::ISDIR.into()),
+    pub(crate) fn read_inner(&self, who: &Who<'_>, path: &VfsPath) -> Result<FileContents, Fail> {
+        let node = self.resolve(path)?;
+        if matches!(node, Node::Missing) {
+            return Err(Errno::NOENT.into());
+        }
+        let right = who.right(path);
+        if right < Right::Read {
+            return Err(Fail::Denied);
+        }
+        match node {
+            Node::Missing | Node::VirtualDir => Err(Errno::ISDIR.into()),
             Node::Entry(_, _, e) if e.kind == Kind::Dir => Err(Errno::ISDIR.into()),
+            Node::Entry(_, _, e) if is_secret(&e) && right < Right::Admin => Err(Fail::Denied),
             Node::Entry(m, rel, _) => {
-                let (data, entry) = read_checked(m, &rel)?;
+                let (data, entry) = read_checked(m, &rel, right)?;
                 Ok(FileContents {
                     data,
                     metadata: Metadata::of(&entry),
@@ -299,33 +335,30 @@ impl Vfs {
         }
     }
 
-    /// The metadata of `path`. A file whose etag has not been computed since it last changed
-    /// is hashed now (see the crate docs), with the same check as [`Vfs::read`]. The etag is a
-    /// hash of the content, so it is only shown to a process that may read the content: a
-    /// file others may not read is re-read to prove it, and shown without an etag when this
-    /// process may not read it (or it is over [`MAX_FILE_SIZE`]); `stat(2)` itself needs no
-    /// read access.
-    ///
-    /// # Errors
-    /// `ENOENT`, `ENOTDIR`, `EACCES` below a directory that could not be listed, a backend
-    /// error while hashing, or [`StatError::Store`].
-    pub fn stat(&self, path: &VfsPath) -> Result<Metadata, StatError> {
-        self.stat_inner(path)
-            .map_err(|f| StatError::from_fail(path, f))
-    }
-
-    fn stat_inner(&self, path: &VfsPath) -> Result<Metadata, Fail> {
-        match self.resolve(path)? {
-            Node::Missing => Err(Errno::NOENT.into()),
-            Node::VirtualDir => Ok(Metadata::virtual_dir()),
+    pub(crate) fn stat_inner(&self, who: &Who<'_>, path: &VfsPath) -> Result<Metadata, Fail> {
+        let node = self.resolve(path)?;
+        if matches!(node, Node::Missing) {
+            return Err(Errno::NOENT.into());
+        }
+        let right = who.right(path);
+        if right < Right::Read {
+            return Err(Fail::Denied);
+        }
+        let without_etag = |e: Entry| Metadata::of(&Entry { etag: None, ..e });
+        match node {
+            Node::Missing | Node::VirtualDir => Ok(Metadata::virtual_dir()),
+            // The etag of a secret file confirms a guessed content: only admins see it, and
+            // nobody else's stat reads the file.
+            Node::Entry(_, _, e) if is_secret(&e) && right < Right::Admin => Ok(without_etag(e)),
             Node::Entry(m, rel, e)
                 if e.kind == Kind::File && (e.etag.is_none() || !e.is_world_readable()) =>
             {
-                match read_checked(m, &rel) {
+                match read_checked(m, &rel, right) {
                     Ok((_, entry)) => Ok(Metadata::of(&entry)),
-                    Err(Fail::Os(err)) if is_unhashable(&err) => {
-                        Ok(Metadata::of(&Entry { etag: None, ..e }))
-                    }
+                    Err(Fail::Os(err)) if is_unhashable(&err) => Ok(without_etag(e)),
+                    // Made secret since the entry was stored: no etag, and the store is left
+                    // for an admin's read to update.
+                    Err(Fail::Denied) => Ok(without_etag(e)),
                     Err(f) => Err(f),
                 }
             }
@@ -333,18 +366,20 @@ impl Vfs {
         }
     }
 
-    /// The names in directory `path`, sorted byte-wise; mount points inside it included.
-    ///
-    /// # Errors
-    /// `ENOENT`, `ENOTDIR`, `EACCES` for a directory the mount could not list, or
-    /// [`ReadDirError::Store`].
-    pub fn read_dir(&self, path: &VfsPath) -> Result<Vec<DirEntry>, ReadDirError> {
-        self.read_dir_inner(path)
-            .map_err(|f| ReadDirError::from_fail(path, f))
-    }
-
-    fn read_dir_inner(&self, path: &VfsPath) -> Result<Vec<DirEntry>, Fail> {
-        let mut out: Vec<DirEntry> = match self.resolve(path)? {
+    pub(crate) fn read_dir_inner(
+        &self,
+        who: &Who<'_>,
+        path: &VfsPath,
+    ) -> Result<Vec<DirEntry>, Fail> {
+        let node = self.resolve(path)?;
+        match &node {
+            Node::Missing => return Err(Errno::NOENT.into()),
+            Node::Entry(_, _, e) if e.kind != Kind::Dir => return Err(Errno::NOTDIR.into()),
+            _ if who.right(path) < Right::Read => return Err(Fail::Denied),
+            _ => {}
+        }
+        // Secret files are listed like any other: their names are not secret, their content is.
+        let mut out: Vec<DirEntry> = match node {
             Node::Missing => return Err(Errno::NOENT.into()),
             Node::Entry(_, _, e) if e.kind != Kind::Dir => return Err(Errno::NOTDIR.into()),
             Node::Entry(m, rel, _) if m.is_unlisted(&rel) => return Err(Errno::ACCESS.into()),
@@ -369,11 +404,24 @@ impl Vfs {
     }
 }
 
+/// Whether an entry is a secret file: a file others may not read (no `o+r`, as the 0600
+/// secret bricks), whose content and etag only admins get through the VFS.
+pub(crate) fn is_secret(e: &Entry) -> bool {
+    e.kind == Kind::File && !e.is_world_readable()
+}
+
 /// Reads `rel` from the backend and makes its entry describe the bytes read, updating the store
 /// if the entry was stale; returns the bytes and the entry.
-fn read_checked(m: &MountCore, rel: &str) -> Result<(Vec<u8>, Entry), Fail> {
+///
+/// `right` is the caller's: a file the `fstat` of the open file shows secret (made so since
+/// its entry was stored) is [`Fail::Denied`] to a caller below admin, before any byte leaves
+/// and before the store changes.
+fn read_checked(m: &MountCore, rel: &str, right: Right) -> Result<(Vec<u8>, Entry), Fail> {
     let observed_ns = now_ns();
     let (data, stat) = match m.backend.read(rel) {
+        Ok((_, stat)) if stat.sig.mode & 0o004 == 0 && right < Right::Admin => {
+            return Err(Fail::Denied);
+        }
         Ok(read) => read,
         Err(e) if is_absent(&e) || e.raw_os_error() == Some(Errno::ISDIR.raw_os_error()) => {
             // The host changed under the entry (deleted, replaced by a directory or a symlink):

@@ -125,7 +125,10 @@ mod tests {
             },
             etag: Some(Etag::of(b"x")),
             version: 42,
-            owner: Some(Owner { uid: 1000, gid: 100 }),
+            owner: Some(Owner {
+                uid: 1000,
+                gid: 100,
+            }),
             observed_ns: 1_700_000_000_000_000_000,
         };
         assert_eq!(decode(&encode(&e)), Some(e));
