@@ -20,6 +20,15 @@ use crate::vfs::Vfs;
 /// before refreshing, so one save costs one refresh.
 const SETTLE: Duration = Duration::from_millis(30);
 
+/// The longest a burst of events is gathered before its paths are refreshed.
+const MAX_BURST: Duration = Duration::from_millis(500);
+
+/// Whether an event only says that a file was opened, read or closed without writing.
+fn is_only_a_read(kind: &notify::EventKind) -> bool {
+    use notify::event::{AccessKind, AccessMode, EventKind};
+    matches!(kind, EventKind::Access(access) if !matches!(access, AccessKind::Close(AccessMode::Write)))
+}
+
 /// Why [`watch`] failed.
 #[derive(Debug, thiserror::Error)]
 pub enum WatchError {
@@ -209,6 +218,9 @@ fn run(
         let mut rescan = false;
         let mut note = |event: notify::Result<notify::Event>| match event {
             Ok(event) if event.need_rescan() => rescan = true,
+            // Reading a file changes nothing the VFS records; counting those events as
+            // changes would also keep a burst from ever settling while someone reads.
+            Ok(event) if is_only_a_read(&event.kind) => {}
             Ok(event) => {
                 for path in &event.paths {
                     if let Some(rel) = relative(root, path) {
@@ -222,8 +234,13 @@ fn run(
             }
         };
         note(first);
-        // A disconnect also ends the burst; the outer `recv` then ends the loop.
-        while let Ok(event) = rx.recv_timeout(SETTLE) {
+        // A disconnect also ends the burst; the outer `recv` then ends the loop. A burst that
+        // keeps going (a process rewriting a file in a loop) is cut at `MAX_BURST`, so the
+        // changes so far are applied rather than waiting for a quiet moment that may not come.
+        let started = std::time::Instant::now();
+        while started.elapsed() < MAX_BURST
+            && let Ok(event) = rx.recv_timeout(SETTLE)
+        {
             note(event);
         }
         let dirty: Vec<String> = if rescan {

@@ -281,3 +281,23 @@ fn watch_as_nobody_child() -> TestResult {
     println!("child: watched as nobody");
     Ok(())
 }
+
+/// Regression: every read of a watched file is an inotify event (open, close), and a burst
+/// lasted until 30 ms passed without one, so a steady reader kept the watcher from ever
+/// applying a host change.
+#[test]
+fn a_steady_reader_does_not_keep_changes_from_being_seen() -> TestResult {
+    let state = state_with(&[("conf.d/mounts", "a = 1\n"), ("conf.d/cache", "b = 2\n")])?;
+    let (vfs, _) = vfs_etc::boot(state.path())?;
+    let _watcher = vfs_etc::watch(&vfs, &p("/etc"))?;
+    // A new file: only the watcher can register it (a stat of a known file re-checks it
+    // itself).
+    std::fs::write(state.path().join("etc/conf.d/new"), "b = 22222\n")?;
+    let seen = eventually(Duration::from_secs(5), || {
+        // The reads themselves come every 25 ms, inside the 30 ms settle window.
+        let _ = unrestricted(&vfs).read(&p("/etc/conf.d/mounts"));
+        unrestricted(&vfs).stat(&p("/etc/conf.d/new")).is_ok()
+    });
+    assert!(seen, "the edit was not seen while a reader kept reading");
+    Ok(())
+}

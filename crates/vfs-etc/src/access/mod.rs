@@ -132,7 +132,7 @@ impl Policy {
         for (i, g) in decl.group.iter().enumerate() {
             if g.name.is_empty() {
                 return Err(violation(
-                    format!("group {} has an empty `name`", i + 1),
+                    format!("`group[{i}]` has an empty `name`"),
                     "group",
                 ));
             }
@@ -205,7 +205,7 @@ impl Policy {
         }
         let mut aces = Vec::with_capacity(decl.ace.len());
         for (n, a) in decl.ace.iter().enumerate() {
-            let by = || format!("ace {}", n + 1);
+            let by = || format!("`ace[{n}]`");
             if a.groups.is_empty() {
                 return Err(violation(format!("{} names no group", by()), "ace"));
             }
@@ -340,6 +340,8 @@ pub fn load_policy(state_dir: &Path) -> Result<VfsPolicy, confd::Error> {
         .with_profile(confd::Profile::default())
         .env(std::iter::empty::<(String, String)>())
         .strict(true)
+        // A reload follows a watcher event; the load must see the files as they are now.
+        .cache(false)
         .load_typed::<VfsPolicy>()
 }
 

@@ -191,7 +191,7 @@ fn unknown_groups_and_bad_paths_are_refused() {
             ..VfsPolicy::default()
         })
         .as_deref(),
-        Some("ace 1 names group `nope`, which no `[[group]]` declares")
+        Some("`ace[0]` names group `nope`, which no `[[group]]` declares")
     );
     assert_eq!(
         message(VfsPolicy {
@@ -200,7 +200,7 @@ fn unknown_groups_and_bad_paths_are_refused() {
             ..VfsPolicy::default()
         })
         .as_deref(),
-        Some("ace 1 names no group")
+        Some("`ace[0]` names no group")
     );
     assert!(
         message(VfsPolicy {
@@ -208,7 +208,7 @@ fn unknown_groups_and_bad_paths_are_refused() {
             ace: vec![ace(Right::Read, &["a"], "etc")],
             ..VfsPolicy::default()
         })
-        .is_some_and(|m| m.starts_with("ace 1 has path `etc`: "))
+        .is_some_and(|m| m.starts_with("`ace[0]` has path `etc`: "))
     );
     assert_eq!(
         message(VfsPolicy {
