@@ -15,4 +15,5 @@ mod matrix;
 mod secrets;
 mod support;
 mod vfs;
+mod vfs_access;
 mod watch;
