@@ -121,8 +121,11 @@ fn populate(root: &Path) -> std::io::Result<()> {
 
 fn fixture(policy: Policy) -> Result<Fixture, Box<dyn std::error::Error>> {
     let (etc, tmp) = (tempfile::tempdir()?, tempfile::tempdir()?);
-    populate(etc.path())?;
-    populate(tmp.path())?;
+    for root in [etc.path(), tmp.path()] {
+        // A temporary directory is 0700: below it, every file would be secret.
+        std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755))?;
+        populate(root)?;
+    }
     let mut vfs = Vfs::new();
     let mut stores = Vec::new();
     for (point, dir, access) in [
@@ -414,6 +417,41 @@ fn a_file_made_secret_behind_the_vfs_is_still_refused() -> TestResult {
         .and_then(|e| e.raw_os_error());
     assert_eq!(err, Some(Errno::ACCESS.raw_os_error()));
     assert_eq!(fx.stores[1].generation()?, generation);
+    Ok(())
+}
+
+/// A file others could not reach on the host (below a directory without `o+x`) is as secret
+/// as one without `o+r`, whatever its own mode: admins only, still listed.
+#[test]
+fn a_public_file_in_a_private_directory_is_secret() -> TestResult {
+    let reader = Caller::principal("alice");
+    let fx = fixture(granting(&reader, Right::Write)?)?;
+    let dir = fx._dirs.1.path().join("private");
+    std::fs::create_dir(&dir)?;
+    write_file(&dir.join("open"), PUBLIC, 0o644)?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+    fx.vfs.reconcile(&p("/tmp"))?;
+    let s = fx.vfs.as_caller(&reader);
+    let open = p("/tmp/private/open");
+    let eacces = Some(Errno::ACCESS.raw_os_error());
+    assert_eq!(s.read(&open).err().and_then(|e| e.raw_os_error()), eacces);
+    assert_eq!(
+        s.write(&open, b"x", WriteMode::Replace)
+            .err()
+            .and_then(|e| e.raw_os_error()),
+        eacces
+    );
+    assert_eq!(s.stat(&open)?.etag, None);
+    assert_eq!(s.read_dir(&p("/tmp/private"))?.len(), 1);
+    // A writer may create a file there, but not read it back: below the same private
+    // directory, it is secret too.
+    s.write(&p("/tmp/private/mine"), b"mine", WriteMode::CreateNew)?;
+    let mine = s.read(&p("/tmp/private/mine"));
+    assert_eq!(mine.err().and_then(|e| e.raw_os_error()), eacces);
+    let admin = granting(&reader, Right::Admin)?;
+    fx.vfs.set_policy(admin);
+    assert_eq!(s.read(&open)?.data, PUBLIC);
+    assert_eq!(s.stat(&open)?.etag, Some(Etag::of(PUBLIC)));
     Ok(())
 }
 

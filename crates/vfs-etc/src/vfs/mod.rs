@@ -239,11 +239,15 @@ impl Vfs {
     /// Walks into directory `dir` as the kernel does for a component it looks something up
     /// in: `dir` and each of its ancestors must exist (`ENOENT`), be a directory (`ENOTDIR`)
     /// and be searchable (`EACCES` for one the mount could not list).
-    fn walk_into(&self, dir: &VfsPath) -> Result<(), Fail> {
+    ///
+    /// Returns whether one of those directories is closed to others on the host (no
+    /// `o+x`): a file below it is as secret as a file without `o+r` ([`is_secret`]).
+    fn walk_into(&self, dir: &VfsPath) -> Result<Private, Fail> {
         let mut chain = vec![dir.normalised()];
         while let Some(parent) = chain.last().and_then(VfsPath::parent) {
             chain.push(parent);
         }
+        let mut private = Private(false);
         for step in chain.iter().rev() {
             match self.lookup(step)? {
                 Node::VirtualDir => {}
@@ -251,40 +255,44 @@ impl Vfs {
                     if m.is_unlisted(&rel) {
                         return Err(Errno::ACCESS.into());
                     }
+                    private.0 |= e.sig.mode & 0o001 == 0;
                 }
                 Node::Entry(..) => return Err(Errno::NOTDIR.into()),
                 Node::Missing => return Err(Errno::NOENT.into()),
             }
         }
-        Ok(())
+        Ok(private)
     }
 
     /// Everything Linux checks before it looks at the last component: every directory the
     /// spelling walks through (including one later left by `..`), then the parent. A last
     /// component `.` is a lookup inside the directory before it, so that directory is walked
     /// into as well. These checks come before any write-access check, as in Linux.
-    fn walk_to(&self, path: &VfsPath) -> Result<(), Fail> {
+    ///
+    /// Returns whether a directory above `path` is closed to others ([`Vfs::walk_into`]).
+    fn walk_to(&self, path: &VfsPath) -> Result<Private, Fail> {
         for dir in path.walked_dirs() {
             self.walk_into(&dir)?;
         }
+        let mut private = Private(false);
         if let Some(parent) = path.parent() {
-            self.walk_into(&parent)?;
+            private = self.walk_into(&parent)?;
         }
         if path.tail() == Tail::Dot {
             self.walk_into(path)?;
         }
-        Ok(())
+        Ok(private)
     }
 
     /// [`Vfs::walk_to`], then the last component; a spelling that requires a directory (a
     /// trailing `/`) turns a file into `ENOTDIR`. For the calls that only look.
-    fn resolve(&self, path: &VfsPath) -> Result<Node<'_>, Fail> {
-        self.walk_to(path)?;
+    fn resolve(&self, path: &VfsPath) -> Result<(Node<'_>, Private), Fail> {
+        let private = self.walk_to(path)?;
         let node = self.lookup(path)?;
         if path.requires_dir() && matches!(&node, Node::Entry(_, _, e) if e.kind != Kind::Dir) {
             return Err(Errno::NOTDIR.into());
         }
-        Ok(node)
+        Ok((node, private))
     }
 
     fn home(&self, path: &VfsPath) -> Home<'_> {
@@ -313,7 +321,7 @@ impl Vfs {
     }
 
     pub(crate) fn read_inner(&self, who: &Who<'_>, path: &VfsPath) -> Result<FileContents, Fail> {
-        let node = self.resolve(path)?;
+        let (node, private) = self.resolve(path)?;
         if matches!(node, Node::Missing) {
             return Err(Errno::NOENT.into());
         }
@@ -324,7 +332,7 @@ impl Vfs {
         match node {
             Node::Missing | Node::VirtualDir => Err(Errno::ISDIR.into()),
             Node::Entry(_, _, e) if e.kind == Kind::Dir => Err(Errno::ISDIR.into()),
-            Node::Entry(_, _, e) if is_secret(&e) && right < Right::Admin => Err(Fail::Denied),
+            Node::Entry(_, _, e) if private.hides(&e) && right < Right::Admin => Err(Fail::Denied),
             Node::Entry(m, rel, _) => {
                 let (data, entry) = read_checked(m, &rel, right)?;
                 Ok(FileContents {
@@ -336,7 +344,7 @@ impl Vfs {
     }
 
     pub(crate) fn stat_inner(&self, who: &Who<'_>, path: &VfsPath) -> Result<Metadata, Fail> {
-        let node = self.resolve(path)?;
+        let (node, private) = self.resolve(path)?;
         if matches!(node, Node::Missing) {
             return Err(Errno::NOENT.into());
         }
@@ -349,7 +357,9 @@ impl Vfs {
             Node::Missing | Node::VirtualDir => Ok(Metadata::virtual_dir()),
             // The etag of a secret file confirms a guessed content: only admins see it, and
             // nobody else's stat reads the file.
-            Node::Entry(_, _, e) if is_secret(&e) && right < Right::Admin => Ok(without_etag(e)),
+            Node::Entry(_, _, e) if private.hides(&e) && right < Right::Admin => {
+                Ok(without_etag(e))
+            }
             Node::Entry(m, rel, e)
                 if e.kind == Kind::File && (e.etag.is_none() || !e.is_world_readable()) =>
             {
@@ -371,7 +381,7 @@ impl Vfs {
         who: &Who<'_>,
         path: &VfsPath,
     ) -> Result<Vec<DirEntry>, Fail> {
-        let node = self.resolve(path)?;
+        let (node, _) = self.resolve(path)?;
         match &node {
             Node::Missing => return Err(Errno::NOENT.into()),
             Node::Entry(_, _, e) if e.kind != Kind::Dir => return Err(Errno::NOTDIR.into()),
@@ -404,10 +414,23 @@ impl Vfs {
     }
 }
 
-/// Whether an entry is a secret file: a file others may not read (no `o+r`, as the 0600
-/// secret bricks), whose content and etag only admins get through the VFS.
+/// Whether an entry is a secret file by its own mode: a file others may not read (no `o+r`,
+/// as the 0600 secret bricks), whose content and etag only admins get through the VFS.
 pub(crate) fn is_secret(e: &Entry) -> bool {
     e.kind == Kind::File && !e.is_world_readable()
+}
+
+/// Whether a directory on the way to a path is closed to others on the host (no `o+x`):
+/// others could not reach a file below it, whatever its own mode.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Private(bool);
+
+impl Private {
+    /// Whether `e`, found below, is a secret file: its own mode says so, or a directory
+    /// above it does.
+    pub(crate) fn hides(self, e: &Entry) -> bool {
+        is_secret(e) || (self.0 && e.kind == Kind::File)
+    }
 }
 
 /// Reads `rel` from the backend and makes its entry describe the bytes read, updating the store

@@ -12,7 +12,7 @@ impl Vfs {
         path: &VfsPath,
         mode: WriteMode,
     ) -> Result<(&Arc<MountCore>, String), Fail> {
-        self.walk_to(path)?;
+        let private = self.walk_to(path)?;
         // `open("x/", O_CREAT)` is EISDIR whether or not `x` exists (and `x/.`, `x/..` name
         // directories): no file can be created under a directory's spelling.
         if path.requires_dir() {
@@ -40,7 +40,9 @@ impl Vfs {
         }
         let right = who.right(path);
         // Replacing a secret file's content is an admin's, as reading it is.
-        if right < Right::Write || existing.is_some_and(|e| is_secret(&e) && right < Right::Admin) {
+        if right < Right::Write
+            || existing.is_some_and(|e| private.hides(&e) && right < Right::Admin)
+        {
             return Err(Fail::Denied);
         }
         Ok((m, rel))
