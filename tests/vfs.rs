@@ -621,7 +621,17 @@ fn vfs_skips_an_unreadable_directory_and_refuses_it_when_addressed() {
         );
         assert!(!stdout(&o).contains("hunter2"));
     }
-    // Root reads it all, and no note.
+    // Root's process reads it all, and no note; through the VFS a file others could not
+    // reach is secret (DESIGN.md §11), so only a caller with `admin` gets it.
+    let o = nexus(s.path(), &["cat", "/etc/private/token"]);
+    assert_eq!(
+        (o.status.code(), stderr(&o).as_str()),
+        (
+            Some(1),
+            "error: cannot read `/etc/private/token`: permission denied (os error 13)\n"
+        )
+    );
+    grant_anonymous_local(s.path(), "admin");
     let o = nexus(s.path(), &["cat", "/etc/private/token"]);
     assert_eq!(
         (o.status.code(), stdout(&o).as_str(), stderr(&o).as_str()),
@@ -1193,6 +1203,16 @@ fn vfs_store_drops_an_etag_its_owner_can_no_longer_confirm() {
     let ls = nexus(s.path(), &["ls", "/etc"]);
     assert_eq!(ls.status.code(), Some(0), "{}", stderr(&ls));
     let (vfs, _) = vfs_etc::boot(s.path()).expect("boot");
+    // Below a directory others cannot search, the file is secret: an admin's to see.
+    let admin = vfs_etc::Policy::new(&vfs_etc::VfsPolicy {
+        policy: vfs_etc::AnonymousRights {
+            anonymous_local: vfs_etc::Right::Admin,
+            anonymous_remote: vfs_etc::Right::None,
+        },
+        ..vfs_etc::VfsPolicy::default()
+    })
+    .expect("policy");
+    vfs.set_policy(admin);
     let meta = vfs
         .as_caller(&vfs_etc::Caller::AnonymousLocal)
         .stat(&"/etc/hidden/open".parse().expect("path"))
