@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use vfs_etc::{
-    Access, Batch, Entry, HostDir, Kind, Metastore, RedbMetastore, Signature, Vfs, VfsPath,
-    WriteMode, metastore_path, mount_etc,
+    Access, AnonymousRights, Batch, Caller, Entry, HostDir, Kind, Metastore, Policy,
+    RedbMetastore, Right, Signature, Vfs, VfsPath, VfsPolicy, WriteMode, metastore_path,
+    mount_etc,
 };
 
 fn root_entry() -> Entry {
@@ -74,9 +75,21 @@ fn rewrite_boot(state: &Path, store: &Path, rels: &[String]) {
         Access::ReadWrite,
     )
     .expect("mount");
+    // The original system had no access control: a caller with every right.
+    vfs.set_policy(
+        Policy::new(&VfsPolicy {
+            policy: AnonymousRights {
+                anonymous_local: Right::Admin,
+                anonymous_remote: Right::None,
+            },
+            ..VfsPolicy::default()
+        })
+        .expect("policy"),
+    );
+    let root = vfs.as_caller(&Caller::AnonymousLocal);
     for rel in rels {
         let bytes = std::fs::read(state.join("etc").join(rel)).expect("read");
-        vfs.write(&etc.join(rel).expect("path"), &bytes, WriteMode::Replace)
+        root.write(&etc.join(rel).expect("path"), &bytes, WriteMode::Replace)
             .expect("write");
     }
 }
@@ -179,7 +192,8 @@ fn benches(c: &mut Criterion) {
             let mut vfs = Vfs::new();
             mount_etc(&mut vfs, &fx.state).expect("boot");
             for rel in &fx.rels {
-                vfs.stat(&format!("/etc/{rel}").parse().expect("path"))
+                vfs.as_caller(&Caller::AnonymousLocal)
+                    .stat(&format!("/etc/{rel}").parse().expect("path"))
                     .expect("stat");
             }
         }
@@ -198,8 +212,10 @@ fn benches(c: &mut Criterion) {
         let mut vfs = Vfs::new();
         mount_etc(&mut vfs, &fx.state).expect("boot");
         let file: VfsPath = format!("/etc/{}", fx.rels[0]).parse().expect("path");
+        // As the default policy's anonymous local caller: the access check is part of it.
+        let local = vfs.as_caller(&Caller::AnonymousLocal);
         group.bench_function("read", |b| {
-            b.iter(|| black_box(vfs.read(&file).expect("read")));
+            b.iter(|| black_box(local.read(&file).expect("read")));
         });
         drop(vfs);
 
