@@ -11,9 +11,8 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use vfs_etc::{
-    Access, AnonymousRights, Batch, Caller, Entry, HostDir, Kind, Metastore, Policy,
-    RedbMetastore, Right, Signature, Vfs, VfsPath, VfsPolicy, WriteMode, metastore_path,
-    mount_etc,
+    Access, AnonymousRights, Batch, Caller, Entry, HostDir, Kind, Metastore, Policy, RedbMetastore,
+    Right, Signature, Vfs, VfsPath, VfsPolicy, WriteMode, metastore_path, mount_etc,
 };
 
 fn root_entry() -> Entry {

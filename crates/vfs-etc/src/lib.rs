@@ -64,8 +64,8 @@ mod error;
 mod metastore;
 mod mount;
 mod path;
+mod reconcile;
 mod router;
-mod sync;
 mod vfs;
 mod watch;
 
@@ -79,9 +79,12 @@ pub use error::{
     StatError, UnlinkError, WriteError,
 };
 pub use metastore::{Batch, MemoryMetastore, Metastore, MetastoreError, RedbMetastore};
-pub use mount::{ETC_MOUNT_POINT, MountEtcError, TMP_MOUNT_POINT, boot, metastore_path, mount_etc};
+pub use mount::{
+    ETC_MOUNT_POINT, MountEtcError, TMP_MOUNT_POINT, boot, etc_mount_point, metastore_path,
+    mount_etc, tmp_mount_point,
+};
 pub use path::{PathError, VfsPath};
+pub use reconcile::ReconcileReport;
 pub use router::Access;
-pub use sync::ReconcileReport;
 pub use vfs::{DirEntry, FileContents, MAX_FILE_SIZE, Session, Vfs, WriteMode};
 pub use watch::{WatchError, Watcher, watch};

@@ -12,8 +12,8 @@ use notify::{RecommendedWatcher, RecursiveMode, Watcher as _};
 use crate::access::AccessControl;
 use crate::error::ReconcileError;
 use crate::path::{VfsPath, is_valid_name};
+use crate::reconcile;
 use crate::router::MountCore;
-use crate::sync;
 use crate::vfs::Vfs;
 
 /// How long the watcher waits for an event burst (an editor's write-rename-chmod) to settle
@@ -129,7 +129,7 @@ pub fn watch(vfs: &Vfs, point: &VfsPath) -> Result<Watcher, WatchError> {
         }
     };
     let notify: SharedNotify = Arc::new(Mutex::new(Some(notify)));
-    sync::reconcile_all(&core)?;
+    reconcile::reconcile_all(&core)?;
     // The policy lives in the `/etc` this mount serves, when it does: it follows the files.
     let policy = (access.followed_etc().as_deref() == Some(root.as_path())).then_some(access);
     if let Some(policy) = &policy {
@@ -249,9 +249,9 @@ fn run(
             dirty.into_iter().collect()
         };
         let mut result = if rescan {
-            sync::reconcile_all(core)
+            reconcile::reconcile_all(core)
         } else {
-            sync::reconcile_paths(core, &dirty)
+            reconcile::reconcile_paths(core, &dirty)
         };
         if let Some(dirs) = &mut directories {
             let added: Vec<String> = dirty
@@ -260,7 +260,7 @@ fn run(
                 .collect();
             // What changed in a new directory before its watch existed has no event: look.
             if !added.is_empty() && result.is_ok() {
-                result = sync::reconcile_paths(core, &added);
+                result = reconcile::reconcile_paths(core, &added);
             }
         }
         // After the refresh, so a call that sees the new policy also sees the new entries.

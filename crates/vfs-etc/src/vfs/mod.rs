@@ -11,8 +11,8 @@ use crate::entry::{Entry, Etag, Kind, Metadata, now_ns};
 use crate::error::{Fail, MountError, ReconcileError};
 use crate::metastore::{Batch, Metastore, MetastoreError};
 use crate::path::{Tail, VfsPath, rel_split};
+use crate::reconcile::{self, Decision, ReconcileReport, decide_hashed};
 use crate::router::{Access, MountCore, MountTable, Route};
-use crate::sync::{self, Decision, ReconcileReport, decide_hashed};
 
 mod mutate;
 mod session;
@@ -166,7 +166,7 @@ impl Vfs {
             return Err(MountError::AlreadyMounted(point));
         }
         let core = Arc::new(MountCore::new(point.clone(), backend, store, access));
-        let report = sync::reconcile_all(&core)?;
+        let report = reconcile::reconcile_all(&core)?;
         if !self.table.add(core) {
             return Err(MountError::AlreadyMounted(point));
         }
@@ -180,7 +180,7 @@ impl Vfs {
     /// [`ReconcileError`].
     pub fn reconcile(&self, point: &VfsPath) -> Result<ReconcileReport, ReconcileError> {
         let core = self.core(point)?;
-        sync::reconcile_all(core)
+        reconcile::reconcile_all(core)
     }
 
     /// Refreshes the entries for the given mount-relative paths of the mount at `point` (and
@@ -194,7 +194,7 @@ impl Vfs {
         rels: &[String],
     ) -> Result<ReconcileReport, ReconcileError> {
         let core = self.core(point)?;
-        sync::reconcile_paths(core, rels)
+        reconcile::reconcile_paths(core, rels)
     }
 
     /// Waits until every mount's store has written what was committed to it, and reports a
@@ -460,7 +460,7 @@ fn read_checked(m: &MountCore, rel: &str, right: Right) -> Result<(Vec<u8>, Entr
     };
     let etag = Etag::of(&data);
     // What this reader is shown: the stored entry with the etag of the bytes just read, which
-    // the store may not hold (see `sync::may_persist_etag`).
+    // the store may not hold (see `reconcile::may_persist_etag`).
     let shown = |entry: Entry| Entry {
         etag: Some(etag),
         ..entry
@@ -478,7 +478,7 @@ fn read_checked(m: &MountCore, rel: &str, right: Right) -> Result<(Vec<u8>, Entr
         return Err(Errno::NOENT.into());
     };
     let mut decision = decide_hashed(Some(&current), &stat, etag, observed_ns);
-    if !sync::may_persist_etag(m, rel, &stat) {
+    if !reconcile::may_persist_etag(m, rel, &stat) {
         let seen = m.remember_unstored_etag(rel, stat.sig, etag);
         decision = match decision {
             // Stat fields as this process last read them, the stored ones too, yet other
@@ -497,7 +497,9 @@ fn read_checked(m: &MountCore, rel: &str, right: Right) -> Result<(Vec<u8>, Entr
                     bumped: true,
                 }
             }
-            Decision::Put { entry, bumped } => sync::without_etag(Some(&current), entry, bumped),
+            Decision::Put { entry, bumped } => {
+                reconcile::without_etag(Some(&current), entry, bumped)
+            }
             other => other,
         };
     }
@@ -518,7 +520,7 @@ fn read_checked(m: &MountCore, rel: &str, right: Right) -> Result<(Vec<u8>, Entr
 
 /// Refreshes `rel` after a failed read; a failure here only means the next scan fixes it.
 fn refresh_quietly(m: &MountCore, rel: &str) {
-    if let Err(e) = sync::reconcile_paths(m, &[rel.to_owned()]) {
+    if let Err(e) = reconcile::reconcile_paths(m, &[rel.to_owned()]) {
         tracing::warn!(path = %m.vfs_path(rel), error = %e, "could not refresh a stale entry");
     }
 }

@@ -71,7 +71,7 @@ impl Vfs {
             owner: Some(stat.owner()),
             observed_ns,
         };
-        let stored = if entry.etag.is_some() && !sync::may_persist_etag(m, &rel, &stat) {
+        let stored = if entry.etag.is_some() && !reconcile::may_persist_etag(m, &rel, &stat) {
             Entry {
                 etag: None,
                 ..entry
@@ -218,7 +218,7 @@ impl Vfs {
             return Err(Fail::Denied);
         }
         m.backend.rename(&rel_from, &rel_to)?;
-        sync::reconcile_paths(m, &[rel_from, rel_to]).map_err(|e| match e {
+        reconcile::reconcile_paths(m, &[rel_from, rel_to]).map_err(|e| match e {
             ReconcileError::Backend { error, .. } => Fail::Os(error),
             ReconcileError::Store { source, .. } => Fail::Store(source),
             ReconcileError::NotMounted(_) => Fail::Os(crate::error::os(Errno::NOENT)),
@@ -247,11 +247,11 @@ fn remove_entry(
 }
 
 /// Adds the parent directory's new stat fields to `batch` after a name was created or removed
-/// in it (no version bump: see [`sync::decide`]).
+/// in it (no version bump: see [`reconcile::decide`]).
 fn refresh_parent(m: &MountCore, rel: &str, batch: &mut Batch) -> Result<(), Fail> {
     let parent = rel_split(rel).0;
     if let (Some(old), Some(stat)) = (m.store.get(parent)?, m.backend.stat(parent)?)
-        && let Decision::Put { entry, .. } = sync::decide(Some(&old), &stat, now_ns())
+        && let Decision::Put { entry, .. } = reconcile::decide(Some(&old), &stat, now_ns())
     {
         batch.puts.push((parent.to_owned(), entry));
     }

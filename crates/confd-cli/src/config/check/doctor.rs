@@ -119,9 +119,7 @@ fn check_vfs_policy(state: &StateDir) -> Vec<Finding> {
             ),
         ));
     }
-    let etc: vfs_etc::VfsPath = vfs_etc::ETC_MOUNT_POINT
-        .parse()
-        .unwrap_or_else(|_| vfs_etc::VfsPath::root());
+    let etc = vfs_etc::etc_mount_point();
     let mut writers: Vec<String> = [
         ("vfs.policy.anonymous_local", anonymous.anonymous_local),
         ("vfs.policy.anonymous_remote", anonymous.anonymous_remote),

@@ -2,7 +2,7 @@
 //!
 //! Format 1 (before owners were recorded) is format 2 without its last 8 bytes: a store
 //! written by an earlier version is read as it is, its entries without an owner until the
-//! next scan fills it in (`sync::decide`), so upgrading needs no migration step and bumps no
+//! next scan fills it in (`reconcile::decide`), so upgrading needs no migration step and bumps no
 //! version.
 
 use crate::entry::{Entry, Etag, Kind, Owner, Signature};
