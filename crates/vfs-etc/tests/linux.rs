@@ -104,39 +104,39 @@ fn through_vfs(vfs: &Vfs, op: Op, rel: &str) -> Result<i32, Box<dyn std::error::
     let path: VfsPath = format!("/m/{rel}").parse()?;
     let errno = |e: Option<i32>| e.unwrap_or(-1);
     Ok(match op {
-        Op::Stat => unrestricted(&vfs)
+        Op::Stat => unrestricted(vfs)
             .stat(&path)
             .err()
             .map_or(0, |e| errno(e.raw_os_error())),
-        Op::Read => unrestricted(&vfs)
+        Op::Read => unrestricted(vfs)
             .read(&path)
             .err()
             .map_or(0, |e| errno(e.raw_os_error())),
-        Op::List => unrestricted(&vfs)
+        Op::List => unrestricted(vfs)
             .read_dir(&path)
             .err()
             .map_or(0, |e| errno(e.raw_os_error())),
-        Op::Write => unrestricted(&vfs)
+        Op::Write => unrestricted(vfs)
             .write(&path, b"x", WriteMode::Replace)
             .err()
             .map_or(0, |e| errno(e.raw_os_error())),
-        Op::Mkdir => unrestricted(&vfs)
+        Op::Mkdir => unrestricted(vfs)
             .mkdir(&path)
             .err()
             .map_or(0, |e| errno(e.raw_os_error())),
-        Op::Unlink => unrestricted(&vfs)
+        Op::Unlink => unrestricted(vfs)
             .unlink(&path)
             .err()
             .map_or(0, |e| errno(e.raw_os_error())),
-        Op::Rmdir => unrestricted(&vfs)
+        Op::Rmdir => unrestricted(vfs)
             .rmdir(&path)
             .err()
             .map_or(0, |e| errno(e.raw_os_error())),
-        Op::RenameFrom => unrestricted(&vfs)
+        Op::RenameFrom => unrestricted(vfs)
             .rename(&path, &"/m/moved".parse()?)
             .err()
             .map_or(0, |e| errno(e.raw_os_error())),
-        Op::RenameTo => unrestricted(&vfs)
+        Op::RenameTo => unrestricted(vfs)
             .rename(&format!("/m/{}", source_for(rel)).parse()?, &path)
             .err()
             .map_or(0, |e| errno(e.raw_os_error())),
@@ -573,12 +573,12 @@ fn nexus_layout_comparison_child() -> TestResult {
         compare(
             format!("rmdir `{n}`"),
             &|| code(std::fs::remove_dir(n)),
-            &|v| vfs_errno(unrestricted(&v).rmdir(&path).map_err(Into::into)),
+            &|v| vfs_errno(unrestricted(v).rmdir(&path).map_err(Into::into)),
         )?;
         compare(
             format!("unlink `{n}`"),
             &|| code(std::fs::remove_file(n)),
-            &|v| vfs_errno(unrestricted(&v).unlink(&path).map_err(Into::into)),
+            &|v| vfs_errno(unrestricted(v).unlink(&path).map_err(Into::into)),
         )?;
         compare(
             format!("write `{n}`"),
@@ -593,7 +593,7 @@ fn nexus_layout_comparison_child() -> TestResult {
             },
             &|v| {
                 vfs_errno(
-                    unrestricted(&v)
+                    unrestricted(v)
                         .write(&path, b"x", WriteMode::Replace)
                         .map(drop)
                         .map_err(Into::into),
@@ -603,14 +603,14 @@ fn nexus_layout_comparison_child() -> TestResult {
         compare(
             format!("mkdir `{n}`"),
             &|| code(std::fs::create_dir(n)),
-            &|v| vfs_errno(unrestricted(&v).mkdir(&path).map(drop).map_err(Into::into)),
+            &|v| vfs_errno(unrestricted(v).mkdir(&path).map(drop).map_err(Into::into)),
         )?;
         for to in names {
             let target: VfsPath = to.parse()?;
             compare(
                 format!("rename `{n}` `{to}`"),
                 &|| code(std::fs::rename(n, to)),
-                &|v| vfs_errno(unrestricted(&v).rename(&path, &target).map_err(Into::into)),
+                &|v| vfs_errno(unrestricted(v).rename(&path, &target).map_err(Into::into)),
             )?;
         }
     }

@@ -238,7 +238,8 @@ impl Policy {
         })
     }
 
-    /// The right `caller` has on `path` (normalised).
+    /// The right `caller` has on `path`: on the name it resolves to, whatever its spelling
+    /// (`/etc/../tmp/x` is `/tmp/x`).
     #[must_use]
     pub fn right(&self, caller: &Caller, path: &VfsPath) -> Right {
         match caller {

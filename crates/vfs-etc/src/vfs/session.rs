@@ -20,7 +20,7 @@ pub(crate) struct Who<'a> {
 impl Who<'_> {
     /// The caller's right on `path`.
     pub(crate) fn right(&self, path: &VfsPath) -> Right {
-        self.policy.right(self.caller, &path.normalised())
+        self.policy.right(self.caller, path)
     }
 }
 
