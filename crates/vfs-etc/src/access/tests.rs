@@ -219,3 +219,54 @@ fn unknown_groups_and_bad_paths_are_refused() {
         Some("group `a` is declared twice")
     );
 }
+
+/// Counts the error events logged on this thread.
+#[derive(Default, Clone)]
+struct ErrorCounter(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl tracing::Subscriber for ErrorCounter {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        if *event.metadata().level() == tracing::Level::ERROR {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// An invalid policy is reported once, not at every reload that finds it still invalid; a
+/// different problem, or the same one after a fix, is reported again.
+#[test]
+fn an_invalid_policy_is_reported_once() -> TestResult {
+    let state = tempfile::tempdir()?;
+    let conf_d = state.path().join("etc/conf.d");
+    std::fs::create_dir_all(&conf_d)?;
+    let counter = ErrorCounter::default();
+    let reports = || counter.0.load(std::sync::atomic::Ordering::Relaxed);
+    let access = AccessControl::default();
+    tracing::subscriber::with_default(counter.clone(), || -> TestResult {
+        std::fs::write(conf_d.join("vfs"), "[policy\n")?;
+        assert!(access.follow(state.path()).is_err());
+        access.reload();
+        access.reload();
+        assert_eq!(reports(), 1);
+        std::fs::write(conf_d.join("vfs"), "[policy]\nanonymous_local = 1\n")?;
+        access.reload();
+        assert_eq!(reports(), 2);
+        std::fs::write(conf_d.join("vfs"), "")?;
+        access.reload();
+        assert!(access.error().is_none());
+        std::fs::write(conf_d.join("vfs"), "[policy]\nanonymous_local = 1\n")?;
+        access.reload();
+        assert_eq!(reports(), 3);
+        Ok(())
+    })
+}
