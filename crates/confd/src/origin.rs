@@ -90,9 +90,9 @@ pub enum Origin {
         /// 1-based column, in characters.
         column: u32,
     },
-    /// A deprecated environment variable: `env NEXUS_AUTO_SYNC_MOUNTS`.
+    /// A deprecated environment variable: `env NEXUS_RELAY_SYNC_ON_START`.
     Env(String),
-    /// A command-line override: `--set mounts.auto_sync=true`. Holds the
+    /// A command-line override: `--set relay.sync_on_start=true`. Holds the
     /// text after `--set`, with the value replaced by `<redacted>` for a
     /// secret key, a key under one, and a key unknown to a brick that holds
     /// secrets.
@@ -152,22 +152,22 @@ mod tests {
     #[test]
     fn origins_display_as_the_design_says() {
         let file = Origin::File {
-            path: Arc::from(Path::new("/s/etc/conf.d/mounts")),
+            path: Arc::from(Path::new("/s/etc/conf.d/relay")),
             kind: FileKind::MainFile,
             line: 3,
             column: 13,
         };
-        assert_eq!(file.to_string(), "/s/etc/conf.d/mounts:3:13");
+        assert_eq!(file.to_string(), "/s/etc/conf.d/relay:3:13");
         assert_eq!(
             Origin::ProfileDefault(Profile::Full).to_string(),
             "profile 'full' default"
         );
         assert_eq!(
-            Origin::Env("NEXUS_AUTO_SYNC_MOUNTS".into()).to_string(),
-            "env NEXUS_AUTO_SYNC_MOUNTS"
+            Origin::Env("NEXUS_RELAY_SYNC_ON_START".into()).to_string(),
+            "env NEXUS_RELAY_SYNC_ON_START"
         );
-        let cli = Origin::Cli("mounts.auto_sync=true".into());
-        assert_eq!(cli.to_string(), "--set mounts.auto_sync=true");
+        let cli = Origin::Cli("relay.sync_on_start=true".into());
+        assert_eq!(cli.to_string(), "--set relay.sync_on_start=true");
     }
 
     #[test]

@@ -67,6 +67,10 @@ pub struct AceDecl {
     pub path: String,
 }
 
+// Every program linking vfs-etc knows the brick: `nexus config validate vfs` checks its
+// rules, `show`, `explain` and `schema` describe it.
+confd::register_brick!(VfsPolicy);
+
 fn root_prefix() -> String {
     "/".to_owned()
 }
@@ -91,9 +95,46 @@ impl Default for AnonymousRights {
 
 impl confd::Brick for VfsPolicy {
     const NAME: &'static str = "vfs";
+    const DOC: &'static str = "Who may read and write through the VFS: groups, access control entries, and the rights of anonymous callers.";
 
     fn defaults(_: confd::Profile) -> Self {
         Self::default()
+    }
+
+    fn declare_keys(keys: &mut Vec<confd::bricks::KeyDecl>) {
+        // Every key applies live: the VFS's watcher of `/etc` reloads the policy.
+        let key = |path: &str, doc: &'static str, table: bool| confd::bricks::KeyDecl {
+            path: path.to_owned(),
+            doc,
+            env: &[],
+            env_inverted: false,
+            secret: false,
+            reload: true,
+            table,
+        };
+        keys.extend([
+            key(
+                "group",
+                "Groups of principals: `[[group]]` with `name`, `users` (principals) and `member_groups` (groups whose members belong to this one too; a cycle is refused).",
+                false,
+            ),
+            key(
+                "ace",
+                "Access control entries: `[[ace]]` with `right` (`none`, `read`, `write` or `admin`), `groups`, and `path`, a prefix on whole components (default `/`). The longest matching prefix decides; among aces with that prefix, the highest right wins.",
+                false,
+            ),
+            key("policy", "The rights of callers without a name, on every path.", true),
+            key(
+                "policy.anonymous_local",
+                "The right of an anonymous caller on this host: `none`, `read`, `write` or `admin`.",
+                false,
+            ),
+            key(
+                "policy.anonymous_remote",
+                "The right of an anonymous caller from elsewhere (more than `read` is reported by `nexus config doctor`).",
+                false,
+            ),
+        ]);
     }
 
     fn validate(&self) -> Result<(), confd::bricks::Violation> {
