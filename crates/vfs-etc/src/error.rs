@@ -120,35 +120,35 @@ macro_rules! path_op_error {
 }
 
 path_op_error!(
-    /// Why [`crate::Vfs::read`] failed.
+    /// Why [`crate::Session::read`] failed.
     ReadError, "read"
 );
 path_op_error!(
-    /// Why [`crate::Vfs::stat`] failed.
+    /// Why [`crate::Session::stat`] failed.
     StatError, "stat"
 );
 path_op_error!(
-    /// Why [`crate::Vfs::read_dir`] failed.
+    /// Why [`crate::Session::read_dir`] failed.
     ReadDirError, "list"
 );
 path_op_error!(
-    /// Why [`crate::Vfs::write`] failed.
+    /// Why [`crate::Session::write`] failed.
     WriteError, "write"
 );
 path_op_error!(
-    /// Why [`crate::Vfs::unlink`] failed.
+    /// Why [`crate::Session::unlink`] failed.
     UnlinkError, "remove"
 );
 path_op_error!(
-    /// Why [`crate::Vfs::mkdir`] failed.
+    /// Why [`crate::Session::mkdir`] failed.
     MkdirError, "create directory"
 );
 path_op_error!(
-    /// Why [`crate::Vfs::rmdir`] failed.
+    /// Why [`crate::Session::rmdir`] failed.
     RmdirError, "remove directory"
 );
 
-/// Why [`crate::Vfs::rename`] failed.
+/// Why [`crate::Session::rename`] failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RenameError {
     /// Refused or failed with an errno (`ENOENT`, `EXDEV`, `EROFS`, …).

@@ -144,7 +144,8 @@ fn refuse_planted_symlinks(state_dir: &Path) -> Result<(), MetastoreError> {
 }
 
 /// Mounts `$STATE/etc` read-only at `/etc`, and checks every call against the access policy
-/// of `$STATE/etc/conf.d/vfs` from then on ([`Vfs::follow_policy`]).
+/// of `$STATE/etc/conf.d/vfs` from then on (as [`Vfs::follow_policy`], but loaded when the
+/// first call needs it, or [`Vfs::policy_error`] asks).
 ///
 /// It opens `$STATE/etc` once with `O_RDONLY`, walks and `lstat`s it, and records entries in
 /// the persistent store at [`metastore_path`] (readable and writable by its owner only). It writes, renames, creates or touches nothing
@@ -169,9 +170,10 @@ pub fn mount_etc(vfs: &mut Vfs, state_dir: &Path) -> Result<ReconcileReport, Mou
         Arc::new(store),
         Access::ReadOnly,
     )?;
-    // An invalid policy does not fail the mount: the VFS boots and refuses every call with the
-    // policy's error (fails closed) until it is fixed, which a watcher of `/etc` sees.
-    let _ = vfs.follow_policy(state_dir);
+    // Loaded when the first call needs it: registering metadata needs no policy. An invalid
+    // policy does not fail the mount: every call is refused with its error (fails closed)
+    // until it is fixed, which a watcher of `/etc` sees.
+    vfs.access().follow_lazily(state_dir);
     Ok(report)
 }
 

@@ -909,3 +909,23 @@ proptest! {
         }
     }
 }
+
+/// Mounting needs no policy: `mount_etc` leaves it to the first call (or `policy_error`),
+/// which loads what the file says then.
+#[test]
+fn the_policy_is_loaded_by_the_first_call_not_by_the_mount() -> TestResult {
+    let state = state_with_policy(Some("[policy\n"))?;
+    let (vfs, _) = boot(state.path())?;
+    write_file(
+        &state.path().join("etc/conf.d/vfs"),
+        b"[policy]\nanonymous_remote = \"read\"\n",
+        0o644,
+    )?;
+    let remote = vfs.as_caller(&Caller::AnonymousRemote);
+    assert_eq!(
+        remote.read(&p("/etc/conf.d/mounts"))?.data,
+        b"auto_sync = true\n"
+    );
+    assert!(vfs.policy_error().is_none());
+    Ok(())
+}

@@ -356,7 +356,10 @@ pub(crate) enum Loaded {
 /// The VFS's policy, replaced whole on reload; calls take a snapshot (one read lock).
 #[derive(Debug)]
 pub(crate) struct AccessControl {
-    current: RwLock<Arc<Loaded>>,
+    /// `None` until the followed state dir's policy is first needed ([`AccessControl::follow_lazily`]).
+    current: RwLock<Option<Arc<Loaded>>>,
+    /// Held while a pending policy is loaded, so concurrent first calls load it once.
+    loading: Mutex<()>,
     /// The state dir whose `conf.d/vfs` the policy comes from, if any: the watcher of its
     /// `/etc` reloads it.
     source: Mutex<Option<PathBuf>>,
@@ -365,19 +368,43 @@ pub(crate) struct AccessControl {
 impl Default for AccessControl {
     fn default() -> Self {
         Self {
-            current: RwLock::new(Arc::new(Loaded::Policy(Policy::default()))),
+            current: RwLock::new(Some(Arc::new(Loaded::Policy(Policy::default())))),
+            loading: Mutex::new(()),
             source: Mutex::new(None),
         }
     }
 }
 
 impl AccessControl {
+    /// The policy in force, loaded first if it is still pending.
     pub(crate) fn snapshot(&self) -> Arc<Loaded> {
-        Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
+        loop {
+            if let Some(loaded) = &*self.current.read().unwrap_or_else(PoisonError::into_inner) {
+                return Arc::clone(loaded);
+            }
+            let _loading = self.loading.lock().unwrap_or_else(PoisonError::into_inner);
+            if self
+                .current
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .is_none()
+            {
+                let source = self
+                    .source
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone();
+                match source {
+                    Some(state_dir) => drop(self.reload_from(&state_dir)),
+                    // Not reachable: pending always has a source. Fail safe all the same.
+                    None => self.install(Loaded::Policy(Policy::default())),
+                }
+            }
+        }
     }
 
     fn install(&self, loaded: Loaded) {
-        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(loaded);
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(loaded));
     }
 
     /// Uses `policy` from now on, and no longer follows a state dir.
@@ -390,6 +417,13 @@ impl AccessControl {
     pub(crate) fn follow(&self, state_dir: &Path) -> Result<(), Arc<PolicyError>> {
         *self.source.lock().unwrap_or_else(PoisonError::into_inner) = Some(state_dir.to_owned());
         self.reload_from(state_dir)
+    }
+
+    /// Follows the policy of `state_dir`, loading it when a call first needs it: mounting
+    /// needs no policy, so `mount_etc` does not pay for its load.
+    pub(crate) fn follow_lazily(&self, state_dir: &Path) {
+        *self.source.lock().unwrap_or_else(PoisonError::into_inner) = Some(state_dir.to_owned());
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = None;
     }
 
     /// The `etc` directory of the state dir followed, if any.
@@ -430,7 +464,11 @@ impl AccessControl {
             Err(load) => {
                 let error = Arc::new(PolicyError { load });
                 // Reported once: a reload that finds the same problem again says nothing.
-                let repeated = matches!(&*self.snapshot(), Loaded::Invalid(old) if old.to_string() == error.to_string());
+                // Not `snapshot`: this may run inside its pending load.
+                let repeated = matches!(
+                    self.current.read().unwrap_or_else(PoisonError::into_inner).as_deref(),
+                    Some(Loaded::Invalid(old)) if old.to_string() == error.to_string()
+                );
                 if !repeated {
                     tracing::error!(error = %error, "the VFS access policy is invalid; refusing every call");
                 }

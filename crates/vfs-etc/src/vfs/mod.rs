@@ -21,12 +21,12 @@ pub use session::Session;
 pub(crate) use session::Who;
 
 /// The largest file the VFS reads or writes: 1 MiB, the size limit of a configuration file
-/// (DESIGN.md §4). [`Vfs::write`] of more, and [`Vfs::read`] of a bigger host file, are
+/// (DESIGN.md §4). [`Session::write`] of more, and [`Session::read`] of a bigger host file, are
 /// `EFBIG`, so no call holds an unbounded amount in memory; `stat` of a bigger file shows no
 /// etag. `nexus vfs write` reads no more than this from its standard input.
 pub const MAX_FILE_SIZE: usize = 1024 * 1024;
 
-/// How [`Vfs::write`] treats an existing file.
+/// How [`Session::write`] treats an existing file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteMode {
     /// Create the file or replace its content (`O_CREAT | O_TRUNC`).
