@@ -14,6 +14,7 @@ mod properties;
 mod secrets;
 mod seed;
 mod shipped;
+mod snapshot;
 mod support;
 mod typed;
 mod watch;
