@@ -65,12 +65,14 @@ fn a_product_binary_knows_its_own_brick_and_nothing_else() {
     let mut sandbox = Sandbox::new();
     let init = run(&sandbox, &["config", "init"]);
     assert_eq!(init.code, 0, "{}", init.transcript());
-    // Only the linked brick is seeded: the product links no shipped brick.
-    let names: Vec<String> = std::fs::read_dir(sandbox.conf_d())
+    // Only the linked bricks are seeded: the product links no shipped brick, only its own
+    // and, through confd-cli's `nexus vfs`, the VFS's access policy.
+    let mut names: Vec<String> = std::fs::read_dir(sandbox.conf_d())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(names, ["smtp"]);
+    names.sort();
+    assert_eq!(names, ["smtp", "vfs"]);
     let file = sandbox.conf_d().join("smtp");
     // It declares a secret, so its file is private; the generated default
     // points editors at its schema and documents every key, tables included.

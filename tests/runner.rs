@@ -23,4 +23,5 @@ mod secrets;
 mod snapshot;
 mod support;
 mod vfs;
+mod vfs_access;
 mod watch;

@@ -219,19 +219,27 @@ impl BrickConfig {
         }
         let value = Value::Table(self.inner.table.clone());
         serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
+            // Origins stop at arrays (an array is one value, replaced whole), so a problem
+            // inside one (`[[ace]]`'s `right`) is placed at the array, and named in full.
             let segments: Vec<String> = e
                 .path()
                 .iter()
-                .filter_map(|s| match s {
+                .map_while(|s| match s {
                     serde_path_to_error::Segment::Map { key } => Some(key.clone()),
                     _ => None,
                 })
                 .collect();
+            let in_array = e.path().iter().count() > segments.len();
             let path = KeyPath::from_segments(segments);
             let message = self.describe_de_error(&path, e.inner().message());
+            let key = if in_array {
+                e.path().to_string()
+            } else {
+                path.to_string()
+            };
             match self.origin_of(&path) {
                 Some(origin) if !path.is_empty() => Error::InvalidValue {
-                    key: format!("{}.{path}", self.inner.name),
+                    key: format!("{}.{key}", self.inner.name),
                     origin: origin.clone(),
                     message,
                 },

@@ -99,6 +99,40 @@ fn user_bricks_get_defaults_env_aliases_and_rules() -> Result<(), confd::Error> 
     Ok(())
 }
 
+/// Regression: a bad value inside an array of tables (`[[route]]`'s `port`) was an error
+/// with no position at all ("cannot read the `routes` configuration: …"): origins stop at
+/// the array, so the error now points at it and names the element and key in full.
+#[test]
+fn a_bad_value_inside_an_array_of_tables_points_at_the_array() {
+    #[derive(Debug, Serialize, Deserialize)]
+    struct Route {
+        port: u16,
+    }
+    #[derive(Debug, Serialize, Deserialize)]
+    struct Routes {
+        route: Vec<Route>,
+    }
+    impl Brick for Routes {
+        const NAME: &'static str = "routes";
+        fn defaults(_: Profile) -> Self {
+            Routes { route: Vec::new() }
+        }
+    }
+    let state = State::new();
+    let path = state.write(
+        "routes",
+        "# two routes\n[[route]]\nport = 80\n\n[[route]]\nport = \"http\"\n",
+    );
+    let err = state.loader().load_typed::<Routes>().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "invalid value for `routes.route[1].port` at `{}:2:1`: invalid type: string \"http\", expected u16",
+            path.display()
+        )
+    );
+}
+
 /// What the derive accepts beyond the shipped bricks: renamed keys, defaults
 /// that serde converts (an enum from a string, a list, no value for an
 /// `Option`), nested tables with their own marks, per-profile values.
