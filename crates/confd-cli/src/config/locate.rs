@@ -55,7 +55,7 @@ pub(crate) fn diff(global: &Global, brick: &BrickName) -> Result<(), Failure> {
 /// lines of a multi-line string, or in a commented-out old line
 /// (`confd::redact_file_text`). An empty secret stays visible.
 pub(crate) fn redact_secrets(brick: &BrickName, path: &std::path::Path, text: &str) -> String {
-    let Some(schema) = confd::bricks::lookup(brick.as_str()) else {
+    let Some(schema) = crate::config::schema::lookup(brick.as_str()) else {
         return text.to_owned();
     };
     let shown = confd::redact_file_text(text, schema);
