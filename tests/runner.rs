@@ -16,6 +16,7 @@ mod hostile_input;
 mod init;
 mod long_input;
 mod matrix;
+mod schema;
 mod secrets;
 mod support;
 mod vfs;

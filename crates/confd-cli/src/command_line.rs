@@ -44,7 +44,8 @@ fn names_secret_file(arg: &str) -> bool {
     components.windows(2).any(|pair| {
         let brick = pair[1].strip_suffix(".d").unwrap_or(pair[1]);
         pair[0] == "conf.d"
-            && crate::config::schema::lookup(brick).is_some_and(|schema| !schema.secret_keys().is_empty())
+            && crate::config::schema::lookup(brick)
+                .is_some_and(|schema| !schema.secret_keys().is_empty())
     })
 }
 

@@ -40,7 +40,9 @@ pub(crate) fn init(global: &Global, force: bool, dry_run: bool) -> Result<(), Fa
             let mut doc = json(&report);
             let schemas = json(&schemas);
             doc["schemas"] = schemas["files"].clone();
-            if let (Some(all), Some(more)) = (doc["removed"].as_array_mut(), schemas["removed"].as_array()) {
+            if let (Some(all), Some(more)) =
+                (doc["removed"].as_array_mut(), schemas["removed"].as_array())
+            {
                 all.extend(more.iter().cloned());
             }
             println!("{doc}");

@@ -124,12 +124,14 @@ pub(crate) enum ConfigCommand {
         brick: BrickName,
     },
     /// Print a brick's JSON Schema (draft 2020-12, with confd's x-confd-* keywords)
-    #[command(after_help = "The schema is JSON whatever --format says; its `default`s are the \
+    #[command(
+        after_help = "The schema is JSON whatever --format says; its `default`s are the \
         active profile's. `nexus config init` installs every brick's at \
         $STATE/share/confd/schema/NAME.json, where editors (taplo) and this tool find it.\n\n\
         Examples:\n  \
         nexus config schema cache\n  \
-        nexus config schema database --profile cloud | jq '.properties.pool_size'")]
+        nexus config schema database --profile cloud | jq '.properties.pool_size'"
+    )]
     Schema {
         /// The brick, e.g. `cache`
         #[arg(value_parser = parse_brick)]
