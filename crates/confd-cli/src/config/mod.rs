@@ -304,12 +304,11 @@ pub(crate) fn load(global: &Global, brick: &BrickName) -> Result<confd::BrickCon
     }
     // An unregistered brick with nothing set is legal but is usually a typo
     // (`mount` for `mounts`): say so rather than print an empty config.
-    if schema::lookup(brick.as_str()).is_none() {
-        if let Some(problem) = schema::installed_problem(global, brick) {
-            crate::output::warning(&problem);
-        }
+    let known = schema::lookup(brick.as_str()).is_some();
+    if !known && let Some(problem) = schema::installed_problem(global, brick) {
+        crate::output::warning(&problem);
     }
-    if schema::lookup(brick.as_str()).is_none() && config.table().is_empty() {
+    if !known && config.table().is_empty() {
         let registered: Vec<String> = confd::bricks::registered()
             .iter()
             .map(|s| s.name().to_owned())
