@@ -127,6 +127,10 @@ impl Reader {
     /// The shape of the schema `node` at `path`, collecting its keys and
     /// defaults on the way.
     fn node(&mut self, node: &Map<String, Json>, path: &KeyPath) -> Result<Shape, String> {
+        // As deep as a file's tables may go, no deeper: the stack stays safe.
+        if path.segments().len() > crate::MAX_DEPTH {
+            return Err(format!("it nests tables deeper than {}", crate::MAX_DEPTH));
+        }
         let at = |what: &str| {
             if path.is_empty() {
                 format!("`{what}`")
@@ -159,6 +163,19 @@ impl Reader {
                 Some(Json::Object(properties)) => {
                     let mut keys = Vec::new();
                     for (key, property) in properties {
+                        // Paths are dotted strings (secret keys, variables'
+                        // keys): a segment must not hold a dot or a quote.
+                        if !crate::key_path::is_bare(key) {
+                            return Err(format!(
+                                "the key `{}` {}is not a bare key (letters, digits, `_` and `-`)",
+                                crate::shown::one_line(key),
+                                if path.is_empty() {
+                                    String::new()
+                                } else {
+                                    format!("under `{path}` ")
+                                }
+                            ));
+                        }
                         let child = path.child(key);
                         let property = property
                             .as_object()
@@ -195,8 +212,14 @@ impl Reader {
             None => Vec::new(),
             Some(vars) => vars
                 .as_array()
-                .and_then(|v| v.iter().map(|v| v.as_str().map(leak)).collect())
-                .ok_or_else(|| format!("`x-confd-env` of `{dotted}` is not an array of strings"))?,
+                .and_then(|v| {
+                    v.iter()
+                        .map(|v| v.as_str().filter(|v| is_variable_name(v)).map(leak))
+                        .collect()
+                })
+                .ok_or_else(|| {
+                    format!("`x-confd-env` of `{dotted}` is not an array of variable names")
+                })?,
         };
         let flag = |key: &str| node.get(key).and_then(Json::as_bool).unwrap_or(false);
         let index = self.keys.len();
@@ -230,10 +253,44 @@ impl Reader {
             let value = profiles.get(profile.as_str()).unwrap_or(full);
             let value = to_toml(value)
                 .ok_or_else(|| format!("the default of `{dotted}` has no TOML form"))?;
+            // The loader types values by their default: one that contradicts
+            // `type` would make the schema say two things.
+            if !fits(&shape, &value) {
+                return Err(format!(
+                    "the {profile} default of `{dotted}` is not of its type, {}",
+                    shape.describe()
+                ));
+            }
             insert_at(table, path.segments(), value);
         }
         Ok(shape)
     }
+}
+
+/// Whether `value` is of `shape`.
+fn fits(shape: &Shape, value: &Value) -> bool {
+    match (shape.required(), value) {
+        (Shape::Any, _)
+        | (Shape::Bool, Value::Boolean(_))
+        | (Shape::Float, Value::Float(_) | Value::Integer(_))
+        | (Shape::String, Value::String(_)) => true,
+        (Shape::Integer { .. }, Value::Integer(_)) | (Shape::Enum(_), Value::String(_)) => {
+            refusal(shape.required(), value).is_none()
+        }
+        (Shape::Array(items), Value::Array(values)) => values.iter().all(|v| fits(items, v)),
+        (Shape::Map(values), Value::Table(table)) => table.values().all(|v| fits(values, v)),
+        (Shape::Table(_), Value::Table(_)) => true,
+        _ => false,
+    }
+}
+
+/// A name a shell gives a variable: `[A-Za-z_][A-Za-z0-9_]*`.
+fn is_variable_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// A JSON value as TOML; `None` for a `null` or a number TOML cannot hold.

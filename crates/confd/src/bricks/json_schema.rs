@@ -346,6 +346,37 @@ mod tests {
         );
         assert_ne!(bad, text);
         let err = InstalledSchema::parse("mailer", &bad).unwrap_err();
-        assert_eq!(err, "`x-confd-env` of `port` is not an array of strings");
+        assert_eq!(
+            err,
+            "`x-confd-env` of `port` is not an array of variable names"
+        );
+        let bad = text.replacen("\"NEXUS_MAILER_PORT\"", "\"NEXUS MAILER\\u001b\"", 1);
+        let err = InstalledSchema::parse("mailer", &bad).unwrap_err();
+        assert_eq!(
+            err,
+            "`x-confd-env` of `port` is not an array of variable names"
+        );
+        let bad = text.replacen("\"default\": 25,", "\"default\": 70000,", 1);
+        let err = InstalledSchema::parse("mailer", &bad).unwrap_err();
+        assert_eq!(
+            err,
+            "the minimal default of `port` is not of its type, integer (0 to 65535)"
+        );
+        let bad = text.replacen("\"default\": \"queued\",", "\"default\": 3,", 1);
+        assert!(InstalledSchema::parse("mailer", &bad).is_err());
+        let bad = text.replacen("\"port\": {", "\"po.rt\": {", 1);
+        let err = InstalledSchema::parse("mailer", &bad).unwrap_err();
+        assert_eq!(
+            err,
+            "the key `po.rt` is not a bare key (letters, digits, `_` and `-`)"
+        );
+        // Nested past what a file may hold: refused, not a stack overflow.
+        let mut deep = String::from(r#"{"title": "mailer", "type": "object", "properties": {"#);
+        for _ in 0..100 {
+            deep.push_str(r#""a": {"type": "object", "properties": {"#);
+        }
+        deep.push_str(&"}}".repeat(100));
+        deep.push_str("}}");
+        assert!(InstalledSchema::parse("mailer", &deep).is_err());
     }
 }
