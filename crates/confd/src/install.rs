@@ -145,3 +145,105 @@ pub enum InstallError {
     #[error(transparent)]
     Seed(#[from] SeedError),
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use serde::{Deserialize, Serialize};
+
+    use super::*;
+
+    /// A brick of its own process, holding a secret.
+    #[derive(Serialize, Deserialize, crate::Brick)]
+    #[brick(name = "courier")]
+    struct Courier {
+        /// Parcels in flight.
+        #[brick(default = 8)]
+        depth: u32,
+        /// The depot's key.
+        #[brick(default = "")]
+        key: crate::Secret,
+    }
+
+    /// Written by hand and never registered.
+    #[derive(Serialize, Deserialize)]
+    struct Stray {
+        depth: u32,
+    }
+
+    impl Brick for Stray {
+        const NAME: &'static str = "stray";
+        fn defaults(_: Profile) -> Self {
+            Stray { depth: 1 }
+        }
+    }
+
+    fn mode(path: &std::path::Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn install_seeds_one_brick_and_its_schema_then_upgrades_only_the_schema()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let state = StateDir::new(dir.path())?;
+        let report = install::<Courier>(&state)?;
+        let file = state.root().join("etc/conf.d/courier");
+        let schema = state.root().join("share/confd/schema/courier.json");
+        assert_eq!(
+            report.files,
+            [
+                (file.clone(), SeedAction::Created),
+                (schema.clone(), SeedAction::Created)
+            ]
+        );
+        // Only this brick: no other registered brick's file is seeded.
+        let seeded: Vec<_> = std::fs::read_dir(state.conf_d())?.collect();
+        assert_eq!(seeded.len(), 1);
+        assert_eq!(mode(&file), 0o600, "the file holds a secret");
+        assert_eq!(mode(&schema), 0o644);
+        assert_eq!(
+            std::fs::read_to_string(&schema)?,
+            json_schema_text(crate::bricks::schema_of::<Courier>(), Profile::Full)
+        );
+
+        std::fs::write(&schema, "{}")?;
+        let again = install::<Courier>(&state)?;
+        assert_eq!(
+            again.files,
+            [
+                (file, SeedAction::Unchanged),
+                (schema.clone(), SeedAction::Upgraded)
+            ]
+        );
+        assert_ne!(std::fs::read_to_string(&schema)?, "{}");
+        Ok(())
+    }
+
+    #[test]
+    fn install_refuses_a_brick_the_registry_does_not_know() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let dir = tempfile::tempdir()?;
+        let state = StateDir::new(dir.path())?;
+        let err = install::<Stray>(&state).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("brick `stray` is not registered: add `confd::register_brick!("),
+            "{err}"
+        );
+        assert!(!state.root().join("etc").exists(), "nothing written");
+        Ok(())
+    }
+
+    #[test]
+    fn a_dry_run_installs_nothing() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let state = StateDir::new(dir.path())?;
+        let schema = crate::bricks::schema_of::<Courier>();
+        let report = install_schemas(&state, &[schema], true)?;
+        assert_eq!(report.files[0].1, SeedAction::Created);
+        assert!(!state.root().join("share").exists());
+        Ok(())
+    }
+}
