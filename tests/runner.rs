@@ -10,6 +10,7 @@ mod config_check;
 mod config_misc;
 mod config_write;
 mod config_write_safety;
+mod example_brick;
 #[path = "../crates/confd/tests/fs_tree.rs"]
 mod fs_tree;
 mod hostile_input;

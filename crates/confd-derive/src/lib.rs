@@ -136,10 +136,15 @@ fn expand(input: &DeriveInput, derived: Derived) -> syn::Result<Tokens> {
                     const SHIPPED_HISTORY: &'static [&'static str] = #expr;
                 }
             });
-            // One exported symbol per brick name: a second brick of the same
-            // name in the same crate is a compile error ("symbol already
-            // defined"), in another crate of the same program a link error.
+            // A second brick of the same name is an error: in the same crate
+            // at compile time (two crate-root macros of one name), in another
+            // crate of the same program at link time (one exported symbol per
+            // name).
             let symbol = LitStr::new(&format!("__confd_brick_{}", name.value()), name.span());
+            let marker = Ident::new(
+                &format!("__confd_brick_{}", ident_safe(&name.value())),
+                name.span(),
+            );
             quote! {
                 impl ::confd::Brick for #ty {
                     const NAME: &'static str = #name;
@@ -159,6 +164,9 @@ fn expand(input: &DeriveInput, derived: Derived) -> syn::Result<Tokens> {
                     #[unsafe(export_name = #symbol)]
                     static BRICK_NAME_IS_TAKEN_ONCE: u8 = 0;
                 };
+                #[doc(hidden)]
+                #[macro_export]
+                macro_rules! #marker { () => {}; }
             }
         }
     })
@@ -457,6 +465,11 @@ fn doc_of(attrs: &[Attribute]) -> String {
         })
         .collect();
     lines.join("\n").trim().to_owned()
+}
+
+/// A brick name as an identifier, one-to-one: `_` and `-` are escaped.
+fn ident_safe(name: &str) -> String {
+    name.replace('_', "_u").replace('-', "_h")
 }
 
 fn last_segment(ty: &Type) -> Option<&Ident> {
