@@ -11,7 +11,7 @@ use crate::support::{Run, Sandbox};
 
 /// Builds the example once per test run, into the workspace's target dir so
 /// that the dependencies it shares with the workspace are not built again.
-fn mailer() -> &'static Path {
+pub(crate) fn mailer() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");

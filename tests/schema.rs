@@ -369,3 +369,65 @@ fn init_installs_every_schema_0644_whatever_the_umask_and_upgrades_a_stale_one()
     assert_eq!(doc["schemas"][0]["name"], "cache.json");
     assert_eq!(doc["schemas"][0]["action"], "unchanged");
 }
+
+/// A product binary installs its brick; the stock `nexus`, which does not
+/// link it, then knows it from the schema alone.
+#[test]
+fn the_stock_nexus_knows_a_brick_a_product_installed() {
+    let sandbox = Sandbox::new();
+    let state = sandbox.state();
+    let product = |args: &[&str]| {
+        let mut all = vec!["--state-dir", state.to_str().unwrap()];
+        all.extend_from_slice(args);
+        sandbox.finish(
+            sandbox
+                .command_with(crate::example_brick::mailer(), &all)
+                .output()
+                .unwrap(),
+        )
+    };
+    let init = product(&["config", "init"]);
+    assert!(
+        init.stdout
+            .contains("created  [ROOT]/state/share/confd/schema/smtp.json\n"),
+        "{}",
+        init.transcript()
+    );
+    let set = product(&["config", "set", "smtp.password", "hunter2"]);
+    assert_eq!(set.code, 0, "{}", set.transcript());
+    let installed = std::fs::read_to_string(state.join("share/confd/schema/smtp.json")).unwrap();
+    assert_eq!(
+        sandbox.run(&["config", "schema", "smtp"]).stdout,
+        installed,
+        "nexus prints the installed schema as the product generates it"
+    );
+
+    let show = sandbox.run(&["config", "show", "smtp"]);
+    assert_eq!(show.code, 0, "{}", show.transcript());
+    assert!(
+        show.stdout.contains("password = \"<redacted>\""),
+        "{}",
+        show.stdout
+    );
+    assert!(
+        !show.transcript().contains("hunter2"),
+        "{}",
+        show.transcript()
+    );
+    let pool = sandbox.run(&["--profile", "cloud", "config", "get", "smtp.pool"]);
+    assert_eq!(pool.stdout, "16\n", "{}", pool.transcript());
+    let port = sandbox.run(&["--set", "smtp.port=100000", "config", "get", "smtp.port"]);
+    assert_eq!(port.code, 2, "{}", port.transcript());
+    // The product checks its rule across keys; nexus cannot, and says so.
+    sandbox.write("smtp.d/50-port.toml", "port = 0\n");
+    assert_eq!(product(&["config", "validate", "smtp"]).code, 1);
+    let validate = sandbox.run(&["config", "validate", "smtp"]);
+    assert_eq!(validate.code, 0, "{}", validate.transcript());
+    assert!(
+        validate
+            .stderr
+            .contains("rules across keys were not checked"),
+        "{}",
+        validate.stderr
+    );
+}
