@@ -216,6 +216,36 @@ fn an_unknown_key_of_an_unlinked_brick_warns_with_did_you_mean() {
 }
 
 #[test]
+fn diff_and_edit_know_an_unlinked_brick() {
+    let sandbox = Sandbox::new();
+    with_vault(&sandbox, "token = \"s.hunter2\"\n");
+    let diff = sandbox.run(&["config", "diff", "vault"]);
+    assert_eq!(diff.code, 2, "{}", diff.transcript());
+    assert!(
+        diff.stderr.contains("known from its installed schema"),
+        "{}",
+        diff.stderr
+    );
+    // `edit` and `set` validate a candidate by the installed schema.
+    let editor = sandbox.editor("ed.sh", "printf 'port = \"high\"\\n' > \"$1\"");
+    let mut sandbox = sandbox;
+    sandbox.env("EDITOR", &editor);
+    let before = sandbox.read("vault");
+    let edit = sandbox.run(&["config", "edit", "vault"]);
+    assert_ne!(edit.code, 0, "{}", edit.transcript());
+    assert_eq!(
+        sandbox.read("vault"),
+        before,
+        "a refused edit changes nothing"
+    );
+    assert!(
+        !edit.transcript().contains("hunter2"),
+        "{}",
+        edit.transcript()
+    );
+}
+
+#[test]
 fn validate_says_the_rules_of_an_unlinked_brick_were_not_checked() {
     let sandbox = Sandbox::new();
     with_vault(&sandbox, "mode = \"open\"\n");
