@@ -9,17 +9,36 @@ use std::sync::OnceLock;
 
 use crate::support::{Run, Sandbox};
 
-/// Builds the example once per test run, into the workspace's target dir so
-/// that the dependencies it shares with the workspace are not built again.
+/// Builds the example once per test run. It is built from a copy in the
+/// target dir with the workspace's `Cargo.lock`, so it gets exactly the
+/// dependency versions the workspace is tested with, nothing in the source
+/// tree is written, and what it shares with the workspace is built once.
 pub(crate) fn mailer() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let root = std::path::absolute(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+            .expect("the workspace root");
         let target = root.join("target/example");
+        let source = target.join("smtp-brick");
+        std::fs::create_dir_all(source.join("src")).expect("a copy of the example");
+        let example = root.join("examples/smtp-brick");
+        let crates = root.join("crates").display().to_string();
+        let manifest = std::fs::read_to_string(example.join("Cargo.toml"))
+            .expect("examples/smtp-brick/Cargo.toml")
+            .replace("../../crates", &crates);
+        std::fs::write(source.join("Cargo.toml"), manifest).unwrap();
+        for file in ["lib.rs", "main.rs"] {
+            std::fs::copy(
+                example.join("src").join(file),
+                source.join("src").join(file),
+            )
+            .unwrap();
+        }
+        std::fs::copy(root.join("Cargo.lock"), source.join("Cargo.lock")).unwrap();
         let cargo = option_env!("CARGO").unwrap_or("cargo");
         let status = Command::new(cargo)
-            .args(["build", "--quiet", "--locked", "--manifest-path"])
-            .arg(root.join("examples/smtp-brick/Cargo.toml"))
+            .args(["build", "--quiet", "--manifest-path"])
+            .arg(source.join("Cargo.toml"))
             .env("CARGO_TARGET_DIR", &target)
             .status()
             .expect("run cargo to build examples/smtp-brick");

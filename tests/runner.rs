@@ -19,6 +19,7 @@ mod long_input;
 mod matrix;
 mod schema;
 mod secrets;
+mod snapshot;
 mod support;
 mod vfs;
 mod watch;

@@ -187,6 +187,10 @@ fn defaults_body(ty: &Ident, fields: &[FieldSpec], label: &str) -> Tokens {
             };
         };
         let convert = |expr: &Expr| {
+            // `None` needs no conversion, and could not be given a type.
+            if matches!(expr, Expr::Path(p) if p.path.is_ident("None")) {
+                return quote_spanned! {expr.span()=> ::std::option::Option::None };
+            }
             quote_spanned! {expr.span()=>
                 ::confd::__private::convert_default::<#field_ty, _>(&(#expr), #label, #key)
             }
@@ -408,17 +412,26 @@ fn serde_rename(attrs: &[Attribute]) -> syn::Result<Option<String>> {
                 return Err(meta.error(
                     "confd declares every field as a key: `flatten` and `skip` are not supported here",
                 ));
-            } else if meta.input.peek(Token![=]) {
-                meta.value()?.parse::<Expr>()?;
-            } else if meta.input.peek(syn::token::Paren) {
-                let _content;
-                syn::parenthesized!(_content in meta.input);
-                let _: Tokens = _content.parse()?;
+            } else {
+                skip_value(&meta)?;
             }
             Ok(())
         })?;
     }
     Ok(rename)
+}
+
+/// Consumes what follows a serde attribute confd has no opinion on
+/// (`= value` or `(…)`), so the next one can be read.
+fn skip_value(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<()> {
+    if meta.input.peek(Token![=]) {
+        meta.value()?.parse::<Expr>()?;
+    } else if meta.input.peek(syn::token::Paren) {
+        let content;
+        syn::parenthesized!(content in meta.input);
+        content.parse::<Tokens>()?;
+    }
+    Ok(())
 }
 
 fn reject_serde_container_attributes(attrs: &[Attribute]) -> syn::Result<()> {
@@ -429,14 +442,7 @@ fn reject_serde_container_attributes(attrs: &[Attribute]) -> syn::Result<()> {
                     "confd declares each key by its field name: use `#[serde(rename = \"…\")]` on the field instead",
                 ));
             }
-            if meta.input.peek(Token![=]) {
-                meta.value()?.parse::<Expr>()?;
-            } else if meta.input.peek(syn::token::Paren) {
-                let _content;
-                syn::parenthesized!(_content in meta.input);
-                let _: Tokens = _content.parse()?;
-            }
-            Ok(())
+            skip_value(&meta)
         })?;
     }
     Ok(())

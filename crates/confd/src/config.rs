@@ -8,10 +8,8 @@ use toml::{Table, Value};
 
 use crate::de::Borrowed;
 use crate::layer::{Kept, Layer, OriginTable, origin_at, value_at};
+use crate::secret::redact;
 use crate::{Error, KeyPath, Origin, Profile};
-
-/// What secret values are shown as.
-pub const REDACTED: &str = "<redacted>";
 
 /// Something worth telling the user that does not stop the load.
 #[derive(Clone, Debug, PartialEq)]
@@ -26,6 +24,14 @@ pub enum Warning {
         /// Whether the key is secret: then the advice is the brick's file,
         /// never `--set`, whose value every user can read in `/proc/*/cmdline`.
         secret: bool,
+    },
+    /// A secret was left out of the snapshot this load read: its value comes
+    /// from this machine's own layers (or the default).
+    Withheld {
+        /// `brick.key`.
+        key: String,
+        /// The snapshot.
+        snapshot: std::path::PathBuf,
     },
     /// A registered brick has a key its schema does not know.
     UnknownKey {
@@ -70,6 +76,12 @@ impl fmt::Display for Warning {
                 };
                 write!(f, "{unknown}: the brick ignores it")
             }
+            Warning::Withheld { key, snapshot } => write!(
+                f,
+                "`{key}` was withheld from the snapshot `{}`: it comes from this machine's \
+                 environment, `--set` or its default",
+                crate::shown::ShownPath(snapshot)
+            ),
         }
     }
 }
@@ -296,15 +308,6 @@ impl BrickConfig {
             // The message may quote the value: 500 KB of it make no message.
             crate::shown::cut_quoted(message.trim_end())
         }
-    }
-}
-
-/// A secret value as it may be shown.
-#[must_use]
-pub fn redact(value: &Value) -> Value {
-    match value {
-        Value::String(s) if s.is_empty() => value.clone(),
-        _ => Value::String(REDACTED.to_owned()),
     }
 }
 

@@ -235,6 +235,9 @@ pub enum Error {
     /// Several problems at once, each complete on its own line.
     #[error("{}", Lines(.0))]
     Multiple(Vec<Error>),
+    /// The configuration snapshot a guest loads cannot be used.
+    #[error(transparent)]
+    Snapshot(#[from] crate::snapshot::SnapshotError),
 }
 
 impl Error {

@@ -15,6 +15,9 @@ use crate::shown::{ShownPath, one_line};
 pub enum Precedence {
     /// The brick's built-in defaults for the active profile.
     ProfileDefault,
+    /// A configuration snapshot taken on a host, read in place of
+    /// `$STATE/etc` (`NEXUS_CONFIG_SNAPSHOT`).
+    Snapshot,
     /// `$STATE/etc/conf.d/NAME`.
     MainFile,
     /// `$STATE/etc/conf.d/NAME.d/*.toml`, in byte-wise file name order.
@@ -31,6 +34,7 @@ impl Precedence {
     pub fn id(self) -> &'static str {
         match self {
             Precedence::ProfileDefault => "profile-default",
+            Precedence::Snapshot => "snapshot",
             Precedence::MainFile => "main-file",
             Precedence::DropIn => "drop-in",
             Precedence::Env => "env",
@@ -44,6 +48,7 @@ impl std::fmt::Display for Precedence {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Precedence::ProfileDefault => "profile default",
+            Precedence::Snapshot => "snapshot",
             Precedence::MainFile => "main file",
             Precedence::DropIn => "drop-in",
             Precedence::Env => "deprecated env",
@@ -92,6 +97,14 @@ pub enum Origin {
     },
     /// A deprecated environment variable: `env NEXUS_RELAY_SYNC_ON_START`.
     Env(String),
+    /// A value of a configuration snapshot, with where the host found it:
+    /// `snapshot FILE (/srv/etc/conf.d/relay:3:9 on the host)`.
+    Snapshot {
+        /// The snapshot file.
+        file: Arc<Path>,
+        /// The value's origin on the host, as the host showed it.
+        host: String,
+    },
     /// A command-line override: `--set relay.sync_on_start=true`. Holds the
     /// text after `--set`, with the value replaced by `<redacted>` for a
     /// secret key, a key under one, and a key unknown to a brick that holds
@@ -106,6 +119,7 @@ impl Origin {
         match self {
             Origin::ProfileDefault(_) => Precedence::ProfileDefault,
             Origin::File { kind, .. } => kind.precedence(),
+            Origin::Snapshot { .. } => Precedence::Snapshot,
             Origin::Env(_) => Precedence::Env,
             Origin::Cli(_) => Precedence::Cli,
         }
@@ -131,6 +145,14 @@ impl fmt::Display for Origin {
             Origin::File {
                 path, line, column, ..
             } => write!(f, "{}:{line}:{column}", ShownPath(path)),
+            Origin::Snapshot { file, host } => {
+                write!(
+                    f,
+                    "snapshot {} ({} on the host)",
+                    ShownPath(file),
+                    one_line(host)
+                )
+            }
             Origin::Env(var) => write!(f, "env {}", one_line(var)),
             Origin::Cli(spec) => write!(f, "--set {}", one_line(spec)),
         }
