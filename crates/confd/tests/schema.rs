@@ -10,7 +10,7 @@ fn toml_to_json(table: &toml::Table) -> serde_json::Value {
 
 #[test]
 fn every_shipped_brick_has_a_valid_draft_2020_12_schema() {
-    assert_eq!(registered().len(), 7);
+    assert!(!registered().is_empty());
     // The check is real: the bundled meta-schema refuses a broken schema.
     assert!(jsonschema::draft202012::meta::validate(&serde_json::json!({"type": "text"})).is_err());
     for schema in registered() {

@@ -100,7 +100,11 @@ impl Walk<'_> {
         if let Some(doc) = decl.map(|d| d.doc).filter(|d| !d.is_empty()) {
             node.insert("description".into(), json!(doc));
         }
-        if self.schema.is_secret(path) && !matches!(shape.required(), Shape::Table(_)) {
+        // Declared secrets only: `Schema::is_secret` also counts keys without
+        // a default (a misspelt secret, but also a declared `Option`).
+        if crate::secret::at_or_under(self.schema.secret_keys(), path)
+            && !matches!(shape.required(), Shape::Table(_))
+        {
             node.insert("writeOnly".into(), json!(true));
         }
         // A nested table's keys carry their own defaults and marks.
@@ -259,6 +263,9 @@ mod tests {
         /// Check the relay's certificate.
         #[brick(default = true, env_inverted = "MAILER_INSECURE")]
         verify_certificate: bool,
+        /// Signature appended to every message; none by default.
+        #[brick(default = None)]
+        signature: Option<String>,
         /// TLS client settings.
         tls: Tls,
     }
