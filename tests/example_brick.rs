@@ -13,7 +13,7 @@ use crate::support::{Run, Sandbox};
 /// target dir with the workspace's `Cargo.lock`, so it gets exactly the
 /// dependency versions the workspace is tested with, nothing in the source
 /// tree is written, and what it shares with the workspace is built once.
-fn mailer() -> &'static Path {
+pub(crate) fn mailer() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let root = std::path::absolute(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))

@@ -19,6 +19,7 @@ mod init;
 mod long_input;
 mod matrix;
 mod reload;
+mod schema;
 mod secrets;
 mod snapshot;
 mod support;

@@ -27,7 +27,7 @@ fn names_secret(target: &str) -> bool {
     let Some((brick, key)) = target.split_once('.') else {
         return false;
     };
-    let Some(schema) = confd::bricks::lookup(&brick.to_ascii_lowercase()) else {
+    let Some(schema) = crate::config::schema::lookup(&brick.to_ascii_lowercase()) else {
         return false;
     };
     match key.parse::<KeyPath>() {
@@ -44,7 +44,8 @@ fn names_secret_file(arg: &str) -> bool {
     components.windows(2).any(|pair| {
         let brick = pair[1].strip_suffix(".d").unwrap_or(pair[1]);
         pair[0] == "conf.d"
-            && confd::bricks::lookup(brick).is_some_and(|schema| !schema.secret_keys().is_empty())
+            && crate::config::schema::lookup(brick)
+                .is_some_and(|schema| !schema.secret_keys().is_empty())
     })
 }
 

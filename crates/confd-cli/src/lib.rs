@@ -203,15 +203,16 @@ pub fn main() {
 }
 
 fn run() -> u8 {
+    let args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|arg| arg.to_string_lossy().into_owned())
+        .collect();
+    // Before clap: parsing `--set` and clap's error messages already need to
+    // know the secret keys of bricks known only by their installed schema.
+    config::schema::use_installed(&args);
     let mut cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => {
-            let args: Vec<String> = std::env::args_os()
-                .skip(1)
-                .map(|arg| arg.to_string_lossy().into_owned())
-                .collect();
-            return output::clap_error(e, &args);
-        }
+        Err(e) => return output::clap_error(e, &args),
     };
     cli.global.format = match cli.global.format_arg {
         FormatArg::Json => Format::Json,

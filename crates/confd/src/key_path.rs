@@ -32,7 +32,7 @@ pub struct InvalidKeyPath {
     pub reason: &'static str,
 }
 
-fn is_bare(segment: &str) -> bool {
+pub(crate) fn is_bare(segment: &str) -> bool {
     !segment.is_empty()
         && segment
             .bytes()

@@ -113,6 +113,19 @@ impl StateDir {
         self.conf_d().join(format!("{brick}.d"))
     }
 
+    /// `$STATE/share/confd/schema`, where each brick's JSON Schema is
+    /// installed (DESIGN.md §9).
+    #[must_use]
+    pub fn schema_dir(&self) -> PathBuf {
+        self.root.join("share").join("confd").join("schema")
+    }
+
+    /// `$STATE/share/confd/schema/NAME.json`.
+    #[must_use]
+    pub fn schema_file(&self, brick: &BrickName) -> PathBuf {
+        self.schema_dir().join(format!("{brick}.json"))
+    }
+
     /// `$STATE/var/lib`, for records that are not configuration.
     #[must_use]
     pub fn var_lib(&self) -> PathBuf {

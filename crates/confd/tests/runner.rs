@@ -11,6 +11,7 @@ mod fs_tree;
 mod layers;
 mod matrix;
 mod properties;
+mod schema;
 mod secrets;
 mod seed;
 mod shipped;

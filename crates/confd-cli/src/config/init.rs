@@ -1,5 +1,6 @@
 //! `nexus config init [--force] [--dry-run]`: seed and upgrade conf.d, one
-//! line per shipped file.
+//! line per shipped file, then install every registered brick's JSON Schema
+//! in `share/confd/schema`, one line per schema file.
 
 use std::fmt::Write as _;
 
@@ -23,16 +24,29 @@ pub(crate) fn init(global: &Global, force: bool, dry_run: bool) -> Result<(), Fa
         .dry_run(dry_run)
         .run()
         .map_err(|e| Failure::Config(e.to_string()))?;
+    let schemas = confd::install_schemas(&state, confd::bricks::registered(), dry_run)
+        .map_err(|e| Failure::Config(e.to_string()))?;
     match global.format {
         Format::Text => {
             print!("{}", text(&report));
+            print!("{}", text(&schemas));
             if !report.dry_run {
                 for warning in warnings(&report) {
                     crate::output::warning(&warning);
                 }
             }
         }
-        Format::Json => println!("{}", json(&report)),
+        Format::Json => {
+            let mut doc = json(&report);
+            let schemas = json(&schemas);
+            doc["schemas"] = schemas["files"].clone();
+            if let (Some(all), Some(more)) =
+                (doc["removed"].as_array_mut(), schemas["removed"].as_array())
+            {
+                all.extend(more.iter().cloned());
+            }
+            println!("{doc}");
+        }
     }
     Ok(())
 }
@@ -83,7 +97,8 @@ fn warnings(report: &SeedReport) -> Vec<String> {
         .collect()
 }
 
-/// One document: `{"dry_run": …, "files": [{"name", "path", "action", "new"|"old"}], "removed": […]}`.
+/// One document: `{"dry_run": …, "files": [{"name", "path", "action", "new"|"old"}], "removed": […]}`
+/// (`init` adds `"schemas"`, entries like `files`').
 fn json(report: &SeedReport) -> serde_json::Value {
     let files: Vec<_> = report
         .files

@@ -7,8 +7,15 @@ use crate::{Failure, Format, Global};
 
 pub(crate) fn diff(global: &Global, brick: &BrickName) -> Result<(), Failure> {
     let shipped = confd::shipped_file(brick.as_str()).ok_or_else(|| {
+        // A brick known from its installed schema has keys but not the file
+        // its own binary ships (the schema keeps no declaration order).
+        let why = if crate::config::schema::lookup(brick.as_str()).is_some() {
+            "this binary does not link it; it is known from its installed schema"
+        } else {
+            "it is not a registered brick"
+        };
         Failure::Usage(format!(
-            "`{brick}` has no shipped default to compare with (it is not a registered brick)"
+            "`{brick}` has no shipped default to compare with ({why})"
         ))
     })?;
     let state = global.loader().resolved_state_dir()?;
@@ -55,7 +62,7 @@ pub(crate) fn diff(global: &Global, brick: &BrickName) -> Result<(), Failure> {
 /// lines of a multi-line string, or in a commented-out old line
 /// (`confd::redact_file_text`). An empty secret stays visible.
 pub(crate) fn redact_secrets(brick: &BrickName, path: &std::path::Path, text: &str) -> String {
-    let Some(schema) = confd::bricks::lookup(brick.as_str()) else {
+    let Some(schema) = crate::config::schema::lookup(brick.as_str()) else {
         return text.to_owned();
     };
     let shown = confd::redact_file_text(text, schema);

@@ -5,6 +5,7 @@ mod docs;
 mod init;
 mod locate;
 mod read;
+pub(crate) mod schema;
 mod snapshot;
 mod watch;
 mod write;
@@ -120,6 +121,20 @@ pub(crate) enum ConfigCommand {
     /// Show how a brick's file differs from the shipped default (unified diff)
     #[command(after_help = "Example:\n  nexus config diff cache")]
     Diff {
+        /// The brick, e.g. `cache`
+        #[arg(value_parser = parse_brick)]
+        brick: BrickName,
+    },
+    /// Print a brick's JSON Schema (draft 2020-12, with confd's x-confd-* keywords)
+    #[command(
+        after_help = "The schema is JSON whatever --format says; its `default`s are the \
+        active profile's. `nexus config init` installs every brick's at \
+        $STATE/share/confd/schema/NAME.json, where editors (taplo) and this tool find it.\n\n\
+        Examples:\n  \
+        nexus config schema cache\n  \
+        nexus config schema database --profile cloud | jq '.properties.pool_size'"
+    )]
+    Schema {
         /// The brick, e.g. `cache`
         #[arg(value_parser = parse_brick)]
         brick: BrickName,
@@ -262,6 +277,7 @@ pub(crate) fn run(global: &Global, command: ConfigCommand) -> Result<(), Failure
         ConfigCommand::Diff { brick } => locate::diff(global, &brick),
         ConfigCommand::Path => locate::path(global),
         ConfigCommand::Docs { bricks, table } => docs::docs(global, &bricks, table),
+        ConfigCommand::Schema { brick } => schema::schema(global, &brick),
         ConfigCommand::Watch {
             bricks,
             show_secrets,
@@ -368,7 +384,11 @@ pub(crate) fn load(global: &Global, brick: &BrickName) -> Result<confd::BrickCon
     }
     // An unregistered brick with nothing set is legal but is usually a typo
     // (`mount` for `mounts`): say so rather than print an empty config.
-    if confd::bricks::lookup(brick.as_str()).is_none() && config.table().is_empty() {
+    let known = schema::lookup(brick.as_str()).is_some();
+    if !known && let Some(problem) = schema::installed_problem(global, brick) {
+        crate::output::warning(&problem);
+    }
+    if !known && config.table().is_empty() {
         let registered: Vec<String> = confd::bricks::registered()
             .iter()
             .map(|s| s.name().to_owned())

@@ -144,7 +144,7 @@ pub(crate) fn check(global: &Global, file: &Path) -> Result<(), Failure> {
         .cache(false);
     let mut results = Vec::new();
     for (name, taken) in &snapshot.bricks {
-        let status = if confd::bricks::lookup(name).is_none() {
+        let status = if crate::config::schema::lookup(name).is_none() {
             Status::Unknown
         } else {
             match guest.load(name) {

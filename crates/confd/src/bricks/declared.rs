@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use toml::Table;
 
-use super::{Brick, EnvAlias, Schema, violation_error};
+use super::{Brick, EnvAlias, Schema, Shape, violation_error};
 use crate::{BrickConfig, Error, Profile};
 
 /// One declared key of a brick (or a nested table of it).
@@ -32,6 +32,7 @@ pub struct KeyDecl {
 /// The type-erased schema of brick type `T`.
 pub(super) struct Declared<T> {
     keys: OnceLock<Keys>,
+    shape: OnceLock<Shape>,
     defaults: [OnceLock<Table>; Profile::ALL.len()],
     brick: PhantomData<fn() -> T>,
 }
@@ -49,6 +50,7 @@ impl<T: Brick> Declared<T> {
     pub(super) const fn new() -> Self {
         Declared {
             keys: OnceLock::new(),
+            shape: OnceLock::new(),
             defaults: [const { OnceLock::new() }; Profile::ALL.len()],
             brick: PhantomData,
         }
@@ -147,6 +149,12 @@ impl<T: Brick> Schema for Declared<T> {
 
     fn keys(&self) -> &[KeyDecl] {
         &self.keys_once().keys
+    }
+
+    fn shape(&self) -> Shape {
+        self.shape
+            .get_or_init(|| Shape::of_type::<T>(&self.defaults(Profile::Full)))
+            .clone()
     }
 
     fn env_aliases(&self) -> &'static [EnvAlias] {

@@ -13,15 +13,21 @@ use serde::de::DeserializeOwned;
 use crate::Profile;
 
 mod declared;
+mod installed;
+mod json_schema;
 mod registry;
 mod schema;
+mod shape;
 
 /// The secret string type, at home in [`crate::secret`].
 pub use crate::secret::Secret;
 pub use declared::KeyDecl;
+pub use installed::{InstalledSchema, InstalledSchemaError, use_installed_schemas};
+pub use json_schema::{DRAFT_2020_12, json_schema, json_schema_text};
 pub use registry::{Registration, lookup, registered, schema_of};
 pub use schema::Schema;
 pub(crate) use schema::violation_error;
+pub use shape::Shape;
 
 /// A deprecated environment variable that still sets a key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -120,13 +120,16 @@ fn declaration_holds(schema: &'static dyn Schema) -> bool {
     built.is_ok()
 }
 
-/// The schema of the linked brick called `name`.
+/// The schema of the linked brick called `name`, or else, once the program
+/// called [`use_installed_schemas`](super::use_installed_schemas), the one
+/// installed for it in the state dir.
 #[must_use]
 pub fn lookup(name: &str) -> Option<&'static dyn Schema> {
     let all = registered();
     all.binary_search_by(|s| s.name().cmp(name))
         .ok()
         .map(|i| all[i])
+        .or_else(|| super::installed::installed(name))
 }
 
 #[cfg(test)]

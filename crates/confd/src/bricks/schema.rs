@@ -2,7 +2,7 @@
 
 use toml::Table;
 
-use super::{EnvAlias, KeyDecl, Violation};
+use super::{EnvAlias, KeyDecl, Shape, Violation};
 use crate::{BrickConfig, Error, KeyPath, Profile};
 
 /// A brick's schema, type-erased: a linked brick's ([`schema_of`](super::schema_of))
@@ -19,6 +19,18 @@ pub trait Schema: Send + Sync {
     /// Its keys as declared, in declaration order (tables before their keys).
     fn keys(&self) -> &[KeyDecl] {
         &[]
+    }
+    /// What each key holds (a table of the brick's keys): a linked brick's
+    /// is traced from its type; by default, the TOML types of the `full`
+    /// profile's defaults.
+    fn shape(&self) -> Shape {
+        Shape::of_table(&self.defaults(Profile::Full))
+    }
+    /// Whether [`check`](Self::check) runs the brick's own rules across
+    /// keys: false for a schema read from an installed file, which has the
+    /// keys but not the code.
+    fn checks_rules(&self) -> bool {
+        true
     }
     /// Its deprecated environment variables.
     fn env_aliases(&self) -> &'static [EnvAlias];

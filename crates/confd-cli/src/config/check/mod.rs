@@ -125,6 +125,17 @@ fn all_bricks(state: &StateDir) -> Vec<BrickName> {
             }
         }
     }
+    // A brick this binary does not link is known by its installed schema.
+    if let Ok(entries) = std::fs::read_dir(state.schema_dir()) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(stem) = name.strip_suffix(".json")
+                && BrickName::new(stem).is_ok()
+            {
+                names.push(stem.to_owned());
+            }
+        }
+    }
     names.sort();
     names.dedup();
     names
@@ -138,7 +149,7 @@ fn check_bricks(global: &Global, bricks: &[BrickName]) -> Vec<(String, Vec<Findi
     bricks
         .iter()
         .map(|brick| {
-            let findings = match global.loader().load(brick.as_str()) {
+            let mut findings: Vec<Finding> = match global.loader().load(brick.as_str()) {
                 Ok(config) => config
                     .warnings()
                     .iter()
@@ -150,6 +161,27 @@ fn check_bricks(global: &Global, bricks: &[BrickName]) -> Vec<(String, Vec<Findi
                     .map(|e| Finding::from_error(brick.as_str(), e))
                     .collect(),
             };
+            let schema = super::schema::lookup(brick.as_str());
+            if let Some(problem) = schema
+                .is_none()
+                .then(|| super::schema::installed_problem(global, brick))
+                .flatten()
+            {
+                let mut finding = Finding::new(Severity::Warning, "schema", problem);
+                finding.brick = Some(brick.to_string());
+                findings.push(finding);
+            }
+            if schema.is_some_and(super::schema::rules_unchecked) {
+                let mut finding = Finding::new(
+                    Severity::Note,
+                    "rules",
+                    format!(
+                        "`{brick}`: rules across keys were not checked: this binary does not link the brick, which is known from its installed schema"
+                    ),
+                );
+                finding.brick = Some(brick.to_string());
+                findings.push(finding);
+            }
             (brick.to_string(), findings)
         })
         .collect()

@@ -83,7 +83,7 @@ fn mode_for(path: &Path, brick: &BrickName, writes_secret: bool) -> (u32, Option
 /// Whether `new` gives a key that is secret in `brick` (a declared secret,
 /// or a key a secret brick does not know) a non-empty value `old` lacked.
 fn writes_new_secret(brick: &BrickName, old: &str, new: &str) -> bool {
-    let Some(schema) = confd::bricks::lookup(brick.as_str()) else {
+    let Some(schema) = crate::config::schema::lookup(brick.as_str()) else {
         return false;
     };
     if schema.secret_keys().is_empty() {
@@ -304,7 +304,7 @@ fn check_links(global: &Global, file: &Path) -> Result<(), Failure> {
 /// close to a registered one (`databse`), is warned about (refused under
 /// `--strict`), since the value would go where nothing reads it.
 fn check_brick_name(global: &Global, brick: &BrickName, file: &Path) -> Result<(), Failure> {
-    if confd::bricks::lookup(brick.as_str()).is_some() || file.exists() {
+    if crate::config::schema::lookup(brick.as_str()).is_some() || file.exists() {
         return Ok(());
     }
     let registered: Vec<String> = confd::bricks::registered()

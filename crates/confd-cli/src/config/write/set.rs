@@ -45,7 +45,7 @@ pub(crate) fn set(
     drop_in: Option<&str>,
 ) -> Result<(), Failure> {
     let brick = &target.brick;
-    let schema = confd::bricks::lookup(brick.as_str());
+    let schema = crate::config::schema::lookup(brick.as_str());
     let secret = schema.is_some_and(|s| s.is_secret(&target.key));
     let shown = shown_value(raw, secret);
     let shown = shown.as_str();
