@@ -24,6 +24,9 @@ pub(crate) struct KeyFacts<'a> {
     /// The key's value in each profile's defaults (a profile without one is
     /// left out).
     defaults: Vec<(Profile, Value)>,
+    /// What the key holds, as people read it (`integer (0 to 65535)`, `one
+    /// of "auto", "null"`), from the brick's type.
+    described: Option<String>,
 }
 
 impl<'a> KeyFacts<'a> {
@@ -47,7 +50,22 @@ impl<'a> KeyFacts<'a> {
                 Some((*profile, value))
             })
             .collect();
-        KeyFacts { decl, defaults }
+        let described = path
+            .as_ref()
+            .and_then(|path| schema.shape().at(path).map(confd::bricks::Shape::describe));
+        KeyFacts {
+            decl,
+            defaults,
+            described,
+        }
+    }
+
+    /// What the key holds, for people: the brick type's shape, else the
+    /// TOML type of its default.
+    fn described_type(&self) -> Option<String> {
+        self.described
+            .clone()
+            .or_else(|| self.type_name().map(str::to_owned))
     }
 
     /// The key's TOML type, from its default value (a nested table is a
@@ -137,8 +155,9 @@ impl<'a> KeyFacts<'a> {
         };
         field(
             "type",
-            self.type_name()
-                .unwrap_or("(optional; no default to tell it by)"),
+            &self
+                .described_type()
+                .unwrap_or_else(|| "(optional; no default to tell it by)".to_owned()),
         );
         field(
             if self.by_profile() {
@@ -196,6 +215,7 @@ impl<'a> KeyFacts<'a> {
         fields.insert("declared".into(), json!(true));
         fields.insert("doc".into(), json!(self.decl.doc));
         fields.insert("type".into(), json!(self.type_name()));
+        fields.insert("shape".into(), json!(self.described_type()));
         fields.insert("defaults".into(), Json::Object(defaults));
         fields.insert("env".into(), json!(self.decl.env));
         fields.insert("env_inverted".into(), json!(self.decl.env_inverted));
@@ -211,6 +231,7 @@ impl<'a> KeyFacts<'a> {
         fields.insert("declared".into(), json!(false));
         fields.insert("doc".into(), Json::Null);
         fields.insert("type".into(), Json::Null);
+        fields.insert("shape".into(), Json::Null);
         fields.insert("defaults".into(), json!({}));
         fields.insert("env".into(), json!([]));
         fields.insert("env_inverted".into(), json!(false));
@@ -354,8 +375,8 @@ pub(crate) fn reference(schemas: &[&dyn Schema]) -> String {
                 out,
                 "- type: {}",
                 facts
-                    .type_name()
-                    .unwrap_or("(optional; no default to tell it by)")
+                    .described_type()
+                    .unwrap_or_else(|| "(optional; no default to tell it by)".to_owned())
             );
             if !facts.decl.table {
                 let label = if facts.by_profile() {
