@@ -38,6 +38,7 @@ mod de;
 mod env;
 mod error;
 mod file;
+pub mod fleet;
 mod hash;
 mod key_path;
 mod layer;
@@ -62,7 +63,7 @@ pub use hash::{EffectiveHash, InvalidHash};
 pub use key_path::{InvalidKeyPath, KeyPath, MAX_KEY_PATH_LEN, MAX_KEY_PATH_SEGMENTS};
 pub use layer::{Layer, MAX_DEPTH, OriginNode, OriginTable, Snippets, value_at};
 pub use loader::{Loader, Override, suggest};
-pub use origin::{FileKind, Origin, Precedence};
+pub use origin::{EtcdKey, FileKind, FleetLayer, Origin, Precedence};
 pub use profile::{Profile, UnknownProfile};
 pub use secret::{RedactedText, quotable_key, redact_file_text, shown_brick_key};
 pub use seed::{

@@ -2,6 +2,7 @@
 
 mod cache;
 mod errors;
+mod fleet;
 mod fs_tree;
 mod layers;
 mod matrix;
