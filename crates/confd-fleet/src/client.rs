@@ -1,0 +1,286 @@
+//! A blocking etcd client with a deadline on every call.
+//!
+//! The etcd client is async (tonic); bricks call confd from plain threads
+//! at construction time. Each [`Client`] owns a small current-thread tokio
+//! runtime and blocks on it for each call, so nothing async leaks out of
+//! this crate, and every call is bounded by the fleet's `timeout_ms`: a
+//! server that accepts the connection and then never answers (a stopped
+//! process) costs the timeout, never more.
+
+use std::time::Duration;
+
+use etcd_client::{Compare, CompareOp, ConnectOptions, GetOptions, Txn, TxnOp, TxnOpResponse};
+
+use crate::FleetError;
+
+/// One key's value as etcd holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// The full key.
+    pub key: String,
+    /// The raw value (a brick's TOML text, if it is valid).
+    pub value: Vec<u8>,
+    /// The revision that last changed the key.
+    pub mod_revision: i64,
+}
+
+/// The result of a compare-and-swap write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Swap {
+    /// Written at this revision.
+    Written(i64),
+    /// The key had changed: its current revision (0: it is gone).
+    Conflict(i64),
+}
+
+/// A connection to an etcd cluster, used from blocking code.
+pub struct Client {
+    runtime: tokio::runtime::Runtime,
+    inner: etcd_client::Client,
+    endpoints: Vec<String>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("endpoints", &self.endpoints)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The options every connection uses: connection and request timeouts, and
+/// HTTP/2 keep-alive pings so a watch notices a server that went silent.
+pub(crate) fn connect_options(timeout: Duration) -> ConnectOptions {
+    ConnectOptions::new()
+        .with_connect_timeout(timeout)
+        .with_timeout(timeout)
+        .with_keep_alive(timeout.max(Duration::from_millis(500)), timeout)
+        .with_keep_alive_while_idle(true)
+}
+
+impl Client {
+    /// Connects to `endpoints`; every later call, this one included, gives
+    /// up after `timeout`.
+    pub fn connect(endpoints: &[String], timeout: Duration) -> Result<Self, FleetError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| FleetError::Runtime(e.to_string()))?;
+        let inner = bounded(
+            &runtime,
+            endpoints,
+            timeout,
+            etcd_client::Client::connect(endpoints, Some(connect_options(timeout))),
+        )?;
+        Ok(Client {
+            runtime,
+            inner,
+            endpoints: endpoints.to_vec(),
+            timeout,
+        })
+    }
+
+    /// The same client with another deadline per call.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The endpoints this client asks.
+    #[must_use]
+    pub fn endpoints(&self) -> &[String] {
+        &self.endpoints
+    }
+
+    fn block<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, etcd_client::Error>>,
+    ) -> Result<T, FleetError> {
+        bounded(&self.runtime, &self.endpoints, self.timeout, call)
+    }
+
+    /// Every key under each of `prefixes`, read in one transaction (one
+    /// round trip, one consistent revision): the revision and the entries of
+    /// each prefix.
+    pub fn read_prefixes(&self, prefixes: &[String]) -> Result<(i64, Vec<Vec<Entry>>), FleetError> {
+        let ops: Vec<TxnOp> = prefixes
+            .iter()
+            .map(|p| TxnOp::get(p.as_bytes(), Some(GetOptions::new().with_prefix())))
+            .collect();
+        let mut kv = self.inner.kv_client();
+        let response = self.block(kv.txn(Txn::new().and_then(ops)))?;
+        let revision = response
+            .header()
+            .map_or(0, etcd_client::ResponseHeader::revision);
+        let mut ranges = Vec::new();
+        for op in response.op_responses() {
+            if let TxnOpResponse::Get(get) = op {
+                ranges.push(get.kvs().iter().map(entry).collect());
+            }
+        }
+        Ok((revision, ranges))
+    }
+
+    /// One key's entry, if it exists, and the cluster's revision.
+    pub fn get(&self, key: &str) -> Result<(i64, Option<Entry>), FleetError> {
+        let mut kv = self.inner.kv_client();
+        let response = self.block(kv.get(key.as_bytes(), None))?;
+        let revision = response
+            .header()
+            .map_or(0, etcd_client::ResponseHeader::revision);
+        Ok((revision, response.kvs().first().map(entry)))
+    }
+
+    /// Writes `value` at `key` if the key is still at `expected` (its
+    /// `mod_revision`; 0 for a key that must not exist yet).
+    pub fn put_if(&self, key: &str, value: &[u8], expected: i64) -> Result<Swap, FleetError> {
+        let guard = if expected == 0 {
+            Compare::version(key.as_bytes(), CompareOp::Equal, 0)
+        } else {
+            Compare::mod_revision(key.as_bytes(), CompareOp::Equal, expected)
+        };
+        let txn = Txn::new()
+            .when([guard])
+            .and_then([TxnOp::put(key.as_bytes(), value, None)])
+            .or_else([TxnOp::get(key.as_bytes(), None)]);
+        let mut kv = self.inner.kv_client();
+        let response = self.block(kv.txn(txn))?;
+        let revision = response
+            .header()
+            .map_or(0, etcd_client::ResponseHeader::revision);
+        if response.succeeded() {
+            return Ok(Swap::Written(revision));
+        }
+        let current = response
+            .op_responses()
+            .into_iter()
+            .find_map(|op| match op {
+                TxnOpResponse::Get(get) => {
+                    Some(get.kvs().first().map_or(0, |kv| kv.mod_revision()))
+                }
+                _ => None,
+            })
+            .unwrap_or(0);
+        Ok(Swap::Conflict(current))
+    }
+
+    /// Writes `key` whatever it holds (tests, benchmarks and tools that
+    /// own the key); the revision written.
+    pub fn put(&self, key: &str, value: &[u8]) -> Result<i64, FleetError> {
+        let mut kv = self.inner.kv_client();
+        let response = self.block(kv.put(key.as_bytes(), value, None))?;
+        Ok(response
+            .header()
+            .map_or(0, etcd_client::ResponseHeader::revision))
+    }
+
+    /// Deletes `key` if it is still at `expected`; the outcome as for [`Client::put_if`].
+    pub fn delete_if(&self, key: &str, expected: i64) -> Result<Swap, FleetError> {
+        let txn = Txn::new()
+            .when([Compare::mod_revision(
+                key.as_bytes(),
+                CompareOp::Equal,
+                expected,
+            )])
+            .and_then([TxnOp::delete(key.as_bytes(), None)])
+            .or_else([TxnOp::get(key.as_bytes(), None)]);
+        let mut kv = self.inner.kv_client();
+        let response = self.block(kv.txn(txn))?;
+        let revision = response
+            .header()
+            .map_or(0, etcd_client::ResponseHeader::revision);
+        if response.succeeded() {
+            return Ok(Swap::Written(revision));
+        }
+        let current = response
+            .op_responses()
+            .into_iter()
+            .find_map(|op| match op {
+                TxnOpResponse::Get(get) => {
+                    Some(get.kvs().first().map_or(0, |kv| kv.mod_revision()))
+                }
+                _ => None,
+            })
+            .unwrap_or(0);
+        Ok(Swap::Conflict(current))
+    }
+
+    /// Each endpoint's answer to a status request: its revision, or why
+    /// it did not answer. Each is asked on its own connection, with the
+    /// timeout.
+    #[must_use]
+    pub fn status_of_each(&self) -> Vec<(String, Result<Status, FleetError>)> {
+        self.endpoints
+            .iter()
+            .map(|endpoint| {
+                let one = std::slice::from_ref(endpoint);
+                let status = bounded(&self.runtime, one, self.timeout, async {
+                    let mut client =
+                        etcd_client::Client::connect(one, Some(connect_options(self.timeout)))
+                            .await?;
+                    let status = client.status().await?;
+                    Ok(Status {
+                        revision: status
+                            .header()
+                            .map_or(0, etcd_client::ResponseHeader::revision),
+                        version: status.version().to_owned(),
+                        is_leader: status
+                            .header()
+                            .is_some_and(|h| h.member_id() == status.leader()),
+                    })
+                });
+                (endpoint.clone(), status)
+            })
+            .collect()
+    }
+
+    pub(crate) fn inner(&self) -> &etcd_client::Client {
+        &self.inner
+    }
+
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
+    }
+}
+
+/// What one member says about itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    /// The cluster revision it has applied.
+    pub revision: i64,
+    /// Its etcd version.
+    pub version: String,
+    /// Whether it is the leader.
+    pub is_leader: bool,
+}
+
+fn entry(kv: &etcd_client::KeyValue) -> Entry {
+    Entry {
+        key: String::from_utf8_lossy(kv.key()).into_owned(),
+        value: kv.value().to_vec(),
+        mod_revision: kv.mod_revision(),
+    }
+}
+
+/// Runs `call` on `runtime`, giving up after `timeout`.
+fn bounded<T>(
+    runtime: &tokio::runtime::Runtime,
+    endpoints: &[String],
+    timeout: Duration,
+    call: impl std::future::Future<Output = Result<T, etcd_client::Error>>,
+) -> Result<T, FleetError> {
+    match runtime.block_on(async { tokio::time::timeout(timeout, call).await }) {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(FleetError::Etcd {
+            endpoints: endpoints.join(", "),
+            message: e.to_string(),
+        }),
+        Err(_) => Err(FleetError::Timeout {
+            endpoints: endpoints.join(", "),
+            timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+        }),
+    }
+}

@@ -1,0 +1,342 @@
+//! [`EtcdFleet`], the fleet source that reads etcd: one read of the
+//! brick keys of the fleet and of this node per boot, serving every brick,
+//! and the offline cache when etcd does not answer in time.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use confd::fleet::{FleetLayers, FleetSource, FleetText};
+use confd::{BrickName, Error, EtcdKey, FleetLayer, Loader, StateDir};
+
+use crate::cache::{self, Cached};
+use crate::client::{Client, Entry};
+use crate::{FleetConfig, FleetError, keys};
+
+/// How long a process that found etcd unreachable keeps using the offline
+/// cache before a load tries etcd again (a live watch reconnects on its own).
+pub const RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// What etcd held under a fleet's two key prefixes at one revision.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The cluster revision of the read.
+    pub revision: i64,
+    /// Brick name to its entry, for the fleet layer and the node layer.
+    pub layers: [BTreeMap<BrickName, Entry>; 2],
+}
+
+impl Snapshot {
+    /// Reads both layers of `config` in one round trip.
+    pub fn read(client: &Client, config: &FleetConfig) -> Result<Self, FleetError> {
+        let dirs = [
+            keys::layer_dir(config, FleetLayer::Fleet),
+            keys::layer_dir(config, FleetLayer::Node),
+        ];
+        let (revision, ranges) = client.read_prefixes(&dirs)?;
+        let mut snapshot = Snapshot {
+            revision,
+            layers: Default::default(),
+        };
+        for (i, (dir, entries)) in dirs.iter().zip(ranges).enumerate() {
+            for entry in entries {
+                if let Some(brick) = keys::brick_of(dir, &entry.key) {
+                    snapshot.layers[i].insert(brick, entry);
+                }
+            }
+        }
+        Ok(snapshot)
+    }
+
+    /// The texts of `brick`, lowest first; a value that is not a brick's
+    /// text (not UTF-8, over 1 MiB) is an error naming its key.
+    pub fn texts(&self, brick: &BrickName) -> Result<Vec<FleetText>, FleetError> {
+        let mut texts = Vec::new();
+        for (layer, entries) in [FleetLayer::Fleet, FleetLayer::Node]
+            .into_iter()
+            .zip(&self.layers)
+        {
+            if let Some(entry) = entries.get(brick) {
+                texts.push(text_of(entry, layer)?);
+            }
+        }
+        Ok(texts)
+    }
+}
+
+/// An entry's value as a brick's text.
+pub(crate) fn text_of(entry: &Entry, layer: FleetLayer) -> Result<FleetText, FleetError> {
+    let refuse = |reason: String| FleetError::Value {
+        key: entry.key.clone(),
+        revision: entry.mod_revision,
+        reason,
+    };
+    if entry.value.len() as u64 > confd::MAX_FILE_SIZE {
+        return Err(refuse(format!(
+            "it is {} bytes: a brick's text is limited to 1 MiB",
+            entry.value.len()
+        )));
+    }
+    let text = String::from_utf8(entry.value.clone())
+        .map_err(|_| refuse("it is not UTF-8 text".to_owned()))?;
+    Ok(FleetText {
+        key: EtcdKey {
+            key: entry.key.clone(),
+            revision: entry.mod_revision,
+            layer,
+        },
+        text,
+    })
+}
+
+/// A fleet one process talks to: a state dir and its `fleet` settings.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Target {
+    root: PathBuf,
+    config: FleetConfig,
+}
+
+/// What the process knows of one fleet.
+#[derive(Debug)]
+struct Fleet {
+    /// The last good read, or why the last attempt failed and when.
+    state: Mutex<Known>,
+    /// Bricks whose cache matches the snapshot served (so it is written
+    /// once per change, not once per load).
+    stored: Mutex<HashMap<BrickName, i64>>,
+    /// Bricks already warned about, with the warning: once per process.
+    warned: Mutex<HashSet<(BrickName, String)>>,
+}
+
+#[derive(Debug)]
+enum Known {
+    /// Not asked yet.
+    Unknown,
+    /// Read at this revision.
+    Live(Arc<Snapshot>),
+    /// etcd did not answer (at `since`).
+    Offline { error: FleetError, since: Instant },
+}
+
+/// The fleet source on etcd, for [`confd::fleet::install`] or
+/// [`Loader::fleet`]. Cheap to share; every fleet it serves is read once,
+/// when the first brick of a boot is loaded.
+#[derive(Debug, Default)]
+pub struct EtcdFleet {
+    fleets: Mutex<HashMap<Target, Arc<Fleet>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl EtcdFleet {
+    /// A source that has read nothing yet.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn fleet(&self, target: &Target) -> Arc<Fleet> {
+        Arc::clone(lock(&self.fleets).entry(target.clone()).or_insert_with(|| {
+            Arc::new(Fleet {
+                state: Mutex::new(Known::Unknown),
+                stored: Mutex::default(),
+                warned: Mutex::default(),
+            })
+        }))
+    }
+
+    /// The snapshot of `target`, read now if it was never read (or failed
+    /// more than [`RETRY_AFTER`] ago). The lock is held across the read so
+    /// that the bricks of a boot loaded in parallel wait for one read
+    /// (bounded by the timeout) instead of each making its own.
+    fn snapshot(&self, target: &Target) -> (Arc<Fleet>, Result<Arc<Snapshot>, FleetError>) {
+        let fleet = self.fleet(target);
+        let result = {
+            let mut known = lock(&fleet.state);
+            let stale = match &*known {
+                Known::Unknown => true,
+                Known::Live(_) => false,
+                Known::Offline { since, .. } => since.elapsed() >= RETRY_AFTER,
+            };
+            if stale {
+                *known = match read(&target.config) {
+                    Ok(snapshot) => Known::Live(Arc::new(snapshot)),
+                    Err(error) => Known::Offline {
+                        error,
+                        since: Instant::now(),
+                    },
+                };
+            }
+            match &*known {
+                Known::Live(snapshot) => Ok(Arc::clone(snapshot)),
+                Known::Offline { error, .. } => Err(error.clone()),
+                Known::Unknown => unreachable!("read just above"),
+            }
+        };
+        (fleet, result)
+    }
+
+    /// Replaces what the process knows of the fleet of `local` with
+    /// `snapshot` (a watch saw a change, or re-read after a compaction).
+    pub fn update(&self, local: &Loader, snapshot: Snapshot) -> Result<(), Error> {
+        let (target, _) = target(local)?.ok_or_else(|| Error::Fleet {
+            message: "this host is in no fleet: `fleet.endpoints` is empty".to_owned(),
+        })?;
+        let fleet = self.fleet(&target);
+        *lock(&fleet.state) = Known::Live(Arc::new(snapshot));
+        Ok(())
+    }
+}
+
+/// The fleet a load through `local` belongs to, and the state dir; `None`
+/// for a host in no fleet.
+fn target(local: &Loader) -> Result<Option<(Target, StateDir)>, Error> {
+    let config: FleetConfig = local.load_typed()?;
+    if !config.is_enabled() {
+        return Ok(None);
+    }
+    let state = local.resolved_state_dir()?;
+    Ok(Some((
+        Target {
+            root: state.root().to_owned(),
+            config,
+        },
+        state,
+    )))
+}
+
+fn read(config: &FleetConfig) -> Result<Snapshot, FleetError> {
+    // One deadline for connecting and reading together.
+    let started = Instant::now();
+    let client = Client::connect(&config.endpoints, config.timeout())?;
+    let left = config.timeout().saturating_sub(started.elapsed());
+    if left.is_zero() {
+        return Err(FleetError::Timeout {
+            endpoints: config.endpoints.join(", "),
+            timeout_ms: config.timeout_ms,
+        });
+    }
+    Snapshot::read(&client.with_timeout(left), config).map_err(|e| match e {
+        // The whole wait is the configured one, whatever was left of it.
+        FleetError::Timeout { endpoints, .. } => FleetError::Timeout {
+            endpoints,
+            timeout_ms: config.timeout_ms,
+        },
+        other => other,
+    })
+}
+
+impl FleetSource for EtcdFleet {
+    fn layers(&self, local: &Loader, brick: &BrickName) -> Result<FleetLayers, Error> {
+        // The fleet brick is the host's own: the fleet cannot move itself.
+        if brick.as_ref() == "fleet" {
+            return Ok(FleetLayers::default());
+        }
+        let Some((target, state)) = target(local)? else {
+            return Ok(FleetLayers::default());
+        };
+        let (fleet, snapshot) = self.snapshot(&target);
+        match snapshot {
+            Ok(snapshot) => {
+                let texts = snapshot.texts(brick).map_err(|e| Error::Fleet {
+                    message: e.to_string(),
+                })?;
+                fleet.store_cache(&state, &target.config, brick, &snapshot, &texts);
+                Ok(FleetLayers {
+                    texts,
+                    warnings: Vec::new(),
+                })
+            }
+            Err(error) => offline(
+                &fleet,
+                &state,
+                &target.config,
+                brick,
+                &error,
+                local.is_strict(),
+            ),
+        }
+    }
+}
+
+impl Fleet {
+    fn store_cache(
+        &self,
+        state: &StateDir,
+        config: &FleetConfig,
+        brick: &BrickName,
+        snapshot: &Snapshot,
+        texts: &[FleetText],
+    ) {
+        let mut stored = lock(&self.stored);
+        if stored.get(brick) == Some(&snapshot.revision) {
+            return;
+        }
+        let record = Cached::new(config, snapshot.revision, texts);
+        match cache::store(state, brick, &record) {
+            Ok(()) => {
+                stored.insert(brick.clone(), snapshot.revision);
+            }
+            // A host that cannot keep a cache still boots from etcd; it
+            // is told, once.
+            Err(message) => {
+                let message = format!("cannot keep the fleet cache of `{brick}`: {message}");
+                if lock(&self.warned).insert((brick.clone(), message.clone())) {
+                    tracing::warn!("{message}");
+                }
+            }
+        }
+    }
+
+    fn warn_once(&self, brick: &BrickName, message: &str) {
+        if lock(&self.warned).insert((brick.clone(), message.to_owned())) {
+            tracing::warn!("{message}");
+        }
+    }
+}
+
+/// The layers of `brick` while etcd does not answer: the cached ones with
+/// a warning, or none with a warning; an error under `--strict`.
+fn offline(
+    fleet: &Fleet,
+    state: &StateDir,
+    config: &FleetConfig,
+    brick: &BrickName,
+    error: &FleetError,
+    strict: bool,
+) -> Result<FleetLayers, Error> {
+    let cached = match cache::load(state, brick) {
+        Ok(Some((record, age))) if record.is_for(config) => Some((record, age)),
+        Ok(_) => None,
+        Err(message) => {
+            fleet.warn_once(brick, &message);
+            None
+        }
+    };
+    let message = match &cached {
+        Some((record, age)) => format!(
+            "{error}: `{brick}` uses the fleet layer cached at revision {}, {} old",
+            record.revision,
+            cache::shown_age(*age)
+        ),
+        None => format!("{error}: `{brick}` loads without the fleet layer (none is cached)"),
+    };
+    if strict {
+        let fallback = if cached.is_some() {
+            "the cached fleet layer"
+        } else {
+            "no fleet layer"
+        };
+        return Err(Error::Fleet {
+            message: format!("{error}: `{brick}` is not loaded with {fallback} under `--strict`"),
+        });
+    }
+    fleet.warn_once(brick, &message);
+    Ok(FleetLayers {
+        texts: cached.map(|(record, _)| record.texts()).unwrap_or_default(),
+        warnings: vec![message],
+    })
+}
