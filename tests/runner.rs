@@ -6,6 +6,9 @@ mod config_check;
 mod config_misc;
 mod config_write;
 mod config_write_safety;
+#[path = "../crates/confd-fleet/tests/support/mod.rs"]
+mod etcd;
+mod fleet;
 #[path = "../crates/confd/tests/fs_tree.rs"]
 mod fs_tree;
 mod hostile_input;

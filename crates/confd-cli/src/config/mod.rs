@@ -5,7 +5,7 @@ mod init;
 mod locate;
 mod read;
 mod watch;
-mod write;
+pub(crate) mod write;
 
 use std::str::FromStr;
 
@@ -258,7 +258,7 @@ impl FromStr for KeyArg {
 
 impl KeyArg {
     /// The key, or a usage error.
-    fn parsed(self) -> Result<BrickKey, Failure> {
+    pub(crate) fn parsed(self) -> Result<BrickKey, Failure> {
         self.0.map_err(Failure::Usage)
     }
 }

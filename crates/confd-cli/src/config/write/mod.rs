@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 
 use confd::BrickName;
 
-mod document;
-mod edit;
-mod set;
+pub(crate) mod document;
+pub(crate) mod edit;
+pub(crate) mod set;
 
 pub(crate) use edit::edit;
 pub(crate) use set::{set, value_from_stdin};

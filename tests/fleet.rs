@@ -1,0 +1,326 @@
+//! `nexus fleet …` and the fleet layer in every `nexus config` read, against
+//! a real etcd server (DESIGN.md §10).
+
+use std::time::{Duration, Instant};
+
+use crate::etcd::Etcd;
+use crate::support::Sandbox;
+
+/// A sandbox whose `conf.d/fleet` names `etcd`, node `h1`.
+fn host(etcd: &Etcd, extra: &str) -> Sandbox {
+    let sandbox = Sandbox::new();
+    sandbox.init();
+    let list: Vec<String> = etcd
+        .endpoints()
+        .iter()
+        .map(|e| format!("\"{e}\""))
+        .collect();
+    sandbox.write(
+        "fleet",
+        &format!("endpoints = [{}]\nnode = \"h1\"\n{extra}", list.join(", ")),
+    );
+    sandbox
+}
+
+fn ok(run: &crate::support::Run) {
+    assert_eq!(run.code, 0, "{}", run.transcript());
+}
+
+/// The value and `mod_revision` of `key`.
+fn stored(etcd: &Etcd, key: &str) -> Option<(String, i64)> {
+    let (_, entry) = etcd.client().get(key).expect("get");
+    entry.map(|e| (String::from_utf8(e.value).expect("utf-8"), e.mod_revision))
+}
+
+#[test]
+fn fleet_values_show_their_etcd_origin_in_every_read() {
+    let etcd = Etcd::start();
+    let sandbox = host(&etcd, "");
+    ok(&sandbox.run(&["fleet", "set", "cache.backend", "postgres"]));
+    ok(&sandbox.run(&["fleet", "set", "cache.kv_size", "7", "--node", "h1"]));
+    let (_, fleet_rev) = stored(&etcd, "/nexus/conf.d/cache").expect("fleet key");
+    let (_, node_rev) = stored(&etcd, "/nexus/nodes/h1/conf.d/cache").expect("node key");
+
+    let show = sandbox.run(&["config", "show", "cache", "--origin"]);
+    ok(&show);
+    assert!(
+        show.stdout.contains(&format!(
+            "backend = \"postgres\"  # etcd /nexus/conf.d/cache@{fleet_rev}:1:11"
+        )),
+        "{}",
+        show.stdout
+    );
+    let get = sandbox.run(&["config", "get", "cache.kv_size", "--show-origin"]);
+    ok(&get);
+    assert_eq!(
+        get.stdout,
+        format!("etcd /nexus/nodes/h1/conf.d/cache@{node_rev}:1:11\t7\n")
+    );
+    // The host's own file wins, and `explain` lists every layer.
+    sandbox.write("cache", "kv_size = 9\n");
+    let explain = sandbox.run(&["config", "explain", "cache.kv_size"]);
+    ok(&explain);
+    let lines: Vec<&str> = explain.stdout.lines().collect();
+    assert_eq!(lines[0], "cache.kv_size = 9");
+    assert!(
+        lines[1].starts_with("  profile default 256"),
+        "{}",
+        explain.stdout
+    );
+    assert!(
+        lines[2].starts_with("  fleet node      7")
+            && lines[2].ends_with(&format!(
+                "etcd /nexus/nodes/h1/conf.d/cache@{node_rev}:1:11"
+            )),
+        "{}",
+        explain.stdout
+    );
+    assert!(
+        lines[3].starts_with("* main file       9"),
+        "{}",
+        explain.stdout
+    );
+
+    let json = sandbox.run(&["config", "show", "cache", "--format", "json"]);
+    ok(&json);
+    let document: serde_json::Value = serde_json::from_str(&json.stdout).expect("json");
+    let origin = &document["origins"]["backend"];
+    assert_eq!(origin["layer"], "fleet");
+    assert_eq!(origin["key"], "/nexus/conf.d/cache");
+    assert_eq!(origin["revision"], fleet_rev);
+    assert_eq!(origin["line"], 1);
+    let explain = sandbox.run(&["config", "explain", "cache.kv_size", "--format", "json"]);
+    let document: serde_json::Value = serde_json::from_str(&explain.stdout).expect("json");
+    assert_eq!(document["layers"][1]["origin"]["layer"], "fleet-node");
+}
+
+#[test]
+fn an_invalid_write_changes_nothing_in_etcd() {
+    let etcd = Etcd::start();
+    let sandbox = host(&etcd, "");
+    ok(&sandbox.run(&["fleet", "set", "cache.kv_size", "7"]));
+    let before = stored(&etcd, "/nexus/conf.d/cache");
+
+    let run = sandbox.run(&["fleet", "set", "cache.backend", "bogus"]);
+    assert_eq!(run.code, 2, "{}", run.transcript());
+    assert!(
+        run.stderr.contains("unknown variant `bogus`"),
+        "{}",
+        run.stderr
+    );
+
+    let file = sandbox.state().with_file_name("cache.toml");
+    std::fs::write(&file, "kv_size = 3\nbackend = 12\n").expect("write");
+    let run = sandbox.run(&["fleet", "push", "cache", file.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(
+        run.stderr
+            .contains("invalid type for `cache.backend` at `[ROOT]/cache.toml:2:11`"),
+        "{}",
+        run.stderr
+    );
+    std::fs::write(&file, "kv_size = [\n").expect("write");
+    let run = sandbox.run(&["fleet", "push", "cache", file.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(
+        run.stderr.contains("malformed TOML at `[ROOT]/cache.toml:"),
+        "{}",
+        run.stderr
+    );
+    // A rule across keys is checked too.
+    std::fs::write(&file, "min_chunk_size = 100\nmax_chunk_size = 10\n").expect("write");
+    let run = sandbox.run(&["fleet", "push", "uploads", file.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert_eq!(stored(&etcd, "/nexus/conf.d/uploads"), None);
+
+    let run = sandbox.run(&["fleet", "push", "fleet", file.to_str().unwrap()]);
+    assert_eq!(run.code, 2, "{}", run.transcript());
+    assert!(
+        run.stderr
+            .contains("the `fleet` brick is read from each host's own files only")
+    );
+    assert_eq!(stored(&etcd, "/nexus/conf.d/cache"), before);
+    assert_eq!(stored(&etcd, "/nexus/conf.d/fleet"), None);
+}
+
+#[test]
+fn set_keeps_the_comments_and_layout_of_the_stored_text() {
+    let etcd = Etcd::start();
+    let sandbox = host(&etcd, "");
+    let file = sandbox.state().with_file_name("cache.toml");
+    let text = "# the fleet's cache\nbackend = \"null\"   # for now\n\n# sizes\nkv_size = 1\n";
+    std::fs::write(&file, text).expect("write");
+    ok(&sandbox.run(&["fleet", "push", "cache", file.to_str().unwrap()]));
+    ok(&sandbox.run(&["fleet", "set", "cache.kv_size", "2"]));
+    let (now, _) = stored(&etcd, "/nexus/conf.d/cache").expect("key");
+    assert_eq!(now, text.replace("kv_size = 1", "kv_size = 2"));
+    let show = sandbox.run(&["fleet", "show", "cache"]);
+    ok(&show);
+    assert_eq!(show.stdout, now);
+}
+
+#[test]
+fn concurrent_sets_of_different_keys_all_survive() {
+    let etcd = Etcd::start();
+    let sandbox = host(&etcd, "");
+    let keys = [
+        "permission_ttl",
+        "denial_ttl",
+        "path_size",
+        "list_size",
+        "kv_size",
+        "exists_size",
+    ];
+    let children: Vec<_> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| {
+            let target = format!("cache.{key}");
+            let value = (1000 + i).to_string();
+            let state = sandbox.state();
+            sandbox
+                .command_with(
+                    &crate::support::nexus_bin(),
+                    &[
+                        "--state-dir",
+                        state.to_str().unwrap(),
+                        "fleet",
+                        "set",
+                        &target,
+                        &value,
+                    ],
+                )
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().expect("wait");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let (text, _) = stored(&etcd, "/nexus/conf.d/cache").expect("key");
+    let table: toml::Table = text.parse().expect("toml");
+    for (i, key) in keys.iter().enumerate() {
+        assert_eq!(
+            table.get(*key).and_then(toml::Value::as_integer),
+            Some(1000 + i as i64),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn an_edit_racing_another_write_is_refused_naming_both_revisions() {
+    let etcd = Etcd::start();
+    let mut sandbox = host(&etcd, "");
+    ok(&sandbox.run(&["fleet", "set", "cache.kv_size", "1"]));
+    let (_, read_at) = stored(&etcd, "/nexus/conf.d/cache").expect("key");
+    // The "editor" changes the key behind the edit's back, then edits.
+    let state = sandbox.state();
+    let editor = sandbox.editor(
+        "racing-editor",
+        &format!(
+            "{} --state-dir {} fleet set cache.path_size 77 >/dev/null && \
+             sed -i 's/kv_size = 1/kv_size = 2/' \"$1\"",
+            crate::support::nexus_bin().display(),
+            state.display()
+        ),
+    );
+    sandbox.env("EDITOR", &editor);
+    let run = sandbox.run(&["fleet", "edit", "cache"]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    let (text, now) = stored(&etcd, "/nexus/conf.d/cache").expect("key");
+    assert!(
+        run.stderr.contains(&format!(
+            "`/nexus/conf.d/cache` changed meanwhile: it was revision {read_at} when read and is \
+             revision {now} now; nothing was written"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("your version is kept in"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(text, "kv_size = 1\npath_size = 77\n");
+}
+
+#[test]
+fn an_invalid_edit_is_not_written() {
+    let etcd = Etcd::start();
+    let mut sandbox = host(&etcd, "");
+    ok(&sandbox.run(&["fleet", "set", "cache.kv_size", "1"]));
+    let before = stored(&etcd, "/nexus/conf.d/cache");
+    let editor = sandbox.editor("bad-editor", "echo 'kv_size = \"many\"' > \"$1\"");
+    sandbox.env("EDITOR", &editor);
+    let run = sandbox.run(&["fleet", "edit", "cache"]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(
+        run.stderr
+            .contains("invalid type for `cache.kv_size` at `etcd /nexus/conf.d/cache:1:11`"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(stored(&etcd, "/nexus/conf.d/cache"), before);
+}
+
+#[test]
+fn status_names_the_endpoints_the_revision_and_the_cache() {
+    let etcd = Etcd::start();
+    let sandbox = host(&etcd, "");
+    ok(&sandbox.run(&["fleet", "set", "cache.kv_size", "1"]));
+    ok(&sandbox.run(&["config", "show", "cache"]));
+    let run = sandbox.run(&["fleet", "status", "--format", "json"]);
+    ok(&run);
+    let status: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    assert_eq!(status["endpoints"][0]["answered"], true);
+    assert_eq!(status["endpoints"][0]["leader"], true);
+    let revision = status["revision"].as_i64().expect("revision");
+    assert!(revision >= 2, "{status}");
+    assert_eq!(status["cache"][0]["brick"], "cache");
+    assert!(status["cache"][0]["age_seconds"].as_u64().expect("age") < 60);
+}
+
+#[test]
+fn a_stopped_etcd_costs_the_timeout_then_the_cache_serves_with_a_warning() {
+    let mut etcd = Etcd::start();
+    let sandbox = host(&etcd, "timeout_ms = 300\n");
+    ok(&sandbox.run(&["fleet", "set", "cache.kv_size", "7"]));
+    ok(&sandbox.run(&["config", "show", "cache"]));
+    let (_, revision) = stored(&etcd, "/nexus/conf.d/cache").expect("key");
+    etcd.freeze(0);
+    let started = Instant::now();
+    let run = sandbox.run(&["config", "get", "cache.kv_size", "--show-origin"]);
+    let waited = started.elapsed();
+    ok(&run);
+    assert!(waited < Duration::from_millis(1500), "waited {waited:?}");
+    assert_eq!(
+        run.stdout,
+        format!("etcd /nexus/conf.d/cache@{revision}:1:11\t7\n")
+    );
+    assert!(
+        run.stderr.contains(
+            "did not answer within 300 ms: `cache` uses the fleet layer cached at revision"
+        ),
+        "{}",
+        run.stderr
+    );
+    let strict = sandbox.run(&["--strict", "config", "get", "cache.kv_size"]);
+    assert_eq!(strict.code, 1, "{}", strict.transcript());
+    assert!(
+        strict.stderr.contains("under `--strict`"),
+        "{}",
+        strict.stderr
+    );
+    // `fleet status` says no endpoint answered, and exits 1.
+    let status = sandbox.run(&["fleet", "status"]);
+    assert_eq!(status.code, 1, "{}", status.transcript());
+    assert!(status.stdout.contains("no answer"), "{}", status.stdout);
+}
