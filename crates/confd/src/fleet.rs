@@ -51,7 +51,26 @@ pub trait FleetSource: Send + Sync + fmt::Debug {
     /// The fleet layers of `brick` for a load through `local`; an error
     /// fails the load (under `--strict`, an unreachable fleet).
     fn layers(&self, local: &Loader, brick: &BrickName) -> Result<FleetLayers, Error>;
+
+    /// Follows the fleet of `local` for a [`Watcher`](crate::Watcher):
+    /// calls `changed` (from any thread) once what [`FleetSource::layers`]
+    /// gives has changed, naming the bricks, or none for "any of them".
+    /// The watch then reloads those bricks through the same loader, so a
+    /// fleet change makes the same events as a file change. Following stops
+    /// when the returned guard is dropped; `None` (the default) means there
+    /// is nothing to follow.
+    fn follow(&self, local: &Loader, changed: FleetChanged) -> Option<FollowGuard> {
+        let _ = (local, changed);
+        None
+    }
 }
+
+/// What a source calls when the fleet changed: the bricks whose layers
+/// changed, or `None` for every brick (after a reconnection, say).
+pub type FleetChanged = Arc<dyn Fn(Option<Vec<BrickName>>) + Send + Sync>;
+
+/// Keeps a source following the fleet; dropping it stops that.
+pub type FollowGuard = Box<dyn Send>;
 
 static INSTALLED: OnceLock<Arc<dyn FleetSource>> = OnceLock::new();
 

@@ -217,3 +217,95 @@ fn the_fleet_text_is_checked_for_unknown_keys_like_a_file() -> Result<(), confd:
     assert!(strict.is_err());
     Ok(())
 }
+
+/// A source that hands out fixed texts and lets the test say "changed".
+#[derive(Default)]
+struct Followed {
+    fixed: Fixed,
+    changed: Mutex<Option<confd::fleet::FleetChanged>>,
+}
+
+impl std::fmt::Debug for Followed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Followed").finish_non_exhaustive()
+    }
+}
+
+impl FleetSource for Followed {
+    fn layers(&self, local: &Loader, brick: &BrickName) -> Result<FleetLayers, confd::Error> {
+        self.fixed.layers(local, brick)
+    }
+
+    fn follow(
+        &self,
+        _: &Loader,
+        changed: confd::fleet::FleetChanged,
+    ) -> Option<confd::fleet::FollowGuard> {
+        *self.changed.lock().unwrap() = Some(changed);
+        Some(Box::new(()))
+    }
+}
+
+impl Followed {
+    fn change(&self, texts: &[(FleetLayer, &str, i64, &str)], bricks: Option<Vec<&str>>) {
+        self.fixed.set(texts);
+        let changed = self.changed.lock().unwrap().clone().expect("followed");
+        changed(bricks.map(|b| b.iter().map(|n| BrickName::new(n).unwrap()).collect()));
+    }
+}
+
+#[test]
+fn a_fleet_change_makes_the_same_events_as_a_file_change() -> Result<(), Box<dyn std::error::Error>>
+{
+    use confd::WatchEvent;
+    use std::time::Duration;
+    let state = State::new();
+    let source = Arc::new(Followed::default());
+    source
+        .fixed
+        .set(&[(FleetLayer::Fleet, CACHE_KEY, 1, "kv_size = 1\n")]);
+    let watch = confd::Watcher::new(
+        state
+            .loader()
+            .fleet(Arc::clone(&source) as Arc<dyn FleetSource>),
+    )
+    .watch("cache")?;
+    assert_eq!(watch.current().get::<i64>("kv_size")?, Some(1));
+
+    source.change(
+        &[(FleetLayer::Fleet, CACHE_KEY, 2, "kv_size = 2\n")],
+        Some(vec!["cache"]),
+    );
+    let event = watch.events().recv_timeout(Duration::from_secs(5))?;
+    let WatchEvent::Reloaded(reloaded) = event else {
+        panic!("expected a reload, got {event}");
+    };
+    assert_eq!(reloaded.changes.len(), 1, "{reloaded:?}");
+    assert_eq!(watch.current().get::<i64>("kv_size")?, Some(2));
+    assert_eq!(
+        watch.current().origin("kv_size").unwrap().to_string(),
+        "etcd /nexus/conf.d/cache@2:1:11"
+    );
+
+    // An invalid push keeps the last good configuration.
+    source.change(
+        &[(FleetLayer::Fleet, CACHE_KEY, 3, "kv_size = \"x\"\n")],
+        None,
+    );
+    let event = watch.events().recv_timeout(Duration::from_secs(5))?;
+    assert!(matches!(event, WatchEvent::Invalid(_)), "{event}");
+    assert_eq!(watch.current().get::<i64>("kv_size")?, Some(2));
+
+    // A change elsewhere (another brick named) reloads nothing here.
+    source.change(
+        &[(FleetLayer::Fleet, CACHE_KEY, 4, "kv_size = 4\n")],
+        Some(vec!["mounts"]),
+    );
+    assert!(
+        watch
+            .events()
+            .recv_timeout(Duration::from_millis(300))
+            .is_err()
+    );
+    Ok(())
+}
