@@ -208,6 +208,13 @@ impl Client {
         Ok(Swap::Conflict(current))
     }
 
+    /// Compacts the cluster's history up to `revision` (operators do this
+    /// routinely; a watch from before it must start over).
+    pub fn compact(&self, revision: i64) -> Result<(), FleetError> {
+        let mut kv = self.inner.kv_client();
+        self.block(kv.compact(revision, None)).map(drop)
+    }
+
     /// Each endpoint's answer to a status request: its revision, or why
     /// it did not answer. Each is asked on its own connection, with the
     /// timeout.
@@ -236,14 +243,6 @@ impl Client {
             })
             .collect()
     }
-
-    pub(crate) fn inner(&self) -> &etcd_client::Client {
-        &self.inner
-    }
-
-    pub(crate) fn timeout(&self) -> Duration {
-        self.timeout
-    }
 }
 
 /// What one member says about itself.
@@ -257,7 +256,30 @@ pub struct Status {
     pub is_leader: bool,
 }
 
-fn entry(kv: &etcd_client::KeyValue) -> Entry {
+/// [`Client::read_prefixes`] for async code (the watch thread).
+pub(crate) async fn read_prefixes(
+    client: &etcd_client::Client,
+    prefixes: &[String],
+) -> Result<(i64, Vec<Vec<Entry>>), etcd_client::Error> {
+    let ops: Vec<TxnOp> = prefixes
+        .iter()
+        .map(|p| TxnOp::get(p.as_bytes(), Some(GetOptions::new().with_prefix())))
+        .collect();
+    let mut kv = client.kv_client();
+    let response = kv.txn(Txn::new().and_then(ops)).await?;
+    let revision = response
+        .header()
+        .map_or(0, etcd_client::ResponseHeader::revision);
+    let mut ranges = Vec::new();
+    for op in response.op_responses() {
+        if let TxnOpResponse::Get(get) = op {
+            ranges.push(get.kvs().iter().map(entry).collect());
+        }
+    }
+    Ok((revision, ranges))
+}
+
+pub(crate) fn entry(kv: &etcd_client::KeyValue) -> Entry {
     Entry {
         key: String::from_utf8_lossy(kv.key()).into_owned(),
         value: kv.value().to_vec(),
@@ -266,7 +288,7 @@ fn entry(kv: &etcd_client::KeyValue) -> Entry {
 }
 
 /// Runs `call` on `runtime`, giving up after `timeout`.
-fn bounded<T>(
+pub(crate) fn bounded<T>(
     runtime: &tokio::runtime::Runtime,
     endpoints: &[String],
     timeout: Duration,

@@ -39,6 +39,7 @@ pub mod cache;
 mod client;
 pub mod keys;
 mod source;
+mod watch;
 
 use std::sync::{Arc, OnceLock};
 

@@ -30,11 +30,23 @@ pub struct Snapshot {
 impl Snapshot {
     /// Reads both layers of `config` in one round trip.
     pub fn read(client: &Client, config: &FleetConfig) -> Result<Self, FleetError> {
-        let dirs = [
+        let dirs = Self::dirs(config);
+        let (revision, ranges) = client.read_prefixes(&dirs)?;
+        Ok(Self::from_ranges(&dirs, revision, ranges))
+    }
+
+    /// The two key prefixes a snapshot of `config` reads: the fleet's and
+    /// the node's.
+    #[must_use]
+    pub fn dirs(config: &FleetConfig) -> [String; 2] {
+        [
             keys::layer_dir(config, FleetLayer::Fleet),
             keys::layer_dir(config, FleetLayer::Node),
-        ];
-        let (revision, ranges) = client.read_prefixes(&dirs)?;
+        ]
+    }
+
+    /// The snapshot the entries of each of `dirs` make.
+    pub(crate) fn from_ranges(dirs: &[String; 2], revision: i64, ranges: Vec<Vec<Entry>>) -> Self {
         let mut snapshot = Snapshot {
             revision,
             layers: Default::default(),
@@ -46,7 +58,28 @@ impl Snapshot {
                 }
             }
         }
-        Ok(snapshot)
+        snapshot
+    }
+
+    /// The bricks whose entries differ between `self` and `other`.
+    #[must_use]
+    pub fn changed_bricks(&self, other: &Snapshot) -> Vec<BrickName> {
+        let mut changed: Vec<BrickName> = Vec::new();
+        for (mine, theirs) in self.layers.iter().zip(&other.layers) {
+            for (brick, entry) in mine {
+                if theirs.get(brick) != Some(entry) {
+                    changed.push(brick.clone());
+                }
+            }
+            for brick in theirs.keys() {
+                if !mine.contains_key(brick) {
+                    changed.push(brick.clone());
+                }
+            }
+        }
+        changed.sort();
+        changed.dedup();
+        changed
     }
 
     /// The texts of `brick`, lowest first; a value that is not a brick's
@@ -92,16 +125,16 @@ pub(crate) fn text_of(entry: &Entry, layer: FleetLayer) -> Result<FleetText, Fle
 
 /// A fleet one process talks to: a state dir and its `fleet` settings.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct Target {
-    root: PathBuf,
-    config: FleetConfig,
+pub(crate) struct Target {
+    pub(crate) root: PathBuf,
+    pub(crate) config: FleetConfig,
 }
 
 /// What the process knows of one fleet.
 #[derive(Debug)]
-struct Fleet {
+pub(crate) struct Fleet {
     /// The last good read, or why the last attempt failed and when.
-    state: Mutex<Known>,
+    pub(crate) state: Mutex<Known>,
     /// Bricks whose cache matches the snapshot served (so it is written
     /// once per change, not once per load).
     stored: Mutex<HashMap<BrickName, i64>>,
@@ -110,7 +143,7 @@ struct Fleet {
 }
 
 #[derive(Debug)]
-enum Known {
+pub(crate) enum Known {
     /// Not asked yet.
     Unknown,
     /// Read at this revision.
@@ -127,7 +160,7 @@ pub struct EtcdFleet {
     fleets: Mutex<HashMap<Target, Arc<Fleet>>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -138,7 +171,7 @@ impl EtcdFleet {
         Self::default()
     }
 
-    fn fleet(&self, target: &Target) -> Arc<Fleet> {
+    pub(crate) fn fleet(&self, target: &Target) -> Arc<Fleet> {
         Arc::clone(lock(&self.fleets).entry(target.clone()).or_insert_with(|| {
             Arc::new(Fleet {
                 state: Mutex::new(Known::Unknown),
@@ -193,7 +226,7 @@ impl EtcdFleet {
 
 /// The fleet a load through `local` belongs to, and the state dir; `None`
 /// for a host in no fleet.
-fn target(local: &Loader) -> Result<Option<(Target, StateDir)>, Error> {
+pub(crate) fn target(local: &Loader) -> Result<Option<(Target, StateDir)>, Error> {
     let config: FleetConfig = local.load_typed()?;
     if !config.is_enabled() {
         return Ok(None);
@@ -259,6 +292,17 @@ impl FleetSource for EtcdFleet {
                 local.is_strict(),
             ),
         }
+    }
+
+    fn follow(
+        &self,
+        local: &Loader,
+        changed: confd::fleet::FleetChanged,
+    ) -> Option<confd::fleet::FollowGuard> {
+        let (target, _) = target(local).ok()??;
+        let fleet = self.fleet(&target);
+        crate::watch::follow(target.config, fleet, changed)
+            .map(|guard| Box::new(guard) as confd::fleet::FollowGuard)
     }
 }
 

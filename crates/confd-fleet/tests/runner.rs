@@ -4,3 +4,4 @@
 mod load;
 mod offline;
 mod support;
+mod watch;
