@@ -1,6 +1,7 @@
 //! The fleet layer against real etcd servers (DESIGN.md §10): one binary, a
 //! module per area. Needs `etcd` (Debian's `etcd-server`) on the `PATH`.
 
+mod faults;
 mod load;
 mod offline;
 mod support;
