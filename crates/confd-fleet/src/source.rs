@@ -301,7 +301,7 @@ impl FleetSource for EtcdFleet {
     ) -> Option<confd::fleet::FollowGuard> {
         let (target, _) = target(local).ok()??;
         let fleet = self.fleet(&target);
-        crate::watch::follow(target.config, fleet, changed)
+        crate::watch::follow(target.root, target.config, fleet, changed)
             .map(|guard| Box::new(guard) as confd::fleet::FollowGuard)
     }
 }
@@ -315,23 +315,38 @@ impl Fleet {
         snapshot: &Snapshot,
         texts: &[FleetText],
     ) {
-        let mut stored = lock(&self.stored);
-        if stored.get(brick) == Some(&snapshot.revision) {
-            return;
+        if self.claim(brick, snapshot.revision) {
+            self.write_cache(state, config, brick, snapshot.revision, texts);
         }
-        let record = Cached::new(config, snapshot.revision, texts);
-        match cache::store(state, brick, &record) {
-            Ok(()) => {
-                stored.insert(brick.clone(), snapshot.revision);
-            }
-            // A host that cannot keep a cache still boots from etcd; it
-            // is told, once.
-            Err(message) => {
-                let message = format!("cannot keep the fleet cache of `{brick}`: {message}");
-                if lock(&self.warned).insert((brick.clone(), message.clone())) {
-                    tracing::warn!("{message}");
-                }
-            }
+    }
+
+    /// Whether the cache of `brick` still needs writing for `revision`;
+    /// marked as written from then on, so one caller writes it.
+    pub(crate) fn claim(&self, brick: &BrickName, revision: i64) -> bool {
+        let mut stored = lock(&self.stored);
+        if stored.get(brick) == Some(&revision) {
+            return false;
+        }
+        stored.insert(brick.clone(), revision);
+        true
+    }
+
+    /// Writes the cache of `brick`, claimed first.
+    pub(crate) fn write_cache(
+        &self,
+        state: &StateDir,
+        config: &FleetConfig,
+        brick: &BrickName,
+        revision: i64,
+        texts: &[FleetText],
+    ) {
+        let record = Cached::new(config, revision, texts);
+        if let Err(message) = cache::store(state, brick, &record) {
+            // Another load may try again; a host that cannot keep a cache
+            // still boots from etcd, and is told, once.
+            lock(&self.stored).remove(brick);
+            let message = format!("cannot keep the fleet cache of `{brick}`: {message}");
+            self.warn_once(brick, &message);
         }
     }
 

@@ -43,6 +43,7 @@ impl Drop for Following {
 
 /// Starts following `config`'s fleet for the process's `fleet`.
 pub(crate) fn follow(
+    root: std::path::PathBuf,
     config: FleetConfig,
     fleet: Arc<Fleet>,
     changed: FleetChanged,
@@ -59,7 +60,7 @@ pub(crate) fn follow(
             runtime.block_on(async move {
                 tokio::select! {
                     _ = stopped => {}
-                    () = run(&config, &fleet, &changed) => {}
+                    () = run(&root, &config, &fleet, &changed) => {}
                 }
             });
         })
@@ -72,13 +73,13 @@ pub(crate) fn follow(
 }
 
 /// Sessions, one after the other, forever (until the thread is stopped).
-async fn run(config: &FleetConfig, fleet: &Fleet, changed: &FleetChanged) {
+async fn run(root: &std::path::Path, config: &FleetConfig, fleet: &Fleet, changed: &FleetChanged) {
     let mut backoff = Duration::from_millis(100);
     // The first session watches from what the bricks were loaded with, if
     // that was a live read; any later one re-reads first.
     let mut reread = !matches!(*lock(&fleet.state), Known::Live(_));
     loop {
-        match session(config, fleet, changed, reread).await {
+        match session(root, config, fleet, changed, reread).await {
             // A session that got as far as watching had a good connection.
             Ok(()) => backoff = Duration::from_millis(100),
             Err(e) => tracing::debug!("fleet watch: {e}"),
@@ -127,6 +128,7 @@ async fn within<T>(
 /// One connection: (re-read,) watch, apply events until something breaks.
 /// `Ok` when the watch was established and then ended.
 async fn session(
+    root: &std::path::Path,
     config: &FleetConfig,
     fleet: &Fleet,
     changed: &FleetChanged,
@@ -199,8 +201,23 @@ async fn session(
             snapshot.revision = snapshot.revision.max(header.revision());
         }
         if !bricks.is_empty() {
+            // The caches of the changed bricks are claimed before the
+            // reloads start and written after they are asked for, so no
+            // reload waits for the cache's fsync.
+            let bricks: Vec<BrickName> = bricks.into_iter().collect();
+            let claimed: Vec<&BrickName> = bricks
+                .iter()
+                .filter(|b| fleet.claim(b, snapshot.revision))
+                .collect();
             *lock(&fleet.state) = Known::Live(Arc::new(snapshot.clone()));
-            changed(Some(bricks.into_iter().collect::<Vec<BrickName>>()));
+            changed(Some(bricks.clone()));
+            if let Ok(state) = confd::StateDir::new(root) {
+                for brick in claimed {
+                    if let Ok(texts) = snapshot.texts(brick) {
+                        fleet.write_cache(&state, config, brick, snapshot.revision, &texts);
+                    }
+                }
+            }
         }
     }
 }

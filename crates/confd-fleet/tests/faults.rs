@@ -42,7 +42,11 @@ fn loads_and_writes_go_on_when_the_leader_is_killed() -> Result<(), confd::Error
     let revision = cas_write(&etcd, "kv_size = 2\n");
     let started = Instant::now();
     let config = host.loader(&Arc::new(EtcdFleet::new())).load("cache")?;
-    assert!(started.elapsed() < Duration::from_millis(2700), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(2700),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(kv_size(&config), Some(2));
     assert_eq!(
         config.origin("kv_size").unwrap().to_string(),
