@@ -50,12 +50,12 @@ impl std::fmt::Debug for Client {
     }
 }
 
-/// The options every connection uses: connection and request timeouts, and
-/// HTTP/2 keep-alive pings so a watch notices a server that went silent.
+/// The options every connection uses: HTTP/2 keep-alive pings, so a watch
+/// notices a server that went silent. No timeout of tonic's own: every call
+/// is bounded by ours (`bounded`, or the watch's), which then reports it as
+/// a timeout, and two racing deadlines would make the message a lottery.
 pub(crate) fn connect_options(timeout: Duration) -> ConnectOptions {
     ConnectOptions::new()
-        .with_connect_timeout(timeout)
-        .with_timeout(timeout)
         .with_keep_alive(timeout.max(Duration::from_millis(500)), timeout)
         .with_keep_alive_while_idle(true)
 }
