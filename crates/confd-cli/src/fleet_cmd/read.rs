@@ -107,7 +107,7 @@ pub(crate) fn get(
             json!({
                 "key": target.to_string(),
                 "value": json_value(&value),
-                "origin": json_origin(&origin),
+                "origin": json_origin(origin),
             })
         ),
     }

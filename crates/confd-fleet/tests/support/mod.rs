@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use confd_fleet::Client;
 
-/// The etcd binary: `$ETCD`, or `etcd` on the `PATH`.
+/// The etcd binary: `etcd` on the `PATH`.
 fn etcd_binary() -> PathBuf {
-    let binary = std::env::var_os("ETCD").map_or_else(|| PathBuf::from("etcd"), PathBuf::from);
+    let binary = PathBuf::from("etcd");
     let found = Command::new(&binary)
         .arg("--version")
         .stdout(Stdio::null())
@@ -25,7 +25,7 @@ fn etcd_binary() -> PathBuf {
     assert!(
         found,
         "the fleet tests need a real etcd server and `{}` cannot be run: install Debian's \
-         `etcd-server` (`apt-get install etcd-server`) or set ETCD to its path",
+         `etcd-server` (`apt-get install etcd-server`)",
         binary.display()
     );
     binary
