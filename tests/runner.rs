@@ -1,5 +1,9 @@
 //! End-to-end tests of the `nexus` binary with the confd library: one binary,
 //! a module per area. Built as the `e2e` test of confd-cli (see its Cargo.toml).
+//!
+//! The library side links the shipped bricks, as the `nexus` binary does.
+
+use confd_bricks as _;
 
 mod config;
 mod config_check;

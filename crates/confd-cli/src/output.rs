@@ -99,8 +99,8 @@ const CLAP_LINE_TAIL: usize = 400;
 /// (clap quotes the rejected value, which may hold control characters), and
 /// returns its exit status; help and version go to stdout as clap prints them.
 /// What follows a secret key on `args` is never quoted (see [`crate::command_line`]).
-pub(crate) fn clap_error(e: clap::Error, args: &[String]) -> std::process::ExitCode {
-    let code = std::process::ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+pub(crate) fn clap_error(e: clap::Error, args: &[String]) -> u8 {
+    let code = u8::try_from(e.exit_code()).unwrap_or(2);
     if !e.use_stderr() {
         // `--help` and `--version`: their output failing to be written
         // (`>/dev/full`) is a failure, a closed pipe is not (as for every
@@ -108,7 +108,7 @@ pub(crate) fn clap_error(e: clap::Error, args: &[String]) -> std::process::ExitC
         return match e.print() {
             Err(failure) if failure.kind() != std::io::ErrorKind::BrokenPipe => {
                 error(&format!("cannot write to standard output: {failure}"));
-                std::process::ExitCode::FAILURE
+                1
             }
             _ => code,
         };

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use confd::WatchEvent;
+use confd_bricks as _;
 use confd_fleet::EtcdFleet;
 use criterion::Criterion;
 

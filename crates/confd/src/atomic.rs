@@ -183,7 +183,7 @@ mod tests {
     #[test]
     fn keeps_extended_attributes_and_an_acl() -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
-        let path = dir.path().join("database");
+        let path = dir.path().join("store");
         std::fs::write(&path, "old")?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640))?;
         // An ACL granting `nobody` read (user::rw-, user:65534:r--, group::---,
@@ -222,7 +222,7 @@ mod tests {
     fn replaces_content_and_mode_and_leaves_no_temp_file() -> Result<(), Box<dyn std::error::Error>>
     {
         let dir = tempfile::tempdir()?;
-        let path = dir.path().join("mounts");
+        let path = dir.path().join("relay");
         std::fs::write(&path, "old")?;
         replace_file(&path, b"new", 0o600)?;
         assert_eq!(std::fs::read_to_string(&path)?, "new");
@@ -240,7 +240,7 @@ mod tests {
         use std::os::unix::fs::MetadataExt;
         // Runs as root (as CI does), so it may hand the file back to nobody.
         let dir = tempfile::tempdir()?;
-        let path = dir.path().join("cache");
+        let path = dir.path().join("queue");
         std::fs::write(&path, "old")?;
         std::os::unix::fs::chown(&path, Some(65534), Some(65534))?;
         replace_file(&path, b"new", 0o640)?;

@@ -253,7 +253,7 @@ impl BrickConfig {
     }
 
     /// Whether the value at `key` is secret: a secret key, anything under
-    /// one (`database.url.sub`), or, in a brick that holds secrets, a key it
+    /// one (`store.url.sub`), or, in a brick that holds secrets, a key it
     /// does not know, which may be a misspelt secret (`api_kee`) and is
     /// ignored anyway.
     #[must_use]

@@ -20,7 +20,7 @@ pub(crate) enum Env {
 impl Env {
     /// The value of `var`. Unset and empty are the same: `VAR= cmd` turns a
     /// variable off, as the original Python loader's `os.environ.get(...) or`
-    /// did, so an empty `NEXUS_DRAGONFLY_URL` falls back to `DRAGONFLY_URL`.
+    /// did, so an empty `NEXUS_QUEUE_URL` falls back to `QUEUE_URL`.
     pub(crate) fn get(&self, var: &str) -> Result<Option<String>, Error> {
         let value = match self {
             #[allow(clippy::disallowed_methods)]

@@ -5,7 +5,7 @@
 //! with and compares it later (see [`plan`](crate::plan)) to learn whether the
 //! brick must restart. For that the hash covers the merged *values* only:
 //!
-//! - not origins, so moving `auto_sync = true` from the main file to a drop-in
+//! - not origins, so moving `sync_on_start = true` from the main file to a drop-in
 //!   changes nothing;
 //! - not text, so comments, whitespace, key order, quoting styles and dotted
 //!   versus `[table]` spelling change nothing;

@@ -1,4 +1,4 @@
-//! Dotted key paths such as `cache.url` or `server."dotted.name".port`.
+//! Dotted key paths such as `queue.url` or `server."dotted.name".port`.
 
 use std::fmt;
 use std::str::FromStr;
@@ -177,8 +177,8 @@ mod tests {
         assert_eq!(path.segments(), ["server", "a.b", "port"]);
         assert_eq!(path.to_string(), r#"server."a.b".port"#);
         assert_eq!(
-            "auto_sync".parse::<KeyPath>().unwrap().segments(),
-            ["auto_sync"]
+            "sync_on_start".parse::<KeyPath>().unwrap().segments(),
+            ["sync_on_start"]
         );
     }
 

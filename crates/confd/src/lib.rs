@@ -11,23 +11,43 @@
 //! and every value remembers where it came from. Loading is plain file I/O
 //! with no global set-up, so it works before anything else in the system.
 //!
+//! A brick declares its configuration once (DESIGN.md §9):
+//!
 //! ```
+//! /// Outgoing mail relay.
+//! #[derive(serde::Serialize, serde::Deserialize, confd::Brick)]
+//! #[brick(name = "smtp")]
+//! struct Smtp {
+//!     /// Relay host name.
+//!     #[brick(default = "localhost", env = "SMTP_HOST")]
+//!     host: String,
+//!     /// Relay port.
+//!     #[brick(default = 25, profile(cloud = 587))]
+//!     port: u16,
+//!     /// Password for the relay.
+//!     #[brick(default = "")]
+//!     password: confd::Secret,
+//! }
+//!
 //! # let dir = tempfile::tempdir().unwrap();
 //! # let state = dir.path();
 //! std::fs::create_dir_all(state.join("etc/conf.d"))?;
-//! std::fs::write(state.join("etc/conf.d/cache"), "backend = \"null\"\n")?;
+//! std::fs::write(state.join("etc/conf.d/smtp"), "host = \"relay.example\"\n")?;
 //!
-//! let cache = confd::Loader::new().state_dir(state).load("cache")?;
-//! assert_eq!(cache.get::<String>("backend")?.as_deref(), Some("null"));
-//! assert!(cache.origin("backend").unwrap().to_string().ends_with("conf.d/cache:1:11"));
-//! assert_eq!(cache.origin("denial_ttl").unwrap().to_string(), "profile 'full' default");
+//! let smtp = confd::Loader::new().state_dir(state).load("smtp")?;
+//! assert_eq!(smtp.get::<String>("host")?.as_deref(), Some("relay.example"));
+//! assert!(smtp.origin("host").unwrap().to_string().ends_with("conf.d/smtp:1:8"));
+//! assert_eq!(smtp.origin("port").unwrap().to_string(), "profile 'full' default");
 //!
 //! // Typed, with the brick's own rules checked:
-//! let typed: confd::bricks::CacheConfig = confd::Loader::new().state_dir(state).load_typed()?;
-//! assert_eq!(typed.backend, confd::bricks::CacheBackend::Null);
+//! let typed: Smtp = confd::Loader::new().state_dir(state).profile("cloud").load_typed()?;
+//! assert_eq!((typed.host.as_str(), typed.port), ("relay.example", 587));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![deny(missing_docs)]
+
+// The derive's generated code names `::confd`, also inside this crate's tests.
+extern crate self as confd;
 
 mod atomic;
 mod brick_name;
@@ -55,7 +75,11 @@ mod watch;
 
 pub use atomic::{WriteError, replace_file};
 pub use brick_name::{BrickName, InvalidBrickName, MAX_BRICK_NAME_LEN};
-pub use bricks::Brick;
+#[doc(hidden)]
+pub use bricks::__private;
+pub use bricks::{Brick, Secret, Section, Violation};
+/// `#[derive(confd::Brick)]` and `#[derive(confd::Section)]`: see DESIGN.md §9 and the README.
+pub use confd_derive::{Brick, Section};
 pub use config::{BrickConfig, REDACTED, Warning, redact};
 pub use error::Error;
 pub use file::{MAX_FILE_SIZE, is_drop_in_name, read_config_file};
@@ -70,7 +94,9 @@ pub use seed::{
     DIR_MODE, FILE_MODE, Leftover, SECRET_FILE_MODE, SeedAction, SeedError, SeedReport, SeedStep,
     Seeder, StateLock, create_dirs, lock_state, seed, try_lock_state,
 };
-pub use shipped::{Shipped, ShippedFile, content_hash, holds_secrets, shipped_file, shipped_files};
+pub use shipped::{
+    Shipped, ShippedFile, content_hash, default_file, holds_secrets, shipped_file, shipped_files,
+};
 pub use shown::{one_line, quoted_input, terminal_safe};
 pub use state_dir::{StateDir, StateDirSource};
 pub use value::{BOOL_WORDS, leaves, parse_bool, parse_typed};

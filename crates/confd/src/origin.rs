@@ -103,10 +103,10 @@ impl FleetLayer {
 }
 
 /// One etcd key at the revision it was read: where the values of a fleet
-/// layer came from, shown as `etcd /nexus/conf.d/cache@42`.
+/// layer came from, shown as `etcd /nexus/conf.d/relay@42`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct EtcdKey {
-    /// The full key, prefix included (`/nexus/conf.d/cache`).
+    /// The full key, prefix included (`/nexus/conf.d/relay`).
     pub key: String,
     /// The key's `mod_revision`: the revision that last changed it.
     pub revision: i64,
@@ -137,7 +137,7 @@ pub enum Origin {
         column: u32,
     },
     /// A position in the TOML text of an etcd key (DESIGN.md §10):
-    /// `etcd /nexus/conf.d/cache@42:3:9`.
+    /// `etcd /nexus/conf.d/relay@42:3:9`.
     Etcd {
         /// The key and its revision, shared by every origin of one text.
         key: Arc<EtcdKey>,
@@ -146,9 +146,9 @@ pub enum Origin {
         /// 1-based column, in characters.
         column: u32,
     },
-    /// A deprecated environment variable: `env NEXUS_AUTO_SYNC_MOUNTS`.
+    /// A deprecated environment variable: `env NEXUS_RELAY_SYNC_ON_START`.
     Env(String),
-    /// A command-line override: `--set mounts.auto_sync=true`. Holds the
+    /// A command-line override: `--set relay.sync_on_start=true`. Holds the
     /// text after `--set`, with the value replaced by `<redacted>` for a
     /// secret key, a key under one, and a key unknown to a brick that holds
     /// secrets.
@@ -215,32 +215,32 @@ mod tests {
     #[test]
     fn origins_display_as_the_design_says() {
         let file = Origin::File {
-            path: Arc::from(Path::new("/s/etc/conf.d/mounts")),
+            path: Arc::from(Path::new("/s/etc/conf.d/relay")),
             kind: FileKind::MainFile,
             line: 3,
             column: 13,
         };
-        assert_eq!(file.to_string(), "/s/etc/conf.d/mounts:3:13");
+        assert_eq!(file.to_string(), "/s/etc/conf.d/relay:3:13");
         assert_eq!(
             Origin::ProfileDefault(Profile::Full).to_string(),
             "profile 'full' default"
         );
         assert_eq!(
-            Origin::Env("NEXUS_AUTO_SYNC_MOUNTS".into()).to_string(),
-            "env NEXUS_AUTO_SYNC_MOUNTS"
+            Origin::Env("NEXUS_RELAY_SYNC_ON_START".into()).to_string(),
+            "env NEXUS_RELAY_SYNC_ON_START"
         );
-        let cli = Origin::Cli("mounts.auto_sync=true".into());
-        assert_eq!(cli.to_string(), "--set mounts.auto_sync=true");
+        let cli = Origin::Cli("relay.sync_on_start=true".into());
+        assert_eq!(cli.to_string(), "--set relay.sync_on_start=true");
         let etcd = Origin::Etcd {
             key: Arc::new(EtcdKey {
-                key: "/nexus/conf.d/cache".into(),
+                key: "/nexus/conf.d/relay".into(),
                 revision: 42,
                 layer: FleetLayer::Fleet,
             }),
             line: 3,
             column: 9,
         };
-        assert_eq!(etcd.to_string(), "etcd /nexus/conf.d/cache@42:3:9");
+        assert_eq!(etcd.to_string(), "etcd /nexus/conf.d/relay@42:3:9");
         assert_eq!(etcd.precedence(), Precedence::Fleet);
     }
 

@@ -1,19 +1,13 @@
-//! The default files shipped in `etc/conf.d`, embedded in the library so an
-//! installed binary, copied anywhere, can seed them, and the record of every
-//! version ever shipped, which lets an upgrade tell an untouched default from
-//! a user's edit.
+//! The default files shipped for every linked brick, generated from its
+//! declaration (DESIGN.md §9), and the record of every version ever shipped,
+//! which lets an upgrade tell an untouched default from a user's edit.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::sync::OnceLock;
 
-use include_dir::{Dir, include_dir};
-
-static SHIPPED: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/etc/conf.d");
-
-/// The hashes of every version of every shipped file, oldest first. Whoever
-/// changes a file in `etc/conf.d` appends its new hash here (a unit test
-/// fails until they do), and no line is ever removed: a user's file that
-/// matches any of them is an unmodified default.
-const HISTORY: &str = include_str!("../etc/shipped-history.toml");
+use crate::bricks::{KeyDecl, Schema};
+use crate::{KeyPath, Profile};
 
 /// One shipped default file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,14 +47,14 @@ pub struct Shipped {
 }
 
 impl Shipped {
-    /// The defaults embedded in this build, with the history recorded in
-    /// `etc/shipped-history.toml`.
+    /// The defaults of every brick linked into this program, with the
+    /// hashes each brick declares for its earlier files.
     #[must_use]
     pub fn builtin() -> Self {
-        // The history is compiled in and a unit test parses it, so this
-        // fallback is unreachable in a tested build; were it reached, an
-        // empty history only makes upgrades keep users' files (the safe side).
-        let past: BTreeMap<String, Vec<String>> = toml::from_str(HISTORY).unwrap_or_default();
+        let past = crate::bricks::registered().iter().map(|schema| {
+            let hashes = schema.shipped_history().iter().map(|h| (*h).to_owned());
+            (schema.name().to_owned(), hashes)
+        });
         Shipped::new(shipped_files(), past)
     }
 
@@ -108,26 +102,164 @@ impl Shipped {
     }
 }
 
-/// Every shipped default file, sorted by name.
+/// Every linked brick's default file, sorted by name.
 #[must_use]
 pub fn shipped_files() -> Vec<ShippedFile> {
-    let mut files: Vec<ShippedFile> = SHIPPED
-        .files()
-        .filter_map(|f| {
-            Some(ShippedFile {
-                name: f.path().file_name()?.to_str()?,
-                contents: f.contents_utf8()?,
-            })
+    static FILES: OnceLock<Vec<ShippedFile>> = OnceLock::new();
+    FILES
+        .get_or_init(|| {
+            crate::bricks::registered()
+                .iter()
+                .map(|schema| ShippedFile {
+                    name: schema.name(),
+                    // Generated once per program and kept for its life.
+                    contents: Box::leak(default_file(*schema).into_boxed_str()),
+                })
+                .collect()
         })
-        .collect();
-    files.sort_by_key(|f| f.name);
-    files
+        .clone()
 }
 
-/// The shipped default file of a brick, if there is one.
+/// The default file of a linked brick, if `name` is one.
 #[must_use]
 pub fn shipped_file(name: &str) -> Option<ShippedFile> {
     shipped_files().into_iter().find(|f| f.name == name)
+}
+
+/// The default file of a brick, generated from its declaration: every key
+/// commented out with its documentation, its `full` default and the
+/// defaults of the other profiles, its variables, its secret and reload
+/// marks; the first line points editors at its installed JSON Schema.
+#[must_use]
+pub fn default_file(schema: &dyn Schema) -> String {
+    let name = schema.name();
+    let mut out = format!(
+        "#:schema ../../share/confd/schema/{name}.json\n\
+         # /etc/conf.d/{name} — configuration of the `{name}` brick (TOML).\n#\n"
+    );
+    if !schema.doc().is_empty() {
+        comment(&mut out, schema.doc());
+        out.push_str("#\n");
+    }
+    if !schema.secret_keys().is_empty() {
+        out.push_str(
+            "# This file holds secrets: it is created with mode 0600, and `nexus config\n\
+             # show` redacts them unless given --show-secrets.\n#\n",
+        );
+    }
+    let _ = write!(
+        out,
+        "# Every setting below is commented out and shows its built-in default.\n\
+         # Uncomment a line and change the value to override it. Files in\n\
+         # conf.d/{name}.d/*.toml override this file, in byte-wise name order.\n\
+         # See what is in force, and why: `nexus config show {name} --origin`.\n"
+    );
+    let defaults = schema.defaults(Profile::Full);
+    let per_profile: Vec<(Profile, toml::Table)> = Profile::ALL
+        .iter()
+        .map(|p| (*p, schema.defaults(*p)))
+        .collect();
+    let keys = schema.keys();
+    // Values first, then each declared table under its header, as TOML
+    // requires.
+    let tables: Vec<&KeyDecl> = keys.iter().filter(|k| k.table).collect();
+    let in_table = |key: &KeyDecl, table: Option<&KeyDecl>| {
+        let parent = key.path.rsplit_once('.').map(|(parent, _)| parent);
+        match table {
+            None => !tables.iter().any(|t| parent == Some(t.path.as_str())),
+            Some(t) => parent == Some(t.path.as_str()),
+        }
+    };
+    for table in std::iter::once(None).chain(tables.iter().copied().map(Some)) {
+        if let Some(table) = table {
+            out.push('\n');
+            comment(&mut out, table.doc);
+            let _ = writeln!(out, "#[{}]", table.path);
+        }
+        for key in keys.iter().filter(|k| !k.table && in_table(k, table)) {
+            let Ok(path) = key.path.parse::<KeyPath>() else {
+                continue;
+            };
+            let Some(value) = crate::value_at(&defaults, &path) else {
+                continue;
+            };
+            out.push('\n');
+            comment(&mut out, &key_notes(key, &path, &per_profile));
+            let shown = match table {
+                Some(t) => key.path[t.path.len() + 1..].to_owned(),
+                None => key.path.clone(),
+            };
+            let _ = writeln!(out, "#{shown} = {value}");
+        }
+    }
+    out
+}
+
+/// A key's documentation and what its declaration adds to it.
+fn key_notes(key: &KeyDecl, path: &KeyPath, per_profile: &[(Profile, toml::Table)]) -> String {
+    let mut notes = key.doc.to_owned();
+    let mut line = |text: String| {
+        if !notes.is_empty() {
+            notes.push('\n');
+        }
+        notes.push_str(&text);
+    };
+    if key.secret {
+        line("Secret: never shown in full.".to_owned());
+    }
+    let values: Vec<String> = per_profile
+        .iter()
+        .filter_map(|(p, t)| Some(format!("{p} {}", crate::value_at(t, path)?)))
+        .collect();
+    let full = per_profile
+        .iter()
+        .find(|(p, _)| *p == Profile::Full)
+        .and_then(|(_, t)| crate::value_at(t, path));
+    if per_profile
+        .iter()
+        .any(|(_, t)| crate::value_at(t, path) != full)
+    {
+        line(format!(
+            "The default depends on the profile: {}. Shown: full.",
+            values.join(", ")
+        ));
+    }
+    match (key.env, key.env_inverted) {
+        ([], _) => {}
+        ([var], true) => line(format!(
+            "Replaces {var}, whose meaning is inverted: {var}=1 is {} = false.",
+            key.path
+        )),
+        (vars, _) => line(format!("Replaces {}.", vars.join(" and "))),
+    }
+    if key.reload {
+        line("Applied live: changing it needs no restart.".to_owned());
+    }
+    notes
+}
+
+/// `text` as `# ` comment lines, each paragraph line wrapped to fit 80
+/// columns.
+fn comment(out: &mut String, text: &str) {
+    const WIDTH: usize = 78;
+    for line in text.lines() {
+        let mut current = String::new();
+        for word in line.split(' ') {
+            if !current.is_empty() && current.chars().count() + 1 + word.chars().count() > WIDTH {
+                let _ = writeln!(out, "# {current}");
+                current.clear();
+            }
+            if !current.is_empty() {
+                current.push(' ');
+            }
+            current.push_str(word);
+        }
+        if current.is_empty() {
+            out.push_str("#\n");
+        } else {
+            let _ = writeln!(out, "# {current}");
+        }
+    }
 }
 
 /// Whether a brick's file holds secrets and is created with mode 0600.
@@ -141,49 +273,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn history_parses_and_names_only_shipped_files() -> Result<(), toml::de::Error> {
-        let past: BTreeMap<String, Vec<String>> = toml::from_str(HISTORY)?;
-        let names: BTreeSet<&str> = shipped_files().iter().map(|f| f.name).collect();
-        for (name, hashes) in &past {
-            assert!(
-                names.contains(name.as_str()),
-                "history names `{name}`, which is not shipped"
-            );
-            for hash in hashes {
-                assert!(
-                    hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()),
-                    "`{name}`: `{hash}` is not a blake3 hex hash"
-                );
-            }
-        }
-        Ok(())
-    }
-
-    /// Whoever changes a shipped default must record its hash, or users who
-    /// never edited the new version would have it treated as an edit at the
-    /// next upgrade after it.
-    #[test]
-    fn every_current_shipped_file_is_in_the_history() -> Result<(), toml::de::Error> {
-        let past: BTreeMap<String, Vec<String>> = toml::from_str(HISTORY)?;
-        let missing: Vec<String> = shipped_files()
-            .iter()
-            .filter(|f| !past.get(f.name).is_some_and(|h| h.contains(&f.hash())))
-            .map(|f| format!("{} = [..., \"{}\"]", f.name, f.hash()))
-            .collect();
-        assert!(
-            missing.is_empty(),
-            "append these hashes to crates/confd/etc/shipped-history.toml (never remove one):\n{}",
-            missing.join("\n")
-        );
-        Ok(())
-    }
-
-    #[test]
-    fn builtin_history_knows_every_current_file() {
-        let shipped = Shipped::builtin();
-        for file in shipped.files() {
-            assert!(shipped.was_shipped(file.name, &file.hash()));
-        }
-        assert!(!shipped.was_shipped("mounts", &content_hash(b"auto_sync = true\n")));
+    fn history_always_holds_the_current_files() {
+        let file = ShippedFile {
+            name: "relay",
+            contents: "#host = \"localhost\"\n",
+        };
+        let shipped = Shipped::new([file], [("relay".to_owned(), vec!["0".repeat(64)])]);
+        assert!(shipped.was_shipped("relay", &file.hash()));
+        assert!(shipped.was_shipped("relay", &"0".repeat(64)));
+        assert!(!shipped.was_shipped("relay", &content_hash(b"host = \"x\"\n")));
     }
 }

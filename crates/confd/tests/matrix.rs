@@ -186,13 +186,13 @@ fn child_loads(root: &Path) -> Vec<String> {
     report.push(format!("Loader::load (cached, twice)\t{}", show(cached)));
     let typed = match brick.as_str() {
         "cache" => loader
-            .load_typed::<confd::bricks::CacheConfig>()
+            .load_typed::<confd_bricks::CacheConfig>()
             .map(|c| format!("{c:?}")),
         "uploads" => loader
-            .load_typed::<confd::bricks::UploadsConfig>()
+            .load_typed::<confd_bricks::UploadsConfig>()
             .map(|c| format!("{c:?}")),
         "llm" => loader
-            .load_typed::<confd::bricks::LlmConfig>()
+            .load_typed::<confd_bricks::LlmConfig>()
             .map(|c| format!("{c:?}")),
         // An unregistered brick has no type: its untyped load stands in.
         _ => loader.load(&brick).map(render),

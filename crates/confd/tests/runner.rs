@@ -1,4 +1,9 @@
 //! Integration tests of the confd library: one binary, a module per area.
+//!
+//! They link the shipped bricks, as the `nexus` binary does, to test the
+//! library with real declarations.
+
+use confd_bricks as _;
 
 mod cache;
 mod errors;

@@ -102,9 +102,9 @@ fn no_rendering_of_a_load_shows_the_canary() {
                     .load(brick),
             ));
         }
-        let typed = state.loader().load_typed::<confd::bricks::LlmConfig>();
+        let typed = state.loader().load_typed::<confd_bricks::LlmConfig>();
         out.push_str(&format!("{typed:?}\n"));
-        let typed = state.loader().load_typed::<confd::bricks::DatabaseConfig>();
+        let typed = state.loader().load_typed::<confd_bricks::DatabaseConfig>();
         out.push_str(&format!("{typed:?}\n"));
         out
     });
@@ -144,7 +144,7 @@ fn no_error_about_a_secret_shows_the_canary() {
             out.push_str(&render(state.loader().load(brick)));
             out.push_str(&render(state.loader().strict(true).load(brick)));
             if *brick == "llm" {
-                let typed = state.loader().load_typed::<confd::bricks::LlmConfig>();
+                let typed = state.loader().load_typed::<confd_bricks::LlmConfig>();
                 out.push_str(&format!("{typed:?}\n"));
             }
         }

@@ -1,9 +1,9 @@
 //! The typed API: the seven shipped bricks and a brick defined by a user.
 
-use confd::bricks::{
+use confd::{Brick, Profile};
+use confd_bricks::{
     CacheBackend, CacheConfig, DatabaseConfig, LlmConfig, LlmProvider, MountsConfig, UploadsConfig,
 };
-use confd::{Brick, Profile};
 use serde::{Deserialize, Serialize};
 
 use crate::support::State;

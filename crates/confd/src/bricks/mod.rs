@@ -1,41 +1,38 @@
-//! Typed bricks: a Rust type per brick that knows its defaults per profile,
-//! its deprecated environment variables, its secret keys and its rules.
+//! Bricks: a Rust type per brick that declares its keys, their defaults per
+//! profile, deprecated environment variables, secret and reload marks and
+//! rules across keys (DESIGN.md §9), and the registry of every brick linked
+//! into the program.
+//!
+//! A brick declares itself with `#[derive(confd::Brick)]`, nested tables with
+//! `#[derive(confd::Section)]`; a hand-written `impl Brick` works too, and
+//! [`register_brick!`](crate::register_brick) registers it.
 
 use std::fmt;
-use std::marker::PhantomData;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use toml::Table;
 
-use crate::{BrickConfig, Error, KeyPath, Profile};
+use crate::Profile;
 
-mod cache;
-mod database;
-mod llm;
-mod mounts;
-mod permissions;
-mod search;
-mod uploads;
+mod declared;
+mod registry;
+mod schema;
 
-pub use cache::{CacheBackend, CacheConfig};
-pub use database::DatabaseConfig;
-pub use llm::{LlmConfig, LlmProvider};
-pub use mounts::MountsConfig;
-pub use permissions::PermissionsConfig;
-pub use search::SearchConfig;
-pub use uploads::UploadsConfig;
+pub use declared::KeyDecl;
+pub use registry::{Registration, lookup, registered, schema_of};
+pub use schema::Schema;
+pub(crate) use schema::violation_error;
 
 /// A deprecated environment variable that still sets a key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EnvAlias {
     /// The variables, in order of preference: the first one set wins
-    /// (`NEXUS_DRAGONFLY_URL`, then `DRAGONFLY_URL`).
+    /// (`NEXUS_QUEUE_URL`, then `QUEUE_URL`).
     pub vars: &'static [&'static str],
     /// The key it sets, as a dotted path inside the brick.
     pub key: &'static str,
-    /// Whether a true value means `false` (`NEXUS_DISABLE_PREDICATE_PUSHDOWN`
-    /// sets `enable_predicate_pushdown`).
+    /// Whether a true value means `false` (`NEXUS_DISABLE_PREFETCH`
+    /// sets `enable_prefetch`).
     pub inverted: bool,
 }
 
@@ -71,15 +68,24 @@ pub struct Violation {
 
 /// A brick with a schema: its configuration type.
 ///
-/// The type's `Serialize` form for a profile's defaults is the brick's
-/// schema: it lists every key the brick knows and its TOML type.
+/// `#[derive(confd::Brick)]` writes this impl from the declaration; by hand,
+/// the type's `Serialize` form for a profile's defaults is the schema (it
+/// lists every key and its TOML type) and the constants say the rest.
 pub trait Brick: Serialize + DeserializeOwned + 'static {
     /// The brick's name, which is also its file name in `conf.d`.
     const NAME: &'static str;
-    /// Deprecated environment variables the brick still honours.
+    /// What the brick is for (the derive takes the struct's doc comment).
+    const DOC: &'static str = "";
+    /// Deprecated environment variables, for a hand-written impl (the derive
+    /// declares them per key with `env`).
     const ENV_ALIASES: &'static [EnvAlias] = &[];
-    /// Keys whose values are never printed in full.
+    /// Keys whose values are never printed in full, for a hand-written impl
+    /// (the derive marks them per key with `secret` or the type [`Secret`]).
     const SECRET_KEYS: &'static [&'static str] = &[];
+    /// The content hashes (blake3, hex) of every default file shipped for
+    /// this brick before the current one, so an upgrade recognises an
+    /// untouched old default (DESIGN.md §5).
+    const SHIPPED_HISTORY: &'static [&'static str] = &[];
 
     /// The built-in defaults for a profile.
     fn defaults(profile: Profile) -> Self;
@@ -88,115 +94,26 @@ pub trait Brick: Serialize + DeserializeOwned + 'static {
     fn validate(&self) -> Result<(), Violation> {
         Ok(())
     }
-}
 
-/// What the loader needs of a brick, without knowing its type.
-pub trait Schema: Send + Sync {
-    /// The brick's name.
-    fn name(&self) -> &'static str;
-    /// Its defaults for `profile`, as a table.
-    fn defaults(&self, profile: Profile) -> Table;
-    /// Its deprecated environment variables.
-    fn env_aliases(&self) -> &'static [EnvAlias];
-    /// Its secret keys.
-    fn secret_keys(&self) -> &'static [&'static str];
-    /// Whether the value at `key` is secret, as [`BrickConfig::is_secret`]
-    /// decides: a secret key, anything under one, or, in a brick that holds
-    /// secrets, a key it does not know (perhaps a misspelt secret).
-    fn is_secret(&self, key: &KeyPath) -> bool {
-        let declared = self.secret_keys();
-        !declared.is_empty()
-            && (crate::secret::at_or_under(declared, key)
-                || crate::layer::value_at(&self.defaults(Profile::default()), key).is_none())
-    }
-    /// Deserializes the merged configuration and checks the brick's rules.
-    fn check(&self, config: &BrickConfig) -> Result<(), Error>;
-    /// A name unique to this schema's definition (its type's name), so loads
-    /// can be cached; `None` (the default) disables caching for the schema.
-    fn cache_id(&self) -> Option<&'static str> {
-        None
+    /// The keys as declared: documentation, variables, secret and reload
+    /// marks, nested tables. A hand-written impl may leave this out: its keys
+    /// are then those of its defaults, with the constants above.
+    fn declare_keys(keys: &mut Vec<KeyDecl>) {
+        let _ = keys;
     }
 }
 
-struct TypedSchema<T>(PhantomData<fn() -> T>);
-
-impl<T: Brick> Schema for TypedSchema<T> {
-    fn name(&self) -> &'static str {
-        T::NAME
-    }
-
-    fn defaults(&self, profile: Profile) -> Table {
-        // Serializing a struct of plain fields into a table cannot fail; a
-        // brick whose type cannot serialize is a programming error caught by
-        // the shipped-defaults tests.
-        Table::try_from(T::defaults(profile))
-            .unwrap_or_else(|e| panic!("brick `{}` defaults do not serialize: {e}", T::NAME))
-    }
-
-    fn env_aliases(&self) -> &'static [EnvAlias] {
-        T::ENV_ALIASES
-    }
-
-    fn secret_keys(&self) -> &'static [&'static str] {
-        T::SECRET_KEYS
-    }
-
-    fn cache_id(&self) -> Option<&'static str> {
-        Some(std::any::type_name::<T>())
-    }
-
-    fn check(&self, config: &BrickConfig) -> Result<(), Error> {
-        let typed: T = config.deserialize()?;
-        typed
-            .validate()
-            .map_err(|violation| violation_error(T::NAME, config, violation))
-    }
-}
-
-/// The error for a broken rule, naming where each involved value came from.
-pub(crate) fn violation_error(brick: &str, config: &BrickConfig, violation: Violation) -> Error {
-    Error::Validation {
-        brick: brick.to_owned(),
-        // A rule's message may quote a value: cut short, as serde's are.
-        message: crate::shown::cut_quoted(&violation.message),
-        involved: violation
-            .keys
-            .iter()
-            .map(|key| {
-                let origin = key.parse().ok().and_then(|k| config.origin_of(&k)).cloned();
-                (format!("{brick}.{key}"), origin)
-            })
-            .collect(),
-    }
-}
-
-/// The type-erased schema of a typed brick.
-#[must_use]
-pub fn schema_of<T: Brick>() -> &'static dyn Schema {
-    &TypedSchema::<T>(PhantomData)
-}
-
-/// The schemas of the seven shipped bricks, by name.
-#[must_use]
-pub fn registered() -> &'static [&'static dyn Schema] {
-    static REGISTERED: std::sync::OnceLock<[&'static dyn Schema; 7]> = std::sync::OnceLock::new();
-    REGISTERED.get_or_init(|| {
-        [
-            schema_of::<CacheConfig>(),
-            schema_of::<DatabaseConfig>(),
-            schema_of::<LlmConfig>(),
-            schema_of::<MountsConfig>(),
-            schema_of::<PermissionsConfig>(),
-            schema_of::<SearchConfig>(),
-            schema_of::<UploadsConfig>(),
-        ]
-    })
-}
-
-/// The schema of a shipped brick, if `name` is one.
-#[must_use]
-pub fn lookup(name: &str) -> Option<&'static dyn Schema> {
-    registered().iter().copied().find(|s| s.name() == name)
+/// A nested table of a brick (`#[derive(confd::Section)]`).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a nested table of the brick",
+    label = "this field has no `#[brick(default = …)]`",
+    note = "give the key a default, or derive `confd::Section` for `{Self}` if it is a nested table"
+)]
+pub trait Section: Serialize + DeserializeOwned {
+    /// The table's defaults for a profile.
+    fn defaults(profile: Profile) -> Self;
+    /// Its keys, each path under `prefix` (the table's own path).
+    fn declare_keys(prefix: &str, keys: &mut Vec<KeyDecl>);
 }
 
 /// A secret string: serialized as itself, but never shown by `Debug` or
@@ -238,5 +155,40 @@ impl fmt::Debug for Secret {
 impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(if self.0.is_empty() { "" } else { "<redacted>" })
+    }
+}
+
+/// What the derive's generated code calls; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use inventory;
+
+    /// A `default = EXPR` converted into the field's type through serde, so
+    /// `"auto"` becomes an enum and `["a"]` a `Vec<String>`.
+    ///
+    /// # Panics
+    /// When the value does not convert: a mistake in the declaration, found
+    /// by the first load (and so by the brick's own tests).
+    pub fn convert_default<T: serde::de::DeserializeOwned, V: serde::Serialize + ?Sized>(
+        value: &V,
+        brick: &str,
+        key: &str,
+    ) -> T {
+        toml::Value::try_from(value)
+            .map_err(|e| e.to_string())
+            .and_then(|v| v.try_into::<T>().map_err(|e| e.to_string()))
+            .unwrap_or_else(|e| {
+                panic!("brick `{brick}`: the default of `{key}` does not fit its type: {e}")
+            })
+    }
+
+    /// `prefix.key`, or `key` at the top.
+    #[must_use]
+    pub fn key_path(prefix: &str, key: &str) -> String {
+        if prefix.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{prefix}.{key}")
+        }
     }
 }

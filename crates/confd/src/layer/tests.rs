@@ -121,15 +121,15 @@ fn the_snippet_escapes_control_characters_and_keeps_the_caret_in_place() {
 #[test]
 fn secrets_never_reach_the_snippet() {
     let err = Layer::parse(
-        "api_key = \"sk-live-123\" x\n",
-        Path::new("/c/llm"),
+        "token = \"sk-live-123\" x\n",
+        Path::new("/c/vault"),
         FileKind::MainFile,
         Snippets::Redacted,
     )
     .unwrap_err();
     let text = err.to_string();
     assert!(!text.contains("sk-live-123"), "{text}");
-    assert!(text.contains("api_key = <redacted>"), "{text}");
+    assert!(text.contains("token = <redacted>"), "{text}");
 }
 
 #[test]

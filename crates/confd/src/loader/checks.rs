@@ -76,7 +76,7 @@ fn seek<'a, V: 'a>(
 }
 
 /// The known name most like `unknown`, if one is close enough to be a typo
-/// (`auto_synk` → `auto_sync`, `mount` → `mounts`).
+/// (`auto_synk` → `sync_on_start`, `mount` → `relay`).
 #[must_use]
 pub fn suggest<'a>(unknown: &str, known: impl IntoIterator<Item = &'a String>) -> Option<String> {
     // The distance is at least the difference in length, so a name much

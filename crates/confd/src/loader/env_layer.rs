@@ -11,8 +11,8 @@ use crate::value::parse_typed;
 use crate::{BrickName, Error, KeyPath, Layer, Origin, Precedence};
 
 /// For each of a schema's aliases in order, the variable that is set (the
-/// first of its names that is, as `NEXUS_DRAGONFLY_URL` before
-/// `DRAGONFLY_URL`) and its value. The load reads nothing else of them.
+/// first of its names that is, as `NEXUS_QUEUE_URL` before
+/// `QUEUE_URL`) and its value. The load reads nothing else of them.
 pub(crate) type EnvSnapshot = Vec<Option<(&'static str, String)>>;
 
 /// Reads each alias's variables once.

@@ -34,15 +34,25 @@ use overrides::Malformed;
 /// environment, command-line overrides and strictness.
 ///
 /// ```
+/// #[derive(serde::Serialize, serde::Deserialize, confd::Brick)]
+/// #[brick(name = "relay")]
+/// struct Relay {
+///     #[brick(default = false, env = "RELAY_ENABLED")]
+///     enabled: bool,
+///     #[brick(default = 4, profile(lite = 2))]
+///     pool: u32,
+/// }
+///
 /// # let dir = tempfile::tempdir().unwrap();
 /// let config = confd::Loader::new()
 ///     .state_dir(dir.path())
 ///     .profile("lite")
-///     .env([("NEXUS_AUTO_SYNC_MOUNTS", "yes")])
-///     .cli_override("database.pool_size", "4")
-///     .load("mounts")?;
-/// assert_eq!(config.get::<bool>("auto_sync")?, Some(true));
-/// assert_eq!(config.origin("auto_sync").unwrap().to_string(), "env NEXUS_AUTO_SYNC_MOUNTS");
+///     .env([("RELAY_ENABLED", "yes")])
+///     .cli_override("other.key", "4")
+///     .load("relay")?;
+/// assert_eq!(config.get::<bool>("enabled")?, Some(true));
+/// assert_eq!(config.origin("enabled").unwrap().to_string(), "env RELAY_ENABLED");
+/// assert_eq!(config.get::<u32>("pool")?, Some(2));
 /// # Ok::<(), confd::Error>(())
 /// ```
 #[derive(Clone, Debug, Default)]
@@ -270,7 +280,7 @@ impl Loader {
     ///
     /// A repeated load of a brick whose files, environment and overrides are
     /// unchanged is answered from a process-wide cache after a `stat` of each
-    /// file (see the `cache` module for why that is never stale).
+    /// file (see `crate::cache` for why that is never stale).
     pub fn load(&self, name: &str) -> Result<BrickConfig, Error> {
         let brick = BrickName::new(name)?;
         self.load_schema_of(&brick, bricks::lookup(name))

@@ -21,19 +21,28 @@ pub struct RedactedText {
 /// (a diff of the result still points at the right line numbers).
 ///
 /// Hidden are: the value of each key at, under or misplaced below a secret
-/// key (`api_key`, `[api_key]` entries, `[llm] api_key`) or unknown to the
+/// key (`token`, `[token]` entries, `[vault] token`) or unknown to the
 /// brick (a misspelt `apikey`, as `show` hides it), every line the
 /// value spans and the rest of the line it ends on (a trailing comment about
 /// a secret is part of it); and each comment that would set such a key once
 /// uncommented, over several lines when the value does. An empty secret
-/// (`api_key = ""`, as the shipped files have it) stays visible. A file that
+/// (`token = ""`, as the shipped files have it) stays visible. A file that
 /// does not parse has every value hidden.
 ///
 /// ```
-/// let llm = confd::bricks::lookup("llm").unwrap();
-/// let text = "model = \"m\"\n\"api\\u005fkey\" = \"sk-1\"\n#api_key = 'sk-0'\n";
-/// let shown = confd::redact_file_text(text, llm);
-/// assert_eq!(shown.text, "model = \"m\"\n\"api\\u005fkey\" = <redacted>\n#api_key = <redacted>\n");
+/// #[derive(serde::Serialize, serde::Deserialize, confd::Brick)]
+/// #[brick(name = "vault")]
+/// struct Vault {
+///     #[brick(default = "")]
+///     model: String,
+///     #[brick(default = "")]
+///     token: confd::Secret,
+/// }
+///
+/// let vault = confd::bricks::schema_of::<Vault>();
+/// let text = "model = \"m\"\n\"to\\u006ben\" = \"sk-1\"\n#token = 'sk-0'\n";
+/// let shown = confd::redact_file_text(text, vault);
+/// assert_eq!(shown.text, "model = \"m\"\n\"to\\u006ben\" = <redacted>\n#token = <redacted>\n");
 /// ```
 pub fn redact_file_text(text: &str, schema: &dyn Schema) -> RedactedText {
     let known = schema.defaults(Profile::default());
@@ -94,7 +103,7 @@ pub(super) fn redact_text(text: &str, secret_keys: &[&str], known: Option<&Table
 
 /// Whether a secret's segments appear anywhere in `path`, in order and side
 /// by side. Wider than [`at_or_under`] on purpose: the raw text of a secret
-/// file is shown, and `[llm]\napi_key = …` in `conf.d/llm` is somebody's key
+/// file is shown, and `[vault]\ntoken = …` in `conf.d/vault` is somebody's key
 /// in the wrong table.
 fn names_secret(secrets: &[KeyPath], path: &[String]) -> bool {
     secrets.iter().any(|secret| {
@@ -458,7 +467,7 @@ fn assignment_of_secret(text: &str, names_secret: &dyn Fn(&[String]) -> bool) ->
         return None;
     }
     let key = text[..eq].trim();
-    // A key behind some decoration (`#!api_key`, `#> api_key`) counts too.
+    // A key behind some decoration (`#!token`, `#> token`) counts too.
     let undecorated =
         key.trim_start_matches(|c: char| !(c.is_ascii_alphanumeric() || c == '"' || c == '\''));
     [key, undecorated]

@@ -37,7 +37,7 @@ pub(crate) fn at_or_under(secret_keys: &[&str], path: &KeyPath) -> bool {
 
 /// `key` as a message may show it: cut after the declared secret it lies
 /// strictly under, with `…` for the rest. What follows a secret is a value
-/// typed after a `.` instead of an `=` (`api_key.sk-…`), never a key.
+/// typed after a `.` instead of an `=` (`token.sk-…`), never a key.
 pub(crate) fn shown_key(secret_keys: &[&str], key: &KeyPath) -> String {
     let segments = key.segments();
     secret_keys
@@ -53,8 +53,15 @@ pub(crate) fn shown_key(secret_keys: &[&str], key: &KeyPath) -> String {
 /// key that the registered brick `brick` declares (see [`shown_key`]).
 ///
 /// ```
-/// let key = "api_key.sk-1".parse().unwrap();
-/// assert_eq!(confd::shown_brick_key("llm", &key), "llm.api_key…");
+/// #[derive(serde::Serialize, serde::Deserialize, confd::Brick)]
+/// #[brick(name = "vault")]
+/// struct Vault {
+///     #[brick(default = "")]
+///     token: confd::Secret,
+/// }
+///
+/// let key = "token.sk-1".parse().unwrap();
+/// assert_eq!(confd::shown_brick_key("vault", &key), "vault.token…");
 /// ```
 #[must_use]
 pub fn shown_brick_key(brick: &str, key: &KeyPath) -> String {
@@ -64,11 +71,18 @@ pub fn shown_brick_key(brick: &str, key: &KeyPath) -> String {
 
 /// What of a malformed `BRICK.key` or `BRICK.key=value` command-line
 /// argument a message may quote: the key, as far as it reads as one, never a
-/// value (`config set llm.api_key=sk-…` is an easy slip).
+/// value (`config set vault.token=sk-…` is an easy slip).
 ///
 /// ```
-/// assert_eq!(confd::quotable_key("LLM.api_key=sk-1"), "LLM.api_key=<redacted>");
-/// assert_eq!(confd::quotable_key("llm.api_key:sk-1"), "llm.api_key…");
+/// #[derive(serde::Serialize, serde::Deserialize, confd::Brick)]
+/// #[brick(name = "vault")]
+/// struct Vault {
+///     #[brick(default = "")]
+///     token: confd::Secret,
+/// }
+///
+/// assert_eq!(confd::quotable_key("VAULT.token=sk-1"), "VAULT.token=<redacted>");
+/// assert_eq!(confd::quotable_key("vault.token:sk-1"), "vault.token…");
 /// ```
 #[must_use]
 pub fn quotable_key(arg: &str) -> String {
@@ -81,9 +95,9 @@ pub fn quotable_key(arg: &str) -> String {
 /// What of a malformed `--set` an error may quote, given the text before its
 /// `=` (or all of it when there is none): the key, as far as it reads as
 /// one, never the value. Without an `=` nothing tells the key from a value
-/// glued to it (`llm.api_key:sk-…`), so only names a registered brick knows
+/// glued to it (`vault.token:sk-…`), so only names a registered brick knows
 /// are quoted; and nothing after a declared secret key is ever quoted, with
-/// or without an `=` (`llm.api_key.sk-…` is a value typed after a `.`).
+/// or without an `=` (`vault.token.sk-…` is a value typed after a `.`).
 /// What is left out is shown as `…`, the value as [`REDACTED`].
 pub(crate) fn shown_override(target: &str, has_value: bool) -> String {
     let is_key_byte = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
@@ -180,7 +194,7 @@ mod tests {
     use indoc::indoc;
 
     fn shown(text: &str) -> String {
-        let shown = redact_text(text, &["api_key", "url"], None);
+        let shown = redact_text(text, &["token", "url"], None);
         assert!(shown.parsed, "{text}");
         shown.text
     }
@@ -188,19 +202,19 @@ mod tests {
     #[test]
     fn values_are_hidden_wherever_the_key_is_written() {
         let text = indoc! {r#"
-            "api\u005fkey" = "s1"
+            "to\u006ben" = "s1"
             model = "m"
-            [llm]
-            'api_key' = "s2" # the old one was s3
+            [vault]
+            'token' = "s2" # the old one was s3
             inline = { url = "s4", other = 1 }
         "#};
         assert_eq!(
             shown(text),
             indoc! {r#"
-                "api\u005fkey" = <redacted>
+                "to\u006ben" = <redacted>
                 model = "m"
-                [llm]
-                'api_key' = <redacted>
+                [vault]
+                'token' = <redacted>
                 inline = { url = <redacted>
             "#}
         );
@@ -208,27 +222,27 @@ mod tests {
 
     #[test]
     fn every_line_of_a_multi_line_value_is_hidden() {
-        let text = "url = \"\"\"\ns1\ns2\"\"\"\nmodel = '''\nm\n'''\napi_key = '''\ns3\n'''\n";
+        let text = "url = \"\"\"\ns1\ns2\"\"\"\nmodel = '''\nm\n'''\ntoken = '''\ns3\n'''\n";
         assert_eq!(
             shown(text),
-            "url = <redacted>\n<redacted>\n<redacted>\nmodel = '''\nm\n'''\napi_key = <redacted>\n<redacted>\n<redacted>\n"
+            "url = <redacted>\n<redacted>\n<redacted>\nmodel = '''\nm\n'''\ntoken = <redacted>\n<redacted>\n<redacted>\n"
         );
     }
 
     #[test]
     fn entries_under_a_secret_are_hidden_with_their_keys() {
-        let text = "url.sub = \"s1\"\n[api_key]\nk = \"s2\"\n\"s3\" = 1\n";
+        let text = "url.sub = \"s1\"\n[token]\nk = \"s2\"\n\"s3\" = 1\n";
         assert_eq!(
             shown(text),
-            "url.<redacted>\n[api_key]\n<redacted>\n<redacted>\n"
+            "url.<redacted>\n[token]\n<redacted>\n<redacted>\n"
         );
     }
 
     #[test]
     fn a_bom_and_crlf_are_kept_and_see_through() {
         assert_eq!(
-            shown("\u{feff}api_key = \"s1\"\r\nmodel = 1\r\n"),
-            "\u{feff}api_key = <redacted>\r\nmodel = 1\r\n"
+            shown("\u{feff}token = \"s1\"\r\nmodel = 1\r\n"),
+            "\u{feff}token = <redacted>\r\nmodel = 1\r\n"
         );
     }
 
@@ -236,15 +250,15 @@ mod tests {
     fn commented_assignments_are_read_as_toml() {
         let text = indoc! {r#"
             # The key (secret).
-            #api_key = "s1"
-            ## "api_key"='s2'
-            #api_key = ""
+            #token = "s1"
+            ## "token"='s2'
+            #token = ""
             #model = "m"
             #url = """
             #s3
             #"""
             # url = "s4
-            #[api_key]
+            #[token]
             #k = "s5"
             pool = 1 # url = "s6"
         "#};
@@ -252,15 +266,15 @@ mod tests {
             shown(text),
             indoc! {r#"
                 # The key (secret).
-                #api_key = <redacted>
-                ## "api_key"=<redacted>
-                #api_key = ""
+                #token = <redacted>
+                ## "token"=<redacted>
+                #token = ""
                 #model = "m"
                 #url = <redacted>
                 #<redacted>
                 #<redacted>
                 # url = <redacted>
-                #[api_key]
+                #[token]
                 #k = <redacted>
                 pool = 1 # url = <redacted>
             "#}
@@ -269,10 +283,11 @@ mod tests {
 
     #[test]
     fn an_assignment_inside_another_value_is_judged_on_its_own() {
-        let text = "# a = \"\"\"\n#api_key = \"s1\"\n# \"\"\"\nmodel = \"\"\"\napi_key = \"s2\"\nm\n\"\"\"\n";
+        let text =
+            "# a = \"\"\"\n#token = \"s1\"\n# \"\"\"\nmodel = \"\"\"\ntoken = \"s2\"\nm\n\"\"\"\n";
         assert_eq!(
             shown(text),
-            "# a = \"\"\"\n#api_key = <redacted>\n# \"\"\"\nmodel = \"\"\"\napi_key = <redacted>\nm\n\"\"\"\n"
+            "# a = \"\"\"\n#token = <redacted>\n# \"\"\"\nmodel = \"\"\"\ntoken = <redacted>\nm\n\"\"\"\n"
         );
     }
 
@@ -287,34 +302,57 @@ mod tests {
 
     #[test]
     fn a_file_that_does_not_parse_has_every_value_hidden() {
-        let text = "[t]\nmodel = \"m\" junk\napi_key = \"\"\"\ns1\n\"\"\"\nstray s2\n# note\n";
-        let shown = redact_text(text, &["api_key"], None);
+        let text = "[t]\nmodel = \"m\" junk\ntoken = \"\"\"\ns1\n\"\"\"\nstray s2\n# note\n";
+        let shown = redact_text(text, &["token"], None);
         assert!(!shown.parsed);
         assert_eq!(
             shown.text,
-            "[t]\nmodel = <redacted>\napi_key = <redacted>\n<redacted>\n<redacted>\n<redacted>\n# note\n"
+            "[t]\nmodel = <redacted>\ntoken = <redacted>\n<redacted>\n<redacted>\n<redacted>\n# note\n"
         );
     }
 
+    /// A brick holding a secret, as the tests of this module need one.
+    #[derive(serde::Serialize, serde::Deserialize, crate::Brick)]
+    #[brick(name = "vault")]
+    struct Vault {
+        /// Not secret.
+        #[brick(default = "")]
+        model: String,
+        /// Secret by its type.
+        #[brick(default = "")]
+        token: crate::Secret,
+    }
+
+    /// A second one, whose secret is marked by attribute.
+    #[derive(serde::Serialize, serde::Deserialize, crate::Brick)]
+    #[brick(name = "store")]
+    struct Store {
+        #[brick(default = "", secret)]
+        url: String,
+    }
+
     #[test]
-    fn the_shipped_files_are_shown_unchanged() {
+    fn generated_default_files_are_shown_unchanged() {
         // Their secrets are empty and their prose is not TOML: a diff of an
         // untouched file stays empty.
-        for schema in crate::bricks::registered() {
-            let shipped = crate::shipped_file(schema.name()).expect("shipped");
-            let shown = redact_file_text(shipped.contents, *schema);
+        for schema in [
+            crate::bricks::schema_of::<Vault>(),
+            crate::bricks::schema_of::<Store>(),
+        ] {
+            let generated = crate::default_file(schema);
+            let shown = redact_file_text(&generated, schema);
             assert!(shown.parsed, "{}", schema.name());
-            assert_eq!(shown.text, shipped.contents, "{}", schema.name());
+            assert_eq!(shown.text, generated, "{}", schema.name());
         }
     }
 
     #[test]
     fn keys_the_brick_does_not_know_are_hidden_as_show_hides_them() {
-        let llm = crate::bricks::lookup("llm").expect("llm");
-        let text = "model = \"m\"\napikey = \"s1\"\n#API_KEY = \"s2\"\n#!api_key = \"s3\n#> api_key = 's4'\n#api_key = \"\" # empty\n";
+        let vault = crate::bricks::lookup("vault").expect("registered by the derive");
+        let text = "model = \"m\"\napikey = \"s1\"\n#TOKEN = \"s2\"\n#!token = \"s3\n#> token = 's4'\n#token = \"\" # empty\n";
         assert_eq!(
-            redact_file_text(text, llm).text,
-            "model = \"m\"\napikey = <redacted>\n#API_KEY = <redacted>\n#!api_key = <redacted>\n#> api_key = <redacted>\n#api_key = \"\" # empty\n"
+            redact_file_text(text, vault).text,
+            "model = \"m\"\napikey = <redacted>\n#TOKEN = <redacted>\n#!token = <redacted>\n#> token = <redacted>\n#token = \"\" # empty\n"
         );
     }
 
@@ -327,42 +365,38 @@ mod tests {
 
     #[test]
     fn snippets_keep_only_the_key() {
-        let text = "url = \"\"\"\na=b\"\"\" x\napi_key = \"s\" x\n";
+        let text = "url = \"\"\"\na=b\"\"\" x\ntoken = \"s\" x\n";
         assert_eq!(snippet_line(text, 2), "<redacted>");
-        assert_eq!(snippet_line(text, 3), "api_key = <redacted>");
+        assert_eq!(snippet_line(text, 3), "token = <redacted>");
     }
 
     #[test]
     fn a_malformed_override_shows_its_key_and_never_its_value() {
         let cases = [
-            ("llm.api_key:sk-1", false, "llm.api_key…"),
-            ("llm.api_key", false, "llm.api_key"),
-            ("llm.api_key-sk-1", false, "llm.…"),
+            ("vault.token:sk-1", false, "vault.token…"),
+            ("vault.token", false, "vault.token"),
+            ("vault.token-sk-1", false, "vault.…"),
             ("sk-1", false, "…"),
             ("foo.bar", false, "…"),
-            ("LLM.api_key", true, "LLM.api_key=<redacted>"),
-            ("database.url ", true, "database.url =<redacted>"),
-            (" database. url", true, " database. url=<redacted>"),
+            ("VAULT.token", true, "VAULT.token=<redacted>"),
+            ("store.url ", true, "store.url =<redacted>"),
+            (" store. url", true, " store. url=<redacted>"),
             (
-                "database.url:postgres://u:pw@h/db?ssl",
+                "store.url:postgres://u:pw@h/db?ssl",
                 true,
-                "database.url…=<redacted>",
+                "store.url…=<redacted>",
             ),
-            ("llm.api_key sk-1", true, "llm.api_key…=<redacted>"),
-            ("llm.\"a b\".c\n", true, "llm.\"a b\".c…=<redacted>"),
+            ("vault.token sk-1", true, "vault.token…=<redacted>"),
+            ("vault.\"a b\".c\n", true, "vault.\"a b\".c…=<redacted>"),
             // No control character is quoted, not even a tab.
-            ("llm.api_key\t", true, "llm.api_key…=<redacted>"),
-            ("llm.\"a\u{1b}[2J\"", true, "llm.…=<redacted>"),
+            ("vault.token\t", true, "vault.token…=<redacted>"),
+            ("vault.\"a\u{1b}[2J\"", true, "vault.…=<redacted>"),
             // Nothing after a declared secret: a value typed after a `.`.
-            ("llm.api_key.sk-1", false, "llm.api_key…"),
-            ("llm.api_key.sk-1", true, "llm.api_key…=<redacted>"),
-            ("LLM.API_KEY.sk-1", true, "LLM.API_KEY…=<redacted>"),
-            ("llm.\"api_key\".sk-1", true, "llm.\"api_key\"…=<redacted>"),
-            (
-                "database.url.postgres://u:pw@h",
-                true,
-                "database.url…=<redacted>",
-            ),
+            ("vault.token.sk-1", false, "vault.token…"),
+            ("vault.token.sk-1", true, "vault.token…=<redacted>"),
+            ("VAULT.TOKEN.sk-1", true, "VAULT.TOKEN…=<redacted>"),
+            ("vault.\"token\".sk-1", true, "vault.\"token\"…=<redacted>"),
+            ("store.url.postgres://u:pw@h", true, "store.url…=<redacted>"),
         ];
         for (target, has_value, want) in cases {
             assert_eq!(shown_override(target, has_value), want, "{target:?}");

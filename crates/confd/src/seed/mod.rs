@@ -39,7 +39,7 @@ pub(crate) use write::Writer;
 
 /// Mode of an ordinary configuration file.
 pub const FILE_MODE: u32 = 0o644;
-/// Mode of a file holding secrets (`llm`, `database`).
+/// Mode of a file holding secrets (`vault`, `store`).
 pub const SECRET_FILE_MODE: u32 = 0o600;
 /// Mode of the directories seeding creates.
 pub const DIR_MODE: u32 = 0o755;
@@ -151,14 +151,14 @@ impl<'a> Leftover<'a> {
     ///
     /// ```
     /// use confd::Leftover;
-    /// assert_eq!(Leftover::of_name("cache.new"), Some(Leftover::NewDefault { of: "cache" }));
-    /// assert_eq!(Leftover::of_name("cache.old"), Some(Leftover::Replaced { of: "cache" }));
+    /// assert_eq!(Leftover::of_name("queue.new"), Some(Leftover::NewDefault { of: "queue" }));
+    /// assert_eq!(Leftover::of_name("queue.old"), Some(Leftover::Replaced { of: "queue" }));
     /// assert_eq!(
-    ///     Leftover::of_name(".cache.a1B2c3.tmp"),
-    ///     Some(Leftover::InterruptedWrite { of: "cache" })
+    ///     Leftover::of_name(".queue.a1B2c3.tmp"),
+    ///     Some(Leftover::InterruptedWrite { of: "queue" })
     /// );
-    /// assert_eq!(Leftover::of_name(".cache.tmp"), None); // not a name confd gives
-    /// assert_eq!(Leftover::of_name("cache"), None);
+    /// assert_eq!(Leftover::of_name(".queue.tmp"), None); // not a name confd gives
+    /// assert_eq!(Leftover::of_name("queue"), None);
     /// ```
     #[must_use]
     pub fn of_name(file_name: &'a str) -> Option<Self> {
@@ -254,16 +254,29 @@ pub fn seed(etc_dir: &Path) -> Result<SeedReport, SeedError> {
 /// `$STATE/var/lib/confd/lock`), so concurrent `init`s all succeed.
 ///
 /// ```
+/// #[derive(serde::Serialize, serde::Deserialize, confd::Brick)]
+/// #[brick(name = "relay")]
+/// struct Relay {
+///     #[brick(default = "localhost")]
+///     host: String,
+/// }
+/// #[derive(serde::Serialize, serde::Deserialize, confd::Brick)]
+/// #[brick(name = "queue")]
+/// struct Queue {
+///     #[brick(default = 8)]
+///     depth: u32,
+/// }
+///
 /// # let dir = tempfile::tempdir()?;
 /// let state = dir.path();
 /// let report = confd::Seeder::new(state).run()?;
 /// assert!(report.files.iter().all(|(_, a)| *a == confd::SeedAction::Created));
 ///
-/// std::fs::remove_file(state.join("etc/conf.d/mounts"))?;
-/// std::fs::write(state.join("etc/conf.d/cache"), "backend = \"null\"\n")?;
+/// std::fs::remove_file(state.join("etc/conf.d/relay"))?;
+/// std::fs::write(state.join("etc/conf.d/queue"), "depth = 2\n")?;
 /// let report = confd::Seeder::new(state).run()?;
 /// assert_eq!(report.with_action(confd::SeedAction::DeletedByUser).count(), 1);
-/// assert_eq!(report.with_action(confd::SeedAction::Unchanged).count(), 6);
+/// assert_eq!(report.with_action(confd::SeedAction::Unchanged).count(), 1); // edited: kept as it is
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Seeder<'h> {

@@ -102,12 +102,12 @@ mod tests {
     #[test]
     fn round_trips_and_refuses_other_formats() -> Result<(), String> {
         let mut record = Record::default();
-        record.set_seeded("mounts", "ab".repeat(32));
+        record.set_seeded("relay", "ab".repeat(32));
         let text = record.to_text();
         assert!(text.starts_with("# Written by"));
         assert_eq!(Record::parse(&text)?, record);
         assert_eq!(
-            Record::parse(&text)?.seeded("mounts"),
+            Record::parse(&text)?.seeded("relay"),
             Some("ab".repeat(32).as_str())
         );
         assert!(Record::parse("format = 2\n").is_err());

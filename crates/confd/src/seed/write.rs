@@ -313,7 +313,7 @@ mod tests {
         // Runs as root (as CI does): an upgrade of a service user's file
         // must not hand it to root.
         let dir = tempfile::tempdir()?;
-        let path = dir.path().join("database");
+        let path = dir.path().join("store");
         std::fs::write(&path, "old")?;
         std::os::unix::fs::chown(&path, Some(65534), Some(65534))?;
         Writer::new(None).replace(&path, b"new", 0o600)?;
@@ -326,26 +326,26 @@ mod tests {
 
     #[test]
     fn stale_temp_names_are_recognised_exactly() {
-        let bases: BTreeSet<String> = ["mounts", "mounts.new", "seeded.toml"]
+        let bases: BTreeSet<String> = ["relay", "relay.new", "seeded.toml"]
             .map(String::from)
             .into();
         for name in [
-            ".mounts.a1B2c3.tmp",
-            ".mounts.new.ZZZZZZ.tmp",
+            ".relay.a1B2c3.tmp",
+            ".relay.new.ZZZZZZ.tmp",
             ".seeded.toml.000000.tmp",
         ] {
             assert!(is_stale_temp(name, &bases), "{name}");
         }
         for name in [
-            "mounts",
-            ".mounts.tmp",
-            ".mounts.a1B2c.tmp",
-            ".mounts.a1B2c3d.tmp",
-            ".mounts.a1-2c3.tmp",
-            "mounts.a1B2c3.tmp",
-            ".mounts.a1B2c3.tmp~",
-            ".cache.a1B2c3.tmp",
-            ".mounts.old.a1B2c3.tmp",
+            "relay",
+            ".relay.tmp",
+            ".relay.a1B2c.tmp",
+            ".relay.a1B2c3d.tmp",
+            ".relay.a1-2c3.tmp",
+            "relay.a1B2c3.tmp",
+            ".relay.a1B2c3.tmp~",
+            ".queue.a1B2c3.tmp",
+            ".relay.old.a1B2c3.tmp",
             ".notes.a1B2c3.tmp",
         ] {
             assert!(!is_stale_temp(name, &bases), "{name}");

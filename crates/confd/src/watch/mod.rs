@@ -5,11 +5,11 @@
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! // A brick: a handle whose `current()` is one atomic load.
-//! let watch = confd::Watcher::new(confd::Loader::new()).watch("mounts")?;
-//! let auto_sync: Option<bool> = watch.current().get("auto_sync")?;
+//! let watch = confd::Watcher::new(confd::Loader::new()).watch("relay")?;
+//! let sync_on_start: Option<bool> = watch.current().get("sync_on_start")?;
 //!
 //! // A supervisor: a set, and what must restart.
-//! let set = confd::Watcher::new(confd::Loader::new()).watch_set(["mounts", "cache"])?;
+//! let set = confd::Watcher::new(confd::Loader::new()).watch_set(["relay", "queue"])?;
 //! let mut applied = std::collections::HashMap::new();
 //! for event in set.events() {
 //!     println!("{event}");

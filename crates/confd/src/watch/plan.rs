@@ -52,11 +52,11 @@ impl std::fmt::Display for Action {
 ///
 /// let name = |n: &str| BrickName::new(n).unwrap();
 /// let (a, b) = (EffectiveHash::from_bytes([1; 32]), EffectiveHash::from_bytes([2; 32]));
-/// let desired = [(name("cache"), a), (name("mounts"), b)];
-/// let applied = HashMap::from([(name("mounts"), a), (name("search"), a)]);
+/// let desired = [(name("queue"), a), (name("relay"), b)];
+/// let applied = HashMap::from([(name("relay"), a), (name("index"), a)]);
 /// assert_eq!(
 ///     plan(&desired, &applied),
-///     [(name("cache"), Action::Start), (name("mounts"), Action::Restart), (name("search"), Action::Stop)]
+///     [(name("queue"), Action::Start), (name("relay"), Action::Restart), (name("index"), Action::Stop)]
 /// );
 /// ```
 #[must_use]

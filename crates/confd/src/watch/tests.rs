@@ -96,12 +96,12 @@ fn a_polled_directory_changes_only_with_what_the_watch_needs_in_it()
     let state = root.join("state");
     std::fs::create_dir_all(state.join("etc/conf.d"))?;
     std::fs::create_dir_all(root.join("shared"))?;
-    std::fs::write(root.join("shared/mounts.toml"), "v = 1\n")?;
+    std::fs::write(root.join("shared/relay.toml"), "v = 1\n")?;
     std::os::unix::fs::symlink(
-        root.join("shared/mounts.toml"),
-        state.join("etc/conf.d/mounts"),
+        root.join("shared/relay.toml"),
+        state.join("etc/conf.d/relay"),
     )?;
-    let (_watch, engine) = engine(&state, &["mounts"])?;
+    let (_watch, engine) = engine(&state, &["relay"])?;
     let look = |path: &Path| {
         let role = &engine.watched.get(path).expect("watched").role;
         engine.fingerprint(path, role)
@@ -119,10 +119,10 @@ fn a_polled_directory_changes_only_with_what_the_watch_needs_in_it()
     assert_eq!(look(&shared), before.1);
 
     // The linked file edited in place.
-    std::fs::write(root.join("shared/mounts.toml"), "v = 2\n")?;
+    std::fs::write(root.join("shared/relay.toml"), "v = 2\n")?;
     assert_ne!(look(&shared), before.1);
     // Anything made in `conf.d` (a `NAME.d`, an editor's temp file).
-    std::fs::write(conf_d.join(".mounts.swp"), "")?;
+    std::fs::write(conf_d.join(".relay.swp"), "")?;
     assert_ne!(look(&conf_d), before.2);
     // The state dir replaced on the way.
     std::fs::rename(&state, root.join("state.old"))?;
@@ -155,9 +155,9 @@ fn notify_errors_read_as_lowercase_reasons_without_debug_output() {
 fn events_are_attributed_to_their_brick() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let root = std::fs::canonicalize(dir.path())?;
-    std::fs::create_dir_all(root.join("etc/conf.d/cache.d"))?;
+    std::fs::create_dir_all(root.join("etc/conf.d/queue.d"))?;
     std::fs::create_dir_all(root.join("var"))?;
-    let (_watch, engine) = engine(&root, &["mounts", "cache"])?;
+    let (_watch, engine) = engine(&root, &["relay", "queue"])?;
     let attribute = |relative: &str| {
         let mut dirty = Dirty::default();
         engine.attribute(&root.join(relative), &mut dirty);
@@ -165,11 +165,11 @@ fn events_are_attributed_to_their_brick() -> Result<(), Box<dyn std::error::Erro
     };
     let conf_d = "etc/conf.d";
     assert_eq!(
-        attribute(&format!("{conf_d}/mounts")),
+        attribute(&format!("{conf_d}/relay")),
         (false, false, vec![0])
     );
     assert_eq!(
-        attribute(&format!("{conf_d}/cache.d/50-x.toml")),
+        attribute(&format!("{conf_d}/queue.d/50-x.toml")),
         (false, false, vec![1])
     );
     // Could be anything, so everything reloads.
@@ -182,8 +182,8 @@ fn events_are_attributed_to_their_brick() -> Result<(), Box<dyn std::error::Erro
         conf_d,
         "etc",
         "",
-        "etc/conf.d/cache.d",
-        "etc/conf.d/mounts.d",
+        "etc/conf.d/queue.d",
+        "etc/conf.d/relay.d",
     ] {
         assert_eq!(attribute(moved), (true, true, vec![]), "{moved:?}");
     }

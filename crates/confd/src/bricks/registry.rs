@@ -1,0 +1,91 @@
+//! Every brick linked into the program, registered at link time by the
+//! derive (or [`register_brick!`](crate::register_brick)) through `inventory`.
+
+use std::any::TypeId;
+use std::collections::BTreeMap;
+use std::sync::{OnceLock, RwLock};
+
+use super::declared::Declared;
+use super::{Brick, Schema};
+
+/// One registered brick: what `inventory` collects.
+pub struct Registration {
+    name: &'static str,
+    schema: fn() -> &'static dyn Schema,
+}
+
+impl Registration {
+    /// The registration of brick type `T`.
+    #[must_use]
+    pub const fn of<T: Brick>() -> Self {
+        Registration {
+            name: T::NAME,
+            schema: schema_of::<T>,
+        }
+    }
+}
+
+inventory::collect!(Registration);
+
+/// Registers a brick whose `impl Brick` is written by hand (the derive
+/// registers its own).
+///
+/// ```
+/// # #[derive(serde::Serialize, serde::Deserialize)]
+/// # struct Relay { host: String }
+/// impl confd::Brick for Relay {
+///     const NAME: &'static str = "relay";
+///     fn defaults(_: confd::Profile) -> Self { Relay { host: "localhost".into() } }
+/// }
+/// confd::register_brick!(Relay);
+/// assert!(confd::bricks::lookup("relay").is_some());
+/// ```
+#[macro_export]
+macro_rules! register_brick {
+    ($brick:ty) => {
+        $crate::bricks::__private::inventory::submit! {
+            $crate::bricks::Registration::of::<$brick>()
+        }
+    };
+}
+
+/// The schema of brick type `T`, worked out once per program.
+#[must_use]
+pub fn schema_of<T: Brick>() -> &'static dyn Schema {
+    // One schema per type: a generic function cannot own a static, so they
+    // live in a map by type, each leaked once.
+    static SCHEMAS: RwLock<BTreeMap<TypeId, &'static dyn Schema>> = RwLock::new(BTreeMap::new());
+    let id = TypeId::of::<T>();
+    if let Some(schema) = SCHEMAS.read().unwrap_or_else(|e| e.into_inner()).get(&id) {
+        return *schema;
+    }
+    *SCHEMAS
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(id)
+        .or_insert_with(|| Box::leak(Box::new(Declared::<T>::new())))
+}
+
+/// The schema of every brick linked into this program, by name.
+///
+/// Two bricks of one name cannot be linked together (the derive makes that a
+/// build error); of two registered by hand, the first by type name is kept.
+#[must_use]
+pub fn registered() -> &'static [&'static dyn Schema] {
+    static REGISTERED: OnceLock<Vec<&'static dyn Schema>> = OnceLock::new();
+    REGISTERED.get_or_init(|| {
+        let mut all: Vec<&Registration> = inventory::iter::<Registration>().collect();
+        all.sort_by_key(|r| r.name);
+        all.dedup_by_key(|r| r.name);
+        all.into_iter().map(|r| (r.schema)()).collect()
+    })
+}
+
+/// The schema of the linked brick called `name`.
+#[must_use]
+pub fn lookup(name: &str) -> Option<&'static dyn Schema> {
+    let all = registered();
+    all.binary_search_by(|s| s.name().cmp(name))
+        .ok()
+        .map(|i| all[i])
+}
