@@ -324,3 +324,53 @@ fn a_stopped_etcd_costs_the_timeout_then_the_cache_serves_with_a_warning() {
     assert_eq!(status.code, 1, "{}", status.transcript());
     assert!(status.stdout.contains("no answer"), "{}", status.stdout);
 }
+
+#[test]
+fn a_write_for_an_unknown_brick_warns_with_a_suggestion_and_strict_refuses() {
+    let etcd = Etcd::start();
+    let sandbox = host(&etcd, "");
+    let run = sandbox.run(&["--strict", "fleet", "set", "cahce.backend", "postgres"]);
+    assert_eq!(run.code, 2, "{}", run.transcript());
+    assert!(
+        run.stderr
+            .contains("`cahce` is not a registered brick (did you mean `cache`?)"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(stored(&etcd, "/nexus/conf.d/cahce"), None);
+    let run = sandbox.run(&["fleet", "set", "cahce.backend", "postgres"]);
+    ok(&run);
+    assert!(
+        run.stderr.contains("did you mean `cache`?"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_node_name_that_is_not_one_key_segment_is_refused() {
+    let etcd = Etcd::start();
+    let sandbox = host(&etcd, "");
+    for bad in ["../h2", "a/b", "", "a b", "."] {
+        let run = sandbox.run(&["fleet", "set", "cache.kv_size", "1", "--node", bad]);
+        assert_eq!(run.code, 2, "{bad:?}: {}", run.transcript());
+        assert!(run.stderr.contains("invalid node name"), "{}", run.stderr);
+    }
+    let (_, entries) = etcd
+        .client()
+        .read_prefixes(&["/".to_owned()])
+        .expect("read");
+    assert!(entries[0].is_empty(), "nothing written: {:?}", entries[0]);
+}
+
+#[test]
+fn a_host_in_no_fleet_is_told_how_to_join_one() {
+    let sandbox = Sandbox::new();
+    sandbox.init();
+    let run = sandbox.run(&["fleet", "status"]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert_eq!(
+        run.stderr,
+        "error: this host is in no fleet: set `endpoints` in `[ROOT]/state/etc/conf.d/fleet`\n"
+    );
+}

@@ -97,6 +97,16 @@ impl Brick for FleetConfig {
                 "timeout_ms",
             ));
         }
+        if let Some(tls) = self.endpoints.iter().find(|e| e.starts_with("https://")) {
+            return Err(violation(
+                format!(
+                    "`endpoints` holds `{}`: this build talks to etcd over plain HTTP only \
+                     (a TLS client is not built in)",
+                    confd::one_line(tls)
+                ),
+                "endpoints",
+            ));
+        }
         if let Some(bad) = self
             .endpoints
             .iter()
@@ -133,5 +143,52 @@ fn host_name() -> String {
         name
     } else {
         "localhost".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(f: impl FnOnce(&mut FleetConfig)) -> Result<(), String> {
+        let mut config = FleetConfig::defaults(Profile::default());
+        f(&mut config);
+        config.validate().map_err(|v| v.message)
+    }
+
+    #[test]
+    fn the_defaults_are_no_fleet_and_valid() {
+        let config = FleetConfig::defaults(Profile::default());
+        assert!(!config.is_enabled());
+        assert_eq!(config.prefix(), "/nexus");
+        assert_eq!(config.timeout_ms, 1000);
+        assert!(is_node_name(&config.node), "{}", config.node);
+        assert_eq!(with(|_| {}), Ok(()));
+    }
+
+    #[test]
+    fn bad_settings_are_refused_naming_the_key() {
+        let refused = [
+            with(|c| c.prefix = "nexus".into()),
+            with(|c| c.prefix = "/a b".into()),
+            with(|c| c.prefix = "/a\u{1b}".into()),
+            with(|c| c.node = "a/b".into()),
+            with(|c| c.node = String::new()),
+            with(|c| c.node = "..".into()),
+            with(|c| c.timeout_ms = 0),
+            with(|c| c.timeout_ms = MAX_TIMEOUT_MS + 1),
+            with(|c| c.endpoints = vec![String::new()]),
+            with(|c| c.endpoints = vec!["http://a b".into()]),
+            with(|c| c.endpoints = vec!["https://10.0.0.1:2379".into()]),
+        ];
+        for (i, result) in refused.iter().enumerate() {
+            let message = result.as_ref().expect_err(&format!("case {i} refused"));
+            assert!(message.starts_with('`'), "{message}");
+        }
+        assert_eq!(with(|c| c.prefix = "/prod/eu/".into()), Ok(()));
+        assert_eq!(
+            with(|c| c.endpoints = vec!["10.0.0.1:2379".into(), "http://h:2379".into()]),
+            Ok(())
+        );
     }
 }

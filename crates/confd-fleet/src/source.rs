@@ -139,6 +139,7 @@ pub(crate) struct Fleet {
     /// once per change, not once per load).
     stored: Mutex<HashMap<BrickName, i64>>,
     /// Bricks already warned about, with the warning: once per process.
+    /// What was logged about which brick (not the message: it holds an age).
     warned: Mutex<HashSet<(BrickName, String)>>,
 }
 
@@ -346,12 +347,14 @@ impl Fleet {
             // still boots from etcd, and is told, once.
             lock(&self.stored).remove(brick);
             let message = format!("cannot keep the fleet cache of `{brick}`: {message}");
-            self.warn_once(brick, &message);
+            self.warn_once(brick, "cache write", &message);
         }
     }
 
-    fn warn_once(&self, brick: &BrickName, message: &str) {
-        if lock(&self.warned).insert((brick.clone(), message.to_owned())) {
+    /// Logs `message` unless this process logged the same `what` about
+    /// `brick` already: an age that grows between two loads is no news.
+    fn warn_once(&self, brick: &BrickName, what: &str, message: &str) {
+        if lock(&self.warned).insert((brick.clone(), what.to_owned())) {
             tracing::warn!("{message}");
         }
     }
@@ -371,7 +374,7 @@ fn offline(
         Ok(Some((record, age))) if record.is_for(config) => Some((record, age)),
         Ok(_) => None,
         Err(message) => {
-            fleet.warn_once(brick, &message);
+            fleet.warn_once(brick, "cache read", &message);
             None
         }
     };
@@ -393,7 +396,11 @@ fn offline(
             message: format!("{error}: `{brick}` is not loaded with {fallback} under `--strict`"),
         });
     }
-    fleet.warn_once(brick, &message);
+    let what = match &cached {
+        Some((record, _)) => format!("offline, cached at {}", record.revision),
+        None => "offline, nothing cached".to_owned(),
+    };
+    fleet.warn_once(brick, &what, &message);
     Ok(FleetLayers {
         texts: cached.map(|(record, _)| record.texts()).unwrap_or_default(),
         warnings: vec![message],

@@ -136,3 +136,56 @@ fn a_cache_of_another_prefix_is_not_used() -> Result<(), confd::Error> {
     assert!(warnings(&config)[0].contains("none is cached"));
     Ok(())
 }
+
+/// Log lines written while `f` runs on this thread.
+fn logged(f: impl FnOnce()) -> String {
+    #[derive(Clone, Default)]
+    struct Sink(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let sink = Sink::default();
+    let writer = sink.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    tracing::subscriber::with_default(subscriber, f);
+    String::from_utf8(sink.0.lock().unwrap().clone()).unwrap()
+}
+
+#[test]
+fn the_fallback_is_logged_once_per_brick_though_the_age_grows() -> Result<(), confd::Error> {
+    let mut etcd = Etcd::start();
+    etcd.put("/nexus/conf.d/cache", "kv_size = 5\n");
+    let host = Host::new(&etcd.endpoints(), "timeout_ms = 200\n");
+    host.loader(&Arc::new(EtcdFleet::new())).load("cache")?;
+    etcd.freeze(0);
+    let source = Arc::new(EtcdFleet::new());
+    let mut ages = Vec::new();
+    let log = logged(|| {
+        for _ in 0..2 {
+            let config = host.loader(&source).load("cache").expect("load");
+            ages.push(warnings(&config));
+            std::thread::sleep(Duration::from_millis(1100));
+        }
+        host.loader(&source).load("mounts").expect("load");
+    });
+    assert_ne!(ages[0], ages[1], "the load's own warning says the age now");
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("did not answer"))
+        .collect();
+    assert_eq!(
+        lines.len(),
+        2,
+        "once for `cache`, once for `mounts`:\n{log}"
+    );
+    Ok(())
+}

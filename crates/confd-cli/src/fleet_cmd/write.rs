@@ -40,6 +40,7 @@ impl<'a> Target<'a> {
         let node = checked_node(node)?;
         let config = fleet_config(global)?;
         let key = key_of(&config, brick, node)?;
+        unregistered(global, brick)?;
         let client = connect(&config)?;
         Ok(Target {
             global,
@@ -120,6 +121,30 @@ impl<'a> Target<'a> {
             .put_if(&self.key, text.as_bytes(), expected)
             .map_err(|e| Failure::Config(e.to_string()))
     }
+}
+
+/// A brick this program does not know is most often a typo, and a fleet
+/// key for it reaches every host: a warning with a suggestion (an error
+/// under `--strict`). It is still written otherwise: a product's own bricks
+/// may not be linked into this binary.
+fn unregistered(global: &Global, brick: &BrickName) -> Result<(), Failure> {
+    if confd::bricks::lookup(brick.as_str()).is_some() {
+        return Ok(());
+    }
+    let registered: Vec<String> = confd::bricks::registered()
+        .iter()
+        .map(|s| s.name().to_owned())
+        .collect();
+    let hint = confd::suggest(brick.as_str(), &registered)
+        .map(|s| format!(" (did you mean `{s}`?)"))
+        .unwrap_or_default();
+    let message =
+        format!("`{brick}` is not a registered brick{hint}: its text is checked as TOML only");
+    if global.strict {
+        return Err(Failure::Usage(message));
+    }
+    crate::output::warning(&message);
+    Ok(())
 }
 
 fn failure_text(failure: Failure) -> String {
