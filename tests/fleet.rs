@@ -374,3 +374,103 @@ fn a_host_in_no_fleet_is_told_how_to_join_one() {
         "error: this host is in no fleet: set `endpoints` in `[ROOT]/state/etc/conf.d/fleet`\n"
     );
 }
+
+#[test]
+fn config_watch_prints_a_line_for_a_fleet_change() {
+    let etcd = Etcd::start();
+    let sandbox = host(&etcd, "");
+    ok(&sandbox.run(&["fleet", "set", "cache.kv_size", "1"]));
+    let watching = crate::watch::Watching::start(&sandbox, &["cache", "--format", "json"]);
+    ok(&sandbox.run(&["fleet", "set", "cache.kv_size", "2"]));
+    let (_, revision) = stored(&etcd, "/nexus/conf.d/cache").expect("key");
+    let line = watching.next_line();
+    let event: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+    assert_eq!(event["event"], "reloaded", "{line}");
+    assert_eq!(event["changes"][0]["key"], "kv_size");
+    assert_eq!(event["changes"][0]["new"]["value"], 2);
+    assert_eq!(
+        event["changes"][0]["new"]["origin"]["text"],
+        format!("etcd /nexus/conf.d/cache@{revision}:1:11")
+    );
+    // An invalid text pushed by hand is reported; the last good stays.
+    etcd.put("/nexus/conf.d/cache", "kv_size = =\n");
+    let line = watching.next_line();
+    let event: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+    assert_eq!(event["event"], "invalid", "{line}");
+}
+
+#[test]
+fn diff_shows_what_the_host_overrides_and_get_reads_any_nodes_view() {
+    let etcd = Etcd::start();
+    let sandbox = host(&etcd, "");
+    ok(&sandbox.run(&["fleet", "set", "cache.backend", "postgres"]));
+    ok(&sandbox.run(&["fleet", "set", "cache.kv_size", "5", "--node", "h2"]));
+    sandbox.write("cache.d/50-local.toml", "backend = \"null\"\n");
+    let diff = sandbox.run(&["fleet", "diff", "cache"]);
+    ok(&diff);
+    assert!(
+        diff.stdout.starts_with("--- fleet/cache\n+++ host/cache\n"),
+        "{}",
+        diff.stdout
+    );
+    assert!(
+        diff.stdout
+            .contains("\n-backend = \"postgres\"\n+backend = \"null\"\n"),
+        "{}",
+        diff.stdout
+    );
+    assert_eq!(diff.stdout.matches("\n-").count(), 1, "{}", diff.stdout);
+
+    let get = sandbox.run(&["fleet", "get", "cache.kv_size", "--node", "h2"]);
+    ok(&get);
+    assert_eq!(get.stdout, "5\n");
+    let get = sandbox.run(&["fleet", "get", "cache.kv_size"]);
+    assert_eq!(get.code, 1, "{}", get.transcript());
+    assert!(
+        get.stderr.contains("is not set by the fleet"),
+        "{}",
+        get.stderr
+    );
+}
+
+#[test]
+fn secrets_in_the_fleet_are_never_printed_unless_asked() {
+    let etcd = Etcd::start();
+    let sandbox = host(&etcd, "");
+    let file = sandbox.state().with_file_name("llm.toml");
+    std::fs::write(&file, "api_key = \"sk-live-123\"\nmodel = \"m\"\n").expect("write");
+    ok(&sandbox.run(&["fleet", "push", "llm", file.to_str().unwrap()]));
+    for args in [
+        &["fleet", "show", "llm"][..],
+        &["fleet", "show", "llm", "--format", "json"],
+        &["fleet", "get", "llm.api_key"],
+        &["fleet", "diff", "llm"],
+        &["config", "show", "llm", "--origin"],
+    ] {
+        let run = sandbox.run(args);
+        ok(&run);
+        assert!(
+            !run.transcript().contains("sk-live-123"),
+            "{args:?}: {}",
+            run.transcript()
+        );
+    }
+    let run = sandbox.run(&["fleet", "get", "llm.api_key", "--show-secrets"]);
+    assert_eq!(run.stdout, "\"sk-live-123\"\n");
+    // A malformed secret text shows no value in its error either.
+    std::fs::write(&file, "api_key = \"sk-live-456\" x\n").expect("write");
+    let run = sandbox.run(&["fleet", "push", "llm", file.to_str().unwrap()]);
+    assert_eq!(run.code, 1);
+    assert!(
+        !run.transcript().contains("sk-live-456"),
+        "{}",
+        run.transcript()
+    );
+    // The host's cache of a secret brick is private.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(sandbox.state().join("var/lib/confd/fleet/llm"))
+        .expect("cache")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
