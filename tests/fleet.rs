@@ -474,3 +474,36 @@ fn secrets_in_the_fleet_are_never_printed_unless_asked() {
         .mode();
     assert_eq!(mode & 0o777, 0o600);
 }
+
+#[test]
+fn a_host_file_edit_is_judged_with_the_fleet_below_it_and_not_blocked_by_etcd() {
+    let mut etcd = Etcd::start();
+    let sandbox = host(&etcd, "timeout_ms = 300\n");
+    // The fleet raises the ceiling; the host's default chunk relies on it.
+    ok(&sandbox.run(&["fleet", "set", "uploads.max_chunk_size", "134217728"]));
+    ok(&sandbox.run(&["config", "set", "uploads.default_chunk_size", "100000000"]));
+    // Without the fleet's ceiling the same value breaks the rule.
+    let alone = Sandbox::new();
+    alone.init();
+    let run = alone.run(&["config", "set", "uploads.default_chunk_size", "100000000"]);
+    assert_eq!(run.code, 2, "{}", run.transcript());
+
+    // etcd stopped: under --strict the edit is still judged (on the cached
+    // fleet layer), and what is in force is reported.
+    ok(&sandbox.run(&["config", "show", "uploads"]));
+    etcd.freeze(0);
+    let run = sandbox.run(&[
+        "--strict",
+        "config",
+        "set",
+        "uploads.default_chunk_size",
+        "90000000",
+    ]);
+    ok(&run);
+    assert!(
+        run.stdout.starts_with("set uploads.default_chunk_size"),
+        "{}",
+        run.transcript()
+    );
+    assert!(run.stderr.contains("under `--strict`"), "{}", run.stderr);
+}

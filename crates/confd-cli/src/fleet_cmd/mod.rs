@@ -268,6 +268,21 @@ fn fleet_texts(
     Ok(texts)
 }
 
+/// The process's fleet source as a file's validation asks it: never
+/// strict about etcd's answer (a host file is judged by its text, and an
+/// unreachable fleet neither blocks nor excuses an edit; the cached layer
+/// stands in), strict or not about everything else as the command is.
+pub(crate) fn lenient_fleet() -> Option<Arc<dyn FleetSource>> {
+    #[derive(Debug)]
+    struct Lenient(&'static Arc<dyn FleetSource>);
+    impl FleetSource for Lenient {
+        fn layers(&self, local: &Loader, brick: &BrickName) -> Result<FleetLayers, confd::Error> {
+            self.0.layers(&local.clone().strict(false), brick)
+        }
+    }
+    confd::fleet::installed().map(|source| Arc::new(Lenient(source)) as Arc<dyn FleetSource>)
+}
+
 /// Loads `brick` from the profile defaults and `texts` alone (no host
 /// file, no variable, no `--set`): what the fleet says, judged by the
 /// brick's schema as a host would judge it.

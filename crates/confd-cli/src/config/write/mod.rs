@@ -129,6 +129,11 @@ fn validate(
         if let Some(profile) = global.profile {
             loader = loader.with_profile(profile);
         }
+        // The fleet's layer is below the file, so rules across keys see it;
+        // whether etcd answers is not the file's fault (see `fleet_cmd`).
+        if let Some(fleet) = crate::fleet_cmd::lenient_fleet() {
+            loader = loader.fleet(fleet);
+        }
         loader.load(brick.as_str())
     };
     let as_is = |error: confd::Error| Invalid {
