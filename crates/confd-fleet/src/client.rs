@@ -35,10 +35,51 @@ pub enum Swap {
 
 /// A connection to an etcd cluster, used from blocking code.
 pub struct Client {
-    runtime: tokio::runtime::Runtime,
+    runtime: Runtime,
     inner: etcd_client::Client,
     endpoints: Vec<String>,
     timeout: Duration,
+}
+
+/// A current-thread runtime that, dropped, does not wait for work it could
+/// not finish: a name lookup stuck in the resolver's thread must not hold a
+/// boot past its timeout.
+pub(crate) struct Runtime(Option<tokio::runtime::Runtime>);
+
+impl Runtime {
+    pub(crate) fn new() -> Result<Self, FleetError> {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map(|r| Runtime(Some(r)))
+            .map_err(|e| FleetError::Runtime(e.to_string()))
+    }
+
+    pub(crate) fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.0
+            .as_ref()
+            .expect("present until dropped")
+            .block_on(future)
+    }
+
+    pub(crate) fn spawn<F>(&self, future: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.0
+            .as_ref()
+            .expect("present until dropped")
+            .spawn(future)
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 impl std::fmt::Debug for Client {
@@ -64,10 +105,7 @@ impl Client {
     /// Connects to `endpoints`; every later call, this one included, gives
     /// up after `timeout`.
     pub fn connect(endpoints: &[String], timeout: Duration) -> Result<Self, FleetError> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| FleetError::Runtime(e.to_string()))?;
+        let runtime = Runtime::new()?;
         let inner = bounded(
             &runtime,
             endpoints,
@@ -102,32 +140,55 @@ impl Client {
         bounded(&self.runtime, &self.endpoints, self.timeout, call)
     }
 
+    /// A read, tried again on another member when one fails outright (a
+    /// killed member refuses at once, before the balancer drops it): at most
+    /// once per endpoint, all within the one timeout. A write is never
+    /// retried here: whether a failed one was applied is unknown, and its
+    /// compare-and-swap decides.
+    fn block_read<T, F, Fut>(&self, call: F) -> Result<T, FleetError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
+    {
+        let deadline = std::time::Instant::now() + self.timeout;
+        let timed_out = || FleetError::Timeout {
+            endpoints: self.endpoints.join(", "),
+            timeout_ms: u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
+        };
+        let attempts = self.endpoints.len().max(1);
+        let mut failed = None;
+        for attempt in 1..=attempts {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match bounded(&self.runtime, &self.endpoints, left, call()) {
+                Ok(value) => return Ok(value),
+                Err(FleetError::Timeout { .. }) => return Err(timed_out()),
+                Err(e) => failed = Some(e),
+            }
+            if attempt < attempts {
+                let pause = Duration::from_millis(50).min(left);
+                self.runtime
+                    .block_on(async { tokio::time::sleep(pause).await });
+            }
+        }
+        Err(failed.unwrap_or_else(timed_out))
+    }
+
     /// Every key under each of `prefixes`, read in one transaction (one
     /// round trip, one consistent revision): the revision and the entries of
     /// each prefix.
     pub fn read_prefixes(&self, prefixes: &[String]) -> Result<(i64, Vec<Vec<Entry>>), FleetError> {
-        let ops: Vec<TxnOp> = prefixes
-            .iter()
-            .map(|p| TxnOp::get(p.as_bytes(), Some(GetOptions::new().with_prefix())))
-            .collect();
-        let mut kv = self.inner.kv_client();
-        let response = self.block(kv.txn(Txn::new().and_then(ops)))?;
-        let revision = response
-            .header()
-            .map_or(0, etcd_client::ResponseHeader::revision);
-        let mut ranges = Vec::new();
-        for op in response.op_responses() {
-            if let TxnOpResponse::Get(get) = op {
-                ranges.push(get.kvs().iter().map(entry).collect());
-            }
-        }
-        Ok((revision, ranges))
+        self.block_read(|| read_prefixes(&self.inner, prefixes))
     }
 
     /// One key's entry, if it exists, and the cluster's revision.
     pub fn get(&self, key: &str) -> Result<(i64, Option<Entry>), FleetError> {
-        let mut kv = self.inner.kv_client();
-        let response = self.block(kv.get(key.as_bytes(), None))?;
+        let response = self.block_read(|| {
+            let mut kv = self.inner.kv_client();
+            async move { kv.get(key.as_bytes(), None).await }
+        })?;
         let revision = response
             .header()
             .map_or(0, etcd_client::ResponseHeader::revision);
@@ -216,32 +277,56 @@ impl Client {
     }
 
     /// Each endpoint's answer to a status request: its revision, or why
-    /// it did not answer. Each is asked on its own connection, with the
-    /// timeout.
+    /// it did not answer. Each is asked on its own connection, all at once,
+    /// so the whole takes at most the timeout.
     #[must_use]
     pub fn status_of_each(&self) -> Vec<(String, Result<Status, FleetError>)> {
-        self.endpoints
+        let timeout = self.timeout;
+        let asked: Vec<_> = self
+            .endpoints
             .iter()
             .map(|endpoint| {
-                let one = std::slice::from_ref(endpoint);
-                let status = bounded(&self.runtime, one, self.timeout, async {
-                    let mut client =
-                        etcd_client::Client::connect(one, Some(connect_options(self.timeout)))
-                            .await?;
-                    let status = client.status().await?;
-                    Ok(Status {
-                        revision: status
-                            .header()
-                            .map_or(0, etcd_client::ResponseHeader::revision),
-                        version: status.version().to_owned(),
-                        is_leader: status
-                            .header()
-                            .is_some_and(|h| h.member_id() == status.leader()),
-                    })
-                });
-                (endpoint.clone(), status)
+                let endpoint = endpoint.clone();
+                self.runtime.spawn(async move {
+                    let one = std::slice::from_ref(&endpoint);
+                    let call = async {
+                        let mut client =
+                            etcd_client::Client::connect(one, Some(connect_options(timeout)))
+                                .await?;
+                        client.status().await
+                    };
+                    let answer = match tokio::time::timeout(timeout, call).await {
+                        Ok(Ok(status)) => Ok(Status {
+                            revision: status
+                                .header()
+                                .map_or(0, etcd_client::ResponseHeader::revision),
+                            version: status.version().to_owned(),
+                            is_leader: status
+                                .header()
+                                .is_some_and(|h| h.member_id() == status.leader()),
+                        }),
+                        Ok(Err(e)) => Err(FleetError::Etcd {
+                            endpoints: endpoint.clone(),
+                            message: e.to_string(),
+                        }),
+                        Err(_) => Err(FleetError::Timeout {
+                            endpoints: endpoint.clone(),
+                            timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+                        }),
+                    };
+                    (endpoint, answer)
+                })
             })
-            .collect()
+            .collect();
+        self.runtime.block_on(async {
+            let mut answers = Vec::with_capacity(asked.len());
+            for task in asked {
+                if let Ok(answer) = task.await {
+                    answers.push(answer);
+                }
+            }
+            answers
+        })
     }
 }
 
@@ -289,7 +374,7 @@ pub(crate) fn entry(kv: &etcd_client::KeyValue) -> Entry {
 
 /// Runs `call` on `runtime`, giving up after `timeout`.
 pub(crate) fn bounded<T>(
-    runtime: &tokio::runtime::Runtime,
+    runtime: &Runtime,
     endpoints: &[String],
     timeout: Duration,
     call: impl std::future::Future<Output = Result<T, etcd_client::Error>>,

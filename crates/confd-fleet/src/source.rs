@@ -138,9 +138,10 @@ pub(crate) struct Fleet {
     /// Bricks whose cache matches the snapshot served (so it is written
     /// once per change, not once per load).
     stored: Mutex<HashMap<BrickName, i64>>,
-    /// Bricks already warned about, with the warning: once per process.
     /// What was logged about which brick (not the message: it holds an age).
     warned: Mutex<HashSet<(BrickName, String)>>,
+    /// The watches following this fleet, and the one thread that does.
+    pub(crate) followers: Mutex<crate::watch::Followers>,
 }
 
 #[derive(Debug)]
@@ -178,6 +179,7 @@ impl EtcdFleet {
                 state: Mutex::new(Known::Unknown),
                 stored: Mutex::default(),
                 warned: Mutex::default(),
+                followers: Mutex::default(),
             })
         }))
     }
@@ -211,17 +213,6 @@ impl EtcdFleet {
             }
         };
         (fleet, result)
-    }
-
-    /// Replaces what the process knows of the fleet of `local` with
-    /// `snapshot` (a watch saw a change, or re-read after a compaction).
-    pub fn update(&self, local: &Loader, snapshot: Snapshot) -> Result<(), Error> {
-        let (target, _) = target(local)?.ok_or_else(|| Error::Fleet {
-            message: "this host is in no fleet: `fleet.endpoints` is empty".to_owned(),
-        })?;
-        let fleet = self.fleet(&target);
-        *lock(&fleet.state) = Known::Live(Arc::new(snapshot));
-        Ok(())
     }
 }
 

@@ -1,13 +1,18 @@
 //! Live reload from an etcd watch (DESIGN.md §10): the fleet's and the
 //! node's key prefixes watched from the revision the bricks were loaded
 //! at, each change applied to the process's snapshot and announced to the
-//! confd watch, which reloads the bricks named as it would for a file.
+//! confd watches, which reload the bricks named as they would for a file.
+//!
+//! One thread and one etcd watch stream per fleet and process, however many
+//! confd watches follow it: a host costs the cluster one stream. The thread
+//! starts with the first follower and stops with the last.
 //!
 //! A compacted start revision, a lost connection or a member that stopped
 //! answering ends the session; the next one re-reads both prefixes whole
-//! (one transaction), announces only the bricks whose keys really changed,
-//! and watches on from there. Sessions are retried with a bounded back-off
-//! (100 ms doubling to 2 s) for as long as the watch lives.
+//! (one transaction), announces only the bricks whose keys really changed
+//! since what the followers were last told, and watches on from there.
+//! Sessions are retried with a bounded back-off (100 ms doubling to 2 s)
+//! for as long as someone follows.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -25,61 +30,127 @@ use crate::{FleetConfig, Snapshot, keys};
 /// The longest pause between two attempts to reach the fleet again.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
-/// Keeps the watch thread running; dropping it stops the thread and waits
-/// for it (it stops at once: every wait in it also waits for the stop).
-pub(crate) struct Following {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+/// The watches following one fleet, and the thread that follows it for
+/// them while there is at least one.
+#[derive(Default)]
+pub(crate) struct Followers {
+    next: u64,
+    subscribers: Vec<(u64, FleetChanged)>,
+    thread: Option<Thread>,
 }
 
-impl Drop for Following {
+impl std::fmt::Debug for Followers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Followers")
+            .field("subscribers", &self.subscribers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The follow thread; dropping it stops the thread and waits for it (it
+/// stops at once: every wait in it also waits for the stop).
+struct Thread {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Drop for Thread {
     fn drop(&mut self) {
         drop(self.stop.take());
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.join();
         }
     }
 }
 
-/// Starts following `config`'s fleet for the process's `fleet`.
+/// One confd watch following the fleet; dropped, it stops following, and
+/// the last one stops the thread.
+pub(crate) struct Following {
+    fleet: Arc<Fleet>,
+    id: u64,
+}
+
+impl Drop for Following {
+    fn drop(&mut self) {
+        let last = {
+            let mut followers = lock(&self.fleet.followers);
+            followers.subscribers.retain(|(id, _)| *id != self.id);
+            if followers.subscribers.is_empty() {
+                followers.thread.take()
+            } else {
+                None
+            }
+        };
+        // Joined outside the lock: the thread takes it to announce changes.
+        drop(last);
+    }
+}
+
+impl Fleet {
+    /// Tells every follower that `bricks` (or any, for `None`) changed.
+    fn announce(&self, bricks: Option<Vec<BrickName>>) {
+        let subscribers: Vec<FleetChanged> = lock(&self.followers)
+            .subscribers
+            .iter()
+            .map(|(_, changed)| Arc::clone(changed))
+            .collect();
+        for changed in subscribers {
+            changed(bricks.clone());
+        }
+    }
+}
+
+/// Follows `config`'s fleet for one more confd watch, starting the thread
+/// if it is the first.
 pub(crate) fn follow(
     root: std::path::PathBuf,
     config: FleetConfig,
     fleet: Arc<Fleet>,
     changed: FleetChanged,
 ) -> Option<Following> {
+    let mut followers = lock(&fleet.followers);
+    if followers.thread.is_none() {
+        followers.thread = Some(start(root, config, Arc::clone(&fleet))?);
+    }
+    followers.next += 1;
+    let id = followers.next;
+    followers.subscribers.push((id, changed));
+    drop(followers);
+    Some(Following { fleet, id })
+}
+
+fn start(root: std::path::PathBuf, config: FleetConfig, fleet: Arc<Fleet>) -> Option<Thread> {
     let (stop, stopped) = tokio::sync::oneshot::channel();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
+    let runtime = crate::client::Runtime::new()
         .map_err(|e| tracing::warn!("cannot follow the fleet: {e}"))
         .ok()?;
-    let thread = std::thread::Builder::new()
+    let handle = std::thread::Builder::new()
         .name("confd-fleet-watch".to_owned())
         .spawn(move || {
             runtime.block_on(async move {
                 tokio::select! {
                     _ = stopped => {}
-                    () = run(&root, &config, &fleet, &changed) => {}
+                    () = run(&root, &config, &fleet) => {}
                 }
             });
         })
         .map_err(|e| tracing::warn!("cannot follow the fleet: {e}"))
         .ok()?;
-    Some(Following {
+    Some(Thread {
         stop: Some(stop),
-        thread: Some(thread),
+        handle: Some(handle),
     })
 }
 
 /// Sessions, one after the other, forever (until the thread is stopped).
-async fn run(root: &std::path::Path, config: &FleetConfig, fleet: &Fleet, changed: &FleetChanged) {
+async fn run(root: &std::path::Path, config: &FleetConfig, fleet: &Fleet) {
     let mut backoff = Duration::from_millis(100);
-    // The first session watches from what the bricks were loaded with, if
-    // that was a live read; any later one re-reads first.
-    let mut reread = !matches!(*lock(&fleet.state), Known::Live(_));
+    // What the followers were last told of: they loaded the live snapshot
+    // there is now, or (offline) the cache, which any read may differ from.
+    let mut told = live(fleet);
+    let mut reread = told.is_none();
     loop {
-        match session(root, config, fleet, changed, reread).await {
+        match session(root, config, fleet, &mut told, reread).await {
             // A session that got as far as watching had a good connection.
             Ok(()) => backoff = Duration::from_millis(100),
             Err(e) => tracing::debug!("fleet watch: {e}"),
@@ -98,16 +169,33 @@ fn live(fleet: &Fleet) -> Option<Arc<Snapshot>> {
     }
 }
 
-/// Replaces the snapshot and says which bricks changed (if any did).
-fn publish(fleet: &Fleet, changed: &FleetChanged, new: Snapshot, before: Option<&Snapshot>) {
-    let bricks = before.map(|old| old.changed_bricks(&new));
-    *lock(&fleet.state) = Known::Live(Arc::new(new));
-    match bricks {
-        Some(bricks) if bricks.is_empty() => {}
-        // Loaded from the cache or without the fleet: any brick may differ.
-        None => changed(None),
-        Some(bricks) => changed(Some(bricks)),
+/// Makes `new` the process's snapshot unless a newer one is there (a load
+/// may have read one meanwhile).
+fn store(fleet: &Fleet, new: &Snapshot) {
+    let mut state = lock(&fleet.state);
+    let newer = match &*state {
+        Known::Live(current) => new.revision >= current.revision,
+        _ => true,
+    };
+    if newer {
+        *state = Known::Live(Arc::new(new.clone()));
     }
+}
+
+/// Stores a fresh read and tells the followers what changed since `told`.
+fn publish(fleet: &Fleet, new: Snapshot, told: &mut Option<Arc<Snapshot>>) {
+    store(fleet, &new);
+    match told.as_deref() {
+        // Loaded from the cache or without the fleet: any brick may differ.
+        None => fleet.announce(None),
+        Some(old) => {
+            let bricks = old.changed_bricks(&new);
+            if !bricks.is_empty() {
+                fleet.announce(Some(bricks));
+            }
+        }
+    }
+    *told = Some(Arc::new(new));
 }
 
 /// `call`, given up after `timeout`.
@@ -131,7 +219,7 @@ async fn session(
     root: &std::path::Path,
     config: &FleetConfig,
     fleet: &Fleet,
-    changed: &FleetChanged,
+    told: &mut Option<Arc<Snapshot>>,
     reread: bool,
 ) -> Result<(), etcd_client::Error> {
     let timeout = config.timeout();
@@ -142,12 +230,12 @@ async fn session(
     )
     .await?;
     let dirs = Snapshot::dirs(config);
-    let mut snapshot = match (reread, live(fleet)) {
-        (false, Some(snapshot)) => Snapshot::clone(&snapshot),
-        (_, before) => {
+    let mut snapshot = match (reread, told.as_deref()) {
+        (false, Some(snapshot)) => snapshot.clone(),
+        _ => {
             let (revision, ranges) = within(timeout, read_prefixes(&client, &dirs)).await?;
             let read = Snapshot::from_ranges(&dirs, revision, ranges);
-            publish(fleet, changed, read.clone(), before.as_deref());
+            publish(fleet, read.clone(), told);
             read
         }
     };
@@ -209,8 +297,9 @@ async fn session(
                 .iter()
                 .filter(|b| fleet.claim(b, snapshot.revision))
                 .collect();
-            *lock(&fleet.state) = Known::Live(Arc::new(snapshot.clone()));
-            changed(Some(bricks.clone()));
+            store(fleet, &snapshot);
+            fleet.announce(Some(bricks.clone()));
+            *told = Some(Arc::new(snapshot.clone()));
             if let Ok(state) = confd::StateDir::new(root) {
                 for brick in claimed {
                     if let Ok(texts) = snapshot.texts(brick) {

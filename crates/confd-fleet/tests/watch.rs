@@ -148,3 +148,33 @@ fn a_watch_started_offline_catches_up_when_etcd_answers() -> Result<(), Box<dyn 
     assert!(watch.current().warnings().is_empty());
     Ok(())
 }
+
+#[test]
+fn every_watch_of_a_process_shares_one_etcd_stream() -> Result<(), Box<dyn std::error::Error>> {
+    let etcd = Etcd::start();
+    etcd.put(KEY, "kv_size = 1\n");
+    let host = Host::new(&etcd.endpoints(), "");
+    let source = Arc::new(EtcdFleet::new());
+    let before = etcd.calls(0, "Watch");
+    let watches: Vec<confd::BrickWatch> = ["cache", "mounts", "search", "cache"]
+        .iter()
+        .map(|brick| confd::Watcher::new(host.loader(&source)).watch(brick))
+        .collect::<Result<_, _>>()?;
+    etcd.put(KEY, "kv_size = 2\n");
+    for i in [0, 3] {
+        assert!(matches!(next(&watches[i]), WatchEvent::Reloaded(_)));
+    }
+    assert_eq!(
+        etcd.calls(0, "Watch") - before,
+        1,
+        "one stream for four watches"
+    );
+    // The last one gone, the stream stops; a new watch starts another.
+    drop(watches);
+    let watch = confd::Watcher::new(host.loader(&source)).watch("cache")?;
+    etcd.put(KEY, "kv_size = 3\n");
+    assert!(matches!(next(&watch), WatchEvent::Reloaded(_)));
+    assert_eq!(kv_size(&watch), Some(3));
+    assert_eq!(etcd.calls(0, "Watch") - before, 2);
+    Ok(())
+}
