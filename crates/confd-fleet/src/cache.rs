@@ -43,8 +43,8 @@ pub struct Cached {
     pub layers: Vec<CachedLayer>,
 }
 
-/// One cached etcd key.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// One cached etcd key. `Debug` shows the text's size, not the text.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CachedLayer {
     /// `fleet` or `node`.
     pub layer: String,
@@ -54,6 +54,17 @@ pub struct CachedLayer {
     pub mod_revision: i64,
     /// Its text.
     pub text: String,
+}
+
+impl std::fmt::Debug for CachedLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachedLayer")
+            .field("layer", &self.layer)
+            .field("key", &self.key)
+            .field("mod_revision", &self.mod_revision)
+            .field("text", &format_args!("<{} bytes>", self.text.len()))
+            .finish()
+    }
 }
 
 impl Cached {

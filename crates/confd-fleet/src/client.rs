@@ -13,8 +13,9 @@ use etcd_client::{Compare, CompareOp, ConnectOptions, GetOptions, Txn, TxnOp, Tx
 
 use crate::FleetError;
 
-/// One key's value as etcd holds it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One key's value as etcd holds it. `Debug` shows the value's size, not
+/// the value, which may hold secrets.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Entry {
     /// The full key.
     pub key: String,
@@ -22,6 +23,16 @@ pub struct Entry {
     pub value: Vec<u8>,
     /// The revision that last changed the key.
     pub mod_revision: i64,
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entry")
+            .field("key", &self.key)
+            .field("value", &format_args!("<{} bytes>", self.value.len()))
+            .field("mod_revision", &self.mod_revision)
+            .finish()
+    }
 }
 
 /// The result of a compare-and-swap write.

@@ -157,9 +157,24 @@ pub(crate) enum Known {
 /// The fleet source on etcd, for [`confd::fleet::install`] or
 /// [`Loader::fleet`]. Cheap to share; every fleet it serves is read once,
 /// when the first brick of a boot is loaded.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct EtcdFleet {
     fleets: Mutex<HashMap<Target, Arc<Fleet>>>,
+}
+
+/// The fleets it serves, never their values (a `Loader` or a `Watcher`
+/// printed for debugging shows this).
+impl std::fmt::Debug for EtcdFleet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let fleets = lock(&self.fleets);
+        f.debug_list()
+            .entries(
+                fleets
+                    .keys()
+                    .map(|t| (&t.config.endpoints, t.config.prefix(), &t.config.node)),
+            )
+            .finish()
+    }
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

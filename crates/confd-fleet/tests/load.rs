@@ -186,3 +186,37 @@ fn another_prefix_reads_other_keys() -> Result<(), confd::Error> {
     );
     Ok(())
 }
+
+#[test]
+fn a_loader_or_watcher_printed_for_debugging_shows_no_fleet_value()
+-> Result<(), Box<dyn std::error::Error>> {
+    let etcd = Etcd::start();
+    etcd.put("/nexus/conf.d/llm", "api_key = \"sk-live-789\"\n");
+    let host = Host::new(&etcd.endpoints(), "");
+    let source = Arc::new(EtcdFleet::new());
+    let config = host.loader(&source).load("llm")?;
+    let watch = confd::Watcher::new(host.loader(&source)).watch("llm")?;
+    let printed = format!(
+        "{:?} {:?} {:?} {:?}",
+        host.loader(&source),
+        source,
+        config,
+        watch
+    );
+    // Neither as text nor as the numbers of its bytes.
+    let bytes: Vec<String> = b"sk-live-789".iter().map(u8::to_string).collect();
+    let leaks = |text: &str| text.contains("sk-live-789") || text.contains(&bytes.join(", "));
+    assert!(!leaks(&printed), "{printed}");
+    let snapshot = confd_fleet::Snapshot::read(
+        &etcd.client(),
+        &host.loader(&source).without_fleet().load_typed()?,
+    )?;
+    assert!(!leaks(&format!("{snapshot:?}")));
+    let (cached, _) = confd_fleet::cache::load(
+        &confd::StateDir::new(host.root())?,
+        &confd::BrickName::new("llm")?,
+    )?
+    .expect("cached");
+    assert!(!leaks(&format!("{cached:?}")));
+    Ok(())
+}

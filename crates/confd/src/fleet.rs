@@ -16,13 +16,23 @@ use std::sync::{Arc, OnceLock};
 
 use crate::{BrickName, Error, EtcdKey, Loader};
 
-/// The TOML text of one etcd key, as read at a revision.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// The TOML text of one etcd key, as read at a revision. `Debug` shows
+/// its size, not the text, which may hold secrets.
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct FleetText {
     /// The key, its revision and the layer it feeds.
     pub key: EtcdKey,
     /// The value, which is the TOML text of one brick.
     pub text: String,
+}
+
+impl fmt::Debug for FleetText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FleetText")
+            .field("key", &self.key)
+            .field("text", &format_args!("<{} bytes>", self.text.len()))
+            .finish()
+    }
 }
 
 /// What a fleet source gives one load: the brick's texts, lowest first
