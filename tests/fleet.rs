@@ -319,10 +319,27 @@ fn a_stopped_etcd_costs_the_timeout_then_the_cache_serves_with_a_warning() {
         "{}",
         strict.stderr
     );
+    // A write waits no longer, and writes nothing.
+    let started = Instant::now();
+    let set = sandbox.run(&["fleet", "set", "cache.kv_size", "8"]);
+    assert!(started.elapsed() < Duration::from_millis(1500));
+    assert_eq!(set.code, 1, "{}", set.transcript());
+    assert!(
+        set.stderr.contains("did not answer within 300 ms"),
+        "{}",
+        set.stderr
+    );
     // `fleet status` says no endpoint answered, and exits 1.
+    let started = Instant::now();
     let status = sandbox.run(&["fleet", "status"]);
+    assert!(started.elapsed() < Duration::from_millis(1500));
     assert_eq!(status.code, 1, "{}", status.transcript());
     assert!(status.stdout.contains("no answer"), "{}", status.stdout);
+    etcd.thaw(0);
+    assert_eq!(
+        stored(&etcd, "/nexus/conf.d/cache").map(|(t, _)| t),
+        Some("kv_size = 7\n".to_owned())
+    );
 }
 
 #[test]
