@@ -12,6 +12,7 @@ mod config_write;
 mod config_write_safety;
 #[path = "../crates/confd-fleet/tests/support/mod.rs"]
 mod etcd;
+mod example_brick;
 mod fleet;
 #[path = "../crates/confd/tests/fs_tree.rs"]
 mod fs_tree;
@@ -20,6 +21,7 @@ mod init;
 mod long_input;
 mod matrix;
 mod secrets;
+mod snapshot;
 mod support;
 mod vfs;
 mod watch;

@@ -8,6 +8,24 @@ pub fn nexus_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_nexus"))
 }
 
+/// Copies the `nexus` binary to `to`, for a user who cannot reach the build
+/// tree, and returns once it can be executed: until then another test's
+/// child, forked while the copy was open for writing, may still hold it
+/// (exec fails with "text file busy").
+pub fn copy_nexus(to: &Path) {
+    std::fs::copy(nexus_bin(), to).expect("copy the nexus binary");
+    for _ in 0..200 {
+        match Command::new(to).arg("--version").output() {
+            Err(e) if e.raw_os_error() == Some(26) => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => panic!("cannot run the copy {}: {e}", to.display()),
+            Ok(_) => return,
+        }
+    }
+    panic!("the copy {} stayed busy for 2 s", to.display());
+}
+
 /// A temporary state dir and a clean environment to run `nexus` in.
 pub struct Sandbox {
     dir: tempfile::TempDir,

@@ -235,7 +235,7 @@ fn a_service_user_watches_beneath_a_directory_it_cannot_list() {
     );
     // A copy the service user can run wherever the build tree is.
     let nexus = root.join("nexus");
-    std::fs::copy(nexus_bin(), &nexus).unwrap();
+    crate::support::copy_nexus(&nexus);
     let state_arg = state.to_str().unwrap();
     let nexus_arg = nexus.to_str().unwrap();
     let watching = Watching::spawn(sandbox.command_with(
@@ -330,7 +330,7 @@ fn watch_as_nobody(sandbox: &Sandbox, setup: &str, args: &[&str]) -> Watching {
     shell(&root, &format!("chmod 0755 . && {setup}"));
     // A copy the service user can run wherever the build tree is.
     let nexus = root.join("nexus");
-    std::fs::copy(nexus_bin(), &nexus).unwrap();
+    crate::support::copy_nexus(&nexus);
     let state = sandbox.state();
     let mut all = vec![
         "--reuid=nobody",

@@ -60,3 +60,55 @@ fn every_brick_declares_its_earlier_files() {
         assert!(shipped.was_shipped(file.name, &file.hash()));
     }
 }
+
+/// An install from before the files were generated: its untouched `cache`
+/// default is upgraded to the generated one; an edited one is kept, with
+/// the generated default offered beside it.
+#[test]
+fn a_default_from_before_generation_upgrades_and_an_edited_one_is_kept() {
+    let old = include_str!("fixtures/cache-before-generation");
+    let current = confd::shipped_file("cache").expect("cache").contents;
+    assert_ne!(old, current);
+
+    let untouched = tempfile::tempdir().expect("temp dir");
+    let conf_d = untouched.path().join("etc/conf.d");
+    std::fs::create_dir_all(&conf_d).unwrap();
+    std::fs::write(conf_d.join("cache"), old).unwrap();
+    let report = confd::Seeder::new(untouched.path()).run().expect("init");
+    let action = |report: &confd::SeedReport| {
+        report
+            .files
+            .iter()
+            .find(|(path, _)| path.ends_with("cache"))
+            .map(|(_, action)| *action)
+    };
+    assert_eq!(action(&report), Some(confd::SeedAction::Upgraded));
+    assert_eq!(
+        std::fs::read_to_string(conf_d.join("cache")).unwrap(),
+        current
+    );
+
+    let edited = tempfile::tempdir().expect("temp dir");
+    let conf_d = edited.path().join("etc/conf.d");
+    std::fs::create_dir_all(&conf_d).unwrap();
+    let mine = old.replace("#backend = \"auto\"", "backend = \"null\"");
+    std::fs::write(conf_d.join("cache"), &mine).unwrap();
+    // The old release recorded what it seeded the file with.
+    let record = edited.path().join("var/lib/confd");
+    std::fs::create_dir_all(&record).unwrap();
+    std::fs::write(
+        record.join("seeded.toml"),
+        format!(
+            "format = 1\n[files.cache]\nseeded = \"{}\"\n",
+            confd::content_hash(old.as_bytes())
+        ),
+    )
+    .unwrap();
+    let report = confd::Seeder::new(edited.path()).run().expect("init");
+    assert_eq!(action(&report), Some(confd::SeedAction::Kept));
+    assert_eq!(std::fs::read_to_string(conf_d.join("cache")).unwrap(), mine);
+    assert_eq!(
+        std::fs::read_to_string(conf_d.join("cache.new")).unwrap(),
+        current
+    );
+}

@@ -76,16 +76,33 @@ struct Global {
     /// Override a key for this run (repeatable); wins over every other layer
     #[arg(long = "set", global = true, value_name = "BRICK.KEY=VALUE", value_parser = parse_override)]
     overrides: Vec<SetArg>,
-    /// Output format
-    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    /// Output format (toml and cpio: `config snapshot` only)
+    #[arg(long = "format", global = true, value_enum, default_value_t = FormatArg::Text)]
+    format_arg: FormatArg,
+    /// The output format of every command but `config snapshot`, which
+    /// reads `format_arg`; set from it once the command line is parsed.
+    #[arg(skip = Format::Text)]
     format: Format,
     /// Treat unknown keys in registered bricks as errors, not warnings
     #[arg(long, global = true)]
     strict: bool,
 }
 
-/// How results are printed.
+/// The `--format` values.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum FormatArg {
+    /// For people.
+    Text,
+    /// For programs: one JSON document (or one per line for streams).
+    Json,
+    /// A configuration snapshot as TOML (`config snapshot`'s default).
+    Toml,
+    /// A configuration snapshot in a newc cpio archive, to append to an initrd.
+    Cpio,
+}
+
+/// How results are printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Format {
     /// For people.
     Text,
@@ -194,7 +211,7 @@ pub fn main() {
 }
 
 fn run() -> u8 {
-    let cli = match Cli::try_parse() {
+    let mut cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             let args: Vec<String> = std::env::args_os()
@@ -204,6 +221,21 @@ fn run() -> u8 {
             return output::clap_error(e, &args);
         }
     };
+    cli.global.format = match cli.global.format_arg {
+        FormatArg::Json => Format::Json,
+        FormatArg::Text | FormatArg::Toml | FormatArg::Cpio => Format::Text,
+    };
+    let takes_archive_formats = matches!(
+        cli.command,
+        Command::Config(config::ConfigCommand::Snapshot { .. })
+    );
+    if !takes_archive_formats && matches!(cli.global.format_arg, FormatArg::Toml | FormatArg::Cpio)
+    {
+        output::error(
+            "`--format toml` and `--format cpio` are for `nexus config snapshot`; other commands print `text` or `json`",
+        );
+        return 2;
+    }
     let bad_overrides: Vec<&String> = cli
         .global
         .overrides

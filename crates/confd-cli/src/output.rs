@@ -242,6 +242,10 @@ pub(crate) fn json_origin(origin: &Origin) -> Json {
             object["line"] = json!(line);
             object["column"] = json!(column);
         }
+        Origin::Snapshot { file, host } => {
+            object["snapshot"] = json!(file.display().to_string());
+            object["host"] = json!(host);
+        }
         Origin::Env(var) => object["var"] = json!(var),
         Origin::Cli(_) => {}
     }

@@ -136,10 +136,15 @@ fn expand(input: &DeriveInput, derived: Derived) -> syn::Result<Tokens> {
                     const SHIPPED_HISTORY: &'static [&'static str] = #expr;
                 }
             });
-            // One exported symbol per brick name: a second brick of the same
-            // name in the same crate is a compile error ("symbol already
-            // defined"), in another crate of the same program a link error.
+            // A second brick of the same name is an error: in the same crate
+            // at compile time (two crate-root macros of one name), in another
+            // crate of the same program at link time (one exported symbol per
+            // name).
             let symbol = LitStr::new(&format!("__confd_brick_{}", name.value()), name.span());
+            let marker = Ident::new(
+                &format!("__confd_brick_{}", ident_safe(&name.value())),
+                name.span(),
+            );
             quote! {
                 impl ::confd::Brick for #ty {
                     const NAME: &'static str = #name;
@@ -159,6 +164,9 @@ fn expand(input: &DeriveInput, derived: Derived) -> syn::Result<Tokens> {
                     #[unsafe(export_name = #symbol)]
                     static BRICK_NAME_IS_TAKEN_ONCE: u8 = 0;
                 };
+                #[doc(hidden)]
+                #[macro_export]
+                macro_rules! #marker { () => {}; }
             }
         }
     })
@@ -179,6 +187,10 @@ fn defaults_body(ty: &Ident, fields: &[FieldSpec], label: &str) -> Tokens {
             };
         };
         let convert = |expr: &Expr| {
+            // `None` needs no conversion, and could not be given a type.
+            if matches!(expr, Expr::Path(p) if p.path.is_ident("None")) {
+                return quote_spanned! {expr.span()=> ::std::option::Option::None };
+            }
             quote_spanned! {expr.span()=>
                 ::confd::__private::convert_default::<#field_ty, _>(&(#expr), #label, #key)
             }
@@ -400,17 +412,26 @@ fn serde_rename(attrs: &[Attribute]) -> syn::Result<Option<String>> {
                 return Err(meta.error(
                     "confd declares every field as a key: `flatten` and `skip` are not supported here",
                 ));
-            } else if meta.input.peek(Token![=]) {
-                meta.value()?.parse::<Expr>()?;
-            } else if meta.input.peek(syn::token::Paren) {
-                let _content;
-                syn::parenthesized!(_content in meta.input);
-                let _: Tokens = _content.parse()?;
+            } else {
+                skip_value(&meta)?;
             }
             Ok(())
         })?;
     }
     Ok(rename)
+}
+
+/// Consumes what follows a serde attribute confd has no opinion on
+/// (`= value` or `(…)`), so the next one can be read.
+fn skip_value(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<()> {
+    if meta.input.peek(Token![=]) {
+        meta.value()?.parse::<Expr>()?;
+    } else if meta.input.peek(syn::token::Paren) {
+        let content;
+        syn::parenthesized!(content in meta.input);
+        content.parse::<Tokens>()?;
+    }
+    Ok(())
 }
 
 fn reject_serde_container_attributes(attrs: &[Attribute]) -> syn::Result<()> {
@@ -421,14 +442,7 @@ fn reject_serde_container_attributes(attrs: &[Attribute]) -> syn::Result<()> {
                     "confd declares each key by its field name: use `#[serde(rename = \"…\")]` on the field instead",
                 ));
             }
-            if meta.input.peek(Token![=]) {
-                meta.value()?.parse::<Expr>()?;
-            } else if meta.input.peek(syn::token::Paren) {
-                let _content;
-                syn::parenthesized!(_content in meta.input);
-                let _: Tokens = _content.parse()?;
-            }
-            Ok(())
+            skip_value(&meta)
         })?;
     }
     Ok(())
@@ -457,6 +471,11 @@ fn doc_of(attrs: &[Attribute]) -> String {
         })
         .collect();
     lines.join("\n").trim().to_owned()
+}
+
+/// A brick name as an identifier, one-to-one: `_` and `-` are escaped.
+fn ident_safe(name: &str) -> String {
+    name.replace('_', "_u").replace('-', "_h")
 }
 
 fn last_segment(ty: &Type) -> Option<&Ident> {

@@ -27,6 +27,14 @@ pub enum Warning {
         /// never `--set`, whose value every user can read in `/proc/*/cmdline`.
         secret: bool,
     },
+    /// A secret was left out of the snapshot this load read: its value comes
+    /// from this machine's own layers (or the default).
+    Withheld {
+        /// `brick.key`.
+        key: String,
+        /// The snapshot.
+        snapshot: std::path::PathBuf,
+    },
     /// A registered brick has a key its schema does not know.
     UnknownKey {
         /// `brick.key.path`.
@@ -74,6 +82,12 @@ impl fmt::Display for Warning {
                 write!(f, "{unknown}: the brick ignores it")
             }
             Warning::Fleet(message) => f.write_str(&crate::shown::terminal_safe(message)),
+            Warning::Withheld { key, snapshot } => write!(
+                f,
+                "`{key}` was withheld from the snapshot `{}`: it comes from this machine's \
+                 environment, `--set` or its default",
+                crate::shown::ShownPath(snapshot)
+            ),
         }
     }
 }

@@ -150,8 +150,8 @@ pub enum Error {
         terminal_safe(message)
     )]
     MalformedEtcd {
-        /// The key and the revision that was read.
-        key: crate::EtcdKey,
+        /// The key and the revision that was read (boxed: errors stay small).
+        key: Box<crate::EtcdKey>,
         /// 1-based line of the error.
         line: u32,
         /// 1-based column of the error.
@@ -264,6 +264,9 @@ pub enum Error {
     /// Several problems at once, each complete on its own line.
     #[error("{}", Lines(.0))]
     Multiple(Vec<Error>),
+    /// The configuration snapshot a guest loads cannot be used.
+    #[error(transparent)]
+    Snapshot(#[from] crate::snapshot::SnapshotError),
 }
 
 impl Error {

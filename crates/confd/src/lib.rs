@@ -69,6 +69,7 @@ mod secret;
 mod seed;
 mod shipped;
 mod shown;
+pub mod snapshot;
 mod state_dir;
 mod value;
 mod watch;

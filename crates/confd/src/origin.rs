@@ -19,6 +19,9 @@ pub enum Precedence {
     Fleet,
     /// This host's node in the fleet: `PREFIX/nodes/NODE/conf.d/NAME`.
     FleetNode,
+    /// A configuration snapshot taken on a host, read in place of
+    /// `$STATE/etc` (`NEXUS_CONFIG_SNAPSHOT`).
+    Snapshot,
     /// `$STATE/etc/conf.d/NAME`.
     MainFile,
     /// `$STATE/etc/conf.d/NAME.d/*.toml`, in byte-wise file name order.
@@ -37,6 +40,7 @@ impl Precedence {
             Precedence::ProfileDefault => "profile-default",
             Precedence::Fleet => "fleet",
             Precedence::FleetNode => "fleet-node",
+            Precedence::Snapshot => "snapshot",
             Precedence::MainFile => "main-file",
             Precedence::DropIn => "drop-in",
             Precedence::Env => "env",
@@ -52,6 +56,7 @@ impl std::fmt::Display for Precedence {
             Precedence::ProfileDefault => "profile default",
             Precedence::Fleet => "fleet",
             Precedence::FleetNode => "fleet node",
+            Precedence::Snapshot => "snapshot",
             Precedence::MainFile => "main file",
             Precedence::DropIn => "drop-in",
             Precedence::Env => "deprecated env",
@@ -148,6 +153,14 @@ pub enum Origin {
     },
     /// A deprecated environment variable: `env NEXUS_RELAY_SYNC_ON_START`.
     Env(String),
+    /// A value of a configuration snapshot, with where the host found it:
+    /// `snapshot FILE (/srv/etc/conf.d/relay:3:9 on the host)`.
+    Snapshot {
+        /// The snapshot file.
+        file: Arc<Path>,
+        /// The value's origin on the host, as the host showed it.
+        host: String,
+    },
     /// A command-line override: `--set relay.sync_on_start=true`. Holds the
     /// text after `--set`, with the value replaced by `<redacted>` for a
     /// secret key, a key under one, and a key unknown to a brick that holds
@@ -163,6 +176,7 @@ impl Origin {
             Origin::ProfileDefault(_) => Precedence::ProfileDefault,
             Origin::File { kind, .. } => kind.precedence(),
             Origin::Etcd { key, .. } => key.layer.precedence(),
+            Origin::Snapshot { .. } => Precedence::Snapshot,
             Origin::Env(_) => Precedence::Env,
             Origin::Cli(_) => Precedence::Cli,
         }
@@ -189,6 +203,14 @@ impl fmt::Display for Origin {
                 path, line, column, ..
             } => write!(f, "{}:{line}:{column}", ShownPath(path)),
             Origin::Etcd { key, line, column } => write!(f, "{key}:{line}:{column}"),
+            Origin::Snapshot { file, host } => {
+                write!(
+                    f,
+                    "snapshot {} ({} on the host)",
+                    ShownPath(file),
+                    one_line(host)
+                )
+            }
             Origin::Env(var) => write!(f, "env {}", one_line(var)),
             Origin::Cli(spec) => write!(f, "--set {}", one_line(spec)),
         }
@@ -202,13 +224,33 @@ mod tests {
     #[test]
     fn precedence_is_declared_lowest_to_highest() {
         use Precedence::*;
-        let mut shuffled = vec![Cli, DropIn, FleetNode, ProfileDefault, Env, MainFile, Fleet];
+        let mut shuffled = vec![
+            Cli,
+            DropIn,
+            FleetNode,
+            Snapshot,
+            ProfileDefault,
+            Env,
+            MainFile,
+            Fleet,
+        ];
         shuffled.sort();
         // DESIGN.md §10: the host's own files override the fleet, as `/etc`
-        // overrides `/usr`; the node's key overrides the fleet's.
+        // overrides `/usr`; the node's key overrides the fleet's. A
+        // snapshot stands in for the host's files (and holds the fleet's
+        // values as the host had them).
         assert_eq!(
             shuffled,
-            [ProfileDefault, Fleet, FleetNode, MainFile, DropIn, Env, Cli]
+            [
+                ProfileDefault,
+                Fleet,
+                FleetNode,
+                Snapshot,
+                MainFile,
+                DropIn,
+                Env,
+                Cli
+            ]
         );
     }
 

@@ -180,16 +180,22 @@ pub fn default_file(schema: &dyn Schema) -> String {
             let Ok(path) = key.path.parse::<KeyPath>() else {
                 continue;
             };
-            let Some(value) = crate::value_at(&defaults, &path) else {
-                continue;
-            };
             out.push('\n');
             comment(&mut out, &key_notes(key, &path, &per_profile));
             let shown = match table {
                 Some(t) => key.path[t.path.len() + 1..].to_owned(),
                 None => key.path.clone(),
             };
-            let _ = writeln!(out, "#{shown} = {value}");
+            match crate::value_at(&defaults, &path) {
+                Some(value) => {
+                    let _ = writeln!(out, "#{shown} = {value}");
+                }
+                // An optional key: TOML has no null, so there is no value to
+                // show.
+                None => {
+                    let _ = writeln!(out, "# Unset by default.\n#{shown} =");
+                }
+            }
         }
     }
     out

@@ -15,6 +15,7 @@ mod properties;
 mod secrets;
 mod seed;
 mod shipped;
+mod snapshot;
 mod support;
 mod typed;
 mod watch;

@@ -98,3 +98,111 @@ fn user_bricks_get_defaults_env_aliases_and_rules() -> Result<(), confd::Error> 
     );
     Ok(())
 }
+
+/// What the derive accepts beyond the shipped bricks: renamed keys, defaults
+/// that serde converts (an enum from a string, a list, no value for an
+/// `Option`), nested tables with their own marks, per-profile values.
+mod derived {
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "kebab-case")]
+    pub enum Mode {
+        Fast,
+        VerySafe,
+    }
+
+    /// A relay with everything.
+    #[derive(Debug, PartialEq, Serialize, Deserialize, confd::Brick)]
+    #[brick(name = "derived-relay")]
+    pub struct Relay {
+        /// How to run.
+        #[brick(default = "very-safe", profile(minimal = "fast"))]
+        pub mode: Mode,
+        /// Where to send.
+        #[brick(default = ["a.example", "b.example"])]
+        pub hosts: Vec<String>,
+        /// An optional limit.
+        #[brick(default = None, env = "DERIVED_RELAY_LIMIT")]
+        pub limit: Option<u32>,
+        /// Spelt with a dash in the file.
+        #[serde(rename = "retry-after")]
+        #[brick(default = 5, reload)]
+        pub retry_after: u64,
+        /// Credentials.
+        pub auth: Auth,
+    }
+
+    /// How to log in.
+    #[derive(Debug, PartialEq, Serialize, Deserialize, confd::Section)]
+    pub struct Auth {
+        /// The user.
+        #[brick(default = "relay")]
+        pub user: String,
+        /// Its password.
+        #[brick(default = "", secret, env = "DERIVED_RELAY_PASSWORD")]
+        pub password: String,
+    }
+}
+
+#[test]
+fn the_derive_declares_keys_converts_defaults_and_nests_tables() -> Result<(), confd::Error> {
+    use derived::{Mode, Relay};
+    let state = State::new();
+    let full: Relay = state.loader().load_typed()?;
+    assert_eq!(full.mode, Mode::VerySafe);
+    assert_eq!(full.hosts, ["a.example", "b.example"]);
+    assert_eq!((full.limit, full.retry_after), (None, 5));
+    assert_eq!(full.auth.user, "relay");
+    let minimal: Relay = state.loader().profile("minimal").load_typed()?;
+    assert_eq!(minimal.mode, Mode::Fast);
+
+    state.write("derived-relay", "retry-after = 9\n[auth]\nuser = \"me\"\n");
+    let loader = state.loader().env([
+        ("DERIVED_RELAY_LIMIT", "3"),
+        ("DERIVED_RELAY_PASSWORD", "hunter2"),
+    ]);
+    let set: Relay = loader.load_typed()?;
+    assert_eq!((set.limit, set.retry_after), (Some(3), 9));
+    assert_eq!(
+        (set.auth.user.as_str(), set.auth.password.as_str()),
+        ("me", "hunter2")
+    );
+    // The nested secret is redacted like any other.
+    let config = loader.load("derived-relay")?;
+    let shown = config.redacted_table();
+    assert_eq!(shown["auth"]["password"].as_str(), Some("<redacted>"));
+
+    let schema = confd::bricks::lookup("derived-relay").expect("registered by the derive");
+    let keys: Vec<(&str, bool, bool, bool)> = schema
+        .keys()
+        .iter()
+        .map(|k| (k.path.as_str(), k.secret, k.reload, k.table))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("mode", false, false, false),
+            ("hosts", false, false, false),
+            ("limit", false, false, false),
+            ("retry-after", false, true, false),
+            ("auth", false, false, true),
+            ("auth.user", false, false, false),
+            ("auth.password", true, false, false),
+        ]
+    );
+    assert_eq!(schema.doc(), "A relay with everything.");
+    let file = confd::default_file(schema);
+    assert!(file.contains("\n#[auth]\n"), "{file}");
+    assert!(
+        file.contains("#hosts = [\"a.example\", \"b.example\"]"),
+        "{file}"
+    );
+    assert!(file.contains("minimal \"fast\""), "{file}");
+    assert!(file.contains("# Unset by default.\n#limit =\n"), "{file}");
+    // A key without a default is still a key of the brick: not unknown.
+    state.write("derived-relay", "limit = 7\n");
+    let strict: Relay = state.loader().strict(true).load_typed()?;
+    assert_eq!(strict.limit, Some(7));
+    Ok(())
+}

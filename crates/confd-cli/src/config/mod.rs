@@ -4,6 +4,7 @@ mod check;
 mod init;
 mod locate;
 mod read;
+mod snapshot;
 mod watch;
 pub(crate) mod write;
 
@@ -143,6 +144,31 @@ pub(crate) enum ConfigCommand {
         #[arg(long)]
         show_secrets: bool,
     },
+    /// Write every brick's effective configuration to one file a sandbox or VM loads
+    #[command(
+        after_help = "The guest loads it with NEXUS_CONFIG_SNAPSHOT=FILE in place of $STATE/etc: \
+        profile defaults < snapshot < the guest's environment < --set. The file is 0600 when it \
+        holds a secret value, 0644 otherwise, and byte-identical for identical inputs (no time \
+        unless SOURCE_DATE_EPOCH is set).\n\n\
+        Examples:\n  \
+        nexus config snapshot --output /srv/vm/confd.toml\n  \
+        nexus config snapshot --no-secrets --format cpio --output confd.cpio   # cat >> initrd\n  \
+        nexus config snapshot --check /srv/vm/confd.toml"
+    )]
+    Snapshot {
+        /// Bricks to include [default: every registered brick]
+        #[arg(value_parser = parse_brick)]
+        bricks: Vec<BrickName>,
+        /// The file to write, atomically
+        #[arg(long, short, value_name = "FILE", required_unless_present = "check")]
+        output: Option<std::path::PathBuf>,
+        /// Leave every secret out and list the withheld keys, for the guest to get another way
+        #[arg(long)]
+        no_secrets: bool,
+        /// Check a snapshot against the bricks linked here and this host's current configuration
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["output", "no_secrets", "bricks"])]
+        check: Option<std::path::PathBuf>,
+    },
 }
 
 /// Runs a `config` subcommand.
@@ -198,6 +224,18 @@ pub(crate) fn run(global: &Global, command: ConfigCommand) -> Result<(), Failure
             bricks,
             show_secrets,
         } => watch::watch(global, &bricks, show_secrets),
+        ConfigCommand::Snapshot {
+            bricks,
+            output,
+            no_secrets,
+            check,
+        } => match (check, output) {
+            (Some(file), _) => snapshot::check(global, &file),
+            (None, Some(output)) => snapshot::write(global, &bricks, &output, no_secrets),
+            (None, None) => Err(Failure::Usage(
+                "`config snapshot` needs `--output FILE` or `--check FILE`".to_owned(),
+            )),
+        },
     }
 }
 

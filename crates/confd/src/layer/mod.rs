@@ -89,6 +89,16 @@ pub fn value_at<'a>(table: &'a Table, path: &KeyPath) -> Option<&'a Value> {
     current.get(last)
 }
 
+/// Removes the value at `path`, if there is one.
+pub(crate) fn remove_at(table: &mut Table, path: &KeyPath) -> Option<Value> {
+    let (last, parents) = path.segments().split_last()?;
+    let mut current = table;
+    for segment in parents {
+        current = current.get_mut(segment)?.as_table_mut()?;
+    }
+    current.remove(last)
+}
+
 /// One layer of configuration: a table and the origin of each of its keys.
 #[derive(Clone, Debug)]
 pub struct Layer {

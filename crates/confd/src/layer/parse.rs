@@ -77,7 +77,7 @@ impl TextSource {
                 snippet,
             },
             TextSource::Etcd(key) => Error::MalformedEtcd {
-                key: EtcdKey::clone(key),
+                key: Box::new(EtcdKey::clone(key)),
                 line,
                 column,
                 message,

@@ -22,6 +22,9 @@ use crate::{BrickConfig, Error, FileKind, Layer, Origin, Profile};
 pub(super) struct Files {
     pub(super) texts: Vec<(PathBuf, String, FileKind)>,
     pub(super) errors: Vec<Error>,
+    /// A snapshot read in place of the files: its layers, stacked where the
+    /// files would be, and the secrets it withheld.
+    pub(super) snapshot: Option<(PathBuf, Vec<Layer>, Vec<String>)>,
 }
 
 /// The configuration `inputs` and `files` make: every layer parsed once and
@@ -33,7 +36,11 @@ pub(super) fn assemble(
     schema: Option<&dyn Schema>,
     files: Files,
 ) -> Result<BrickConfig, Error> {
-    let Files { texts, mut errors } = files;
+    let Files {
+        texts,
+        mut errors,
+        snapshot,
+    } = files;
     let brick = &inputs.brick;
     let secret_keys = schema.map_or(&[][..], |s| s.secret_keys());
     let snippets = if secret_keys.is_empty() {
@@ -72,6 +79,17 @@ pub(super) fn assemble(
             errors.push(e);
         }
     }
+    if let Some((path, layers, withheld)) = snapshot {
+        for layer in layers {
+            merged.push(layer);
+        }
+        for key in withheld {
+            warnings.push(Warning::Withheld {
+                key: format!("{brick}.{key}"),
+                snapshot: path.clone(),
+            });
+        }
+    }
     if let Some(schema) = schema {
         let env = env_layer(
             brick,
@@ -92,13 +110,15 @@ pub(super) fn assemble(
     ));
     let (table, origins, layers) = merged.into_parts();
 
-    if schema.is_some() {
+    if let Some(schema) = schema {
         let mut problems = Vec::new();
+        let declared = |path: &str| schema.keys().iter().any(|k| k.path == path);
         check_against_defaults(
             brick,
             &table,
             &origins,
             defaults,
+            &declared,
             &mut Vec::new(),
             &mut problems,
         );

@@ -16,12 +16,14 @@ pub(super) fn with_found(expected: String, raw: &str, secret: bool) -> String {
 }
 
 /// Type errors and unknown keys of a merged table against the brick's
-/// defaults, which list every key it knows with its type.
+/// defaults, which list every key it knows with its type, and its
+/// declaration, which also knows the keys without a default (an `Option`).
 pub(super) fn check_against_defaults(
     brick: &BrickName,
     table: &Table,
     origins: &OriginTable,
     defaults: &Table,
+    declared: &dyn Fn(&str) -> bool,
     prefix: &mut Vec<String>,
     problems: &mut Vec<Error>,
 ) {
@@ -38,6 +40,11 @@ pub(super) fn check_against_defaults(
             continue;
         };
         let Some(expected) = seek(&mut known, key) else {
+            let dotted =
+                KeyPath::from_segments(prefix.iter().map(String::as_str).chain([key.as_str()]));
+            if declared(&dotted.to_string()) {
+                continue;
+            }
             problems.push(Error::UnknownKey {
                 key: full_key(prefix, key),
                 origin: node.origin().clone(),
@@ -49,7 +56,9 @@ pub(super) fn check_against_defaults(
             (Value::Table(expected), Value::Table(actual)) => {
                 if let OriginNode::Table { children, .. } = node {
                     prefix.push(key.clone());
-                    check_against_defaults(brick, actual, children, expected, prefix, problems);
+                    check_against_defaults(
+                        brick, actual, children, expected, declared, prefix, problems,
+                    );
                     prefix.pop();
                 }
             }

@@ -68,6 +68,8 @@ pub struct Loader {
     uncached: bool,
     /// Where the fleet layers come from (DESIGN.md §10).
     fleet: fleet::Choice,
+    /// A snapshot to read in place of `$STATE/etc` (else `$NEXUS_CONFIG_SNAPSHOT`).
+    snapshot: Option<PathBuf>,
 }
 
 /// Everything a load depends on besides the brick's files, resolved once at
@@ -161,6 +163,32 @@ impl Loader {
         self
     }
 
+    /// Reads every brick from the configuration snapshot at `path` in place
+    /// of `$STATE/etc` (as `NEXUS_CONFIG_SNAPSHOT=PATH` does): profile
+    /// defaults < snapshot < environment < `--set`. The profile, unless set,
+    /// is the one the snapshot was taken with.
+    #[must_use]
+    pub fn snapshot(mut self, path: impl Into<PathBuf>) -> Self {
+        self.snapshot = Some(path.into());
+        self
+    }
+
+    /// The snapshot this loader reads in place of `$STATE/etc`, if any.
+    pub fn resolved_snapshot(&self) -> Result<Option<PathBuf>, Error> {
+        match &self.snapshot {
+            Some(path) => Ok(Some(path.clone())),
+            None => Ok(self
+                .env
+                .get(crate::snapshot::SNAPSHOT_VAR)?
+                .map(PathBuf::from)),
+        }
+    }
+
+    /// A variable of this loader's environment.
+    pub(crate) fn env_var(&self, var: &str) -> Result<Option<String>, Error> {
+        self.env.get(var)
+    }
+
     /// Makes unknown keys in registered bricks errors instead of warnings
     /// (and an unreachable fleet an error, for a fleet source that honours it).
     #[must_use]
@@ -237,7 +265,14 @@ impl Loader {
             Some(Err(value)) => (value.clone(), "--profile"),
             None => match self.env.get("NEXUS_PROFILE")? {
                 Some(value) => (value, "env NEXUS_PROFILE"),
-                None => return Ok(Profile::default()),
+                None => {
+                    // A guest runs with the profile its host had.
+                    if let Some(path) = self.resolved_snapshot()? {
+                        let snapshot = crate::snapshot::cached(&path)?;
+                        return Ok(snapshot.profile().unwrap_or_default());
+                    }
+                    return Ok(Profile::default());
+                }
             },
         };
         value
@@ -258,10 +293,14 @@ impl Loader {
             }
         }
         // Asked last, once the local inputs are known to be good: the source
-        // may wait for a server (for at most its timeout).
+        // may wait for a server (for at most its timeout). A snapshot holds
+        // the host's values, the fleet's among them: it stands in for the
+        // fleet as for `$STATE/etc`.
         let fleet = match self.fleet.source() {
-            Some(source) => source.layers(&self.clone().without_fleet(), brick)?,
-            None => FleetLayers::default(),
+            Some(source) if self.resolved_snapshot()?.is_none() => {
+                source.layers(&self.clone().without_fleet(), brick)?
+            }
+            _ => FleetLayers::default(),
         };
         Ok(Inputs {
             state,
@@ -330,6 +369,18 @@ impl Loader {
         finish: impl FnOnce(&BrickConfig, bool) -> Result<R, Error>,
     ) -> Result<R, Error> {
         let inputs = self.inputs(brick, schema)?;
+        if let Some(path) = self.resolved_snapshot()? {
+            // The snapshot is parsed once per version of its file, so each
+            // load only stacks its layers.
+            let snapshot = crate::snapshot::cached(&path)?;
+            let (layers, withheld) = snapshot.layers(brick.as_str(), &path);
+            let files = Files {
+                snapshot: Some((path, layers, withheld)),
+                ..Files::default()
+            };
+            let config = assemble::assemble(&inputs, schema, files)?;
+            return finish(&config, true);
+        }
         let cacheable = !self.uncached
             && self.candidate.is_none()
             && schema.is_none_or(|s| s.cache_id().is_some());

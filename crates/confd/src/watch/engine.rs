@@ -134,6 +134,9 @@ pub(super) struct Engine {
     pub(super) state_root: PathBuf,
     /// `conf.d` as the loader sees it, for messages.
     pub(super) conf_d: PathBuf,
+    /// The configuration snapshot the loads read in place of `conf.d`
+    /// (absolute), whose replacement reloads every brick.
+    pub(super) snapshot: Option<PathBuf>,
     pub(super) debounce: Duration,
     pub(super) tracked: Vec<Tracked>,
     pub(super) shared: Arc<Shared>,
@@ -382,6 +385,12 @@ impl Engine {
                 role.need = Need::Needed;
             }
         };
+        // A snapshot read in place of `conf.d`: every directory on the way
+        // to it leads on, the last one to the file itself, so replacing it
+        // reloads every brick.
+        if let Some(snapshot) = &self.snapshot {
+            lead(&resolve::resolve(snapshot).steps);
+        }
         // Where a missing directory on the way will appear: nothing is seen
         // until it does, so this one is needed.
         let mut waiting = None;

@@ -514,7 +514,12 @@ impl Watcher {
             error,
         })?;
         let (events_tx, events) = mpsc::channel();
+        let snapshot = self
+            .loader
+            .resolved_snapshot()?
+            .map(|path| std::path::absolute(&path).unwrap_or(path));
         let mut engine = Engine {
+            snapshot,
             // Absolute once, here: a relative state dir means the one the
             // watch started in.
             state_root: std::path::absolute(state.root())

@@ -69,6 +69,7 @@ fn engine(
     let watch = Watcher::new(loader.clone()).watch_set(bricks)?;
     let (tx, _rx) = mpsc::channel();
     let mut engine = Engine {
+        snapshot: None,
         loader,
         state_root: root.to_owned(),
         conf_d: root.join("etc/conf.d"),
