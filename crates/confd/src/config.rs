@@ -8,10 +8,8 @@ use toml::{Table, Value};
 
 use crate::de::Borrowed;
 use crate::layer::{Kept, Layer, OriginTable, origin_at, value_at};
+use crate::secret::redact;
 use crate::{Error, KeyPath, Origin, Profile};
-
-/// What secret values are shown as.
-pub const REDACTED: &str = "<redacted>";
 
 /// Something worth telling the user that does not stop the load.
 #[derive(Clone, Debug, PartialEq)]
@@ -314,15 +312,6 @@ impl BrickConfig {
             // The message may quote the value: 500 KB of it make no message.
             crate::shown::cut_quoted(message.trim_end())
         }
-    }
-}
-
-/// A secret value as it may be shown.
-#[must_use]
-pub fn redact(value: &Value) -> Value {
-    match value {
-        Value::String(s) if s.is_empty() => value.clone(),
-        _ => Value::String(REDACTED.to_owned()),
     }
 }
 

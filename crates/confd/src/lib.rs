@@ -78,10 +78,10 @@ pub use atomic::{WriteError, replace_file};
 pub use brick_name::{BrickName, InvalidBrickName, MAX_BRICK_NAME_LEN};
 #[doc(hidden)]
 pub use bricks::__private;
-pub use bricks::{Brick, Secret, Section, Violation};
+pub use bricks::{Brick, Section, Violation};
 /// `#[derive(confd::Brick)]` and `#[derive(confd::Section)]`: see DESIGN.md §9 and the README.
 pub use confd_derive::{Brick, Section};
-pub use config::{BrickConfig, REDACTED, Warning, redact};
+pub use config::{BrickConfig, Warning};
 pub use error::Error;
 pub use file::{MAX_FILE_SIZE, is_drop_in_name, read_config_file};
 pub use hash::{EffectiveHash, InvalidHash};
@@ -90,7 +90,9 @@ pub use layer::{Layer, MAX_DEPTH, OriginNode, OriginTable, Snippets, value_at};
 pub use loader::{Loader, Override, suggest};
 pub use origin::{EtcdKey, FileKind, FleetLayer, Origin, Precedence};
 pub use profile::{Profile, UnknownProfile};
-pub use secret::{RedactedText, quotable_key, redact_file_text, shown_brick_key};
+pub use secret::{
+    REDACTED, RedactedText, Secret, quotable_key, redact, redact_file_text, shown_brick_key,
+};
 pub use seed::{
     DIR_MODE, FILE_MODE, Leftover, SECRET_FILE_MODE, SeedAction, SeedError, SeedReport, SeedStep,
     Seeder, StateLock, create_dirs, lock_state, seed, try_lock_state,

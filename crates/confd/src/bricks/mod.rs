@@ -7,10 +7,8 @@
 //! `#[derive(confd::Section)]`; a hand-written `impl Brick` works too, and
 //! [`register_brick!`](crate::register_brick) registers it.
 
-use std::fmt;
-
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 
 use crate::Profile;
 
@@ -18,6 +16,8 @@ mod declared;
 mod registry;
 mod schema;
 
+/// The secret string type, at home in [`crate::secret`].
+pub use crate::secret::Secret;
 pub use declared::KeyDecl;
 pub use registry::{Registration, lookup, registered, schema_of};
 pub use schema::Schema;
@@ -114,48 +114,6 @@ pub trait Section: Serialize + DeserializeOwned {
     fn defaults(profile: Profile) -> Self;
     /// Its keys, each path under `prefix` (the table's own path).
     fn declare_keys(prefix: &str, keys: &mut Vec<KeyDecl>);
-}
-
-/// A secret string: serialized as itself, but never shown by `Debug` or
-/// `Display`. Call [`Secret::expose`] where the value is really needed.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a value.
-    #[must_use]
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The value itself.
-    #[must_use]
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// Whether no value is set.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.is_empty() {
-            f.write_str("Secret(\"\")")
-        } else {
-            f.write_str("Secret(<redacted>)")
-        }
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() { "" } else { "<redacted>" })
-    }
 }
 
 /// What the derive's generated code calls; not part of the API.

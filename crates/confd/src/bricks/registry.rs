@@ -68,15 +68,29 @@ pub fn schema_of<T: Brick>() -> &'static dyn Schema {
 
 /// The schema of every brick linked into this program, by name.
 ///
-/// Two bricks of one name cannot be linked together (the derive makes that a
-/// build error); of two registered by hand, the first by type name is kept.
+/// Two derived bricks of one name cannot be linked together (the derive makes
+/// that a build error). Of bricks registered by hand, one whose name cannot
+/// be a file name in conf.d is left out, and of two with one name only one is
+/// kept; both are logged.
 #[must_use]
 pub fn registered() -> &'static [&'static dyn Schema] {
     static REGISTERED: OnceLock<Vec<&'static dyn Schema>> = OnceLock::new();
     REGISTERED.get_or_init(|| {
-        let mut all: Vec<&Registration> = inventory::iter::<Registration>().collect();
+        let mut all: Vec<&Registration> = inventory::iter::<Registration>()
+            .filter(|r| match crate::BrickName::new(r.name) {
+                Ok(_) => true,
+                Err(e) => {
+                    tracing::error!("a brick registered by hand is left out: {e}");
+                    false
+                }
+            })
+            .collect();
         all.sort_by_key(|r| r.name);
+        let before = all.len();
         all.dedup_by_key(|r| r.name);
+        if all.len() != before {
+            tracing::error!("two bricks registered by hand share a name: one of each is kept");
+        }
         all.into_iter().map(|r| (r.schema)()).collect()
     })
 }
@@ -88,4 +102,30 @@ pub fn lookup(name: &str) -> Option<&'static dyn Schema> {
     all.binary_search_by(|s| s.name().cmp(name))
         .ok()
         .map(|i| all[i])
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Brick, Profile};
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Escape {
+        x: u32,
+    }
+
+    impl Brick for Escape {
+        const NAME: &'static str = "../escape";
+        fn defaults(_: Profile) -> Self {
+            Escape { x: 1 }
+        }
+    }
+    crate::register_brick!(Escape);
+
+    #[test]
+    fn a_hand_registered_name_that_is_no_file_name_is_left_out() {
+        assert!(super::lookup("../escape").is_none());
+        assert!(super::registered().iter().all(|s| s.name() != "../escape"));
+        // The same kind of brick, registered properly, is found.
+        assert!(super::lookup("vault").is_some());
+    }
 }

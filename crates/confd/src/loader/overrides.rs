@@ -115,7 +115,7 @@ pub(super) fn cli_layer(
             || (!secret_keys.is_empty() && value_at(defaults, key).is_none());
         // Cut short: a 100 KB `--set` makes a short origin.
         let shown = if secret {
-            crate::REDACTED.to_owned()
+            crate::secret::REDACTED.to_owned()
         } else {
             crate::shown::quoted_input(raw)
         };

@@ -1,5 +1,7 @@
-//! Which keys are secret, and the text of a secret-holding file as it may be
-//! shown (`nexus config diff` prints the file itself, not the loaded values).
+//! Everything about secrets, in one place: the marker they are shown as, the
+//! [`Secret`] type, which keys are secret, and the redaction of values,
+//! origins, snippets, malformed arguments and the text of a secret-holding
+//! file (`nexus config diff` prints the file itself, not the loaded values).
 //!
 //! What is secret is decided from the parsed document, never from the look of
 //! a line: a key may be quoted or escaped (`"api\u005fkey"`), follow a BOM,
@@ -15,10 +17,13 @@ use toml::Table;
 
 use crate::bricks::Schema;
 use crate::layer::value_at;
-use crate::{KeyPath, Profile, REDACTED};
+use crate::{KeyPath, Profile};
 
 mod file_text;
 mod lex;
+mod value;
+
+pub use value::{REDACTED, Secret, redact};
 
 #[cfg(test)]
 use file_text::redact_text;

@@ -105,7 +105,7 @@ impl fmt::Display for EventLine<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let short = |brick, hash| {
             shown_hash(brick, hash, self.secrets)
-                .map_or_else(|| crate::REDACTED.to_owned(), EffectiveHash::short)
+                .map_or_else(|| crate::secret::REDACTED.to_owned(), EffectiveHash::short)
         };
         match self.event {
             WatchEvent::Reloaded(r) => {
