@@ -44,10 +44,15 @@ pub enum Swap {
     Conflict(i64),
 }
 
-/// A connection to an etcd cluster, used from blocking code.
+/// A connection to an etcd cluster, used from blocking code: one
+/// connection per member, a read asked of one member at a time (each with
+/// an equal share of the time left, so a member that accepts and never
+/// answers costs a share, not the call), starting with the member that
+/// answered last; a write sent to that member.
 pub struct Client {
     runtime: Runtime,
-    inner: etcd_client::Client,
+    members: Vec<etcd_client::Client>,
+    preferred: std::sync::atomic::AtomicUsize,
     endpoints: Vec<String>,
     timeout: Duration,
 }
@@ -117,15 +122,28 @@ impl Client {
     /// up after `timeout`.
     pub fn connect(endpoints: &[String], timeout: Duration) -> Result<Self, FleetError> {
         let runtime = Runtime::new()?;
-        let inner = bounded(
-            &runtime,
-            endpoints,
-            timeout,
-            etcd_client::Client::connect(endpoints, Some(connect_options(timeout))),
-        )?;
+        let mut members = Vec::with_capacity(endpoints.len());
+        for endpoint in endpoints {
+            let one = std::slice::from_ref(endpoint);
+            members.push(bounded(
+                &runtime,
+                one,
+                timeout,
+                etcd_client::Client::connect(one, Some(connect_options(timeout))),
+            )?);
+        }
+        if members.is_empty() {
+            return Err(FleetError::Etcd {
+                endpoints: String::new(),
+                message: "no endpoint to ask".to_owned(),
+            });
+        }
         Ok(Client {
             runtime,
-            inner,
+            members,
+            // Processes start with different members: a fleet's boots
+            // spread over the cluster.
+            preferred: std::sync::atomic::AtomicUsize::new(spread()),
             endpoints: endpoints.to_vec(),
             timeout,
         })
@@ -144,62 +162,87 @@ impl Client {
         &self.endpoints
     }
 
-    fn block<T>(
-        &self,
-        call: impl std::future::Future<Output = Result<T, etcd_client::Error>>,
-    ) -> Result<T, FleetError> {
-        bounded(&self.runtime, &self.endpoints, self.timeout, call)
+    fn preferred(&self) -> usize {
+        self.preferred.load(std::sync::atomic::Ordering::Relaxed) % self.members.len()
     }
 
-    /// A read, tried again on another member when one fails outright (a
-    /// killed member refuses at once, before the balancer drops it): at most
-    /// once per endpoint, all within the one timeout. A write is never
-    /// retried here: whether a failed one was applied is unknown, and its
-    /// compare-and-swap decides.
-    fn block_read<T, F, Fut>(&self, call: F) -> Result<T, FleetError>
+    /// A write, sent to the member that answered last, with the whole
+    /// timeout. Never sent again to another: whether a write that got no
+    /// answer was applied is unknown, and its compare-and-swap decides.
+    fn write<T, Fut>(&self, call: impl FnOnce(etcd_client::Client) -> Fut) -> Result<T, FleetError>
     where
-        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
+    {
+        let member = self.preferred();
+        let one = std::slice::from_ref(&self.endpoints[member]);
+        bounded(
+            &self.runtime,
+            one,
+            self.timeout,
+            call(self.members[member].clone()),
+        )
+    }
+
+    /// A read, asked of one member at a time from the one that answered
+    /// last, each with an equal share of the time left; the member that
+    /// answers is asked first next time.
+    fn read<T, F, Fut>(&self, call: F) -> Result<T, FleetError>
+    where
+        F: Fn(etcd_client::Client) -> Fut,
         Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
     {
         let deadline = std::time::Instant::now() + self.timeout;
-        let timed_out = || FleetError::Timeout {
-            endpoints: self.endpoints.join(", "),
-            timeout_ms: u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
-        };
-        let attempts = self.endpoints.len().max(1);
-        let mut failed = None;
-        for attempt in 1..=attempts {
+        let count = self.members.len();
+        let first = self.preferred();
+        let mut refused = None;
+        for i in 0..count {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             if left.is_zero() {
                 break;
             }
-            match bounded(&self.runtime, &self.endpoints, left, call()) {
-                Ok(value) => return Ok(value),
-                Err(FleetError::Timeout { .. }) => return Err(timed_out()),
-                Err(e) => failed = Some(e),
-            }
-            if attempt < attempts {
-                let pause = Duration::from_millis(50).min(left);
-                self.runtime
-                    .block_on(async { tokio::time::sleep(pause).await });
+            let share = left / u32::try_from(count - i).unwrap_or(u32::MAX);
+            let member = (first + i) % count;
+            let one = std::slice::from_ref(&self.endpoints[member]);
+            match bounded(
+                &self.runtime,
+                one,
+                share,
+                call(self.members[member].clone()),
+            ) {
+                Ok(value) => {
+                    self.preferred
+                        .store(member, std::sync::atomic::Ordering::Relaxed);
+                    return Ok(value);
+                }
+                Err(FleetError::Timeout { .. }) => {}
+                Err(e) => refused = Some(e),
             }
         }
-        Err(failed.unwrap_or_else(timed_out))
+        // Said of every member and the whole wait: each was asked.
+        Err(match refused {
+            Some(FleetError::Etcd { message, .. }) => FleetError::Etcd {
+                endpoints: self.endpoints.join(", "),
+                message,
+            },
+            Some(other) => other,
+            None => FleetError::Timeout {
+                endpoints: self.endpoints.join(", "),
+                timeout_ms: u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
+            },
+        })
     }
 
     /// Every key under each of `prefixes`, read in one transaction (one
     /// round trip, one consistent revision): the revision and the entries of
     /// each prefix.
     pub fn read_prefixes(&self, prefixes: &[String]) -> Result<(i64, Vec<Vec<Entry>>), FleetError> {
-        self.block_read(|| read_prefixes(&self.inner, prefixes))
+        self.read(|client| async move { read_prefixes(&client, prefixes).await })
     }
 
     /// One key's entry, if it exists, and the cluster's revision.
     pub fn get(&self, key: &str) -> Result<(i64, Option<Entry>), FleetError> {
-        let response = self.block_read(|| {
-            let mut kv = self.inner.kv_client();
-            async move { kv.get(key.as_bytes(), None).await }
-        })?;
+        let response =
+            self.read(|client| async move { client.kv_client().get(key.as_bytes(), None).await })?;
         let revision = response
             .header()
             .map_or(0, etcd_client::ResponseHeader::revision);
@@ -218,8 +261,7 @@ impl Client {
             .when([guard])
             .and_then([TxnOp::put(key.as_bytes(), value, None)])
             .or_else([TxnOp::get(key.as_bytes(), None)]);
-        let mut kv = self.inner.kv_client();
-        let response = self.block(kv.txn(txn))?;
+        let response = self.write(|client| async move { client.kv_client().txn(txn).await })?;
         let revision = response
             .header()
             .map_or(0, etcd_client::ResponseHeader::revision);
@@ -242,8 +284,9 @@ impl Client {
     /// Writes `key` whatever it holds (tests, benchmarks and tools that
     /// own the key); the revision written.
     pub fn put(&self, key: &str, value: &[u8]) -> Result<i64, FleetError> {
-        let mut kv = self.inner.kv_client();
-        let response = self.block(kv.put(key.as_bytes(), value, None))?;
+        let response = self.write(|client| async move {
+            client.kv_client().put(key.as_bytes(), value, None).await
+        })?;
         Ok(response
             .header()
             .map_or(0, etcd_client::ResponseHeader::revision))
@@ -259,8 +302,7 @@ impl Client {
             )])
             .and_then([TxnOp::delete(key.as_bytes(), None)])
             .or_else([TxnOp::get(key.as_bytes(), None)]);
-        let mut kv = self.inner.kv_client();
-        let response = self.block(kv.txn(txn))?;
+        let response = self.write(|client| async move { client.kv_client().txn(txn).await })?;
         let revision = response
             .header()
             .map_or(0, etcd_client::ResponseHeader::revision);
@@ -283,8 +325,8 @@ impl Client {
     /// Compacts the cluster's history up to `revision` (operators do this
     /// routinely; a watch from before it must start over).
     pub fn compact(&self, revision: i64) -> Result<(), FleetError> {
-        let mut kv = self.inner.kv_client();
-        self.block(kv.compact(revision, None)).map(drop)
+        self.write(|client| async move { client.kv_client().compact(revision, None).await })
+            .map(drop)
     }
 
     /// Each endpoint's answer to a status request: its revision, or why
@@ -339,6 +381,14 @@ impl Client {
             answers
         })
     }
+}
+
+/// A number that differs between processes, to start with another member.
+fn spread() -> usize {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    (std::process::id() ^ nanos) as usize
 }
 
 /// What one member says about itself.

@@ -248,25 +248,12 @@ pub(crate) fn target(local: &Loader) -> Result<Option<(Target, StateDir)>, Error
     )))
 }
 
+/// A boot's one read of the fleet, within `timeout_ms` in all: connecting
+/// costs no round trip, and the read asks one member at a time (see
+/// [`Client`]), so a hung member costs a share of the wait, not the layer.
 fn read(config: &FleetConfig) -> Result<Snapshot, FleetError> {
-    // One deadline for connecting and reading together.
-    let started = Instant::now();
     let client = Client::connect(&config.endpoints, config.timeout())?;
-    let left = config.timeout().saturating_sub(started.elapsed());
-    if left.is_zero() {
-        return Err(FleetError::Timeout {
-            endpoints: config.endpoints.join(", "),
-            timeout_ms: config.timeout_ms,
-        });
-    }
-    Snapshot::read(&client.with_timeout(left), config).map_err(|e| match e {
-        // The whole wait is the configured one, whatever was left of it.
-        FleetError::Timeout { endpoints, .. } => FleetError::Timeout {
-            endpoints,
-            timeout_ms: config.timeout_ms,
-        },
-        other => other,
-    })
+    Snapshot::read(&client, config)
 }
 
 impl FleetSource for EtcdFleet {

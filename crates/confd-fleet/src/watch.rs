@@ -149,11 +149,18 @@ async fn run(root: &std::path::Path, config: &FleetConfig, fleet: &Fleet) {
     // there is now, or (offline) the cache, which any read may differ from.
     let mut told = live(fleet);
     let mut reread = told.is_none();
+    // One member at a time, the next after a failure: a hung member is
+    // left after one keep-alive timeout, never returned to by chance.
+    let mut member = std::process::id() as usize;
     loop {
-        match session(root, config, fleet, &mut told, reread).await {
+        let endpoint = &config.endpoints[member % config.endpoints.len().max(1)];
+        match session(root, config, endpoint, fleet, &mut told, reread).await {
             // A session that got as far as watching had a good connection.
             Ok(()) => backoff = Duration::from_millis(100),
-            Err(e) => tracing::debug!("fleet watch: {e}"),
+            Err(e) => {
+                tracing::debug!("fleet watch on `{endpoint}`: {e}");
+                member = member.wrapping_add(1);
+            }
         }
         reread = true;
         tokio::time::sleep(backoff).await;
@@ -218,6 +225,7 @@ async fn within<T>(
 async fn session(
     root: &std::path::Path,
     config: &FleetConfig,
+    endpoint: &str,
     fleet: &Fleet,
     told: &mut Option<Arc<Snapshot>>,
     reread: bool,
@@ -226,7 +234,7 @@ async fn session(
     let options = connect_options(timeout).with_require_leader(true);
     let client = within(
         timeout,
-        etcd_client::Client::connect(&config.endpoints, Some(options)),
+        etcd_client::Client::connect([endpoint], Some(options)),
     )
     .await?;
     let dirs = Snapshot::dirs(config);

@@ -91,3 +91,57 @@ fn without_a_quorum_loads_use_the_cache_within_the_timeout_and_watchers_catch_up
     assert_eq!(kv_size(&watch.current()), Some(3));
     Ok(())
 }
+
+#[test]
+fn a_hung_member_costs_no_boot_its_fleet_layer() -> Result<(), confd::Error> {
+    let mut etcd = Etcd::cluster(3);
+    let revision = cas_write(&etcd, "kv_size = 4\n");
+    let host = Host::new(&etcd.endpoints(), "timeout_ms = 1500\n");
+    // A member that accepts connections and never answers; the others are fine.
+    let leader = etcd.leader();
+    etcd.freeze((leader + 1) % 3);
+    for boot in 0..6 {
+        let started = Instant::now();
+        let config = host.loader(&Arc::new(EtcdFleet::new())).load("cache")?;
+        let waited = started.elapsed();
+        assert!(
+            waited < Duration::from_millis(2200),
+            "boot {boot} waited {waited:?}"
+        );
+        assert!(
+            config.warnings().is_empty(),
+            "boot {boot}: {:?}",
+            config.warnings()
+        );
+        assert_eq!(
+            config.origin("kv_size").unwrap().to_string(),
+            format!("etcd {KEY}@{revision}:1:11")
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn a_watch_leaves_a_hung_member_for_another() -> Result<(), Box<dyn std::error::Error>> {
+    let mut etcd = Etcd::cluster(3);
+    cas_write(&etcd, "kv_size = 0\n");
+    let host = Host::new(&etcd.endpoints(), "timeout_ms = 500\n");
+    let source = Arc::new(EtcdFleet::new());
+    let watch = confd::Watcher::new(host.loader(&source)).watch("cache")?;
+    // Whichever member the watch is on, each one hangs in turn.
+    for member in 0..3 {
+        etcd.freeze(member);
+        let value = i64::try_from(member)? + 1;
+        cas_write(&etcd, &format!("kv_size = {value}\n"));
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while kv_size(&watch.current()) != Some(value) {
+            assert!(
+                Instant::now() < deadline,
+                "no reload within 15 s with member {member} hung"
+            );
+            let _ = watch.events().recv_timeout(Duration::from_millis(200));
+        }
+        etcd.thaw(member);
+    }
+    Ok(())
+}
