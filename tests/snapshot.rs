@@ -231,3 +231,246 @@ fn a_guest_nexus_reads_the_snapshot_and_check_names_what_went_stale() {
     let show = sandbox.run(&["--format", "cpio", "config", "show", "cache"]);
     assert_eq!(show.code, 2, "{}", show.transcript());
 }
+
+#[test]
+fn what_a_snapshot_will_not_overwrite_or_hold() {
+    let sandbox = host();
+    let dir = sandbox.state().with_file_name("out");
+    std::fs::create_dir(&dir).unwrap();
+    let refused = |target: &Path, why: &str| {
+        let run = sandbox.run(&["config", "snapshot", "--output", target.to_str().unwrap()]);
+        assert_eq!(run.code, 1, "{}", run.transcript());
+        assert!(run.stderr.contains(why), "{}", run.stderr);
+    };
+    // Not a file: a FIFO, a device, a dangling link are left as they are.
+    let fifo = dir.join("fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    refused(&fifo, "not a regular file");
+    std::os::unix::fs::symlink("/dev/null", dir.join("null")).unwrap();
+    refused(&dir.join("null"), "not a regular file");
+    std::os::unix::fs::symlink(dir.join("nowhere"), dir.join("dangling")).unwrap();
+    refused(&dir.join("dangling"), "a symlink to nothing");
+    assert!(
+        std::fs::symlink_metadata(dir.join("dangling"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    // Not where loads would read it as a brick's file.
+    let cache = sandbox.conf_d().join("cache");
+    let before = std::fs::read(&cache).unwrap();
+    refused(&cache, "in the state dir's `etc`");
+    assert_eq!(std::fs::read(&cache).unwrap(), before);
+
+    // A bare relative name is the current directory's.
+    let mut cmd = sandbox.command_with(&nexus_bin(), &[]);
+    cmd.args(["--state-dir", sandbox.state().to_str().unwrap()])
+        .args(["config", "snapshot", "--output", "bare.toml"])
+        .current_dir(&dir);
+    let run = sandbox.finish(cmd.output().unwrap());
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert!(dir.join("bare.toml").is_file());
+
+    // As root, into a directory of another user: the file stays root's,
+    // secrets and all.
+    use std::os::unix::fs::MetadataExt;
+    let theirs = dir.join("nobody");
+    std::fs::create_dir(&theirs).unwrap();
+    std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+    let file = theirs.join("s.toml");
+    let run = sandbox.run(&["config", "snapshot", "--output", file.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let meta = std::fs::metadata(&file).unwrap();
+    assert_eq!((meta.uid(), meta.mode() & 0o777), (0, 0o600));
+
+    // A typo is not snapshotted as an empty brick.
+    let run = sandbox.run(&[
+        "config",
+        "snapshot",
+        "cahce",
+        "--output",
+        dir.join("t.toml").to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(
+        run.stderr.contains("did you mean `cache`?"),
+        "{}",
+        run.stderr
+    );
+
+    // An unregistered brick's keys may be secrets: the file is private, and
+    // --no-secrets cannot tell what to withhold.
+    sandbox.write("relay", "password = \"relay-secret\"\n");
+    let file = dir.join("relay.toml");
+    let run = sandbox.run(&[
+        "config",
+        "snapshot",
+        "relay",
+        "--output",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert_eq!(mode(&file), 0o600);
+    let run = sandbox.run(&[
+        "config",
+        "snapshot",
+        "relay",
+        "--no-secrets",
+        "--output",
+        dir.join("r2.toml").to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(
+        run.stderr
+            .contains("cannot withhold the secrets of `relay`"),
+        "{}",
+        run.stderr
+    );
+
+    // More than a guest can read back is refused, not written.
+    for blob in ["blob1", "blob2", "blob3"] {
+        sandbox.write(blob, &format!("data = \"{}\"\n", "x".repeat(400_000)));
+    }
+    let run = sandbox.run(&[
+        "config",
+        "snapshot",
+        "blob1",
+        "blob2",
+        "blob3",
+        "--output",
+        dir.join("big.toml").to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(
+        run.stderr.contains("a guest reads at most"),
+        "{}",
+        run.stderr
+    );
+    assert!(!dir.join("big.toml").exists());
+
+    // SOURCE_DATE_EPOCH is a number of seconds, or an error.
+    let mut dated = Sandbox::new();
+    dated.env("SOURCE_DATE_EPOCH", "yesterday");
+    let run = dated.run_raw(&[
+        "--state-dir",
+        sandbox.state().to_str().unwrap(),
+        "config",
+        "snapshot",
+        "--output",
+        dir.join("d.toml").to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(run.stderr.contains("SOURCE_DATE_EPOCH"), "{}", run.stderr);
+}
+
+#[test]
+fn a_guest_is_told_what_it_cannot_do_and_keeps_its_own_profile() {
+    let sandbox = host();
+    let file = sandbox.state().with_file_name("s.toml");
+    let run = sandbox.run(&["config", "snapshot", "--output", file.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let mut guest = Sandbox::new();
+    guest.env("NEXUS_CONFIG_SNAPSHOT", file.to_str().unwrap());
+    for args in [
+        &["config", "set", "mounts.auto_sync", "true"][..],
+        &["config", "init"],
+        &["config", "diff", "cache"],
+    ] {
+        let run = guest.run(args);
+        assert_eq!(run.code, 1, "{args:?}: {}", run.transcript());
+        assert!(
+            run.stderr
+                .contains("reads its configuration from the snapshot"),
+            "{}",
+            run.stderr
+        );
+        assert!(!guest.conf_d().exists(), "{args:?} created conf.d");
+    }
+    let doctor = guest.run(&["config", "doctor"]);
+    assert_eq!(doctor.code, 0, "{}", doctor.transcript());
+    assert!(
+        doctor.stdout.contains("ok       snapshot"),
+        "{}",
+        doctor.stdout
+    );
+    let path = guest.run(&["config", "path"]);
+    assert!(path.stdout.contains("snapshot"), "{}", path.stdout);
+
+    // The snapshot layer is one layer in explain, not one per key.
+    let explain = guest.run(&["config", "explain", "uploads.max_concurrent"]);
+    assert_eq!(
+        explain
+            .stdout
+            .lines()
+            .filter(|l| l.get(2..).is_some_and(|l| l.starts_with("snapshot ")))
+            .count(),
+        1,
+        "{}",
+        explain.stdout
+    );
+
+    // The host's profile by default; the guest's own when it sets one.
+    let pool = guest.run(&["config", "get", "database.pool_size"]);
+    assert_eq!(pool.stdout, "20\n", "{}", pool.transcript());
+    let pool = guest.run(&[
+        "--profile",
+        "minimal",
+        "config",
+        "get",
+        "database.pool_size",
+        "--show-origin",
+    ]);
+    assert_eq!(
+        pool.stdout,
+        "profile 'minimal' default\t1\n",
+        "{}",
+        pool.transcript()
+    );
+
+    // A relative path would name another file in each directory.
+    let mut relative = Sandbox::new();
+    relative.env("NEXUS_CONFIG_SNAPSHOT", "s.toml");
+    let run = relative.run(&["config", "show", "cache"]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(
+        run.stderr.contains("must be an absolute path"),
+        "{}",
+        run.stderr
+    );
+
+    // A snapshot is not taken from a snapshot: it would lose what it withheld.
+    let run = guest.run(&[
+        "config",
+        "snapshot",
+        "--output",
+        guest.state().with_file_name("x").to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(
+        run.stderr.contains("take snapshots on the host"),
+        "{}",
+        run.stderr
+    );
+
+    // --check lists the linked bricks it does not hold.
+    let only = sandbox.state().with_file_name("only.toml");
+    sandbox.run(&[
+        "config",
+        "snapshot",
+        "cache",
+        "--output",
+        only.to_str().unwrap(),
+    ]);
+    let check = sandbox.run(&["config", "snapshot", "--check", only.to_str().unwrap()]);
+    assert!(
+        check.stdout.contains("absent   database"),
+        "{}",
+        check.stdout
+    );
+}

@@ -29,17 +29,40 @@ pub struct WriteError {
 /// user writing a file that belongs to someone else), the write is refused
 /// and the file is unchanged. See [`carry_attributes`] for new files.
 pub fn replace_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), WriteError> {
+    write_with(crate::seed::Writer::new(None), path, contents, mode)
+}
+
+/// [`replace_file`] for an output file the caller names (a snapshot): the
+/// same atomic write, but a new file stays the caller's even where root
+/// writes into another user's directory.
+pub fn write_output_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), WriteError> {
+    write_with(
+        crate::seed::Writer::new(None).owned_by_caller(),
+        path,
+        contents,
+        mode,
+    )
+}
+
+fn write_with(
+    mut writer: crate::seed::Writer<'_>,
+    path: &Path,
+    contents: &[u8],
+    mode: u32,
+) -> Result<(), WriteError> {
+    let failed = |source| WriteError {
+        path: path.to_owned(),
+        source,
+    };
     let target = match std::fs::canonicalize(path) {
         Ok(resolved) => resolved,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => path.to_owned(),
-        Err(source) => {
-            return Err(WriteError {
-                path: path.to_owned(),
-                source,
-            });
+        // A new file: absolute, so a bare `name` has a directory to sync.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::path::absolute(path).map_err(failed)?
         }
+        Err(source) => return Err(failed(source)),
     };
-    crate::seed::Writer::new(None)
+    writer
         .replace(&target, contents, mode)
         .map_err(|e| match e {
             crate::SeedError::Io { path, source } => WriteError { path, source },
@@ -57,15 +80,22 @@ pub fn replace_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), Write
 /// running a command there does not lock the service out of its own files.
 /// The caller sets the mode afterwards: a chown clears set-id bits, and a
 /// chmod after the ACL keeps the ACL's mask in line with the mode.
-pub(crate) fn carry_attributes(file: &std::fs::File, target: &Path) -> std::io::Result<()> {
+pub(crate) fn carry_attributes(
+    file: &std::fs::File,
+    target: &Path,
+    inherit: bool,
+) -> std::io::Result<()> {
     match std::fs::metadata(target) {
         Ok(existing) => {
             keep_owner(file, &existing)?;
             keep_xattrs(file, target)
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            inherit_owner(file, target.parent().unwrap_or(Path::new(".")))
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && inherit => {
+            // `name` alone has the parent "": the current directory.
+            let dir = target.parent().filter(|p| !p.as_os_str().is_empty());
+            inherit_owner(file, dir.unwrap_or(Path::new(".")))
         }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),
     }
 }

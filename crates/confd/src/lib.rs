@@ -74,7 +74,7 @@ mod state_dir;
 mod value;
 mod watch;
 
-pub use atomic::{WriteError, replace_file};
+pub use atomic::{WriteError, replace_file, write_output_file};
 pub use brick_name::{BrickName, InvalidBrickName, MAX_BRICK_NAME_LEN};
 #[doc(hidden)]
 pub use bricks::__private;

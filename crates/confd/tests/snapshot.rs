@@ -152,6 +152,18 @@ fn a_withheld_secret_comes_from_the_guests_own_layers_or_its_default() {
         "{text}"
     );
     assert_eq!(snapshot.bricks["llm"].withheld, ["api_key"]);
+    // No hash over a withheld secret: it would let a reader test guesses.
+    assert_eq!(snapshot.bricks["llm"].hash, None);
+    assert!(
+        !text.contains(
+            &host
+                .loader()
+                .load("llm")
+                .unwrap()
+                .effective_hash()
+                .to_string()
+        )
+    );
     let file = host.root().join("snap.toml");
     std::fs::write(&file, &text).unwrap();
 
@@ -275,6 +287,11 @@ fn a_broken_snapshot_is_an_error_naming_the_file_never_an_empty_config() {
     // The text of a parse error never quotes the file: it may hold secrets.
     let err = load("[snapshot]\nformat = 1\napi = \"sk-123\" junk\n");
     assert!(!err.to_string().contains("sk-123"), "{err}");
+    let err = load(&text.replace(
+        "[bricks.cache]\n",
+        "[bricks.cache]\nwithheld = \"sk-456\"\n",
+    ));
+    assert!(!err.to_string().contains("sk-456"), "{err}");
     let _ = Snapshot::parse(&text, Path::new("x")).unwrap();
 }
 

@@ -75,18 +75,27 @@ pub(crate) fn path(global: &Global) -> Result<(), Failure> {
         StateDirSource::Env => "env NEXUS_STATE_DIR",
         StateDirSource::Default => "default (~/.nexus)",
     };
-    let rows = [
+    let mut rows = vec![
         ("state dir", state.root().to_owned()),
         ("etc", state.etc_dir()),
         ("conf.d", state.conf_d()),
         ("metastore", vfs_etc::metastore_path(state.root())),
     ];
+    // A guest's loads read the snapshot in place of conf.d.
+    if let Some(snapshot) = global.loader().resolved_snapshot()? {
+        rows.push(("snapshot", snapshot));
+    }
     match global.format {
         Format::Text => {
             for (name, path) in &rows {
                 println!("{name:<10} {}", crate::output::shown_path(path));
             }
             println!("(state dir from {source})");
+            if rows.iter().any(|(name, _)| *name == "snapshot") {
+                println!(
+                    "(loads read the snapshot, from NEXUS_CONFIG_SNAPSHOT, in place of conf.d)"
+                );
+            }
         }
         Format::Json => {
             let mut object = serde_json::Map::new();

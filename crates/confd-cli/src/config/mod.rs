@@ -173,6 +173,25 @@ pub(crate) enum ConfigCommand {
 
 /// Runs a `config` subcommand.
 pub(crate) fn run(global: &Global, command: ConfigCommand) -> Result<(), Failure> {
+    // A guest reads a snapshot in place of conf.d: what would change or
+    // compare conf.d changes nothing it reads, so it is refused.
+    if let Some(file) = global.loader().resolved_snapshot()? {
+        match &command {
+            ConfigCommand::Init { .. }
+            | ConfigCommand::Set { .. }
+            | ConfigCommand::Edit { .. }
+            | ConfigCommand::Diff { .. } => {
+                return Err(Failure::Config(format!(
+                    "this process reads its configuration from the snapshot `{}` \
+                     (NEXUS_CONFIG_SNAPSHOT), not from conf.d: change it on the host and take a \
+                     new snapshot, or override a key here with its environment variable or `--set`",
+                    crate::output::shown_path(&file)
+                )));
+            }
+            ConfigCommand::Doctor => return snapshot::doctor(global, &file),
+            _ => {}
+        }
+    }
     // `doctor` reports a broken state dir among its findings, and `path`
     // still says where things are, with a warning.
     match command {

@@ -338,7 +338,7 @@ impl Layer {
     pub(super) fn owns(&self, origin: &Origin) -> bool {
         origin.precedence() == self.precedence
             && match (origin, &self.source) {
-                (Origin::File { path, .. }, Some(source)) => {
+                (Origin::File { path, .. } | Origin::Snapshot { file: path, .. }, Some(source)) => {
                     Arc::ptr_eq(path, source) || path == source
                 }
                 (Origin::File { .. }, None) | (_, Some(_)) => false,

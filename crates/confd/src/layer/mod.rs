@@ -148,6 +148,44 @@ impl Layer {
         }
     }
 
+    /// A layer read from `source` whose every value has an origin of its
+    /// own (a snapshot's values, each with where the host found it); a table
+    /// has `table_origin`.
+    pub(crate) fn with_origins(
+        table: Table,
+        source: Arc<Path>,
+        table_origin: &Origin,
+        leaf_origin: &dyn Fn(&KeyPath) -> Origin,
+    ) -> Self {
+        fn origins_of(
+            table: &Table,
+            prefix: &KeyPath,
+            table_origin: &Origin,
+            leaf_origin: &dyn Fn(&KeyPath) -> Origin,
+        ) -> OriginTable {
+            table
+                .iter()
+                .map(|(k, v)| {
+                    let path = prefix.child(k);
+                    let node = match v {
+                        Value::Table(t) => OriginNode::Table {
+                            origin: table_origin.clone(),
+                            children: origins_of(t, &path, table_origin, leaf_origin),
+                        },
+                        _ => OriginNode::Leaf(leaf_origin(&path)),
+                    };
+                    (k.clone(), node)
+                })
+                .collect()
+        }
+        Layer {
+            precedence: table_origin.precedence(),
+            source: Some(source),
+            origins: origins_of(&table, &KeyPath::default(), table_origin, leaf_origin),
+            table,
+        }
+    }
+
     /// Parses a TOML document read from `path`; every key's origin is the
     /// position of its value in `text`. `snippets` says whether an error may
     /// show the offending line ([`Snippets::Redacted`] for bricks whose files

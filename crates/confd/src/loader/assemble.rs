@@ -24,7 +24,7 @@ pub(super) struct Files {
     pub(super) errors: Vec<Error>,
     /// A snapshot read in place of the files: its layers, stacked where the
     /// files would be, and the secrets it withheld.
-    pub(super) snapshot: Option<(PathBuf, Vec<Layer>, Vec<String>)>,
+    pub(super) snapshot: Option<(PathBuf, Layer, Vec<String>)>,
 }
 
 /// The configuration `inputs` and `files` make: every layer parsed once and
@@ -79,10 +79,8 @@ pub(super) fn assemble(
             errors.push(e);
         }
     }
-    if let Some((path, layers, withheld)) = snapshot {
-        for layer in layers {
-            merged.push(layer);
-        }
+    if let Some((path, layer, withheld)) = snapshot {
+        merged.push(layer);
         for key in withheld {
             warnings.push(Warning::Withheld {
                 key: format!("{brick}.{key}"),

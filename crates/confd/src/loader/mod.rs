@@ -177,10 +177,12 @@ impl Loader {
     pub fn resolved_snapshot(&self) -> Result<Option<PathBuf>, Error> {
         match &self.snapshot {
             Some(path) => Ok(Some(path.clone())),
-            None => Ok(self
-                .env
-                .get(crate::snapshot::SNAPSHOT_VAR)?
-                .map(PathBuf::from)),
+            None => match self.env.get(crate::snapshot::SNAPSHOT_VAR)? {
+                Some(path) if Path::new(&path).is_relative() => {
+                    Err(crate::snapshot::SnapshotError::RelativePath { path: path.into() }.into())
+                }
+                path => Ok(path.map(PathBuf::from)),
+            },
         }
     }
 
@@ -373,9 +375,9 @@ impl Loader {
             // The snapshot is parsed once per version of its file, so each
             // load only stacks its layers.
             let snapshot = crate::snapshot::cached(&path)?;
-            let (layers, withheld) = snapshot.layers(brick.as_str(), &path);
+            let (layer, withheld) = snapshot.layer(brick.as_str(), &path, inputs.profile);
             let files = Files {
-                snapshot: Some((path, layers, withheld)),
+                snapshot: Some((path, layer, withheld)),
                 ..Files::default()
             };
             let config = assemble::assemble(&inputs, schema, files)?;

@@ -67,6 +67,10 @@ pub(crate) type Hook<'h> = Box<dyn FnMut(&SeedStep) -> std::io::Result<()> + 'h>
 /// Performs writes, telling the hook (if any) about each step.
 pub(crate) struct Writer<'h> {
     hook: Option<Hook<'h>>,
+    /// Whether a new file root creates in someone else's directory takes
+    /// that directory's owner (a service's state dir), or stays root's (an
+    /// output file the caller asked for anywhere).
+    inherit_owner: bool,
 }
 
 /// Whether a create-only write found the target already there.
@@ -80,7 +84,16 @@ pub(crate) enum Created {
 
 impl<'h> Writer<'h> {
     pub(crate) fn new(hook: Option<Hook<'h>>) -> Self {
-        Writer { hook }
+        Writer {
+            hook,
+            inherit_owner: true,
+        }
+    }
+
+    /// A writer whose new files belong to the caller wherever they are.
+    pub(crate) fn owned_by_caller(mut self) -> Self {
+        self.inherit_owner = false;
+        self
     }
 
     fn step(&mut self, step: SeedStep) -> Result<(), SeedError> {
@@ -218,7 +231,8 @@ impl<'h> Writer<'h> {
         temp.write_all(contents).map_err(io_err(&path))?;
         self.step(SeedStep::TempWritten(path.clone()))?;
         // An upgrade replaces a file that may belong to a service user.
-        crate::atomic::carry_attributes(temp.as_file(), target).map_err(io_err(target))?;
+        crate::atomic::carry_attributes(temp.as_file(), target, self.inherit_owner)
+            .map_err(io_err(target))?;
         // chmod, not the creation mode: the umask must not weaken 0600 nor
         // narrow 0644.
         temp.as_file()

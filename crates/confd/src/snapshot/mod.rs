@@ -84,13 +84,20 @@ pub struct Header {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BrickSnapshot {
-    /// The host's effective hash of the brick (withheld secrets included).
-    pub hash: String,
+    /// The host's effective hash of the brick. Left out when a secret is
+    /// withheld: a hash over the secret would let anyone who reads the file
+    /// try guesses of it offline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
     /// The effective-config hash of `values` as stored: a guest checks it.
     pub values_hash: String,
     /// The secret keys left out (`--no-secrets`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub withheld: Vec<String>,
+    /// The keys whose values were the host profile's defaults: a guest that
+    /// runs another profile takes its own defaults for them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub profile_defaults: Vec<String>,
     /// The effective values.
     #[serde(default)]
     pub values: Table,
@@ -130,7 +137,56 @@ pub enum SnapshotError {
         /// The snapshot.
         path: PathBuf,
         /// Its format number.
-        found: u32,
+        found: i64,
+    },
+    /// `--no-secrets` of a brick this program does not link: which of its
+    /// keys are secret is not known here.
+    #[error(
+        "cannot withhold the secrets of `{brick}`: it is not a brick this program links, so which \
+         of its keys are secret is unknown; take the snapshot with a binary that links it, or \
+         without --no-secrets (the file is then 0600)"
+    )]
+    CannotWithhold {
+        /// The brick.
+        brick: String,
+    },
+    /// A brick that is not registered and that nothing configures: most
+    /// likely a typo.
+    #[error("`{brick}` is not a registered brick and nothing configures it{hint}")]
+    NotABrick {
+        /// The name given.
+        brick: String,
+        /// ` (did you mean `…`?)`, or nothing.
+        hint: String,
+    },
+    /// A snapshot taken where loads read a snapshot already: it would lose
+    /// what that one withheld, and name the guest's state dir as the host's.
+    #[error(
+        "this process reads the snapshot `{}` ({SNAPSHOT_VAR}): take snapshots on the host",
+        ShownPath(path)
+    )]
+    InGuest {
+        /// The snapshot this process reads.
+        path: PathBuf,
+    },
+    /// `SOURCE_DATE_EPOCH` is set but is not a time.
+    #[error(
+        "environment variable `SOURCE_DATE_EPOCH` must be a number of seconds since 1970 (digits only), found `{}`",
+        crate::shown::quoted_input(value)
+    )]
+    InvalidSourceDate {
+        /// What it holds.
+        value: String,
+    },
+    /// A relative `NEXUS_CONFIG_SNAPSHOT`: every program that inherits it
+    /// would read a different file.
+    #[error(
+        "invalid `{SNAPSHOT_VAR}` `{}`: must be an absolute path (a relative one names a different file in each directory)",
+        ShownPath(path)
+    )]
+    RelativePath {
+        /// The value.
+        path: PathBuf,
     },
     /// A brick's values do not match the hash recorded beside them.
     #[error(
@@ -158,14 +214,16 @@ impl Snapshot {
         )
     }
 
-    /// Whether it holds any secret value (then its file is 0600).
+    /// Whether it holds any secret value (then its file is 0600). Any value
+    /// of a brick this program does not link counts: nothing here says
+    /// which of its keys are secret.
     #[must_use]
     pub fn holds_secrets(&self) -> bool {
         self.bricks.iter().any(|(name, brick)| {
             let schema = crate::bricks::lookup(name);
             crate::leaves(&brick.values).iter().any(|(key, value)| {
-                let declared = schema.is_some_and(|s| s.is_secret(key));
-                declared && !matches!(value, Value::String(s) if s.is_empty())
+                let secret = schema.is_none_or(|s| s.is_secret(key));
+                secret && !matches!(value, Value::String(s) if s.is_empty())
             })
         })
     }
@@ -199,27 +257,36 @@ impl Snapshot {
         };
         // The format first, so a future format is named as such rather than
         // as a document with unknown fields.
-        let document: Table = text.parse().map_err(|e| malformed(positioned(text, &e)))?;
-        match document
-            .get("snapshot")
-            .and_then(|h| h.get("format"))
-            .and_then(Value::as_integer)
-        {
-            Some(found) if found == i64::from(FORMAT) => {}
-            Some(found) => {
+        let document: Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| malformed(positioned(text, e.message(), e.span())))?;
+        match document.get("snapshot").and_then(|h| h.get("format")) {
+            Some(Value::Integer(found)) if *found == i64::from(FORMAT) => {}
+            Some(Value::Integer(found)) => {
                 return Err(SnapshotError::UnknownFormat {
                     path: path.to_owned(),
-                    found: u32::try_from(found).unwrap_or(u32::MAX),
+                    found: *found,
                 });
             }
+            Some(_) => return Err(malformed("`snapshot.format` must be an integer".to_owned())),
             None => {
                 return Err(malformed(
                     "no `[snapshot]` header with a `format`".to_owned(),
                 ));
             }
         }
-        let snapshot: Snapshot =
-            toml::from_str(text).map_err(|e| malformed(positioned(text, &e)))?;
+        let snapshot: Snapshot = toml::from_str(text).map_err(|e| {
+            // serde's messages quote the value they refuse, which may be a
+            // secret: say where, and what kind of problem, only.
+            let message = e.message();
+            let message =
+                if message.starts_with("invalid type") || message.starts_with("invalid value") {
+                    "a value of the wrong type (not shown: a snapshot may hold secrets)"
+                } else {
+                    message
+                };
+            malformed(positioned(text, message, e.span()))
+        })?;
         for (name, brick) in &snapshot.bricks {
             BrickName::new(name).map_err(|e| malformed(e.to_string()))?;
             if EffectiveHash::of(&brick.values).to_string() != brick.values_hash {
@@ -238,38 +305,48 @@ impl Snapshot {
         self.snapshot.profile.parse().ok()
     }
 
-    /// What a guest's load of `brick` takes from this snapshot, read from
-    /// `path`: one layer per value, each with its host origin, and the
-    /// secret keys that were withheld.
-    pub(crate) fn layers(&self, brick: &str, path: &Path) -> (Vec<Layer>, Vec<String>) {
-        let Some(found) = self.bricks.get(brick) else {
-            return (Vec::new(), Vec::new());
-        };
+    /// What a guest's load of `brick` under `profile` takes from this
+    /// snapshot, read from `path`: its values as one layer, each with its
+    /// host origin, and the secret keys that were withheld. Under another
+    /// profile than the host's, the values that were the host profile's
+    /// defaults are left to the guest's own defaults.
+    pub(crate) fn layer(&self, brick: &str, path: &Path, profile: Profile) -> (Layer, Vec<String>) {
         let file: Arc<Path> = Arc::from(path);
-        let layers = crate::leaves(&found.values)
-            .into_iter()
-            .map(|(key, value)| {
-                let host = found
-                    .origins
-                    .get(&key.to_string())
-                    .cloned()
-                    .unwrap_or_else(|| "unknown".to_owned());
-                let origin = Origin::Snapshot {
-                    file: Arc::clone(&file),
-                    host,
-                };
-                Layer::from_table(nest(&key, value.clone()), &origin)
-            })
-            .collect();
-        (layers, found.withheld.clone())
+        let table_origin = Origin::Snapshot {
+            file: Arc::clone(&file),
+            host: "a table".to_owned(),
+        };
+        let Some(found) = self.bricks.get(brick) else {
+            let empty =
+                Layer::with_origins(Table::new(), file, &table_origin, &|_| table_origin.clone());
+            return (empty, Vec::new());
+        };
+        let mut values = found.values.clone();
+        if self.profile() != Some(profile) {
+            for key in &found.profile_defaults {
+                if let Ok(key) = key.parse::<KeyPath>() {
+                    crate::layer::remove_at(&mut values, &key);
+                }
+            }
+        }
+        let leaf_origin = |key: &KeyPath| Origin::Snapshot {
+            file: Arc::clone(&file),
+            host: found
+                .origins
+                .get(&key.to_string())
+                .cloned()
+                .unwrap_or_else(|| "an unknown place".to_owned()),
+        };
+        let layer = Layer::with_origins(values, Arc::clone(&file), &table_origin, &leaf_origin);
+        (layer, found.withheld.clone())
     }
 }
 
 /// A parse error as `line L, column C: message`, without the line itself:
 /// a snapshot holds secrets, and a snippet could show one.
-fn positioned(text: &str, error: &toml::de::Error) -> String {
-    let message = crate::shown::one_line(error.message()).into_owned();
-    match error.span() {
+fn positioned(text: &str, message: &str, span: Option<std::ops::Range<usize>>) -> String {
+    let message = crate::shown::one_line(message).into_owned();
+    match span {
         Some(span) => {
             let before = &text[..span.start.min(text.len())];
             let line = before.matches('\n').count() + 1;
@@ -278,21 +355,6 @@ fn positioned(text: &str, error: &toml::de::Error) -> String {
         }
         None => message,
     }
-}
-
-/// `value` at `key` in an otherwise empty table.
-fn nest(key: &KeyPath, value: Value) -> Table {
-    let Some((last, parents)) = key.segments().split_last() else {
-        return Table::new();
-    };
-    let mut table = Table::new();
-    table.insert(last.clone(), value);
-    for segment in parents.iter().rev() {
-        let mut outer = Table::new();
-        outer.insert(segment.clone(), Value::Table(table));
-        table = outer;
-    }
-    table
 }
 
 /// The snapshot at `path`, parsed once per version of the file: a guest's

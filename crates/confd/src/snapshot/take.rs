@@ -2,9 +2,12 @@
 //! processes would load it.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
-use super::{BrickSnapshot, FORMAT, Header, Snapshot};
-use crate::{EffectiveHash, Error, Loader};
+use toml::Value;
+
+use super::{BrickSnapshot, FORMAT, Header, Snapshot, SnapshotError};
+use crate::{EffectiveHash, Error, Loader, Precedence};
 
 /// What a snapshot holds besides the values.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -18,43 +21,89 @@ pub struct SnapshotOptions {
 /// profile, environment and `--set`s).
 ///
 /// # Errors
-/// The first brick that does not load: a snapshot is all or nothing.
+/// The first brick that does not load (a snapshot is all or nothing), a
+/// name that is no brick and configures nothing (a typo), `no_secrets` for
+/// a brick this program does not link, a loader that reads a snapshot
+/// itself, a `SOURCE_DATE_EPOCH` that is not a number of seconds.
 pub fn take(
     loader: &Loader,
     bricks: &[String],
     options: SnapshotOptions,
 ) -> Result<Snapshot, Error> {
+    if let Some(path) = loader.resolved_snapshot()? {
+        return Err(SnapshotError::InGuest { path }.into());
+    }
     let state = loader.resolved_state_dir()?;
     let profile = loader.resolved_profile()?;
-    let taken = loader
-        .env_var("SOURCE_DATE_EPOCH")?
-        .and_then(|v| v.trim().parse::<u64>().ok());
+    let taken = match loader.env_var("SOURCE_DATE_EPOCH")? {
+        None => None,
+        Some(value) => Some(
+            value
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+                .then(|| value.parse::<u64>().ok())
+                .flatten()
+                .ok_or(SnapshotError::InvalidSourceDate { value })?,
+        ),
+    };
     let mut taken_bricks = BTreeMap::new();
     for name in bricks {
         let config = loader.load(name)?;
+        let registered = crate::bricks::lookup(name).is_some();
+        if !registered && config.table().is_empty() {
+            let names: Vec<String> = crate::bricks::registered()
+                .iter()
+                .map(|s| s.name().to_owned())
+                .collect();
+            let hint = crate::suggest(name, &names)
+                .map(|s| format!(" (did you mean `{s}`?)"))
+                .unwrap_or_default();
+            return Err(SnapshotError::NotABrick {
+                brick: name.clone(),
+                hint,
+            }
+            .into());
+        }
+        if options.no_secrets && !registered {
+            return Err(SnapshotError::CannotWithhold {
+                brick: name.clone(),
+            }
+            .into());
+        }
         let mut values = config.table().clone();
         let mut withheld = Vec::new();
         if options.no_secrets {
-            for (key, _) in crate::leaves(config.table()) {
-                if config.is_secret(&key) {
+            for (key, value) in crate::leaves(config.table()) {
+                // An empty secret holds nothing to withhold.
+                let empty = matches!(value, Value::String(s) if s.is_empty());
+                if config.is_secret(&key) && !empty {
                     crate::layer::remove_at(&mut values, &key);
                     withheld.push(key.to_string());
                 }
             }
         }
-        let origins = crate::leaves(&values)
-            .into_iter()
-            .filter_map(|(key, _)| {
-                let origin = config.origin_of(&key)?.to_string();
-                Some((key.to_string(), origin))
-            })
-            .collect();
+        let mut origins = BTreeMap::new();
+        let mut profile_defaults = Vec::new();
+        for (key, _) in crate::leaves(&values) {
+            let Some(origin) = config.origin_of(&key) else {
+                continue;
+            };
+            if origin.precedence() == Precedence::ProfileDefault {
+                profile_defaults.push(key.to_string());
+            }
+            origins.insert(key.to_string(), origin.to_string());
+        }
         taken_bricks.insert(
             name.clone(),
             BrickSnapshot {
-                hash: config.effective_hash().to_string(),
+                // Over the withheld secrets too: not given when there are
+                // any (see `BrickSnapshot::hash`).
+                hash: withheld
+                    .is_empty()
+                    .then(|| config.effective_hash().to_string()),
                 values_hash: EffectiveHash::of(&values).to_string(),
                 withheld,
+                profile_defaults,
                 values,
                 origins,
             },
@@ -64,7 +113,9 @@ pub fn take(
         snapshot: Header {
             format: FORMAT,
             confd: env!("CARGO_PKG_VERSION").to_owned(),
-            state_dir: state.root().to_owned(),
+            // Spelt without a trailing `/` or `.`: the bytes must not depend
+            // on how the state dir was written.
+            state_dir: state.root().components().collect::<PathBuf>(),
             profile: profile.to_string(),
             taken,
         },
