@@ -200,7 +200,7 @@ fn secrets_are_redacted_unless_asked_for() {
 }
 
 #[test]
-fn a_binary_copied_anywhere_seeds_all_seven_files() {
+fn a_binary_copied_anywhere_seeds_every_shipped_file() {
     let sandbox = Sandbox::new();
     let elsewhere = tempfile::tempdir().unwrap();
     let copy = elsewhere.path().join("nexus");
@@ -229,7 +229,9 @@ fn a_binary_copied_anywhere_seeds_all_seven_files() {
             "mounts",
             "permissions",
             "search",
-            "uploads"
+            "uploads",
+            // linked through vfs-etc: its access policy
+            "vfs"
         ]
     );
     for name in &seeded {

@@ -91,7 +91,7 @@ fn doctor_finds_every_kind_of_problem() {
         .iter()
         .map(|c| c["check"].as_str().unwrap())
         .collect();
-    assert_eq!(checks.len(), 10, "{checks:?}");
+    assert_eq!(checks.len(), 11, "{checks:?}");
 }
 
 #[test]

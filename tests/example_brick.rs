@@ -65,12 +65,14 @@ fn a_product_binary_knows_its_own_brick_and_nothing_else() {
     let mut sandbox = Sandbox::new();
     let init = run(&sandbox, &["config", "init"]);
     assert_eq!(init.code, 0, "{}", init.transcript());
-    // Only the linked brick is seeded: the product links no shipped brick.
-    let names: Vec<String> = std::fs::read_dir(sandbox.conf_d())
+    // Only the linked bricks are seeded: the product links no shipped brick, only its own
+    // and, through confd-cli's `nexus vfs`, the VFS's access policy.
+    let mut names: Vec<String> = std::fs::read_dir(sandbox.conf_d())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(names, ["smtp"]);
+    names.sort();
+    assert_eq!(names, ["smtp", "vfs"]);
     let file = sandbox.conf_d().join("smtp");
     // It declares a secret, so its file is private; the generated default
     // points editors at its schema and documents every key, tables included.
@@ -85,8 +87,8 @@ fn a_product_binary_knows_its_own_brick_and_nothing_else() {
     );
     for line in [
         "#host = \"localhost\"",
-        "#[tls]",
-        "#min_version = \"1.2\"",
+        "# Table `tls`: TLS client settings.",
+        "#tls.min_version = \"1.2\"",
         "cloud 16",
     ] {
         assert!(text.contains(line), "`{line}` missing from\n{text}");
@@ -152,5 +154,51 @@ fn a_product_binary_knows_its_own_brick_and_nothing_else() {
         cache.stderr.contains("`cache` is not a registered brick"),
         "{}",
         cache.transcript()
+    );
+}
+
+#[test]
+fn a_product_binary_documents_its_brick_and_tells_reload_from_restart() {
+    let sandbox = Sandbox::new();
+    let docs = run(&sandbox, &["config", "docs"]);
+    assert_eq!(docs.code, 0, "{}", docs.transcript());
+    let sections: Vec<&str> = docs
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("## "))
+        .collect();
+    assert_eq!(sections, ["## `smtp`"]);
+    assert!(
+        docs.stdout.contains("\n### `smtp.tls.min_version`\n"),
+        "{}",
+        docs.stdout
+    );
+    assert!(
+        docs.stdout.contains(
+            "- defaults by profile: minimal `1`, embedded `4`, lite `4`, full `4`, cloud `16`"
+        ),
+        "{}",
+        docs.stdout
+    );
+    let explain = run(&sandbox, &["config", "explain", "smtp.pool"]);
+    assert!(
+        explain
+            .stdout
+            .starts_with("Connections kept open.\n  type       integer\n"),
+        "{}",
+        explain.transcript()
+    );
+    assert!(
+        explain.stdout.contains("  reload     yes"),
+        "{}",
+        explain.stdout
+    );
+    let explain = run(&sandbox, &["config", "explain", "smtp.verify_tls"]);
+    assert!(
+        explain
+            .stdout
+            .contains("  variables  SMTP_INSECURE (inverted"),
+        "{}",
+        explain.stdout
     );
 }

@@ -10,6 +10,7 @@ mod config_check;
 mod config_misc;
 mod config_write;
 mod config_write_safety;
+mod docs;
 #[path = "../crates/confd-fleet/tests/support/mod.rs"]
 mod etcd;
 mod example_brick;
@@ -20,8 +21,10 @@ mod hostile_input;
 mod init;
 mod long_input;
 mod matrix;
+mod reload;
 mod secrets;
 mod snapshot;
 mod support;
 mod vfs;
+mod vfs_access;
 mod watch;

@@ -15,6 +15,17 @@ fn nexus(state: &Path, args: &[&str]) -> Output {
         .expect("run nexus")
 }
 
+/// Gives anonymous local callers (`nexus vfs` without `--as` or `--remote`) `right` in the
+/// state dir's VFS policy, for tests of what the VFS does once access is granted.
+fn grant_anonymous_local(state: &Path, right: &str) {
+    std::fs::create_dir_all(state.join("etc/conf.d")).expect("mkdir");
+    std::fs::write(
+        state.join("etc/conf.d/vfs"),
+        format!("[policy]\nanonymous_local = \"{right}\"\n"),
+    )
+    .expect("write policy");
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -164,6 +175,16 @@ fn vfs_write_from_stdin_is_refused_under_etc_too() {
 #[test]
 fn vfs_tmp_is_writable() {
     let s = state();
+    // By default an anonymous local caller may only read (DESIGN.md §11).
+    let o = nexus(s.path(), &["write", "/tmp/note", "hello"]);
+    assert_eq!(
+        (o.status.code(), stderr(&o).as_str()),
+        (
+            Some(1),
+            "error: cannot write `/tmp/note`: permission denied (os error 13)\n"
+        )
+    );
+    grant_anonymous_local(s.path(), "write");
     let o = nexus(s.path(), &["write", "/tmp/note", "hello"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let o = nexus(s.path(), &["mkdir", "/tmp/d"]);
@@ -293,6 +314,7 @@ fn contents_below(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>, u32)> {
 #[test]
 fn vfs_write_from_endless_stdin_is_refused_before_reading_it() {
     let s = state();
+    grant_anonymous_local(s.path(), "write");
     let cases: &[(&[&str], &str)] = &[
         (
             &["write", "/etc/conf.d/mounts", "--from-stdin"],
@@ -355,6 +377,7 @@ fn vfs_write_from_endless_stdin_is_refused_before_reading_it() {
 fn vfs_write_without_content_reads_a_pipe_but_not_a_terminal() {
     use std::io::Write as _;
     let s = state();
+    grant_anonymous_local(s.path(), "write");
     let write = |path: &str, stdin: Stdio| {
         Command::new(env!("CARGO_BIN_EXE_nexus"))
             .arg("--state-dir")
@@ -598,7 +621,17 @@ fn vfs_skips_an_unreadable_directory_and_refuses_it_when_addressed() {
         );
         assert!(!stdout(&o).contains("hunter2"));
     }
-    // Root reads it all, and no note.
+    // Root's process reads it all, and no note; through the VFS a file others could not
+    // reach is secret (DESIGN.md §11), so only a caller with `admin` gets it.
+    let o = nexus(s.path(), &["cat", "/etc/private/token"]);
+    assert_eq!(
+        (o.status.code(), stderr(&o).as_str()),
+        (
+            Some(1),
+            "error: cannot read `/etc/private/token`: permission denied (os error 13)\n"
+        )
+    );
+    grant_anonymous_local(s.path(), "admin");
     let o = nexus(s.path(), &["cat", "/etc/private/token"]);
     assert_eq!(
         (o.status.code(), stdout(&o).as_str(), stderr(&o).as_str()),
@@ -718,6 +751,7 @@ fn vfs_a_file_over_the_limit_is_refused_not_loaded() {
 #[test]
 fn vfs_stat_shows_no_etag_of_a_file_the_user_cannot_read() {
     let s = state_readable_by_all();
+    grant_anonymous_local(s.path(), "admin");
     let secret = s.path().join("etc/conf.d/database");
     std::fs::write(&secret, "url = \"postgres://u:pw@h/db\"\n").expect("write");
     chmod(&secret, 0o600);
@@ -762,6 +796,7 @@ fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
 fn vfs_store_never_holds_the_etag_of_a_file_its_owner_may_not_read() {
     use std::os::unix::fs::PermissionsExt;
     let s = state_readable_by_all();
+    grant_anonymous_local(s.path(), "admin");
     chown_to_nobody(s.path());
     let ls = nexus_as_nobody(s.path(), &["ls", "/etc"]);
     assert_eq!(ls.status.code(), Some(0), "{}", stderr(&ls));
@@ -1168,7 +1203,18 @@ fn vfs_store_drops_an_etag_its_owner_can_no_longer_confirm() {
     let ls = nexus(s.path(), &["ls", "/etc"]);
     assert_eq!(ls.status.code(), Some(0), "{}", stderr(&ls));
     let (vfs, _) = vfs_etc::boot(s.path()).expect("boot");
+    // Below a directory others cannot search, the file is secret: an admin's to see.
+    let admin = vfs_etc::Policy::new(&vfs_etc::VfsPolicy {
+        policy: vfs_etc::AnonymousRights {
+            anonymous_local: vfs_etc::Right::Admin,
+            anonymous_remote: vfs_etc::Right::None,
+        },
+        ..vfs_etc::VfsPolicy::default()
+    })
+    .expect("policy");
+    vfs.set_policy(admin);
     let meta = vfs
+        .as_caller(&vfs_etc::Caller::AnonymousLocal)
         .stat(&"/etc/hidden/open".parse().expect("path"))
         .expect("stat");
     assert_eq!(

@@ -603,5 +603,51 @@ fn the_hash_of_a_brick_holding_secrets_is_shown_only_with_show_secrets() {
     let event: serde_json::Value = serde_json::from_str(&shown.next_line()).unwrap();
     assert_eq!(event["hash"].as_str().map(str::len), Some(64), "{event}");
     let line = text.next_line();
-    assert!(line.starts_with("reloaded llm <redacted>:"), "{line}");
+    assert!(
+        line.starts_with("reloaded llm <redacted> (restart):"),
+        "{line}"
+    );
+}
+
+#[test]
+fn json_lines_say_whether_the_change_needs_a_restart() {
+    let sandbox = Sandbox::new();
+    sandbox.init();
+    let watching = Watching::start(&sandbox, &["cache", "--format", "json"]);
+    let text = Watching::start(&sandbox, &["cache"]);
+
+    // `permission_ttl` is declared `reload`: the brick applies it live.
+    sandbox.write("cache.d/50-ttl.toml", "permission_ttl = 30\n");
+    let line = watching.next_line();
+    let event: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+    assert_eq!(event["event"], "reloaded", "{line}");
+    assert_eq!(event["restart"], false, "{line}");
+    assert_eq!(event["changes"][0]["key"], "permission_ttl", "{line}");
+    assert_eq!(event["changes"][0]["reload"], true, "{line}");
+    let line = text.next_line();
+    assert!(
+        line.contains(" (live): permission_ttl: 300 -> 30"),
+        "{line}"
+    );
+
+    // `backend` is not: a restart.
+    sandbox.write("cache.d/60-backend.toml", "backend = \"null\"\n");
+    let line = watching.next_line();
+    let event: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+    assert_eq!(event["restart"], true, "{line}");
+    assert_eq!(event["changes"][0]["key"], "backend", "{line}");
+    assert_eq!(event["changes"][0]["reload"], false, "{line}");
+    let line = text.next_line();
+    assert!(line.contains(" (restart): backend: "), "{line}");
+
+    // Broken, then fixed back to the same values: nothing to restart.
+    sandbox.write("cache.d/60-backend.toml", "backend = = 1\n");
+    let line = watching.next_line();
+    assert!(line.contains("\"event\":\"invalid\""), "{line}");
+    sandbox.write("cache.d/60-backend.toml", "backend = \"null\"\n");
+    let line = watching.next_line();
+    let event: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+    assert_eq!(event["event"], "reloaded", "{line}");
+    assert_eq!(event["changes"], serde_json::json!([]), "{line}");
+    assert_eq!(event["restart"], false, "{line}");
 }

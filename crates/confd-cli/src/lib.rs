@@ -117,7 +117,6 @@ enum Command {
     #[command(after_help = "Examples:\n  nexus config init\n  nexus config show mounts --origin")]
     Config(config::ConfigCommand),
     /// Look at the VFS with $STATE/etc mounted read-only at /etc (and /tmp in memory)
-    #[command(subcommand)]
     #[command(
         after_help = "Examples:\n  nexus vfs ls /etc/conf.d\n  nexus vfs cat /etc/conf.d/mounts"
     )]

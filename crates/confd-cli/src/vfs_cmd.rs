@@ -6,11 +6,30 @@ use std::io::{self, IsTerminal, Read, Write};
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use vfs_etc::{Kind, MAX_FILE_SIZE, Metadata, Vfs, VfsPath, WriteMode};
+use vfs_etc::{Caller, Kind, MAX_FILE_SIZE, Metadata, Session, VfsPath, WriteMode};
 
-/// File operations on the VFS that mounts $STATE/etc read-only at /etc.
+/// File operations on the VFS that mounts $STATE/etc read-only at /etc, as one caller.
+#[derive(clap::Args, Debug)]
+pub struct VfsCommand {
+    /// Run as this principal, whose groups and rights come from `conf.d/vfs` (default: an
+    /// anonymous local caller)
+    #[arg(
+        long = "as",
+        value_name = "NAME",
+        global = true,
+        conflicts_with = "remote"
+    )]
+    as_principal: Option<String>,
+    /// Run as an anonymous remote caller (`[policy] anonymous_remote` in `conf.d/vfs`)
+    #[arg(long, global = true)]
+    remote: bool,
+    #[command(subcommand)]
+    op: VfsOp,
+}
+
+/// One file operation.
 #[derive(clap::Subcommand, Debug)]
-pub enum VfsCommand {
+pub enum VfsOp {
     /// List a directory (directories end in `/`)
     #[command(after_help = "Example:\n  nexus vfs ls /etc/conf.d")]
     Ls {
@@ -76,9 +95,15 @@ pub enum VfsCommand {
 /// Boots the VFS from `state_dir` and runs `cmd`; a failure (a read-only
 /// refusal included) is one line, reported like every other command's.
 pub(crate) fn run(state_dir: &Path, cmd: VfsCommand, json: bool) -> Result<(), crate::Failure> {
+    let caller = match (cmd.as_principal, cmd.remote) {
+        (Some(name), _) => principal(name)?,
+        (None, true) => Caller::AnonymousRemote,
+        (None, false) => Caller::AnonymousLocal,
+    };
+    let cmd = cmd.op;
     // `etcdctl put KEY` reads a pipe; from a terminal, a missing CONTENT is far more likely a
     // mistake than a wish to type the file in.
-    if let VfsCommand::Write {
+    if let VfsOp::Write {
         content: None,
         from_stdin: false,
         ..
@@ -89,7 +114,7 @@ pub(crate) fn run(state_dir: &Path, cmd: VfsCommand, json: bool) -> Result<(), c
             "`nexus vfs write` needs CONTENT, or content piped on standard input (or --from-stdin to type it)".to_owned(),
         ));
     }
-    boot_and_run(state_dir, cmd, json).map_err(|e| {
+    boot_and_run(state_dir, &caller, cmd, json).map_err(|e| {
         let mut line = one_line(e.as_ref());
         if let Some(vfs_etc::MountEtcError::OpenRoot { error, .. }) = e.downcast_ref()
             && error.kind() == io::ErrorKind::NotFound
@@ -100,11 +125,27 @@ pub(crate) fn run(state_dir: &Path, cmd: VfsCommand, json: bool) -> Result<(), c
     })
 }
 
-fn boot_and_run(state_dir: &Path, cmd: VfsCommand, json: bool) -> Result<(), Box<dyn Error>> {
+/// The principal `--as NAME` names; a name that could not be one is a usage error.
+fn principal(name: String) -> Result<Caller, crate::Failure> {
+    if name.is_empty() || name.chars().any(char::is_control) {
+        return Err(crate::Failure::Usage(format!(
+            "invalid name `{}` for `--as`: a principal's name is not empty and holds no control character",
+            name.escape_debug()
+        )));
+    }
+    Ok(Caller::principal(name))
+}
+
+fn boot_and_run(
+    state_dir: &Path,
+    caller: &Caller,
+    cmd: VfsOp,
+    json: bool,
+) -> Result<(), Box<dyn Error>> {
     let (vfs, report) = vfs_etc::boot(state_dir)?;
     warn_about_left_out(&report);
     let mut out = io::stdout().lock();
-    let result = match execute(&vfs, cmd, json, &mut out) {
+    let result = match execute(&vfs.as_caller(caller), cmd, json, &mut out) {
         // `nexus vfs cat … | head` closes the pipe early; that is not a failure.
         Err(e)
             if e.downcast_ref::<io::Error>()
@@ -158,13 +199,13 @@ fn warn_about_left_out(report: &vfs_etc::ReconcileReport) {
 /// Runs `cmd`; with `json`, `ls` and `stat` print the documents of docs/JSON.md (`cat`
 /// prints the bytes either way, and the mutations print nothing on success).
 fn execute(
-    vfs: &Vfs,
-    cmd: VfsCommand,
+    vfs: &Session<'_>,
+    cmd: VfsOp,
     json: bool,
     out: &mut impl Write,
 ) -> Result<(), Box<dyn Error>> {
     match cmd {
-        VfsCommand::Ls { path } => {
+        VfsOp::Ls { path } => {
             let entries = vfs.read_dir(&path)?;
             if json {
                 let entries: Vec<_> = entries
@@ -184,12 +225,12 @@ fn execute(
                 }
             }
         }
-        VfsCommand::Cat { path } => out.write_all(&vfs.read(&path)?.data)?,
-        VfsCommand::Stat { path } if json => {
+        VfsOp::Cat { path } => out.write_all(&vfs.read(&path)?.data)?,
+        VfsOp::Stat { path } if json => {
             writeln!(out, "{:#}", stat_json(&path, &vfs.stat(&path)?))?;
         }
-        VfsCommand::Stat { path } => write_stat(out, &path, &vfs.stat(&path)?)?,
-        VfsCommand::Write {
+        VfsOp::Stat { path } => write_stat(out, &path, &vfs.stat(&path)?)?,
+        VfsOp::Write {
             path,
             content,
             from_stdin: _,
@@ -205,7 +246,7 @@ fn execute(
             };
             vfs.write(&path, &data, WriteMode::Replace)?;
         }
-        VfsCommand::Rm { path } => {
+        VfsOp::Rm { path } => {
             // `rm` of a directory removes it if empty, as `rm -d` does; the VFS's own
             // refusal order (EROFS before anything else under /etc) still applies.
             let is_dir = vfs.stat(&path).is_ok_and(|m| m.kind == Kind::Dir);
@@ -215,10 +256,10 @@ fn execute(
                 vfs.unlink(&path)?
             }
         }
-        VfsCommand::Mkdir { path } => {
+        VfsOp::Mkdir { path } => {
             vfs.mkdir(&path)?;
         }
-        VfsCommand::Mv { from, to } => vfs.rename(&from, &to)?,
+        VfsOp::Mv { from, to } => vfs.rename(&from, &to)?,
     }
     out.flush()?;
     Ok(())
@@ -254,6 +295,11 @@ fn write_stat(out: &mut impl Write, path: &VfsPath, meta: &Metadata) -> io::Resu
     writeln!(out, "size: {}", meta.size)?;
     writeln!(out, "mtime: {}", rfc3339(meta.mtime))?;
     writeln!(out, "version: {}", meta.version)?;
+    writeln!(out, "mode: {}", mode_text(meta.mode))?;
+    if let Some(owner) = meta.owner {
+        writeln!(out, "owner: {}", owner.uid)?;
+        writeln!(out, "group: {}", owner.gid)?;
+    }
     if let Some(etag) = meta.etag {
         writeln!(out, "etag: blake3:{etag}")?;
     }
@@ -278,8 +324,28 @@ fn stat_json(path: &VfsPath, meta: &Metadata) -> serde_json::Value {
         "size": meta.size,
         "mtime": rfc3339(meta.mtime),
         "version": meta.version,
+        "mode": format!("{:04o}", meta.mode & 0o7777),
+        "owner": meta.owner.map(|o| o.uid),
+        "group": meta.owner.map(|o| o.gid),
         "etag": meta.etag.map(|e| format!("blake3:{e}")),
     })
+}
+
+/// The permission bits as `stat -c '%a (%A)'` shows them: `0600 (-rw-------)`.
+fn mode_text(mode: u32) -> String {
+    let kind = if mode & 0o170_000 == 0o040_000 {
+        'd'
+    } else {
+        '-'
+    };
+    let mut text = String::from(kind);
+    for shift in [6, 3, 0] {
+        let bits = (mode >> shift) & 0o7;
+        text.push(if bits & 4 != 0 { 'r' } else { '-' });
+        text.push(if bits & 2 != 0 { 'w' } else { '-' });
+        text.push(if bits & 1 != 0 { 'x' } else { '-' });
+    }
+    format!("{:04o} ({text})", mode & 0o7777)
 }
 
 /// `t` as RFC 3339 UTC with nanoseconds, without a date crate for one line of output.
@@ -329,6 +395,12 @@ fn one_line(e: &(dyn Error + 'static)) -> String {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn formats_modes_as_stat_does() {
+        assert_eq!(mode_text(0o100_600), "0600 (-rw-------)");
+        assert_eq!(mode_text(0o040_755), "0755 (drwxr-xr-x)");
+    }
 
     #[test]
     fn formats_times_as_rfc3339() {

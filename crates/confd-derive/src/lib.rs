@@ -100,6 +100,21 @@ fn expand(input: &DeriveInput, derived: Derived) -> syn::Result<Tokens> {
         .iter()
         .map(field_spec)
         .collect::<syn::Result<Vec<_>>>()?;
+    // One variable sets one key: a second key reading it would change with
+    // the first, unseen.
+    let mut seen: Vec<(String, &str)> = Vec::new();
+    for field in &fields {
+        for var in field.env.iter().chain(&field.env_inverted) {
+            let name = var.value();
+            if let Some((_, other)) = seen.iter().find(|(v, _)| *v == name) {
+                return Err(syn::Error::new(
+                    var.span(),
+                    format!("`{name}` already sets `{other}`: a variable sets one key"),
+                ));
+            }
+            seen.push((name, &field.key));
+        }
+    }
 
     let ty = &input.ident;
     let label = match &spec.name {
@@ -241,7 +256,8 @@ fn declare_body(fields: &[FieldSpec]) -> Tokens {
                     doc: #doc,
                     env: &[],
                     env_inverted: false,
-                    secret: false,
+                    // A secret table: everything in it is secret.
+                    secret: #secret,
                     reload: false,
                     table: true,
                 });
@@ -324,6 +340,9 @@ fn field_spec(field: &syn::Field) -> syn::Result<FieldSpec> {
     for attr in field.attrs.iter().filter(|a| a.path().is_ident("brick")) {
         attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("default") {
+                if spec.default.is_some() {
+                    return Err(meta.error("`default` is given twice"));
+                }
                 spec.default = Some(meta.value()?.parse()?);
             } else if meta.path.is_ident("profile") {
                 meta.parse_nested_meta(|profile| {
@@ -335,6 +354,9 @@ fn field_spec(field: &syn::Field) -> syn::Result<FieldSpec> {
                             "unknown profile: expected one of minimal, embedded, lite, full, cloud",
                         ));
                     };
+                    if spec.profiles.iter().any(|(v, _)| v == variant) {
+                        return Err(profile.error("this profile's default is given twice"));
+                    }
                     spec.profiles.push((variant, profile.value()?.parse()?));
                     Ok(())
                 })?;
@@ -406,11 +428,36 @@ fn serde_rename(attrs: &[Attribute]) -> syn::Result<Option<String>> {
     let mut rename = None;
     for attr in attrs.iter().filter(|a| a.path().is_ident("serde")) {
         attr.parse_nested_meta(|meta| {
-            if meta.path.is_ident("rename") {
+            if meta.path.is_ident("rename") && meta.input.peek(syn::token::Paren) {
+                // `rename(serialize = "…", deserialize = "…")`: one name for both.
+                let mut names = Vec::new();
+                meta.parse_nested_meta(|side| {
+                    names.push(side.value()?.parse::<LitStr>()?.value());
+                    Ok(())
+                })?;
+                names.dedup();
+                match names.as_slice() {
+                    [name] => rename = Some(name.clone()),
+                    _ => {
+                        return Err(meta.error(
+                            "a key is read and written under one name: give `serialize` and `deserialize` the same one",
+                        ));
+                    }
+                }
+            } else if meta.path.is_ident("rename") {
                 rename = Some(meta.value()?.parse::<LitStr>()?.value());
-            } else if meta.path.is_ident("flatten") || meta.path.is_ident("skip") {
+            } else if meta.path.is_ident("alias") {
                 return Err(meta.error(
-                    "confd declares every field as a key: `flatten` and `skip` are not supported here",
+                    "a key has one name in the file: an alias would be a second key serde refuses \
+                     once both are set (keep the old name working with `env`, or rename the key)",
+                ));
+            } else if meta.path.is_ident("flatten")
+                || meta.path.is_ident("skip")
+                || meta.path.is_ident("skip_serializing")
+                || meta.path.is_ident("skip_deserializing")
+            {
+                return Err(meta.error(
+                    "confd declares every field as a key: `flatten` and `skip…` are not supported here",
                 ));
             } else {
                 skip_value(&meta)?;
@@ -441,6 +488,14 @@ fn reject_serde_container_attributes(attrs: &[Attribute]) -> syn::Result<()> {
                 return Err(meta.error(
                     "confd declares each key by its field name: use `#[serde(rename = \"…\")]` on the field instead",
                 ));
+            }
+            for other in ["from", "try_from", "into", "transparent", "untagged", "content"] {
+                if meta.path.is_ident(other) {
+                    return Err(meta.error(format!(
+                        "`#[serde({other})]` would make the file's keys differ from the declared ones: \
+                         declare the keys the file holds"
+                    )));
+                }
             }
             skip_value(&meta)
         })?;

@@ -110,6 +110,10 @@ pub(crate) struct Resolved {
     /// displaced from it (the rest is in `table`, where `origins` name it).
     pub(crate) layers: Vec<Kept>,
     pub(crate) secret_keys: &'static [&'static str],
+    /// The schema's keys without a default, known all the same.
+    pub(crate) optional_keys: &'static [&'static str],
+    /// The keys the schema declares `reload` (applied live by the brick).
+    pub(crate) reload_keys: Vec<KeyPath>,
     /// The schema's defaults, which name every key the brick knows.
     pub(crate) known: Option<Arc<Layer>>,
     pub(crate) warnings: Vec<Warning>,
@@ -219,19 +223,27 @@ impl BrickConfig {
         }
         let value = Value::Table(self.inner.table.clone());
         serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
+            // Origins stop at arrays (an array is one value, replaced whole), so a problem
+            // inside one (`[[ace]]`'s `right`) is placed at the array, and named in full.
             let segments: Vec<String> = e
                 .path()
                 .iter()
-                .filter_map(|s| match s {
+                .map_while(|s| match s {
                     serde_path_to_error::Segment::Map { key } => Some(key.clone()),
                     _ => None,
                 })
                 .collect();
+            let in_array = e.path().iter().count() > segments.len();
             let path = KeyPath::from_segments(segments);
             let message = self.describe_de_error(&path, e.inner().message());
+            let key = if in_array {
+                e.path().to_string()
+            } else {
+                path.to_string()
+            };
             match self.origin_of(&path) {
                 Some(origin) if !path.is_empty() => Error::InvalidValue {
-                    key: format!("{}.{path}", self.inner.name),
+                    key: format!("{}.{key}", self.inner.name),
                     origin: origin.clone(),
                     message,
                 },
@@ -249,6 +261,35 @@ impl BrickConfig {
     #[must_use]
     pub fn effective_hash(&self) -> crate::EffectiveHash {
         crate::EffectiveHash::of(&self.inner.table)
+    }
+
+    /// The hash of the values a change of which needs a restart: every
+    /// value but those of the keys the brick declares `reload` (see
+    /// [`ConfigHashes`](crate::ConfigHashes)). Equal to
+    /// [`BrickConfig::effective_hash`] for a brick without `reload` keys.
+    /// Computed on each call.
+    #[must_use]
+    pub fn restart_hash(&self) -> crate::EffectiveHash {
+        crate::EffectiveHash::of_without(&self.inner.table, &self.inner.reload_keys)
+    }
+
+    /// Both hashes, for [`plan`](crate::plan) to tell a reload from a restart.
+    #[must_use]
+    pub fn hashes(&self) -> crate::ConfigHashes {
+        crate::ConfigHashes {
+            effective: self.effective_hash(),
+            restart: self.restart_hash(),
+        }
+    }
+
+    /// Whether the brick applies a change of `key` live: `key` is one it
+    /// declares `reload`, or under one. Any other key needs a restart.
+    #[must_use]
+    pub fn is_reload(&self, key: &KeyPath) -> bool {
+        self.inner
+            .reload_keys
+            .iter()
+            .any(|reload| key.segments().starts_with(reload.segments()))
     }
 
     /// Whether `other` is the very same load (a clone, or a cache hit), not
@@ -275,11 +316,12 @@ impl BrickConfig {
             return false;
         }
         crate::secret::at_or_under(declared, key)
-            || self
+            || (self
                 .inner
                 .known
                 .as_ref()
                 .is_some_and(|known| value_at(known.table(), key).is_none())
+                && !crate::secret::at_or_under(self.inner.optional_keys, key))
     }
 
     /// The merged table with every non-empty secret (as
@@ -291,6 +333,25 @@ impl BrickConfig {
             self.redact_in(&mut table, &mut Vec::new());
         }
         table
+    }
+
+    /// `value`, found at `key`, as it may be shown: redacted when the key is
+    /// secret, and, when it is a table, with every secret inside it
+    /// redacted (`get BRICK.table` must not print what `show` hides).
+    #[must_use]
+    pub fn redacted_value(&self, key: &KeyPath, value: &Value) -> Value {
+        if self.is_secret(key) {
+            return redact(value);
+        }
+        match value {
+            Value::Table(table) => {
+                let mut table = table.clone();
+                let mut prefix: Vec<String> = key.segments().to_vec();
+                self.redact_in(&mut table, &mut prefix);
+                Value::Table(table)
+            }
+            other => other.clone(),
+        }
     }
 
     fn redact_in(&self, table: &mut Table, prefix: &mut Vec<String>) {

@@ -32,11 +32,31 @@
 //! cannot collide. A test pins the hash of a sample table, so any change to
 //! this encoding fails it; such a change must bump the `v1` prefix, because
 //! supervisors persist hashes across upgrades.
+//!
+//! # Restart or reload
+//!
+//! A brick may apply some keys live (those it declares `reload`, DESIGN.md
+//! §9). Its [`ConfigHashes`] hold two hashes of one configuration:
+//!
+//! - `effective`, the hash above, over **every** value: it changes whenever
+//!   the configuration does, and is the same value it always was (the split
+//!   added a second hash, it did not change this one);
+//! - `restart`, the same encoding and prefix over the merged table with every
+//!   `reload` key (and anything under it) taken out: it changes when a value
+//!   the brick reads only at start changes. Keys the schema does not declare
+//!   `reload` count here, unknown keys and unregistered bricks' keys included,
+//!   so a brick without `reload` keys has `restart == effective`.
+//!
+//! Two configurations with equal `restart` but different `effective` hashes
+//! differ only in `reload` keys: [`plan`](crate::plan) says
+//! [`Reload`](crate::Action::Reload).
 
 use std::fmt;
 use std::str::FromStr;
 
 use toml::{Table, Value};
+
+use crate::KeyPath;
 
 /// The effective-config hash of a brick: BLAKE3 over a canonical encoding of
 /// its merged values (see the [module docs](self) for the encoding).
@@ -44,6 +64,28 @@ use toml::{Table, Value};
 /// Displays and parses as 64 lower-case hex digits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct EffectiveHash([u8; 32]);
+
+/// The two hashes of one configuration that tell a restart from a reload
+/// (see the [module docs](self#restart-or-reload)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ConfigHashes {
+    /// The hash of every value: [`BrickConfig::effective_hash`](crate::BrickConfig::effective_hash).
+    pub effective: EffectiveHash,
+    /// The hash of the values without the brick's `reload` keys:
+    /// [`BrickConfig::restart_hash`](crate::BrickConfig::restart_hash).
+    pub restart: EffectiveHash,
+}
+
+impl From<EffectiveHash> for ConfigHashes {
+    /// The hashes of a configuration known only by its effective hash (one
+    /// recorded before the split, say): every change of it is a restart.
+    fn from(effective: EffectiveHash) -> Self {
+        ConfigHashes {
+            effective,
+            restart: effective,
+        }
+    }
+}
 
 /// Why a string is not an [`EffectiveHash`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -63,6 +105,24 @@ impl EffectiveHash {
         hasher.update(DOMAIN);
         encode_table(table, &mut hasher);
         EffectiveHash(*hasher.finalize().as_bytes())
+    }
+
+    /// The hash of `table` without the values at `skipped` (and anything
+    /// under them): the restart hash, when `skipped` are a brick's `reload`
+    /// keys. With nothing skipped it is [`EffectiveHash::of`].
+    #[must_use]
+    pub fn of_without(table: &Table, skipped: &[KeyPath]) -> Self {
+        if !skipped
+            .iter()
+            .any(|key| crate::value_at(table, key).is_some())
+        {
+            return Self::of(table);
+        }
+        let mut kept = table.clone();
+        for key in skipped {
+            remove_at(&mut kept, key.segments());
+        }
+        Self::of(&kept)
     }
 
     /// A hash from its 32 bytes, as [`EffectiveHash::as_bytes`] gave them.
@@ -119,6 +179,22 @@ impl FromStr for EffectiveHash {
             *byte = u8::from_str_radix(pair, 16).map_err(|_| invalid())?;
         }
         Ok(EffectiveHash(bytes))
+    }
+}
+
+/// Takes the value at `path` out of `table`; a missing key, or a value on
+/// the way that is not a table, leaves it as it is.
+fn remove_at(table: &mut Table, path: &[String]) {
+    match path {
+        [] => {}
+        [last] => {
+            table.remove(last);
+        }
+        [first, rest @ ..] => {
+            if let Some(Value::Table(inner)) = table.get_mut(first) {
+                remove_at(inner, rest);
+            }
+        }
     }
 }
 
@@ -344,6 +420,84 @@ mod tests {
             &Value::Float(-f64::NAN)
         ));
         assert!(!same_value(&Value::Float(1.0), &Value::Integer(1)));
+    }
+
+    fn keys(paths: &[&str]) -> Vec<KeyPath> {
+        paths.iter().map(|p| p.parse().expect("key path")).collect()
+    }
+
+    #[test]
+    fn the_restart_hash_leaves_out_reload_keys_and_nothing_else() {
+        let table = |text: &str| -> Table { toml::from_str(text).expect("valid TOML") };
+        let live = keys(&["ttl", "tls.timeout"]);
+        let base = table("host = \"a\"\nttl = 5\n[tls]\nverify = true\ntimeout = 3\n");
+        let restart = EffectiveHash::of_without(&base, &live);
+        // The effective hash is untouched by the split.
+        assert_eq!(
+            EffectiveHash::of(&base),
+            hash("host = \"a\"\nttl = 5\n[tls]\nverify = true\ntimeout = 3\n")
+        );
+        assert_ne!(restart, EffectiveHash::of(&base));
+        // It is the effective hash of the table without those keys.
+        assert_eq!(restart, hash("host = \"a\"\n[tls]\nverify = true\n"));
+        // Reload keys changed, added or removed: the same restart hash.
+        for same in [
+            "host = \"a\"\nttl = 50\n[tls]\nverify = true\ntimeout = 30\n",
+            "host = \"a\"\n[tls]\nverify = true\n",
+            "host = \"a\"\nttl = \"x\"\n[tls]\nverify = true\ntimeout = [1]\n",
+        ] {
+            assert_eq!(
+                EffectiveHash::of_without(&table(same), &live),
+                restart,
+                "{same}"
+            );
+        }
+        // Any other key changed, added or removed: a different one.
+        for other in [
+            "host = \"b\"\nttl = 5\n[tls]\nverify = true\ntimeout = 3\n",
+            "host = \"a\"\nttl = 5\n[tls]\nverify = false\ntimeout = 3\n",
+            "host = \"a\"\nttl = 5\nport = 1\n[tls]\nverify = true\ntimeout = 3\n",
+            "host = \"a\"\nttl = 5\n",
+        ] {
+            assert_ne!(
+                EffectiveHash::of_without(&table(other), &live),
+                restart,
+                "{other}"
+            );
+        }
+        // Nothing to leave out: the effective hash itself.
+        assert_eq!(
+            EffectiveHash::of_without(&base, &[]),
+            EffectiveHash::of(&base)
+        );
+        assert_eq!(
+            EffectiveHash::of_without(&base, &keys(&["absent", "host.deeper"])),
+            EffectiveHash::of(&base)
+        );
+    }
+
+    #[test]
+    fn a_reload_table_leaves_out_everything_under_it() {
+        let live = keys(&["tls"]);
+        assert_eq!(
+            EffectiveHash::of_without(
+                &toml::from_str("a = 1\n[tls]\nb = 2\n[tls.c]\nd = 3\n").expect("TOML"),
+                &live
+            ),
+            hash("a = 1\n")
+        );
+    }
+
+    #[test]
+    fn hashes_of_a_plain_hash_are_both_that_hash() {
+        let h = hash("a = 1\n");
+        assert_eq!(
+            ConfigHashes::from(h),
+            ConfigHashes {
+                effective: h,
+                restart: h
+            }
+        );
     }
 
     #[test]

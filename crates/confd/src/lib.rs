@@ -84,7 +84,7 @@ pub use confd_derive::{Brick, Section};
 pub use config::{BrickConfig, Warning};
 pub use error::Error;
 pub use file::{MAX_FILE_SIZE, is_drop_in_name, read_config_file};
-pub use hash::{EffectiveHash, InvalidHash};
+pub use hash::{ConfigHashes, EffectiveHash, InvalidHash};
 pub use key_path::{InvalidKeyPath, KeyPath, MAX_KEY_PATH_LEN, MAX_KEY_PATH_SEGMENTS};
 pub use layer::{Layer, MAX_DEPTH, OriginNode, OriginTable, Snippets, value_at};
 pub use loader::{Loader, Override, suggest};

@@ -159,46 +159,70 @@ pub fn default_file(schema: &dyn Schema) -> String {
         .iter()
         .map(|p| (*p, schema.defaults(*p)))
         .collect();
-    let keys = schema.keys();
-    // Values first, then each declared table under its header, as TOML
-    // requires.
-    let tables: Vec<&KeyDecl> = keys.iter().filter(|k| k.table).collect();
-    let in_table = |key: &KeyDecl, table: Option<&KeyDecl>| {
-        let parent = key.path.rsplit_once('.').map(|(parent, _)| parent);
-        match table {
-            None => !tables.iter().any(|t| parent == Some(t.path.as_str())),
-            Some(t) => parent == Some(t.path.as_str()),
+    // Every key on a line of its own, a nested one as a dotted key
+    // (`#tls.min_version = "1.2"`): uncommenting that one line sets it,
+    // where a commented `#[tls]` header would have to be uncommented too.
+    for key in schema.keys() {
+        let Ok(path) = key.path.parse::<KeyPath>() else {
+            continue;
+        };
+        out.push('\n');
+        if key.table {
+            comment(&mut out, &format!("Table `{}`: {}", key.path, key.doc));
+            continue;
         }
-    };
-    for table in std::iter::once(None).chain(tables.iter().copied().map(Some)) {
-        if let Some(table) = table {
-            out.push('\n');
-            comment(&mut out, table.doc);
-            let _ = writeln!(out, "#[{}]", table.path);
-        }
-        for key in keys.iter().filter(|k| !k.table && in_table(k, table)) {
-            let Ok(path) = key.path.parse::<KeyPath>() else {
-                continue;
-            };
-            out.push('\n');
-            comment(&mut out, &key_notes(key, &path, &per_profile));
-            let shown = match table {
-                Some(t) => key.path[t.path.len() + 1..].to_owned(),
-                None => key.path.clone(),
-            };
-            match crate::value_at(&defaults, &path) {
-                Some(value) => {
-                    let _ = writeln!(out, "#{shown} = {value}");
-                }
-                // An optional key: TOML has no null, so there is no value to
-                // show.
-                None => {
-                    let _ = writeln!(out, "# Unset by default.\n#{shown} =");
-                }
+        comment(&mut out, &key_notes(key, &path, &per_profile));
+        match crate::value_at(&defaults, &path) {
+            Some(value) => {
+                let _ = writeln!(out, "#{} = {}", key.path, inline(value));
             }
+            // An optional key: TOML has no null, so there is no value to show.
+            None => comment(
+                &mut out,
+                &format!("Unset by default: add `{} = …` to set it.", key.path),
+            ),
         }
     }
     out
+}
+
+/// `value` as TOML on one line: a comment line that holds a multi-line
+/// string would end in the middle of it, and the rest would be live TOML.
+fn inline(value: &toml::Value) -> String {
+    match value {
+        toml::Value::String(s) => {
+            let mut out = String::with_capacity(s.len() + 2);
+            out.push('"');
+            for c in s.chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    '\t' => out.push_str("\\t"),
+                    '\r' => out.push_str("\\r"),
+                    c if c.is_control() => {
+                        let _ = write!(out, "\\u{:04X}", u32::from(c));
+                    }
+                    c => out.push(c),
+                }
+            }
+            out.push('"');
+            out
+        }
+        toml::Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(inline).collect();
+            format!("[{}]", items.join(", "))
+        }
+        toml::Value::Table(table) if table.is_empty() => "{}".to_owned(),
+        toml::Value::Table(table) => {
+            let entries: Vec<String> = table
+                .iter()
+                .map(|(k, v)| format!("{} = {}", KeyPath::from_segments([k.as_str()]), inline(v)))
+                .collect();
+            format!("{{ {} }}", entries.join(", "))
+        }
+        other => other.to_string(),
+    }
 }
 
 /// A key's documentation and what its declaration adds to it.
@@ -215,7 +239,10 @@ fn key_notes(key: &KeyDecl, path: &KeyPath, per_profile: &[(Profile, toml::Table
     }
     let values: Vec<String> = per_profile
         .iter()
-        .filter_map(|(p, t)| Some(format!("{p} {}", crate::value_at(t, path)?)))
+        .map(|(p, t)| match crate::value_at(t, path) {
+            Some(value) => format!("{p} {}", inline(value)),
+            None => format!("{p} unset"),
+        })
         .collect();
     let full = per_profile
         .iter()

@@ -99,6 +99,40 @@ fn user_bricks_get_defaults_env_aliases_and_rules() -> Result<(), confd::Error> 
     Ok(())
 }
 
+/// Regression: a bad value inside an array of tables (`[[route]]`'s `port`) was an error
+/// with no position at all ("cannot read the `routes` configuration: …"): origins stop at
+/// the array, so the error now points at it and names the element and key in full.
+#[test]
+fn a_bad_value_inside_an_array_of_tables_points_at_the_array() {
+    #[derive(Debug, Serialize, Deserialize)]
+    struct Route {
+        port: u16,
+    }
+    #[derive(Debug, Serialize, Deserialize)]
+    struct Routes {
+        route: Vec<Route>,
+    }
+    impl Brick for Routes {
+        const NAME: &'static str = "routes";
+        fn defaults(_: Profile) -> Self {
+            Routes { route: Vec::new() }
+        }
+    }
+    let state = State::new();
+    let path = state.write(
+        "routes",
+        "# two routes\n[[route]]\nport = 80\n\n[[route]]\nport = \"http\"\n",
+    );
+    let err = state.loader().load_typed::<Routes>().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "invalid value for `routes.route[1].port` at `{}:2:1`: invalid type: string \"http\", expected u16",
+            path.display()
+        )
+    );
+}
+
 /// What the derive accepts beyond the shipped bricks: renamed keys, defaults
 /// that serde converts (an enum from a string, a list, no value for an
 /// `Option`), nested tables with their own marks, per-profile values.
@@ -193,16 +227,102 @@ fn the_derive_declares_keys_converts_defaults_and_nests_tables() -> Result<(), c
     );
     assert_eq!(schema.doc(), "A relay with everything.");
     let file = confd::default_file(schema);
-    assert!(file.contains("\n#[auth]\n"), "{file}");
+    // A nested key is a dotted key: uncommenting its one line sets it.
+    assert!(file.contains("\n#auth.user = \"relay\"\n"), "{file}");
     assert!(
         file.contains("#hosts = [\"a.example\", \"b.example\"]"),
         "{file}"
     );
     assert!(file.contains("minimal \"fast\""), "{file}");
-    assert!(file.contains("# Unset by default.\n#limit =\n"), "{file}");
+    assert!(
+        file.contains("# Unset by default: add `limit = …` to set it.\n"),
+        "{file}"
+    );
     // A key without a default is still a key of the brick: not unknown.
     state.write("derived-relay", "limit = 7\n");
     let strict: Relay = state.loader().strict(true).load_typed()?;
     assert_eq!(strict.limit, Some(7));
+    Ok(())
+}
+
+/// Declarations that once leaked or broke the default file.
+mod tricky {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Debug, Serialize, Deserialize, confd::Brick)]
+    #[brick(name = "tricky")]
+    pub struct Tricky {
+        /// A secret whose key needs quoting.
+        #[serde(rename = "api.key")]
+        #[brick(default = "", secret)]
+        pub api_key: String,
+        /// A banner over several lines.
+        #[brick(default = "line one\nline two = 3\n[evil]")]
+        pub banner: String,
+        /// Limits by name: one key, whose value is a table.
+        #[brick(default = BTreeMap::from([("k1".to_owned(), 1), ("k 2".to_owned(), 2)]))]
+        pub limits: BTreeMap<String, u32>,
+        /// Credentials: secret, all of them.
+        #[brick(secret)]
+        pub creds: Creds,
+    }
+
+    /// Login.
+    #[derive(Debug, Serialize, Deserialize, confd::Section)]
+    pub struct Creds {
+        /// Who.
+        #[brick(default = "")]
+        pub user: String,
+    }
+}
+
+#[test]
+fn tricky_declarations_keep_secrets_and_a_commented_default_file() -> Result<(), confd::Error> {
+    let state = State::new();
+    state.write(
+        "tricky",
+        "\"api.key\" = \"TOPSECRET1\"\n[creds]\nuser = \"TOPSECRET2\"\n",
+    );
+    let config = state.loader().load("tricky")?;
+    let shown = config.redacted_table().to_string();
+    assert!(!shown.contains("TOPSECRET"), "{shown}");
+    // A table asked for whole hides the secrets in it too.
+    let creds: confd::KeyPath = "creds".parse().unwrap();
+    let value = config.value(&creds).unwrap().clone();
+    assert!(
+        !config
+            .redacted_value(&creds, &value)
+            .to_string()
+            .contains("TOPSECRET2")
+    );
+
+    let schema = confd::bricks::lookup("tricky").expect("registered");
+    let file = confd::default_file(schema);
+    // Every line stays a comment (or blank): nothing a default holds
+    // becomes live TOML.
+    assert!(
+        file.lines().all(|l| l.is_empty() || l.starts_with('#')),
+        "{file}"
+    );
+    assert!(
+        file.contains("#banner = \"line one\\nline two = 3\\n[evil]\"\n"),
+        "{file}"
+    );
+    assert!(
+        file.contains("#limits = { \"k 2\" = 2, k1 = 1 }\n"),
+        "{file}"
+    );
+    assert!(file.contains("#\"api.key\" = \"\"\n"), "{file}");
+    // Uncommented, the settings are the defaults, with nothing twice.
+    let settings: String = file
+        .lines()
+        .filter_map(|l| l.strip_prefix('#'))
+        .filter(|l| !l.starts_with([' ', ':']) && l.contains(" = "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let parsed: toml::Table = settings.parse().expect("the uncommented settings are TOML");
+    assert_eq!(parsed, schema.defaults(confd::Profile::Full));
     Ok(())
 }

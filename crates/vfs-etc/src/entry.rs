@@ -76,6 +76,28 @@ pub struct Stat {
     /// The owner's uid: with the mode, it says who else may read the content, which decides
     /// whether its hash may be kept in a store someone else can read.
     pub uid: u32,
+    /// The owning group's gid.
+    pub gid: u32,
+}
+
+impl Stat {
+    /// The owner and group, as an entry records them.
+    #[must_use]
+    pub fn owner(&self) -> Owner {
+        Owner {
+            uid: self.uid,
+            gid: self.gid,
+        }
+    }
+}
+
+/// Who owns a host file: what `vfs stat` shows beside the mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Owner {
+    /// The owner's uid.
+    pub uid: u32,
+    /// The owning group's gid.
+    pub gid: u32,
 }
 
 /// A content hash: BLAKE3 of the file's bytes, so it changes if and only if the content does.
@@ -118,6 +140,10 @@ pub struct Entry {
     /// Starts at 1 and grows by one each time the entry changes: new stat fields, new content
     /// or new kind. Refreshing a directory's times or filling in a missing etag does not count.
     pub version: u64,
+    /// The owner and group, `None` in an entry stored by a version that did not record them
+    /// (the next scan fills them in without a version bump: a `chown` also changes ctime, so
+    /// an owner that differs while every stat field is the same only means an old entry).
+    pub owner: Option<Owner>,
     /// When `sig` and `etag` were observed (nanoseconds since the Unix epoch). A file whose
     /// mtime is within [`RACY_WINDOW_NS`] of this may have changed again in the same timestamp
     /// tick without changing `sig`, so its stat fields alone are not trusted (git's racy rule).
@@ -178,9 +204,16 @@ pub struct Metadata {
     pub mtime: SystemTime,
     /// The entry's version (0 for a directory that is not on any mount).
     pub version: u64,
-    /// The content hash; always `Some` for a file returned by [`crate::Vfs::stat`] or
-    /// [`crate::Vfs::read`], `None` for directories.
+    /// The content hash: `Some` for a file returned by [`crate::Session::read`], and by
+    /// [`crate::Session::stat`] to a caller who may read the file; `None` for directories, for a file the
+    /// caller may not read (a secret file to a non-admin) and a file over
+    /// [`crate::MAX_FILE_SIZE`].
     pub etag: Option<Etag>,
+    /// Permission bits and file type, as `st_mode` (a virtual directory: `0o040555`).
+    pub mode: u32,
+    /// The owner and group (`None` for an entry from an old store not yet rescanned; a
+    /// virtual directory is root's).
+    pub owner: Option<Owner>,
 }
 
 impl Metadata {
@@ -191,6 +224,8 @@ impl Metadata {
             mtime: system_time(entry.sig.mtime_ns),
             version: entry.version,
             etag: entry.etag,
+            mode: entry.sig.mode,
+            owner: entry.owner,
         }
     }
 
@@ -201,6 +236,8 @@ impl Metadata {
             mtime: UNIX_EPOCH,
             version: 0,
             etag: None,
+            mode: 0o040_555,
+            owner: Some(Owner::default()),
         }
     }
 }
@@ -219,6 +256,7 @@ mod tests {
             },
             etag: None,
             version: 1,
+            owner: None,
             observed_ns: 10_500_000_000,
         };
         assert!(e.is_racy());

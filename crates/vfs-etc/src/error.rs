@@ -5,6 +5,9 @@ use std::io;
 
 use rustix::io::Errno;
 
+use std::sync::Arc;
+
+use crate::access::PolicyError;
 use crate::metastore::MetastoreError;
 use crate::path::VfsPath;
 
@@ -33,13 +36,23 @@ macro_rules! path_op_error {
         #[derive(Debug, thiserror::Error)]
         pub enum $name {
             /// Refused or failed with an errno: decided by the VFS in Linux's order (`ENOENT`,
-            /// `EEXIST`, `EROFS`, …) or returned by the backend.
+            /// `EEXIST`, `EROFS`, `EACCES` when the caller lacks the right, …) or returned by
+            /// the backend.
             #[error("cannot {} `{path}`: {}", $verb, crate::error::describe(error))]
             Os {
                 /// The VFS path.
                 path: VfsPath,
                 /// The errno, as `io::Error::from_raw_os_error`.
                 error: io::Error,
+            },
+            /// Refused because the access policy could not be loaded: every call fails until
+            /// it is fixed (`EACCES`). The message names the policy file, line and column.
+            #[error("cannot {} `{path}`: {policy}", $verb)]
+            Policy {
+                /// The VFS path.
+                path: VfsPath,
+                /// Why the policy is invalid.
+                policy: Arc<PolicyError>,
             },
             /// The metadata store failed.
             #[error("cannot {} `{path}`: metadata store failed", $verb)]
@@ -58,15 +71,18 @@ macro_rules! path_op_error {
             pub fn kind(&self) -> io::ErrorKind {
                 match self {
                     Self::Os { error, .. } => error.kind(),
+                    Self::Policy { .. } => io::ErrorKind::PermissionDenied,
                     Self::Store { .. } => io::ErrorKind::Other,
                 }
             }
 
-            /// The errno, if the operation was refused or failed with one.
+            /// The errno, if the operation was refused or failed with one (`EACCES` for an
+            /// invalid policy).
             #[must_use]
             pub fn raw_os_error(&self) -> Option<i32> {
                 match self {
                     Self::Os { error, .. } => error.raw_os_error(),
+                    Self::Policy { .. } => Some(Errno::ACCESS.raw_os_error()),
                     Self::Store { .. } => None,
                 }
             }
@@ -75,14 +91,17 @@ macro_rules! path_op_error {
             #[must_use]
             pub fn path(&self) -> &VfsPath {
                 match self {
-                    Self::Os { path, .. } | Self::Store { path, .. } => path,
+                    Self::Os { path, .. } | Self::Policy { path, .. } | Self::Store { path, .. } => path,
                 }
             }
 
             pub(crate) fn from_fail(path: &VfsPath, fail: crate::error::Fail) -> Self {
+                let path = path.clone();
                 match fail {
-                    crate::error::Fail::Os(error) => Self::Os { path: path.clone(), error },
-                    crate::error::Fail::Store(source) => Self::Store { path: path.clone(), source },
+                    crate::error::Fail::Os(error) => Self::Os { path, error },
+                    crate::error::Fail::Denied => Self::Os { path, error: crate::error::os(Errno::ACCESS) },
+                    crate::error::Fail::Policy(policy) => Self::Policy { path, policy },
+                    crate::error::Fail::Store(source) => Self::Store { path, source },
                 }
             }
         }
@@ -92,6 +111,7 @@ macro_rules! path_op_error {
                 match e {
                     // Keep the raw errno: callers match on it.
                     $name::Os { error, .. } => error,
+                    e @ $name::Policy { .. } => io::Error::new(io::ErrorKind::PermissionDenied, e),
                     e @ $name::Store { .. } => io::Error::other(e),
                 }
             }
@@ -100,35 +120,35 @@ macro_rules! path_op_error {
 }
 
 path_op_error!(
-    /// Why [`crate::Vfs::read`] failed.
+    /// Why [`crate::Session::read`] failed.
     ReadError, "read"
 );
 path_op_error!(
-    /// Why [`crate::Vfs::stat`] failed.
+    /// Why [`crate::Session::stat`] failed.
     StatError, "stat"
 );
 path_op_error!(
-    /// Why [`crate::Vfs::read_dir`] failed.
+    /// Why [`crate::Session::read_dir`] failed.
     ReadDirError, "list"
 );
 path_op_error!(
-    /// Why [`crate::Vfs::write`] failed.
+    /// Why [`crate::Session::write`] failed.
     WriteError, "write"
 );
 path_op_error!(
-    /// Why [`crate::Vfs::unlink`] failed.
+    /// Why [`crate::Session::unlink`] failed.
     UnlinkError, "remove"
 );
 path_op_error!(
-    /// Why [`crate::Vfs::mkdir`] failed.
+    /// Why [`crate::Session::mkdir`] failed.
     MkdirError, "create directory"
 );
 path_op_error!(
-    /// Why [`crate::Vfs::rmdir`] failed.
+    /// Why [`crate::Session::rmdir`] failed.
     RmdirError, "remove directory"
 );
 
-/// Why [`crate::Vfs::rename`] failed.
+/// Why [`crate::Session::rename`] failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RenameError {
     /// Refused or failed with an errno (`ENOENT`, `EXDEV`, `EROFS`, …).
@@ -140,6 +160,16 @@ pub enum RenameError {
         to: VfsPath,
         /// The errno, as `io::Error::from_raw_os_error`.
         error: io::Error,
+    },
+    /// Refused because the access policy could not be loaded (`EACCES`).
+    #[error("cannot move `{from}` to `{to}`: {policy}")]
+    Policy {
+        /// The source path.
+        from: VfsPath,
+        /// The destination path.
+        to: VfsPath,
+        /// Why the policy is invalid.
+        policy: Arc<PolicyError>,
     },
     /// The metadata store failed.
     #[error("cannot move `{from}` to `{to}`: metadata store failed")]
@@ -160,6 +190,7 @@ impl RenameError {
     pub fn kind(&self) -> io::ErrorKind {
         match self {
             Self::Os { error, .. } => error.kind(),
+            Self::Policy { .. } => io::ErrorKind::PermissionDenied,
             Self::Store { .. } => io::ErrorKind::Other,
         }
     }
@@ -169,6 +200,7 @@ impl RenameError {
     pub fn raw_os_error(&self) -> Option<i32> {
         match self {
             Self::Os { error, .. } => error.raw_os_error(),
+            Self::Policy { .. } => Some(Errno::ACCESS.raw_os_error()),
             Self::Store { .. } => None,
         }
     }
@@ -179,6 +211,12 @@ impl RenameError {
         let (from, to) = (from.clone(), to.clone());
         match fail {
             Fail::Os(error) => Self::Os { from, to, error },
+            Fail::Denied => Self::Os {
+                from,
+                to,
+                error: os(Errno::ACCESS),
+            },
+            Fail::Policy(policy) => Self::Policy { from, to, policy },
             Fail::Store(source) => Self::Store { from, to, source },
         }
     }
@@ -188,6 +226,7 @@ impl From<RenameError> for io::Error {
     fn from(e: RenameError) -> io::Error {
         match e {
             RenameError::Os { error, .. } => error,
+            e @ RenameError::Policy { .. } => io::Error::new(io::ErrorKind::PermissionDenied, e),
             e @ RenameError::Store { .. } => io::Error::other(e),
         }
     }
@@ -250,6 +289,10 @@ mod tests {
 #[derive(Debug)]
 pub(crate) enum Fail {
     Os(io::Error),
+    /// The caller lacks the right (`EACCES`); logged once, where the call ends.
+    Denied,
+    /// The policy is invalid: every call is refused.
+    Policy(Arc<PolicyError>),
     Store(MetastoreError),
 }
 

@@ -8,8 +8,8 @@ use crate::backend::{HostDir, MemoryBackend};
 use crate::error::MountError;
 use crate::metastore::{MemoryMetastore, MetastoreError, RedbMetastore};
 use crate::path::VfsPath;
+use crate::reconcile::ReconcileReport;
 use crate::router::Access;
-use crate::sync::ReconcileReport;
 use crate::vfs::Vfs;
 
 /// Where `/etc` is mounted.
@@ -17,6 +17,18 @@ pub const ETC_MOUNT_POINT: &str = "/etc";
 
 /// Where the in-memory scratch mount of [`boot`] is mounted.
 pub const TMP_MOUNT_POINT: &str = "/tmp";
+
+/// [`ETC_MOUNT_POINT`] as a path.
+#[must_use]
+pub fn etc_mount_point() -> VfsPath {
+    VfsPath::fixed(ETC_MOUNT_POINT)
+}
+
+/// [`TMP_MOUNT_POINT`] as a path.
+#[must_use]
+pub fn tmp_mount_point() -> VfsPath {
+    VfsPath::fixed(TMP_MOUNT_POINT)
+}
 
 /// Why [`mount_etc`] or [`boot`] failed.
 #[derive(Debug, thiserror::Error)]
@@ -41,7 +53,7 @@ pub enum MountEtcError {
 /// `$STATE/etc` so that mounting never writes below the directory it mounts.
 ///
 /// The store holds the content hash (etag) of every file its owner may read (never of one
-/// it may not: see `sync::may_persist_etag`), the owner's 0600 secret bricks included, which
+/// it may not: see `reconcile::may_persist_etag`), the owner's 0600 secret bricks included, which
 /// would let anyone who can read it confirm a guessed password offline. So it is
 /// created 0600 in a directory of its own created 0700, whatever the umask; a looser store
 /// file is tightened when its owner opens it.
@@ -131,7 +143,9 @@ fn refuse_planted_symlinks(state_dir: &Path) -> Result<(), MetastoreError> {
     Ok(())
 }
 
-/// Mounts `$STATE/etc` read-only at `/etc`.
+/// Mounts `$STATE/etc` read-only at `/etc`, and checks every call against the access policy
+/// of `$STATE/etc/conf.d/vfs` from then on (as [`Vfs::follow_policy`], but loaded when the
+/// first call needs it, or [`Vfs::policy_error`] asks).
 ///
 /// It opens `$STATE/etc` once with `O_RDONLY`, walks and `lstat`s it, and records entries in
 /// the persistent store at [`metastore_path`] (readable and writable by its owner only). It writes, renames, creates or touches nothing
@@ -150,8 +164,17 @@ pub fn mount_etc(vfs: &mut Vfs, state_dir: &Path) -> Result<ReconcileReport, Mou
         .map_err(|error| MountEtcError::OpenRoot { path: root, error })?;
     refuse_planted_symlinks(state_dir).map_err(MountEtcError::Store)?;
     let store = RedbMetastore::open(store_path(state_dir)).map_err(MountEtcError::Store)?;
-    let point = VfsPath::new(ETC_MOUNT_POINT).unwrap_or_else(|_| VfsPath::root());
-    Ok(vfs.mount(point, Arc::new(backend), Arc::new(store), Access::ReadOnly)?)
+    let report = vfs.mount(
+        etc_mount_point(),
+        Arc::new(backend),
+        Arc::new(store),
+        Access::ReadOnly,
+    )?;
+    // Loaded when the first call needs it: registering metadata needs no policy. An invalid
+    // policy does not fail the mount: every call is refused with its error (fails closed)
+    // until it is fixed, which a watcher of `/etc` sees.
+    vfs.access().follow_lazily(state_dir);
+    Ok(report)
 }
 
 /// A VFS with a writable in-memory `/tmp` and `$STATE/etc` at `/etc` via [`mount_etc`]: what
@@ -161,13 +184,25 @@ pub fn mount_etc(vfs: &mut Vfs, state_dir: &Path) -> Result<ReconcileReport, Mou
 /// As [`mount_etc`].
 pub fn boot(state_dir: &Path) -> Result<(Vfs, ReconcileReport), MountEtcError> {
     let mut vfs = Vfs::new();
-    let tmp = VfsPath::new(TMP_MOUNT_POINT).unwrap_or_else(|_| VfsPath::root());
     vfs.mount(
-        tmp,
+        tmp_mount_point(),
         Arc::new(MemoryBackend::new()),
         Arc::new(MemoryMetastore::new()),
         Access::ReadWrite,
     )?;
     let report = mount_etc(&mut vfs, state_dir)?;
     Ok((vfs, report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mount_points_are_the_paths_they_spell() -> Result<(), crate::PathError> {
+        assert_eq!(etc_mount_point(), VfsPath::new(ETC_MOUNT_POINT)?);
+        assert_eq!(tmp_mount_point(), VfsPath::new(TMP_MOUNT_POINT)?);
+        assert_eq!(etc_mount_point().as_given(), "/etc");
+        Ok(())
+    }
 }

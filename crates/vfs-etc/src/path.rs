@@ -103,6 +103,16 @@ impl VfsPath {
         Self::clean("/".to_owned())
     }
 
+    /// A fixed path known to be normalised (the mount points): no parse that could fail, and
+    /// so no fallback to hide a typo. A test checks each against [`VfsPath::new`].
+    pub(crate) fn fixed(name: &'static str) -> Self {
+        debug_assert!(
+            Self::new(name).is_ok_and(|p| p.as_given() == name),
+            "`{name}` is not a normalised absolute path"
+        );
+        Self::clean(name.to_owned())
+    }
+
     /// A path from an already normalised name, with no requirement beyond it.
     fn clean(name: String) -> Self {
         Self {

@@ -34,7 +34,7 @@ pub(crate) struct MountCore {
     /// directory can be read depends on who runs the scan.
     unlisted: Mutex<BTreeSet<String>>,
     /// The stat fields and etag this process last read for files whose etag the store may
-    /// not keep (`sync::may_persist_etag`): what catches, within this process, an edit that
+    /// not keep (`reconcile::may_persist_etag`): what catches, within this process, an edit that
     /// left every stat field as it was (git's racy case), which a stored etag catches across
     /// processes.
     unstored_etags: Mutex<HashMap<String, (Signature, Etag)>>,

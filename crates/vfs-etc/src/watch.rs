@@ -9,15 +9,25 @@ use std::time::Duration;
 
 use notify::{RecommendedWatcher, RecursiveMode, Watcher as _};
 
+use crate::access::AccessControl;
 use crate::error::ReconcileError;
 use crate::path::{VfsPath, is_valid_name};
+use crate::reconcile;
 use crate::router::MountCore;
-use crate::sync;
 use crate::vfs::Vfs;
 
 /// How long the watcher waits for an event burst (an editor's write-rename-chmod) to settle
 /// before refreshing, so one save costs one refresh.
 const SETTLE: Duration = Duration::from_millis(30);
+
+/// The longest a burst of events is gathered before its paths are refreshed.
+const MAX_BURST: Duration = Duration::from_millis(500);
+
+/// Whether an event only says that a file was opened, read or closed without writing.
+fn is_only_a_read(kind: &notify::EventKind) -> bool {
+    use notify::event::{AccessKind, AccessMode, EventKind};
+    matches!(kind, EventKind::Access(access) if !matches!(access, AccessKind::Close(AccessMode::Write)))
+}
 
 /// Why [`watch`] failed.
 #[derive(Debug, thiserror::Error)]
@@ -78,10 +88,16 @@ impl Drop for Watcher {
 /// lost. A full reconcile also runs once right after the watch starts, to catch changes made
 /// between the mount's scan and the watch.
 ///
+/// When the mount serves the `etc` of the state dir whose policy the VFS follows
+/// ([`Vfs::follow_policy`]), a change to `conf.d/vfs` or `conf.d/vfs.d/` reloads the policy
+/// after the refresh: the next call is checked against the new one, and an invalid one makes
+/// every call fail (reported once) until it is fixed.
+///
 /// # Errors
 /// [`WatchError`].
 pub fn watch(vfs: &Vfs, point: &VfsPath) -> Result<Watcher, WatchError> {
     let core = Arc::clone(vfs.core(point)?);
+    let access = Arc::clone(vfs.access());
     let root = core
         .backend
         .host_root()
@@ -113,7 +129,12 @@ pub fn watch(vfs: &Vfs, point: &VfsPath) -> Result<Watcher, WatchError> {
         }
     };
     let notify: SharedNotify = Arc::new(Mutex::new(Some(notify)));
-    sync::reconcile_all(&core)?;
+    reconcile::reconcile_all(&core)?;
+    // The policy lives in the `/etc` this mount serves, when it does: it follows the files.
+    let policy = (access.followed_etc().as_deref() == Some(root.as_path())).then_some(access);
+    if let Some(policy) = &policy {
+        policy.reload();
+    }
     let mut directories = per_directory.then(|| Directories {
         notify: Arc::clone(&notify),
         watched: BTreeSet::new(),
@@ -123,7 +144,7 @@ pub fn watch(vfs: &Vfs, point: &VfsPath) -> Result<Watcher, WatchError> {
     }
     let thread = std::thread::Builder::new()
         .name(format!("vfs-watch {point}"))
-        .spawn(move || run(&core, &root, &rx, directories))
+        .spawn(move || run(&core, &root, &rx, directories, policy.as_deref()))
         .map_err(WatchError::Thread)?;
     Ok(Watcher {
         notify,
@@ -190,12 +211,16 @@ fn run(
     root: &Path,
     rx: &mpsc::Receiver<notify::Result<notify::Event>>,
     mut directories: Option<Directories>,
+    policy: Option<&AccessControl>,
 ) {
     while let Ok(first) = rx.recv() {
         let mut dirty = BTreeSet::new();
         let mut rescan = false;
         let mut note = |event: notify::Result<notify::Event>| match event {
             Ok(event) if event.need_rescan() => rescan = true,
+            // Reading a file changes nothing the VFS records; counting those events as
+            // changes would also keep a burst from ever settling while someone reads.
+            Ok(event) if is_only_a_read(&event.kind) => {}
             Ok(event) => {
                 for path in &event.paths {
                     if let Some(rel) = relative(root, path) {
@@ -209,8 +234,13 @@ fn run(
             }
         };
         note(first);
-        // A disconnect also ends the burst; the outer `recv` then ends the loop.
-        while let Ok(event) = rx.recv_timeout(SETTLE) {
+        // A disconnect also ends the burst; the outer `recv` then ends the loop. A burst that
+        // keeps going (a process rewriting a file in a loop) is cut at `MAX_BURST`, so the
+        // changes so far are applied rather than waiting for a quiet moment that may not come.
+        let started = std::time::Instant::now();
+        while started.elapsed() < MAX_BURST
+            && let Ok(event) = rx.recv_timeout(SETTLE)
+        {
             note(event);
         }
         let dirty: Vec<String> = if rescan {
@@ -219,9 +249,9 @@ fn run(
             dirty.into_iter().collect()
         };
         let mut result = if rescan {
-            sync::reconcile_all(core)
+            reconcile::reconcile_all(core)
         } else {
-            sync::reconcile_paths(core, &dirty)
+            reconcile::reconcile_paths(core, &dirty)
         };
         if let Some(dirs) = &mut directories {
             let added: Vec<String> = dirty
@@ -230,8 +260,14 @@ fn run(
                 .collect();
             // What changed in a new directory before its watch existed has no event: look.
             if !added.is_empty() && result.is_ok() {
-                result = sync::reconcile_paths(core, &added);
+                result = reconcile::reconcile_paths(core, &added);
             }
+        }
+        // After the refresh, so a call that sees the new policy also sees the new entries.
+        if let Some(policy) = policy
+            && dirty.iter().any(|rel| crate::access::touches_policy(rel))
+        {
+            policy.reload();
         }
         match result {
             Ok(report) => {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use vfs_etc::{Access, Backend, HostDir, MemoryBackend, MemoryMetastore, Vfs, VfsPath, WriteMode};
 
-use crate::support::TestResult;
+use crate::support::{TestResult, unrestricted};
 
 /// The tree every case starts from: a file, a directory with a file in it, an empty directory.
 fn tree(root: &Path) -> io::Result<()> {
@@ -104,33 +104,39 @@ fn through_vfs(vfs: &Vfs, op: Op, rel: &str) -> Result<i32, Box<dyn std::error::
     let path: VfsPath = format!("/m/{rel}").parse()?;
     let errno = |e: Option<i32>| e.unwrap_or(-1);
     Ok(match op {
-        Op::Stat => vfs.stat(&path).err().map_or(0, |e| errno(e.raw_os_error())),
-        Op::Read => vfs.read(&path).err().map_or(0, |e| errno(e.raw_os_error())),
-        Op::List => vfs
+        Op::Stat => unrestricted(vfs)
+            .stat(&path)
+            .err()
+            .map_or(0, |e| errno(e.raw_os_error())),
+        Op::Read => unrestricted(vfs)
+            .read(&path)
+            .err()
+            .map_or(0, |e| errno(e.raw_os_error())),
+        Op::List => unrestricted(vfs)
             .read_dir(&path)
             .err()
             .map_or(0, |e| errno(e.raw_os_error())),
-        Op::Write => vfs
+        Op::Write => unrestricted(vfs)
             .write(&path, b"x", WriteMode::Replace)
             .err()
             .map_or(0, |e| errno(e.raw_os_error())),
-        Op::Mkdir => vfs
+        Op::Mkdir => unrestricted(vfs)
             .mkdir(&path)
             .err()
             .map_or(0, |e| errno(e.raw_os_error())),
-        Op::Unlink => vfs
+        Op::Unlink => unrestricted(vfs)
             .unlink(&path)
             .err()
             .map_or(0, |e| errno(e.raw_os_error())),
-        Op::Rmdir => vfs
+        Op::Rmdir => unrestricted(vfs)
             .rmdir(&path)
             .err()
             .map_or(0, |e| errno(e.raw_os_error())),
-        Op::RenameFrom => vfs
+        Op::RenameFrom => unrestricted(vfs)
             .rename(&path, &"/m/moved".parse()?)
             .err()
             .map_or(0, |e| errno(e.raw_os_error())),
-        Op::RenameTo => vfs
+        Op::RenameTo => unrestricted(vfs)
             .rename(&format!("/m/{}", source_for(rel)).parse()?, &path)
             .err()
             .map_or(0, |e| errno(e.raw_os_error())),
@@ -217,15 +223,18 @@ fn a_write_over_the_limit_is_efbig_and_creates_nothing() -> TestResult {
         Access::ReadWrite,
     )?;
     let big = vec![b'x'; vfs_etc::MAX_FILE_SIZE + 1];
-    let err = vfs
+    let err = unrestricted(&vfs)
         .write(&"/m/big".parse()?, &big, WriteMode::Replace)
         .err()
         .ok_or("wrote more than the limit")?;
     assert_eq!(err.raw_os_error(), Some(27), "{err}");
     assert!(!dir.path().join("big").exists());
     let exact = vec![b'x'; vfs_etc::MAX_FILE_SIZE];
-    vfs.write(&"/m/big".parse()?, &exact, WriteMode::Replace)?;
-    assert_eq!(vfs.read(&"/m/big".parse()?)?.data.len(), exact.len());
+    unrestricted(&vfs).write(&"/m/big".parse()?, &exact, WriteMode::Replace)?;
+    assert_eq!(
+        unrestricted(&vfs).read(&"/m/big".parse()?)?.data.len(),
+        exact.len()
+    );
     Ok(())
 }
 
@@ -251,32 +260,39 @@ fn a_mount_point_spelled_as_a_directory_is_still_the_mount_point() -> TestResult
     let busy = 16;
     for spelling in ["/m", "/m/", "//m//"] {
         let path: VfsPath = spelling.parse()?;
-        let rmdir = vfs.rmdir(&path).err().map(|e| errno(e.raw_os_error()));
+        let rmdir = unrestricted(&vfs)
+            .rmdir(&path)
+            .err()
+            .map(|e| errno(e.raw_os_error()));
         assert_eq!(rmdir, Some(busy), "rmdir {spelling}");
-        let mv = vfs.rename(&path, &"/y".parse()?).err();
+        let mv = unrestricted(&vfs).rename(&path, &"/y".parse()?).err();
         assert_eq!(
             mv.map(|e| errno(e.raw_os_error())),
             Some(busy),
             "mv {spelling}"
         );
         // Into the mount itself: from `/`'s file system to `/m`'s.
-        let mv = vfs.rename(&path, &"/m/x".parse()?).err();
+        let mv = unrestricted(&vfs).rename(&path, &"/m/x".parse()?).err();
         assert_eq!(
             mv.map(|e| errno(e.raw_os_error())),
             Some(18),
             "mv {spelling}"
         );
-        let mkdir = vfs.mkdir(&path).err().map(|e| errno(e.raw_os_error()));
+        let mkdir = unrestricted(&vfs)
+            .mkdir(&path)
+            .err()
+            .map(|e| errno(e.raw_os_error()));
         assert_eq!(mkdir, Some(17), "mkdir {spelling}");
-        assert!(vfs.read_dir(&path)?.is_empty());
+        assert!(unrestricted(&vfs).read_dir(&path)?.is_empty());
     }
     assert_eq!(
-        vfs.rmdir(&"/m/.".parse()?)
+        unrestricted(&vfs)
+            .rmdir(&"/m/.".parse()?)
             .err()
             .map(|e| errno(e.raw_os_error())),
         Some(22)
     );
-    let names: Vec<String> = vfs
+    let names: Vec<String> = unrestricted(&vfs)
         .read_dir(&"/".parse()?)?
         .into_iter()
         .map(|d| d.name)
@@ -312,7 +328,7 @@ fn rename_between_existing_names_answers_what_linux_answers() -> TestResult {
                     host.path().join(to),
                 ));
                 let (vfs, _dir) = mounted(backend)?;
-                let got = vfs
+                let got = unrestricted(&vfs)
                     .rename(&format!("/m/{from}").parse()?, &format!("/m/{to}").parse()?)
                     .err()
                     .map_or(0, |e| e.raw_os_error().unwrap_or(-1));
@@ -557,12 +573,12 @@ fn nexus_layout_comparison_child() -> TestResult {
         compare(
             format!("rmdir `{n}`"),
             &|| code(std::fs::remove_dir(n)),
-            &|v| vfs_errno(v.rmdir(&path).map_err(Into::into)),
+            &|v| vfs_errno(unrestricted(v).rmdir(&path).map_err(Into::into)),
         )?;
         compare(
             format!("unlink `{n}`"),
             &|| code(std::fs::remove_file(n)),
-            &|v| vfs_errno(v.unlink(&path).map_err(Into::into)),
+            &|v| vfs_errno(unrestricted(v).unlink(&path).map_err(Into::into)),
         )?;
         compare(
             format!("write `{n}`"),
@@ -577,7 +593,8 @@ fn nexus_layout_comparison_child() -> TestResult {
             },
             &|v| {
                 vfs_errno(
-                    v.write(&path, b"x", WriteMode::Replace)
+                    unrestricted(v)
+                        .write(&path, b"x", WriteMode::Replace)
                         .map(drop)
                         .map_err(Into::into),
                 )
@@ -586,14 +603,14 @@ fn nexus_layout_comparison_child() -> TestResult {
         compare(
             format!("mkdir `{n}`"),
             &|| code(std::fs::create_dir(n)),
-            &|v| vfs_errno(v.mkdir(&path).map(drop).map_err(Into::into)),
+            &|v| vfs_errno(unrestricted(v).mkdir(&path).map(drop).map_err(Into::into)),
         )?;
         for to in names {
             let target: VfsPath = to.parse()?;
             compare(
                 format!("rename `{n}` `{to}`"),
                 &|| code(std::fs::rename(n, to)),
-                &|v| vfs_errno(v.rename(&path, &target).map_err(Into::into)),
+                &|v| vfs_errno(unrestricted(v).rename(&path, &target).map_err(Into::into)),
             )?;
         }
     }

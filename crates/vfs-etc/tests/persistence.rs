@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use vfs_etc::{Batch, Etag, Metastore, RedbMetastore, Vfs, boot, metastore_path, mount_etc};
 
-use crate::support::{TestResult, child_command, p, state_with};
+use crate::support::{TestResult, child_command, p, state_with, unrestricted};
 
 const N: usize = 20;
 
@@ -28,8 +28,8 @@ type Versions = BTreeMap<String, (u64, Option<Etag>)>;
 fn versions(state: &Path) -> Result<Versions, Box<dyn std::error::Error>> {
     let (vfs, _) = boot(state)?;
     let mut out = BTreeMap::new();
-    for d in vfs.read_dir(&p("/etc/conf.d"))? {
-        let m = vfs.stat(&p(&format!("/etc/conf.d/{}", d.name)))?;
+    for d in unrestricted(&vfs).read_dir(&p("/etc/conf.d"))? {
+        let m = unrestricted(&vfs).stat(&p(&format!("/etc/conf.d/{}", d.name)))?;
         out.insert(d.name, (m.version, m.etag));
     }
     Ok(out)
@@ -165,9 +165,11 @@ fn removed_and_added_files_are_reconciled_at_boot() -> TestResult {
     let report = boot(state.path())?.1;
     assert_eq!((report.removed, report.added), (1, 2), "{report:?}");
     let (vfs, _) = boot(state.path())?;
-    assert!(vfs.stat(&p("/etc/conf.d/f00")).is_err());
+    assert!(unrestricted(&vfs).stat(&p("/etc/conf.d/f00")).is_err());
     assert_eq!(
-        vfs.read(&p("/etc/conf.d/new.d/10-a.toml"))?.data,
+        unrestricted(&vfs)
+            .read(&p("/etc/conf.d/new.d/10-a.toml"))?
+            .data,
         b"a = 1\n"
     );
     Ok(())
@@ -199,12 +201,12 @@ fn sigkill_during_boot_leaves_a_usable_store() -> TestResult {
         let again = mount_etc(&mut vfs, state.path())?;
         assert!(!again.committed, "round {round}: {report:?} then {again:?}");
         // ...and it describes the host.
-        let listed = vfs.read_dir(&p("/etc/d7"))?.len();
+        let listed = unrestricted(&vfs).read_dir(&p("/etc/d7"))?.len();
         assert_eq!(
             listed,
             std::fs::read_dir(state.path().join("etc/d7"))?.count()
         );
-        let data = vfs.read(&p("/etc/d7/f7"))?;
+        let data = unrestricted(&vfs).read(&p("/etc/d7/f7"))?;
         assert_eq!(data.metadata.etag, Some(Etag::of(&data.data)));
     }
     Ok(())
@@ -283,7 +285,7 @@ fn sigkill_child() -> TestResult {
             format!("edit {i}\n"),
         )?;
         let (vfs, _) = boot(state)?;
-        vfs.stat(&p(&format!("/etc/d{}/f{}", i % 40, i % 2000)))?;
+        unrestricted(&vfs).stat(&p(&format!("/etc/d{}/f{}", i % 40, i % 2000)))?;
     }
     Ok(())
 }
@@ -328,7 +330,7 @@ fn reads_work_when_the_store_is_on_a_read_only_file_system() -> TestResult {
     // Outside, the store is writable again and registers the change as usual.
     let (vfs, report) = boot(state.path())?;
     assert!(report.committed);
-    assert_eq!(vfs.stat(&mounts)?.version, 2);
+    assert_eq!(unrestricted(&vfs).stat(&mounts)?.version, 2);
     Ok(())
 }
 
@@ -351,11 +353,11 @@ fn read_only_store_child() -> TestResult {
     let (vfs, report) = boot(state)?;
     assert_eq!((report.changed, report.added), (1, 1), "{report:?}");
     let mounts = p("/etc/conf.d/f00");
-    let read = vfs.read(&mounts)?;
+    let read = unrestricted(&vfs).read(&mounts)?;
     assert_eq!(read.data, b"auto_sync = false\n");
     assert_eq!(read.metadata.etag, Some(Etag::of(b"auto_sync = false\n")));
     assert_eq!(read.metadata.version, 2, "versions continue from the store");
-    let names: Vec<String> = vfs
+    let names: Vec<String> = unrestricted(&vfs)
         .read_dir(&p("/etc/conf.d"))?
         .into_iter()
         .map(|d| d.name)
@@ -392,7 +394,7 @@ fn an_unwritable_store_never_repeats_a_version_within_a_process() -> TestResult 
         let mut seen = Vec::new();
         for content in ["22\n", "333\n", "4444\n"] {
             std::fs::write(state.path().join("etc/f"), content)?;
-            let read = vfs.read(&f)?;
+            let read = unrestricted(&vfs).read(&f)?;
             assert_eq!(read.data, content.as_bytes());
             seen.push(read.metadata.version);
         }
@@ -427,6 +429,7 @@ impl CoarseRootOnlyFile {
                 mode,
             },
             uid: 0,
+            gid: 0,
         }
     }
 }
@@ -514,20 +517,20 @@ fn an_unstored_etag_still_versions_an_edit_within_a_process() -> TestResult {
         vfs_etc::Access::ReadOnly,
     )?;
     let f = p("/m/f");
-    let first = vfs.stat(&f)?;
+    let first = unrestricted(&vfs).stat(&f)?;
     assert_eq!((first.version, first.etag), (1, Some(Etag::of(b"A"))));
     let generation = store.generation()?;
-    assert_eq!(vfs.stat(&f)?, first);
-    assert_eq!(vfs.read(&f)?.metadata, first);
+    assert_eq!(unrestricted(&vfs).stat(&f)?, first);
+    assert_eq!(unrestricted(&vfs).read(&f)?.metadata, first);
     assert_eq!(
         store.generation()?,
         generation,
         "reading again wrote nothing"
     );
     *backend.content.lock().map_err(|e| e.to_string())? = b"B".to_vec();
-    let edited = vfs.stat(&f)?;
+    let edited = unrestricted(&vfs).stat(&f)?;
     assert_eq!((edited.version, edited.etag), (2, Some(Etag::of(b"B"))));
-    assert_eq!(vfs.read(&f)?.metadata, edited);
+    assert_eq!(unrestricted(&vfs).read(&f)?.metadata, edited);
     assert_eq!(store.get("f")?.and_then(|e| e.etag), None, "never stored");
     Ok(())
 }

@@ -9,7 +9,7 @@ use vfs_etc::{
     Access, Backend, Kind, Listing, MemoryBackend, MemoryMetastore, Stat, Vfs, WriteMode, boot,
 };
 
-use crate::support::{TestResult, p, snapshot, state_with};
+use crate::support::{TestResult, p, snapshot, state_with, unrestricted};
 
 const EROFS: i32 = 30;
 const ENOENT: i32 = 2;
@@ -31,20 +31,24 @@ fn reads_succeed_under_etc() -> TestResult {
     let state = fixture()?;
     let (vfs, _) = boot(state.path())?;
     assert_eq!(
-        vfs.read(&p("/etc/conf.d/mounts"))?.data,
+        unrestricted(&vfs).read(&p("/etc/conf.d/mounts"))?.data,
         b"auto_sync = true\n"
     );
-    let meta = vfs.stat(&p("/etc/conf.d/mounts"))?;
+    let meta = unrestricted(&vfs).stat(&p("/etc/conf.d/mounts"))?;
     assert_eq!((meta.kind, meta.size, meta.version), (Kind::File, 17, 1));
-    let names: Vec<String> = vfs
+    let names: Vec<String> = unrestricted(&vfs)
         .read_dir(&p("/etc/conf.d"))?
         .into_iter()
         .map(|d| d.name)
         .collect();
     assert_eq!(names, ["cache", "mounts"]);
-    let root: Vec<String> = vfs.read_dir(&p("/"))?.into_iter().map(|d| d.name).collect();
+    let root: Vec<String> = unrestricted(&vfs)
+        .read_dir(&p("/"))?
+        .into_iter()
+        .map(|d| d.name)
+        .collect();
     assert_eq!(root, ["etc", "tmp"]);
-    assert_eq!(vfs.stat(&p("/etc"))?.kind, Kind::Dir);
+    assert_eq!(unrestricted(&vfs).stat(&p("/etc"))?.kind, Kind::Dir);
     Ok(())
 }
 
@@ -56,7 +60,8 @@ fn every_mutation_under_etc_fails_in_linux_order() -> TestResult {
     let code = |r: Result<(), io::Error>| r.err().and_then(|e| e.raw_os_error());
     let write = |path: &str, mode| {
         code(
-            vfs.write(&p(path), b"x", mode)
+            unrestricted(&vfs)
+                .write(&p(path), b"x", mode)
                 .map(drop)
                 .map_err(Into::into),
         )
@@ -78,16 +83,27 @@ fn every_mutation_under_etc_fails_in_linux_order() -> TestResult {
     assert_eq!(write("/etc/conf.d", WriteMode::Replace), Some(EISDIR));
 
     assert_eq!(
-        code(vfs.mkdir(&p("/etc/conf.d")).map(drop).map_err(Into::into)),
+        code(
+            unrestricted(&vfs)
+                .mkdir(&p("/etc/conf.d"))
+                .map(drop)
+                .map_err(Into::into)
+        ),
         Some(EEXIST)
     );
     assert_eq!(
-        code(vfs.mkdir(&p("/etc/new.d")).map(drop).map_err(Into::into)),
+        code(
+            unrestricted(&vfs)
+                .mkdir(&p("/etc/new.d"))
+                .map(drop)
+                .map_err(Into::into)
+        ),
         Some(EROFS)
     );
     assert_eq!(
         code(
-            vfs.mkdir(&p("/etc/missing/new.d"))
+            unrestricted(&vfs)
+                .mkdir(&p("/etc/missing/new.d"))
                 .map(drop)
                 .map_err(Into::into)
         ),
@@ -96,32 +112,51 @@ fn every_mutation_under_etc_fails_in_linux_order() -> TestResult {
 
     // unlink and rmdir check write access before looking the name up, as Linux does.
     assert_eq!(
-        code(vfs.unlink(&p("/etc/conf.d/mounts")).map_err(Into::into)),
+        code(
+            unrestricted(&vfs)
+                .unlink(&p("/etc/conf.d/mounts"))
+                .map_err(Into::into)
+        ),
         Some(EROFS)
     );
     assert_eq!(
-        code(vfs.unlink(&p("/etc/conf.d/absent")).map_err(Into::into)),
+        code(
+            unrestricted(&vfs)
+                .unlink(&p("/etc/conf.d/absent"))
+                .map_err(Into::into)
+        ),
         Some(EROFS)
     );
     assert_eq!(
-        code(vfs.unlink(&p("/etc/missing/absent")).map_err(Into::into)),
+        code(
+            unrestricted(&vfs)
+                .unlink(&p("/etc/missing/absent"))
+                .map_err(Into::into)
+        ),
         Some(ENOENT)
     );
     assert_eq!(
-        code(vfs.rmdir(&p("/etc/conf.d")).map_err(Into::into)),
+        code(
+            unrestricted(&vfs)
+                .rmdir(&p("/etc/conf.d"))
+                .map_err(Into::into)
+        ),
         Some(EROFS)
     );
     // `/etc` is a name in `/`, which is read-only: Linux's EROFS, before the mount point's
     // EBUSY.
-    assert_eq!(code(vfs.rmdir(&p("/etc")).map_err(Into::into)), Some(EROFS));
+    assert_eq!(
+        code(unrestricted(&vfs).rmdir(&p("/etc")).map_err(Into::into)),
+        Some(EROFS)
+    );
 
-    let mv = |a: &str, b: &str| code(vfs.rename(&p(a), &p(b)).map_err(Into::into));
+    let mv = |a: &str, b: &str| code(unrestricted(&vfs).rename(&p(a), &p(b)).map_err(Into::into));
     assert_eq!(mv("/etc/conf.d/mounts", "/etc/conf.d/m2"), Some(EROFS));
     assert_eq!(mv("/etc/conf.d/absent", "/etc/conf.d/m2"), Some(EROFS));
     assert_eq!(mv("/etc/conf.d/mounts", "/etc/missing/m2"), Some(ENOENT));
     assert_eq!(mv("/etc/conf.d/mounts", "/tmp/m"), Some(EXDEV));
 
-    let err = vfs
+    let err = unrestricted(&vfs)
         .write(&p("/etc/conf.d/mounts"), b"x", WriteMode::Replace)
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ReadOnlyFilesystem);
@@ -130,7 +165,10 @@ fn every_mutation_under_etc_fails_in_linux_order() -> TestResult {
         "cannot write `/etc/conf.d/mounts`: read-only file system (os error 30)"
     );
     assert_eq!(
-        vfs.unlink(&p("/etc/hosts")).unwrap_err().kind(),
+        unrestricted(&vfs)
+            .unlink(&p("/etc/hosts"))
+            .unwrap_err()
+            .kind(),
         ErrorKind::ReadOnlyFilesystem
     );
 
@@ -147,22 +185,25 @@ fn every_mutation_under_etc_fails_in_linux_order() -> TestResult {
 fn directories_and_files_are_not_confused() -> TestResult {
     let state = fixture()?;
     let (vfs, _) = boot(state.path())?;
-    let e = vfs.read(&p("/etc/conf.d")).unwrap_err();
+    let e = unrestricted(&vfs).read(&p("/etc/conf.d")).unwrap_err();
     assert_eq!(
         (e.kind(), e.raw_os_error()),
         (ErrorKind::IsADirectory, Some(EISDIR))
     );
-    let e = vfs.read_dir(&p("/etc/hosts")).unwrap_err();
+    let e = unrestricted(&vfs).read_dir(&p("/etc/hosts")).unwrap_err();
     assert_eq!(
         (e.kind(), e.raw_os_error()),
         (ErrorKind::NotADirectory, Some(ENOTDIR))
     );
-    let e = vfs.read(&p("/etc/nope")).unwrap_err();
+    let e = unrestricted(&vfs).read(&p("/etc/nope")).unwrap_err();
     assert_eq!(
         (e.kind(), e.raw_os_error()),
         (ErrorKind::NotFound, Some(ENOENT))
     );
-    assert_eq!(vfs.read(&p("/")).unwrap_err().raw_os_error(), Some(EISDIR));
+    assert_eq!(
+        unrestricted(&vfs).read(&p("/")).unwrap_err().raw_os_error(),
+        Some(EISDIR)
+    );
     Ok(())
 }
 
@@ -170,32 +211,39 @@ fn directories_and_files_are_not_confused() -> TestResult {
 fn tmp_stays_writable() -> TestResult {
     let state = fixture()?;
     let (vfs, _) = boot(state.path())?;
-    vfs.mkdir(&p("/tmp/d"))?;
-    let m1 = vfs.write(&p("/tmp/d/f"), b"one", WriteMode::CreateNew)?;
-    let m2 = vfs.write(&p("/tmp/d/f"), b"two", WriteMode::Replace)?;
+    unrestricted(&vfs).mkdir(&p("/tmp/d"))?;
+    let m1 = unrestricted(&vfs).write(&p("/tmp/d/f"), b"one", WriteMode::CreateNew)?;
+    let m2 = unrestricted(&vfs).write(&p("/tmp/d/f"), b"two", WriteMode::Replace)?;
     assert_eq!((m1.version, m2.version), (1, 2));
     assert_ne!(m1.etag, m2.etag);
-    assert_eq!(vfs.read(&p("/tmp/d/f"))?.data, b"two");
+    assert_eq!(unrestricted(&vfs).read(&p("/tmp/d/f"))?.data, b"two");
     assert_eq!(
-        vfs.write(&p("/tmp/d/f"), b"x", WriteMode::CreateNew)
+        unrestricted(&vfs)
+            .write(&p("/tmp/d/f"), b"x", WriteMode::CreateNew)
             .unwrap_err()
             .raw_os_error(),
         Some(EEXIST)
     );
-    vfs.rename(&p("/tmp/d/f"), &p("/tmp/g"))?;
-    assert_eq!(vfs.read(&p("/tmp/g"))?.data, b"two");
+    unrestricted(&vfs).rename(&p("/tmp/d/f"), &p("/tmp/g"))?;
+    assert_eq!(unrestricted(&vfs).read(&p("/tmp/g"))?.data, b"two");
     assert_eq!(
-        vfs.stat(&p("/tmp/d/f")).unwrap_err().raw_os_error(),
+        unrestricted(&vfs)
+            .stat(&p("/tmp/d/f"))
+            .unwrap_err()
+            .raw_os_error(),
         Some(ENOENT)
     );
     // `/tmp` is a name in the read-only `/`.
     assert_eq!(
-        vfs.rmdir(&p("/tmp")).unwrap_err().raw_os_error(),
+        unrestricted(&vfs)
+            .rmdir(&p("/tmp"))
+            .unwrap_err()
+            .raw_os_error(),
         Some(EROFS)
     );
-    vfs.unlink(&p("/tmp/g"))?;
-    vfs.rmdir(&p("/tmp/d"))?;
-    assert!(vfs.read_dir(&p("/tmp"))?.is_empty());
+    unrestricted(&vfs).unlink(&p("/tmp/g"))?;
+    unrestricted(&vfs).rmdir(&p("/tmp/d"))?;
+    assert!(unrestricted(&vfs).read_dir(&p("/tmp"))?.is_empty());
     Ok(())
 }
 
@@ -261,16 +309,25 @@ fn read_only_flag_is_checked_before_the_backend() -> TestResult {
         Arc::new(MemoryMetastore::new()),
         Access::ReadOnly,
     )?;
-    assert!(vfs.write(&p("/ro/d/f"), b"y", WriteMode::Replace).is_err());
     assert!(
-        vfs.write(&p("/ro/d/new"), b"y", WriteMode::Replace)
+        unrestricted(&vfs)
+            .write(&p("/ro/d/f"), b"y", WriteMode::Replace)
             .is_err()
     );
-    assert!(vfs.mkdir(&p("/ro/e")).is_err());
-    assert!(vfs.unlink(&p("/ro/d/f")).is_err());
-    assert!(vfs.rmdir(&p("/ro/d")).is_err());
-    assert!(vfs.rename(&p("/ro/d/f"), &p("/ro/g")).is_err());
+    assert!(
+        unrestricted(&vfs)
+            .write(&p("/ro/d/new"), b"y", WriteMode::Replace)
+            .is_err()
+    );
+    assert!(unrestricted(&vfs).mkdir(&p("/ro/e")).is_err());
+    assert!(unrestricted(&vfs).unlink(&p("/ro/d/f")).is_err());
+    assert!(unrestricted(&vfs).rmdir(&p("/ro/d")).is_err());
+    assert!(
+        unrestricted(&vfs)
+            .rename(&p("/ro/d/f"), &p("/ro/g"))
+            .is_err()
+    );
     assert_eq!(spy.mutations.load(Ordering::SeqCst), 0);
-    assert_eq!(vfs.read(&p("/ro/d/f"))?.data, b"x");
+    assert_eq!(unrestricted(&vfs).read(&p("/ro/d/f"))?.data, b"x");
     Ok(())
 }

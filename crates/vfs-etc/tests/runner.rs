@@ -1,5 +1,6 @@
 //! Integration tests of vfs-etc, one module per area.
 
+mod access;
 mod confinement;
 mod linux;
 mod modes;

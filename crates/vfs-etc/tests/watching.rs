@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use vfs_etc::{Etag, Kind, boot, watch};
 
-use crate::support::{TestResult, eventually, p, state_with};
+use crate::support::{TestResult, eventually, p, state_with, unrestricted};
 
 const PATIENCE: Duration = Duration::from_secs(10);
 
@@ -20,29 +20,34 @@ fn fixture() -> std::io::Result<tempfile::TempDir> {
 fn read_rechecks_against_the_open_file() -> TestResult {
     let state = fixture()?;
     let (vfs, _) = boot(state.path())?;
-    let before = vfs.stat(&p("/etc/conf.d/mounts"))?;
+    let before = unrestricted(&vfs).stat(&p("/etc/conf.d/mounts"))?;
     // No watcher: only the read's own fstat check can notice.
     std::fs::write(
         state.path().join("etc/conf.d/mounts"),
         "auto_sync = false\n",
     )?;
-    let read = vfs.read(&p("/etc/conf.d/mounts"))?;
+    let read = unrestricted(&vfs).read(&p("/etc/conf.d/mounts"))?;
     assert_eq!(read.data, b"auto_sync = false\n");
     assert_eq!(read.metadata.etag, Some(Etag::of(&read.data)));
     assert_eq!(read.metadata.size, 18);
     assert_eq!(read.metadata.version, before.version + 1);
     // And stat agrees afterwards.
-    assert_eq!(vfs.stat(&p("/etc/conf.d/mounts"))?, read.metadata);
+    assert_eq!(
+        unrestricted(&vfs).stat(&p("/etc/conf.d/mounts"))?,
+        read.metadata
+    );
     // A deleted file is reported gone, and its entry with it.
     std::fs::remove_file(state.path().join("etc/conf.d/cache"))?;
     assert_eq!(
-        vfs.read(&p("/etc/conf.d/cache"))
+        unrestricted(&vfs)
+            .read(&p("/etc/conf.d/cache"))
             .unwrap_err()
             .raw_os_error(),
         Some(2)
     );
     assert_eq!(
-        vfs.stat(&p("/etc/conf.d/cache"))
+        unrestricted(&vfs)
+            .stat(&p("/etc/conf.d/cache"))
             .unwrap_err()
             .raw_os_error(),
         Some(2)
@@ -56,27 +61,29 @@ fn reconcile_catches_up_like_a_rescan() -> TestResult {
     let etc = state.path().join("etc");
     let (vfs, _) = boot(state.path())?;
     // Hash both files so their entries are complete and `stat` answers from the store alone.
-    vfs.stat(&p("/etc/conf.d/mounts"))?;
-    vfs.stat(&p("/etc/conf.d/cache"))?;
+    unrestricted(&vfs).stat(&p("/etc/conf.d/mounts"))?;
+    unrestricted(&vfs).stat(&p("/etc/conf.d/cache"))?;
     std::fs::write(etc.join("conf.d/mounts"), "auto_sync = false\n")?;
     std::fs::remove_file(etc.join("conf.d/cache"))?;
     std::fs::create_dir_all(etc.join("conf.d/llm.d"))?;
     std::fs::write(etc.join("conf.d/llm.d/10-a.toml"), "model = \"x\"\n")?;
     // Before: the metastore still has the old picture.
-    assert!(vfs.stat(&p("/etc/conf.d/cache")).is_ok());
+    assert!(unrestricted(&vfs).stat(&p("/etc/conf.d/cache")).is_ok());
     let report = vfs.reconcile(&p("/etc"))?;
     assert_eq!(
         (report.changed, report.removed, report.added),
         (1, 1, 2),
         "{report:?}"
     );
-    assert!(vfs.stat(&p("/etc/conf.d/cache")).is_err());
+    assert!(unrestricted(&vfs).stat(&p("/etc/conf.d/cache")).is_err());
     assert_eq!(
-        vfs.stat(&p("/etc/conf.d/mounts"))?.etag,
+        unrestricted(&vfs).stat(&p("/etc/conf.d/mounts"))?.etag,
         Some(Etag::of(b"auto_sync = false\n"))
     );
     assert_eq!(
-        vfs.read(&p("/etc/conf.d/llm.d/10-a.toml"))?.data,
+        unrestricted(&vfs)
+            .read(&p("/etc/conf.d/llm.d/10-a.toml"))?
+            .data,
         b"model = \"x\"\n"
     );
     Ok(())
@@ -89,7 +96,7 @@ fn watcher_follows_host_edits() -> TestResult {
     let (vfs, _) = boot(state.path())?;
     let _watcher = watch(&vfs, &p("/etc"))?;
     let etag_is = |path: &str, content: &[u8]| {
-        vfs.stat(&p(path)).ok().and_then(|m| m.etag) == Some(Etag::of(content))
+        unrestricted(&vfs).stat(&p(path)).ok().and_then(|m| m.etag) == Some(Etag::of(content))
     };
     assert!(etag_is("/etc/conf.d/mounts", b"auto_sync = true\n"));
 
@@ -114,7 +121,7 @@ fn watcher_follows_host_edits() -> TestResult {
         "rename save"
     );
     assert!(
-        eventually(PATIENCE, || vfs
+        eventually(PATIENCE, || unrestricted(&vfs)
             .stat(&p("/etc/conf.d/.mounts.swp"))
             .is_err()),
         "temp file left"
@@ -123,7 +130,9 @@ fn watcher_follows_host_edits() -> TestResult {
     // Delete.
     std::fs::remove_file(etc.join("conf.d/cache"))?;
     assert!(
-        eventually(PATIENCE, || vfs.stat(&p("/etc/conf.d/cache")).is_err()),
+        eventually(PATIENCE, || unrestricted(&vfs)
+            .stat(&p("/etc/conf.d/cache"))
+            .is_err()),
         "delete"
     );
 
@@ -156,7 +165,7 @@ fn watcher_follows_host_edits() -> TestResult {
         )),
         "nested new dir"
     );
-    let kinds: Vec<(String, Kind)> = vfs
+    let kinds: Vec<(String, Kind)> = unrestricted(&vfs)
         .read_dir(&p("/etc/conf.d/search.d"))?
         .into_iter()
         .map(|d| (d.name, d.kind))
@@ -172,12 +181,12 @@ fn watcher_follows_host_edits() -> TestResult {
     // A directory removed with everything in it.
     std::fs::remove_dir_all(etc.join("conf.d/search.d"))?;
     assert!(
-        eventually(PATIENCE, || vfs
+        eventually(PATIENCE, || unrestricted(&vfs)
             .stat(&p("/etc/conf.d/search.d/deeper/x"))
             .is_err()),
         "rm -r"
     );
-    assert!(vfs.stat(&p("/etc/conf.d/search.d")).is_err());
+    assert!(unrestricted(&vfs).stat(&p("/etc/conf.d/search.d")).is_err());
     Ok(())
 }
 
@@ -242,28 +251,53 @@ fn watch_as_nobody_child() -> TestResult {
     let _watcher = watch(&vfs, &p("/etc"))?;
     // A new file in a watched directory, then a new directory and a file inside it.
     std::fs::write(state.join("etc/open/a"), "a = 1\n")?;
-    assert!(eventually(PATIENCE, || vfs.stat(&p("/etc/open/a")).is_ok()));
+    assert!(eventually(PATIENCE, || unrestricted(&vfs)
+        .stat(&p("/etc/open/a"))
+        .is_ok()));
     std::fs::create_dir(state.join("etc/open/sub"))?;
-    assert!(eventually(PATIENCE, || vfs
+    assert!(eventually(PATIENCE, || unrestricted(&vfs)
         .stat(&p("/etc/open/sub"))
         .is_ok()));
     std::fs::write(state.join("etc/open/sub/b"), "b = 2\n")?;
     assert!(
-        eventually(PATIENCE, || vfs.stat(&p("/etc/open/sub/b")).is_ok()),
+        eventually(PATIENCE, || unrestricted(&vfs)
+            .stat(&p("/etc/open/sub/b"))
+            .is_ok()),
         "a file in a directory created after the watch started"
     );
-    let names: Vec<String> = vfs
+    let names: Vec<String> = unrestricted(&vfs)
         .read_dir(&p("/etc/open/sub"))?
         .into_iter()
         .map(|d| d.name)
         .collect();
     assert_eq!(names, ["b"]);
     assert_eq!(
-        vfs.read_dir(&p("/etc/private"))
+        unrestricted(&vfs)
+            .read_dir(&p("/etc/private"))
             .err()
             .and_then(|e| e.raw_os_error()),
         Some(13)
     );
     println!("child: watched as nobody");
+    Ok(())
+}
+
+/// Regression: every read of a watched file is an inotify event (open, close), and a burst
+/// lasted until 30 ms passed without one, so a steady reader kept the watcher from ever
+/// applying a host change.
+#[test]
+fn a_steady_reader_does_not_keep_changes_from_being_seen() -> TestResult {
+    let state = state_with(&[("conf.d/mounts", "a = 1\n"), ("conf.d/cache", "b = 2\n")])?;
+    let (vfs, _) = vfs_etc::boot(state.path())?;
+    let _watcher = vfs_etc::watch(&vfs, &p("/etc"))?;
+    // A new file: only the watcher can register it (a stat of a known file re-checks it
+    // itself).
+    std::fs::write(state.path().join("etc/conf.d/new"), "b = 22222\n")?;
+    let seen = eventually(Duration::from_secs(5), || {
+        // The reads themselves come every 25 ms, inside the 30 ms settle window.
+        let _ = unrestricted(&vfs).read(&p("/etc/conf.d/mounts"));
+        unrestricted(&vfs).stat(&p("/etc/conf.d/new")).is_ok()
+    });
+    assert!(seen, "the edit was not seen while a reader kept reading");
     Ok(())
 }

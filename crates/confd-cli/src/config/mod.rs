@@ -1,6 +1,7 @@
 //! `nexus config …`: seed, inspect and change conf.d files.
 
 mod check;
+mod docs;
 mod init;
 mod locate;
 mod read;
@@ -126,12 +127,32 @@ pub(crate) enum ConfigCommand {
     /// Print where the state dir, etc, conf.d and the VFS metastore are, and why
     #[command(after_help = "Example:\n  NEXUS_STATE_DIR=/srv/nexus nexus config path")]
     Path,
+    /// Print a Markdown reference of bricks and their keys, from their declarations
+    #[command(
+        after_help = "Each key with its documentation, type, default (and the \
+        defaults of profiles that differ), environment variables, secret mark and whether \
+        a change applies live (reload) or needs a restart. --format json gives the same facts.\n\n\
+        Examples:\n  \
+        nexus config docs > CONFIG.md\n  \
+        nexus config docs cache database\n  \
+        nexus config docs --table   # one row per brick, as in the README"
+    )]
+    Docs {
+        /// The bricks [default: every registered brick]
+        #[arg(value_parser = parse_brick)]
+        bricks: Vec<BrickName>,
+        /// One Markdown table, a row per brick, instead of the full reference
+        #[arg(long)]
+        table: bool,
+    },
     /// Print a line each time bricks' effective configuration changes, until interrupted
     #[command(
         after_help = "Each line is `reloaded` (the keys that changed, old -> new, and \
-        where the new value comes from) or `invalid` (the files do not load; the last good \
-        configuration stays in force). Edits that change no value, such as comments or a key \
-        moved to a drop-in, print nothing.\n\n\
+        where the new value comes from; `(live)` when the brick applies them without a \
+        restart, as it does for keys it declares `reload`, `(restart)` otherwise) or \
+        `invalid` (the files do not load; the last good configuration stays in force). Edits \
+        that change no value, such as comments or a key moved to a drop-in, print nothing. \
+        JSON lines carry `\"restart\": true|false`.\n\n\
         Examples:\n  \
         nexus config watch mounts cache\n  \
         nexus config watch database --format json | jq .changes"
@@ -195,7 +216,8 @@ pub(crate) fn run(global: &Global, command: ConfigCommand) -> Result<(), Failure
     // `doctor` reports a broken state dir among its findings, and `path`
     // still says where things are, with a warning.
     match command {
-        ConfigCommand::Doctor => {}
+        // Documentation comes from the linked bricks alone: no state dir.
+        ConfigCommand::Doctor | ConfigCommand::Docs { .. } => {}
         ConfigCommand::Path => {
             if let Ok(state) = global.loader().resolved_state_dir()
                 && let Err(problem) = state.check_layout()
@@ -239,6 +261,7 @@ pub(crate) fn run(global: &Global, command: ConfigCommand) -> Result<(), Failure
         ConfigCommand::Doctor => check::doctor(global),
         ConfigCommand::Diff { brick } => locate::diff(global, &brick),
         ConfigCommand::Path => locate::path(global),
+        ConfigCommand::Docs { bricks, table } => docs::docs(global, &bricks, table),
         ConfigCommand::Watch {
             bricks,
             show_secrets,

@@ -1,19 +1,20 @@
-//! `nexus config show` and `nexus config get`.
+//! `nexus config show`, `get` and `explain`.
 
-use confd::{BrickConfig, BrickName, KeyPath, redact};
+use confd::{BrickConfig, BrickName, KeyPath};
 use serde_json::json;
 use toml::Value;
 
+use super::docs::KeyFacts;
 use super::{BrickKey, load};
 use crate::output::{json_origin, json_value, leaves, toml_document};
 use crate::{Failure, Format, Global};
 
 /// A value as it may be printed: redacted when secret, unless asked.
 fn shown(config: &BrickConfig, key: &KeyPath, value: &Value, show_secrets: bool) -> Value {
-    if config.is_secret(key) && !show_secrets {
-        redact(value)
-    } else {
+    if show_secrets {
         value.clone()
+    } else {
+        config.redacted_value(key, value)
     }
 }
 
@@ -99,10 +100,31 @@ pub(crate) fn explain(
 ) -> Result<(), Failure> {
     let config = load(global, &target.brick)?;
     let layers = config.explain(&target.key);
+    // What the brick declares of the key comes first, then the layers.
+    let schema = confd::bricks::lookup(target.brick.as_str());
+    let facts = schema.and_then(|schema| KeyFacts::of(schema, &target.key));
     if layers.is_empty() {
-        return Err(Failure::Config(format!(
-            "`{target}` is not set by any layer"
-        )));
+        // An optional key its brick declares is a fair question: unset is
+        // its answer. Any other key nobody sets is a mistake.
+        let Some(facts) = facts else {
+            return Err(Failure::Config(format!(
+                "`{target}` is not set by any layer"
+            )));
+        };
+        match global.format {
+            Format::Text => {
+                println!("{}", facts.explain_text(show_secrets));
+                println!("{target} is not set by any layer");
+            }
+            Format::Json => {
+                let mut document = serde_json::Map::new();
+                document.insert("key".into(), json!(target.to_string()));
+                document.extend(facts.json_fields(show_secrets));
+                document.insert("layers".into(), json!([]));
+                println!("{:#}", serde_json::Value::Object(document));
+            }
+        }
+        return Ok(());
     }
     let winner = layers.len() - 1;
     let shown: Vec<(Value, &confd::Origin)> = layers
@@ -111,6 +133,9 @@ pub(crate) fn explain(
         .collect();
     match global.format {
         Format::Text => {
+            if let Some(facts) = &facts {
+                println!("{}", facts.explain_text(show_secrets));
+            }
             println!("{target} = {}", shown[winner].0);
             let values: Vec<String> = shown.iter().map(|(v, _)| v.to_string()).collect();
             let width = values.iter().map(|v| v.chars().count()).max().unwrap_or(0);
@@ -128,10 +153,14 @@ pub(crate) fn explain(
                     json!({ "value": json_value(value), "origin": json_origin(origin), "wins": i == winner })
                 })
                 .collect();
-            println!(
-                "{:#}",
-                json!({ "key": target.to_string(), "layers": entries })
-            );
+            let mut document = serde_json::Map::new();
+            document.insert("key".into(), json!(target.to_string()));
+            document.extend(match &facts {
+                Some(facts) => facts.json_fields(show_secrets),
+                None => KeyFacts::json_undeclared(config.is_secret(&target.key)),
+            });
+            document.insert("layers".into(), json!(entries));
+            println!("{:#}", serde_json::Value::Object(document));
         }
     }
     Ok(())

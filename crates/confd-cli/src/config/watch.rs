@@ -129,6 +129,7 @@ fn json(event: &WatchEvent, show_secrets: bool) -> Json {
                     json!({
                         "key": change.key.to_string(),
                         "secret": change.secret,
+                        "reload": change.reload,
                         "old": json_setting(change, change.old.as_ref(), show_secrets),
                         "new": json_setting(change, change.new.as_ref(), show_secrets),
                     })
@@ -139,6 +140,7 @@ fn json(event: &WatchEvent, show_secrets: bool) -> Json {
                 "brick": reload.brick.as_str(),
                 "hash": json_hash(&reload.brick, Some(&reload.hash), show_secrets),
                 "previous_hash": json_hash(&reload.brick, reload.previous.as_ref(), show_secrets),
+                "restart": reload.restart,
                 "changes": changes,
             })
         }

@@ -42,6 +42,7 @@ struct Keys {
     keys: Vec<KeyDecl>,
     env_aliases: &'static [EnvAlias],
     secret_keys: &'static [&'static str],
+    optional_keys: &'static [&'static str],
 }
 
 impl<T: Brick> Declared<T> {
@@ -61,7 +62,15 @@ impl<T: Brick> Declared<T> {
             // defaults' leaves, marked by its constants.
             for (leaf, _) in crate::leaves(&self.defaults(Profile::Full)) {
                 let path = leaf.to_string();
-                if !keys.iter().any(|k| k.path == path) {
+                // A declared key whose value is a table (a map, an enum with
+                // data) holds its entries: they are not keys of their own.
+                let under_declared = keys.iter().any(|k| {
+                    !k.table
+                        && k.path
+                            .parse::<crate::KeyPath>()
+                            .is_ok_and(|declared| leaf.segments().starts_with(declared.segments()))
+                });
+                if !under_declared {
                     let alias = T::ENV_ALIASES.iter().find(|a| a.key == path);
                     keys.push(KeyDecl {
                         secret: crate::secret::at_or_under(T::SECRET_KEYS, &leaf),
@@ -92,10 +101,22 @@ impl<T: Brick> Declared<T> {
                     secret_keys.push(leak(&key.path));
                 }
             }
+            let full = self.defaults(Profile::Full);
+            let optional_keys: Vec<&'static str> = keys
+                .iter()
+                .filter(|k| {
+                    !k.table
+                        && k.path
+                            .parse::<crate::KeyPath>()
+                            .is_ok_and(|path| crate::value_at(&full, &path).is_none())
+                })
+                .map(|k| leak(&k.path))
+                .collect();
             Keys {
                 keys,
                 env_aliases: Box::leak(env_aliases.into_boxed_slice()),
                 secret_keys: Box::leak(secret_keys.into_boxed_slice()),
+                optional_keys: Box::leak(optional_keys.into_boxed_slice()),
             }
         })
     }
@@ -134,6 +155,10 @@ impl<T: Brick> Schema for Declared<T> {
 
     fn secret_keys(&self) -> &'static [&'static str] {
         self.keys_once().secret_keys
+    }
+
+    fn optional_keys(&self) -> &'static [&'static str] {
+        self.keys_once().optional_keys
     }
 
     fn shipped_history(&self) -> &'static [&'static str] {

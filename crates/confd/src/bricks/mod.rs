@@ -140,13 +140,12 @@ pub mod __private {
             })
     }
 
-    /// `prefix.key`, or `key` at the top.
+    /// `prefix.key`, or `key` at the top, as a key path is written (a key
+    /// that is not bare, `"api.key"`, quoted), so it parses back to the
+    /// same segments.
     #[must_use]
     pub fn key_path(prefix: &str, key: &str) -> String {
-        if prefix.is_empty() {
-            key.to_owned()
-        } else {
-            format!("{prefix}.{key}")
-        }
+        let parent: crate::KeyPath = prefix.parse().unwrap_or_default();
+        parent.child(key).to_string()
     }
 }

@@ -91,8 +91,33 @@ pub fn registered() -> &'static [&'static dyn Schema] {
         if all.len() != before {
             tracing::error!("two bricks registered by hand share a name: one of each is kept");
         }
-        all.into_iter().map(|r| (r.schema)()).collect()
+        all.into_iter()
+            .map(|r| (r.schema)())
+            .filter(|schema| declaration_holds(*schema))
+            .collect()
     })
+}
+
+/// Whether a brick's declaration can be used: a default that does not fit
+/// its type panics when the defaults are built (a mistake of the brick's
+/// author, which its first load shows). Such a brick is left out, so the
+/// program works for every other brick, and the mistake is logged.
+fn declaration_holds(schema: &'static dyn Schema) -> bool {
+    // A panic leaves nothing half-built that is used afterwards: the
+    // brick is dropped from the registry.
+    let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        for profile in crate::Profile::ALL {
+            let _ = schema.defaults(profile);
+        }
+        let _ = schema.keys();
+    }));
+    if built.is_err() {
+        tracing::error!(
+            "brick `{}` is left out: its declaration does not build (see the panic above)",
+            schema.name()
+        );
+    }
+    built.is_ok()
 }
 
 /// The schema of the linked brick called `name`.

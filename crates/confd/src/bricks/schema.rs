@@ -24,6 +24,11 @@ pub trait Schema: Send + Sync {
     fn env_aliases(&self) -> &'static [EnvAlias];
     /// Its secret keys.
     fn secret_keys(&self) -> &'static [&'static str];
+    /// Its keys without a default (an `Option` left unset): keys of the
+    /// brick all the same, never unknown ones.
+    fn optional_keys(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// The hashes of the default files shipped for it before this one.
     fn shipped_history(&self) -> &'static [&'static str] {
         &[]
@@ -35,7 +40,8 @@ pub trait Schema: Send + Sync {
         let declared = self.secret_keys();
         !declared.is_empty()
             && (crate::secret::at_or_under(declared, key)
-                || crate::layer::value_at(&self.defaults(Profile::default()), key).is_none())
+                || (crate::layer::value_at(&self.defaults(Profile::default()), key).is_none()
+                    && !crate::secret::at_or_under(self.optional_keys(), key)))
     }
     /// Deserializes the merged configuration and checks the brick's rules.
     fn check(&self, config: &BrickConfig) -> Result<(), Error>;

@@ -14,7 +14,7 @@ use super::overrides::cli_layer;
 use crate::bricks::Schema;
 use crate::config::{Resolved, Warning};
 use crate::layer::{Merged, Snippets, TextSource};
-use crate::{BrickConfig, Error, FileKind, Layer, Origin, Profile};
+use crate::{BrickConfig, Error, FileKind, KeyPath, Layer, Origin, Profile};
 
 /// A brick's files as read: each with its text, in merge order, and the
 /// problems met reading them.
@@ -110,7 +110,8 @@ pub(super) fn assemble(
 
     if let Some(schema) = schema {
         let mut problems = Vec::new();
-        let declared = |path: &str| schema.keys().iter().any(|k| k.path == path);
+        let optional = schema.optional_keys();
+        let declared = |path: &str| optional.contains(&path);
         check_against_defaults(
             brick,
             &table,
@@ -148,9 +149,24 @@ pub(super) fn assemble(
         origins,
         layers,
         secret_keys,
+        optional_keys: schema.map_or(&[][..], |s| s.optional_keys()),
+        reload_keys: schema.map_or_else(Vec::new, reload_keys),
         known: defaults_layer,
         warnings,
     }))
+}
+
+/// The keys `schema` declares `reload`. Every load asks, but few keys are
+/// `reload`: a brick without any allocates nothing here.
+fn reload_keys(schema: &dyn Schema) -> Vec<KeyPath> {
+    schema
+        .keys()
+        .iter()
+        .filter(|key| key.reload)
+        // A declared path always parses; one that did not would only make
+        // its key count for a restart, the safe side.
+        .filter_map(|key| key.path.parse().ok())
+        .collect()
 }
 
 /// A schema's defaults for a profile as a layer. Serializing the defaults is

@@ -36,6 +36,9 @@ pub struct Change {
     pub new: Option<Setting>,
     /// Whether the key is secret: its values must not be printed as they are.
     pub secret: bool,
+    /// Whether the brick declares the key `reload`: it applies the change
+    /// live. A change of any other key needs a restart.
+    pub reload: bool,
 }
 
 impl Change {
@@ -83,6 +86,7 @@ impl fmt::Debug for Change {
             .field("old", &side(&self.old))
             .field("new", &side(&self.new))
             .field("secret", &self.secret)
+            .field("reload", &self.reload)
             .finish()
     }
 }
@@ -143,6 +147,7 @@ pub(crate) fn diff(old: Option<&BrickConfig>, new: &BrickConfig) -> Vec<Change> 
         }
         changes.push(Change {
             secret: new.is_secret(&key),
+            reload: new.is_reload(&key),
             key,
             old: was,
             new: Some(now),
@@ -151,6 +156,8 @@ pub(crate) fn diff(old: Option<&BrickConfig>, new: &BrickConfig) -> Vec<Change> 
     for (key, was) in before {
         changes.push(Change {
             secret: old.is_some_and(|o| o.is_secret(&key)) || new.is_secret(&key),
+            // A key gone is applied live only if both sides say so.
+            reload: new.is_reload(&key) && old.is_some_and(|o| o.is_reload(&key)),
             key,
             old: Some(was),
             new: None,

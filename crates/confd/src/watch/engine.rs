@@ -565,12 +565,19 @@ impl Engine {
                 } else {
                     diff::diff(old.as_deref(), &config)
                 };
+                // Compared as `plan` compares (by the restart hash, not by
+                // the changed keys), so the two never disagree.
+                let restart = previous != Some(hash)
+                    && old
+                        .as_deref()
+                        .is_none_or(|old| old.restart_hash() != config.restart_hash());
                 WatchEvent::Reloaded(Reloaded {
                     brick: slot.brick.clone(),
                     config,
                     changes,
                     hash,
                     previous,
+                    restart,
                 })
             }
             Err(error) => {

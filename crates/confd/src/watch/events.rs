@@ -32,6 +32,12 @@ pub struct Reloaded {
     /// The hash of the configuration it replaces; `None` if the brick had
     /// none (it was invalid since the watch started).
     pub previous: Option<EffectiveHash>,
+    /// Whether the brick must restart to apply it: a key it does not declare
+    /// `reload` changed, or it had no configuration before. `false` when
+    /// only `reload` keys changed (the brick applies them live) or nothing
+    /// did (valid again, unchanged). [`plan`](crate::plan) decides the same
+    /// from [`BrickConfig::hashes`].
+    pub restart: bool,
 }
 
 /// A failed reload.
@@ -72,7 +78,9 @@ impl WatchEvent {
 
 impl fmt::Display for WatchEvent {
     /// One line per event for logs, secrets redacted; an error's snippet is
-    /// left out (each problem's first line is kept).
+    /// left out (each problem's first line is kept). A reload says
+    /// `(restart)` when the brick must restart to apply it, `(live)` when
+    /// only `reload` keys changed.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         EventLine {
             event: self,
@@ -113,6 +121,9 @@ impl fmt::Display for EventLine<'_> {
                 if r.changes.is_empty() {
                     return f.write_str(": valid again, unchanged");
                 }
+                // What the brick needs to apply it, where an operator reads
+                // first: only a `reload` key changed, or something else.
+                f.write_str(if r.restart { " (restart)" } else { " (live)" })?;
                 for (i, change) in r.changes.iter().enumerate() {
                     f.write_str(if i == 0 { ": " } else { "; " })?;
                     if self.secrets && change.secret {

@@ -8,16 +8,16 @@
 //! let watch = confd::Watcher::new(confd::Loader::new()).watch("relay")?;
 //! let sync_on_start: Option<bool> = watch.current().get("sync_on_start")?;
 //!
-//! // A supervisor: a set, and what must restart.
+//! // A supervisor: a set, and what must restart (or only reload).
 //! let set = confd::Watcher::new(confd::Loader::new()).watch_set(["relay", "queue"])?;
 //! let mut applied = std::collections::HashMap::new();
 //! for event in set.events() {
 //!     println!("{event}");
-//!     for (brick, action) in confd::plan(&set.hashes(), &applied) {
-//!         // …start, restart or stop `brick`, then record what it now runs:
+//!     for (brick, action) in confd::plan(&set.config_hashes(), &applied) {
+//!         // …start, restart, reload or stop `brick`, then record what it now runs:
 //!         # let _ = action;
 //!         if let Some(config) = set.current(brick.as_str()) {
-//!             applied.insert(brick, config.effective_hash());
+//!             applied.insert(brick, config.hashes());
 //!         }
 //!     }
 //! }
@@ -122,7 +122,7 @@ use notify::event::{AccessKind, AccessMode};
 use notify::{EventKind, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 
-use crate::{BrickConfig, BrickName, EffectiveHash, Error, Loader};
+use crate::{BrickConfig, BrickName, ConfigHashes, EffectiveHash, Error, Loader};
 use resolve::Step;
 
 pub use diff::{Change, Setting};
@@ -339,7 +339,7 @@ impl BrickWatch {
 }
 
 /// A live view of several bricks, for a supervisor: every event names its
-/// brick, and [`BrickSetWatch::hashes`] feeds [`plan`].
+/// brick, and [`BrickSetWatch::config_hashes`] feeds [`plan`].
 ///
 /// Unlike [`BrickWatch`], it starts even if some bricks are invalid: those
 /// have no `current()` and their first event is [`WatchEvent::Invalid`].
@@ -390,8 +390,10 @@ impl BrickSetWatch {
         self.shared.slots.iter().map(|s| &s.brick)
     }
 
-    /// The hash of each brick's configuration in force, for [`plan`]; bricks
-    /// without a good configuration are left out, since they cannot start.
+    /// The effective hash of each brick's configuration in force, for
+    /// [`plan`] (which then knows no reload: prefer
+    /// [`BrickSetWatch::config_hashes`]); bricks without a good
+    /// configuration are left out, since they cannot start.
     #[must_use]
     pub fn hashes(&self) -> Vec<(BrickName, EffectiveHash)> {
         self.shared
@@ -401,6 +403,18 @@ impl BrickSetWatch {
                 let config = s.config.load_full()?;
                 Some((s.brick.clone(), config.effective_hash()))
             })
+            .collect()
+    }
+
+    /// Both hashes of each brick's configuration in force, for [`plan`] to
+    /// tell a [`Reload`](Action::Reload) from a [`Restart`](Action::Restart);
+    /// bricks without a good configuration are left out.
+    #[must_use]
+    pub fn config_hashes(&self) -> Vec<(BrickName, ConfigHashes)> {
+        self.shared
+            .slots
+            .iter()
+            .filter_map(|s| Some((s.brick.clone(), s.config.load_full()?.hashes())))
             .collect()
     }
 

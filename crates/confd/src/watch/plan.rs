@@ -1,17 +1,21 @@
 //! What a supervisor must do to bring its bricks in line with their
-//! configuration, decided by effective-config hashes alone.
+//! configuration, decided by configuration hashes alone.
 
 use std::collections::{HashMap, HashSet};
 
-use crate::{BrickName, EffectiveHash};
+use crate::{BrickName, ConfigHashes};
 
 /// What to do with one brick.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Action {
     /// Wanted but not running: start it.
     Start,
-    /// Running with a configuration whose hash differs from the wanted one.
+    /// Running with a configuration that differs from the wanted one in a
+    /// key the brick reads only at start: restart it.
     Restart,
+    /// Running with a configuration that differs from the wanted one only in
+    /// keys the brick declares `reload`: let it apply them live.
+    Reload,
     /// Running but no longer wanted: stop it.
     Stop,
     /// Running with exactly the wanted configuration: leave it alone.
@@ -19,12 +23,14 @@ pub enum Action {
 }
 
 impl Action {
-    /// The action as a lower-case word: `start`, `restart`, `stop`, `keep`.
+    /// The action as a lower-case word: `start`, `restart`, `reload`,
+    /// `stop`, `keep`.
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
             Action::Start => "start",
             Action::Restart => "restart",
+            Action::Reload => "reload",
             Action::Stop => "stop",
             Action::Keep => "keep",
         }
@@ -37,43 +43,66 @@ impl std::fmt::Display for Action {
     }
 }
 
-/// Compares the bricks a supervisor wants, with the hash of each one's
+/// Compares the bricks a supervisor wants, with the hashes of each one's
 /// configuration now, against the hashes it last applied.
 ///
 /// Returns one action per brick: first the `desired` bricks in their order
-/// ([`Start`](Action::Start) if never applied, [`Restart`](Action::Restart)
-/// if the hash differs, [`Keep`](Action::Keep) if equal), then
-/// [`Stop`](Action::Stop) for each applied brick no longer desired, sorted by
-/// name. A brick listed twice in `desired` counts once, with its first hash.
+/// ([`Start`](Action::Start) if never applied, [`Keep`](Action::Keep) if the
+/// effective hashes are equal, [`Reload`](Action::Reload) if only they differ
+/// (the restart hashes are equal: only `reload` keys changed),
+/// [`Restart`](Action::Restart) otherwise), then [`Stop`](Action::Stop) for
+/// each applied brick no longer desired, sorted by name. A brick listed twice
+/// in `desired` counts once, with its first hashes.
+///
+/// The hashes are [`ConfigHashes`] ([`BrickConfig::hashes`](crate::BrickConfig::hashes),
+/// [`BrickSetWatch::config_hashes`](crate::BrickSetWatch::config_hashes)), or
+/// plain [`EffectiveHash`](crate::EffectiveHash)es as before the split, which
+/// know no reload: every change of one is a `Restart`. A plain hash recorded
+/// before the split and compared with both hashes now stands for both: it
+/// never equals the restart hash of a configuration whose `reload` keys have
+/// values (the restart hash leaves them out), so such a change is a
+/// `Restart`, the safe side, until the supervisor records both.
 ///
 /// ```
 /// use std::collections::HashMap;
-/// use confd::{Action, BrickName, EffectiveHash, plan};
+/// use confd::{Action, BrickName, ConfigHashes, EffectiveHash, plan};
 ///
 /// let name = |n: &str| BrickName::new(n).unwrap();
-/// let (a, b) = (EffectiveHash::from_bytes([1; 32]), EffectiveHash::from_bytes([2; 32]));
-/// let desired = [(name("queue"), a), (name("relay"), b)];
-/// let applied = HashMap::from([(name("relay"), a), (name("index"), a)]);
+/// let h = |byte| EffectiveHash::from_bytes([byte; 32]);
+/// let both = |effective, restart| ConfigHashes { effective: h(effective), restart: h(restart) };
+/// let desired = [(name("queue"), both(1, 1)), (name("relay"), both(2, 2)), (name("store"), both(3, 9))];
+/// let applied = HashMap::from([
+///     (name("relay"), both(1, 1)), // a key read at start changed
+///     (name("store"), both(4, 9)), // only `reload` keys changed
+///     (name("index"), both(1, 1)),
+/// ]);
 /// assert_eq!(
 ///     plan(&desired, &applied),
-///     [(name("queue"), Action::Start), (name("relay"), Action::Restart), (name("index"), Action::Stop)]
+///     [
+///         (name("queue"), Action::Start),
+///         (name("relay"), Action::Restart),
+///         (name("store"), Action::Reload),
+///         (name("index"), Action::Stop),
+///     ]
 /// );
 /// ```
 #[must_use]
-pub fn plan(
-    desired: &[(BrickName, EffectiveHash)],
-    applied: &HashMap<BrickName, EffectiveHash>,
-) -> Vec<(BrickName, Action)> {
+pub fn plan<H>(
+    desired: &[(BrickName, H)],
+    applied: &HashMap<BrickName, H>,
+) -> Vec<(BrickName, Action)>
+where
+    H: Copy + Into<ConfigHashes>,
+{
     let mut seen = HashSet::new();
     let mut steps = Vec::with_capacity(desired.len());
-    for (brick, hash) in desired {
+    for (brick, wanted) in desired {
         if !seen.insert(brick) {
             continue;
         }
         let action = match applied.get(brick) {
             None => Action::Start,
-            Some(running) if running == hash => Action::Keep,
-            Some(_) => Action::Restart,
+            Some(running) => step((*running).into(), (*wanted).into()),
         };
         steps.push((brick.clone(), action));
     }
@@ -83,9 +112,21 @@ pub fn plan(
     steps
 }
 
+/// What a running brick needs to go from `running` to `wanted`.
+fn step(running: ConfigHashes, wanted: ConfigHashes) -> Action {
+    if running.effective == wanted.effective {
+        Action::Keep
+    } else if running.restart == wanted.restart {
+        Action::Reload
+    } else {
+        Action::Restart
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::EffectiveHash;
 
     fn name(n: &str) -> BrickName {
         BrickName::new(n).expect("valid name")
@@ -136,5 +177,60 @@ mod tests {
         let desired = [(name("a"), h(1)), (name("a"), h(2))];
         let applied = HashMap::from([(name("a"), h(1))]);
         assert_eq!(plan(&desired, &applied), [(name("a"), Action::Keep)]);
+    }
+
+    fn both(effective: u8, restart: u8) -> ConfigHashes {
+        ConfigHashes {
+            effective: h(effective),
+            restart: h(restart),
+        }
+    }
+
+    #[test]
+    fn a_change_only_in_reload_keys_is_a_reload() {
+        let desired = [
+            (name("live"), both(2, 7)),
+            (name("cold"), both(3, 8)),
+            (name("same"), both(4, 9)),
+        ];
+        let applied = HashMap::from([
+            (name("live"), both(1, 7)),
+            (name("cold"), both(1, 7)),
+            (name("same"), both(4, 9)),
+        ]);
+        assert_eq!(
+            plan(&desired, &applied),
+            [
+                (name("live"), Action::Reload),
+                (name("cold"), Action::Restart),
+                (name("same"), Action::Keep),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_plain_effective_hash_knows_no_reload() {
+        // Before the split a supervisor had one hash: any change restarts.
+        let desired = [(name("a"), h(2))];
+        let applied = HashMap::from([(name("a"), h(1))]);
+        assert_eq!(plan(&desired, &applied), [(name("a"), Action::Restart)]);
+        // One recorded that way, against both hashes now: equal effective
+        // hashes keep, and a different one restarts.
+        assert_eq!(step(ConfigHashes::from(h(1)), both(1, 5)), Action::Keep);
+        assert_eq!(step(ConfigHashes::from(h(1)), both(2, 5)), Action::Restart);
+    }
+
+    #[test]
+    fn the_actions_read_as_words() {
+        let words: Vec<&str> = [
+            Action::Start,
+            Action::Restart,
+            Action::Reload,
+            Action::Stop,
+            Action::Keep,
+        ]
+        .map(Action::as_str)
+        .to_vec();
+        assert_eq!(words, ["start", "restart", "reload", "stop", "keep"]);
     }
 }

@@ -195,3 +195,123 @@ fn events_are_attributed_to_their_brick() -> Result<(), Box<dyn std::error::Erro
     assert_eq!(attribute("var/lib/store"), (true, true, vec![]));
     Ok(())
 }
+
+/// A brick with a key it applies live, one it reads at start, and a nested
+/// table with one of each, for the restart-or-reload tests.
+#[derive(serde::Serialize, serde::Deserialize, crate::Brick)]
+#[brick(name = "beacon")]
+struct Beacon {
+    /// Read at start.
+    #[brick(default = "localhost")]
+    host: String,
+    /// Applied live.
+    #[brick(default = 30, reload)]
+    ttl: u32,
+    /// Nested.
+    tls: BeaconTls,
+}
+
+#[derive(serde::Serialize, serde::Deserialize, crate::Section)]
+struct BeaconTls {
+    /// Read at start.
+    #[brick(default = true)]
+    verify: bool,
+    /// Applied live.
+    #[brick(default = 5, reload)]
+    timeout: u32,
+}
+
+/// The next event, a reload, and its line.
+fn reloaded(events: &Receiver<WatchEvent>) -> (Reloaded, String) {
+    let event = recv(events);
+    let line = event.to_string();
+    match event {
+        WatchEvent::Reloaded(r) => (r, line),
+        WatchEvent::Invalid(i) => panic!("expected a reload, got {}", i.error),
+    }
+}
+
+#[test]
+fn a_change_of_reload_keys_only_needs_no_restart() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let conf_d = dir.path().join("etc/conf.d");
+    std::fs::create_dir_all(&conf_d)?;
+    let loader = Loader::new()
+        .state_dir(dir.path())
+        .env(std::iter::empty::<(String, String)>());
+    let watch = Watcher::new(loader).watch_set(["beacon"])?;
+    let mut applied: std::collections::HashMap<_, _> = watch.config_hashes().into_iter().collect();
+    let plan_now = |applied: &std::collections::HashMap<BrickName, ConfigHashes>| {
+        plan(&watch.config_hashes(), applied)
+            .into_iter()
+            .map(|(_, action)| action)
+            .collect::<Vec<_>>()
+    };
+    let config = watch.current("beacon").expect("loaded");
+    assert!(config.is_reload(&"ttl".parse()?));
+    assert!(config.is_reload(&"tls.timeout".parse()?));
+    assert!(!config.is_reload(&"tls.verify".parse()?));
+    assert!(!config.is_reload(&"tls".parse()?));
+    assert_ne!(config.restart_hash(), config.effective_hash());
+
+    // Both live keys, one of them nested: applied live.
+    std::fs::write(conf_d.join("beacon"), "ttl = 60\n[tls]\ntimeout = 9\n")?;
+    let (event, line) = reloaded(watch.events());
+    assert!(!event.restart, "{:?}", event.changes);
+    assert!(
+        event.changes.iter().all(|c| c.reload),
+        "{:?}",
+        event.changes
+    );
+    assert_eq!(event.changes.len(), 2);
+    assert!(line.starts_with("reloaded beacon "), "{line}");
+    assert!(line.contains(" (live): tls.timeout: 5 -> 9"), "{line}");
+    assert_eq!(plan_now(&applied), [Action::Reload]);
+    applied = watch.config_hashes().into_iter().collect();
+    assert_eq!(plan_now(&applied), [Action::Keep]);
+
+    // A key read at start, beside a live one: a restart.
+    std::fs::write(
+        conf_d.join("beacon"),
+        "ttl = 61\n[tls]\ntimeout = 9\nverify = false\n",
+    )?;
+    let (event, line) = reloaded(watch.events());
+    assert!(event.restart, "{:?}", event.changes);
+    assert!(
+        line.contains(" (restart): tls.verify: true -> false"),
+        "{line}"
+    );
+    let reload: Vec<(String, bool)> = event
+        .changes
+        .iter()
+        .map(|c| (c.key.to_string(), c.reload))
+        .collect();
+    assert_eq!(
+        reload,
+        [("tls.verify".to_owned(), false), ("ttl".to_owned(), true)]
+    );
+    assert_eq!(plan_now(&applied), [Action::Restart]);
+    Ok(())
+}
+
+#[test]
+fn a_brick_invalid_from_the_start_needs_a_start_once_valid()
+-> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let conf_d = dir.path().join("etc/conf.d");
+    std::fs::create_dir_all(&conf_d)?;
+    std::fs::write(conf_d.join("beacon"), "ttl = = 1\n")?;
+    let loader = Loader::new()
+        .state_dir(dir.path())
+        .env(std::iter::empty::<(String, String)>());
+    let watch = Watcher::new(loader).watch_set(["beacon"])?;
+    assert!(matches!(recv(watch.events()), WatchEvent::Invalid(_)));
+    // Only a reload key differs from the defaults, but nothing ran before:
+    // there is nothing to apply it to live.
+    std::fs::write(conf_d.join("beacon"), "ttl = 1\n")?;
+    let (event, line) = reloaded(watch.events());
+    assert_eq!(event.previous, None);
+    assert!(event.restart, "{line}");
+    assert!(line.contains(" (restart): "), "{line}");
+    Ok(())
+}

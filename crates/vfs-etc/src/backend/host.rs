@@ -141,6 +141,7 @@ fn to_stat(st: &rustix::fs::Stat) -> Stat {
         kind,
         sig,
         uid: st.st_uid,
+        gid: st.st_gid,
     }
 }
 

@@ -78,6 +78,7 @@ fn stat_of(node: &Node) -> Stat {
         sig: node.sig,
         // Memory belongs to this process.
         uid: rustix::process::geteuid().as_raw(),
+        gid: rustix::process::getegid().as_raw(),
     }
 }
 

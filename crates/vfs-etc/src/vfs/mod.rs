@@ -5,26 +5,28 @@ use std::sync::Arc;
 
 use rustix::io::Errno;
 
+use crate::access::{AccessControl, Policy, PolicyError, Right};
 use crate::backend::{Backend, is_absent, is_unhashable};
 use crate::entry::{Entry, Etag, Kind, Metadata, now_ns};
-use crate::error::{
-    Fail, MkdirError, MountError, ReadDirError, ReadError, ReconcileError, RenameError, RmdirError,
-    StatError, UnlinkError, WriteError,
-};
+use crate::error::{Fail, MountError, ReconcileError};
 use crate::metastore::{Batch, Metastore, MetastoreError};
 use crate::path::{Tail, VfsPath, rel_split};
+use crate::reconcile::{self, Decision, ReconcileReport, decide_hashed};
 use crate::router::{Access, MountCore, MountTable, Route};
-use crate::sync::{self, Decision, ReconcileReport, decide_hashed};
 
 mod mutate;
+mod session;
+
+pub use session::Session;
+pub(crate) use session::Who;
 
 /// The largest file the VFS reads or writes: 1 MiB, the size limit of a configuration file
-/// (DESIGN.md §4). [`Vfs::write`] of more, and [`Vfs::read`] of a bigger host file, are
+/// (DESIGN.md §4). [`Session::write`] of more, and [`Session::read`] of a bigger host file, are
 /// `EFBIG`, so no call holds an unbounded amount in memory; `stat` of a bigger file shows no
 /// etag. `nexus vfs write` reads no more than this from its standard input.
 pub const MAX_FILE_SIZE: usize = 1024 * 1024;
 
-/// How [`Vfs::write`] treats an existing file.
+/// How [`Session::write`] treats an existing file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteMode {
     /// Create the file or replace its content (`O_CREAT | O_TRUNC`).
@@ -94,16 +96,55 @@ impl Home<'_> {
 /// Metadata (`stat`, `read_dir`, existence checks) comes from the metastore, so a mount is
 /// ready once its entries are registered; bytes come from the backend, re-checked against the
 /// entry on every read.
+///
+/// Every call is made by a [`crate::Caller`] and checked against the access [`Policy`]:
+/// `vfs.as_caller(&caller).read(&path)`.
 #[derive(Debug, Default)]
 pub struct Vfs {
     table: MountTable,
+    access: Arc<AccessControl>,
 }
 
 impl Vfs {
-    /// An empty VFS: nothing mounted, `/` an empty read-only directory.
+    /// An empty VFS: nothing mounted, `/` an empty read-only directory, and the default
+    /// policy ([`Policy::default`]) until [`Vfs::set_policy`] or [`Vfs::follow_policy`].
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The calls `caller` may make: every operation goes through one of these, so none can
+    /// be made without saying who makes it.
+    #[must_use]
+    pub fn as_caller<'a>(&'a self, caller: &'a crate::Caller) -> Session<'a> {
+        Session::new(self, caller)
+    }
+
+    /// Checks every call against `policy` from now on (and stops following a state dir's
+    /// policy, if [`Vfs::follow_policy`] was called).
+    pub fn set_policy(&self, policy: Policy) {
+        self.access.set(policy);
+    }
+
+    /// Loads the policy brick `vfs` of `state_dir` ([`crate::load_policy`]) and checks every
+    /// call against it from now on; a [`crate::watch`] of the mount of `$STATE/etc` reloads it
+    /// when it changes. [`mount_etc`](crate::mount_etc) calls this.
+    ///
+    /// # Errors
+    /// The policy is invalid: the VFS now refuses every call (fails closed) until a reload
+    /// finds it fixed. The error is logged once.
+    pub fn follow_policy(&self, state_dir: &std::path::Path) -> Result<(), Arc<PolicyError>> {
+        self.access.follow(state_dir)
+    }
+
+    /// Why every call is being refused, if the policy is invalid.
+    #[must_use]
+    pub fn policy_error(&self) -> Option<Arc<PolicyError>> {
+        self.access.error()
+    }
+
+    pub(crate) fn access(&self) -> &Arc<AccessControl> {
+        &self.access
     }
 
     /// Mounts `backend` at `point` after registering its entries in `store` (a full scan that
@@ -125,7 +166,7 @@ impl Vfs {
             return Err(MountError::AlreadyMounted(point));
         }
         let core = Arc::new(MountCore::new(point.clone(), backend, store, access));
-        let report = sync::reconcile_all(&core)?;
+        let report = reconcile::reconcile_all(&core)?;
         if !self.table.add(core) {
             return Err(MountError::AlreadyMounted(point));
         }
@@ -139,7 +180,7 @@ impl Vfs {
     /// [`ReconcileError`].
     pub fn reconcile(&self, point: &VfsPath) -> Result<ReconcileReport, ReconcileError> {
         let core = self.core(point)?;
-        sync::reconcile_all(core)
+        reconcile::reconcile_all(core)
     }
 
     /// Refreshes the entries for the given mount-relative paths of the mount at `point` (and
@@ -153,7 +194,7 @@ impl Vfs {
         rels: &[String],
     ) -> Result<ReconcileReport, ReconcileError> {
         let core = self.core(point)?;
-        sync::reconcile_paths(core, rels)
+        reconcile::reconcile_paths(core, rels)
     }
 
     /// Waits until every mount's store has written what was committed to it, and reports a
@@ -198,11 +239,15 @@ impl Vfs {
     /// Walks into directory `dir` as the kernel does for a component it looks something up
     /// in: `dir` and each of its ancestors must exist (`ENOENT`), be a directory (`ENOTDIR`)
     /// and be searchable (`EACCES` for one the mount could not list).
-    fn walk_into(&self, dir: &VfsPath) -> Result<(), Fail> {
+    ///
+    /// Returns whether one of those directories is closed to others on the host (no
+    /// `o+x`): a file below it is as secret as a file without `o+r` ([`is_secret`]).
+    fn walk_into(&self, dir: &VfsPath) -> Result<Private, Fail> {
         let mut chain = vec![dir.normalised()];
         while let Some(parent) = chain.last().and_then(VfsPath::parent) {
             chain.push(parent);
         }
+        let mut private = Private(false);
         for step in chain.iter().rev() {
             match self.lookup(step)? {
                 Node::VirtualDir => {}
@@ -210,40 +255,44 @@ impl Vfs {
                     if m.is_unlisted(&rel) {
                         return Err(Errno::ACCESS.into());
                     }
+                    private.0 |= e.sig.mode & 0o001 == 0;
                 }
                 Node::Entry(..) => return Err(Errno::NOTDIR.into()),
                 Node::Missing => return Err(Errno::NOENT.into()),
             }
         }
-        Ok(())
+        Ok(private)
     }
 
     /// Everything Linux checks before it looks at the last component: every directory the
     /// spelling walks through (including one later left by `..`), then the parent. A last
     /// component `.` is a lookup inside the directory before it, so that directory is walked
     /// into as well. These checks come before any write-access check, as in Linux.
-    fn walk_to(&self, path: &VfsPath) -> Result<(), Fail> {
+    ///
+    /// Returns whether a directory above `path` is closed to others ([`Vfs::walk_into`]).
+    fn walk_to(&self, path: &VfsPath) -> Result<Private, Fail> {
         for dir in path.walked_dirs() {
             self.walk_into(&dir)?;
         }
+        let mut private = Private(false);
         if let Some(parent) = path.parent() {
-            self.walk_into(&parent)?;
+            private = self.walk_into(&parent)?;
         }
         if path.tail() == Tail::Dot {
             self.walk_into(path)?;
         }
-        Ok(())
+        Ok(private)
     }
 
     /// [`Vfs::walk_to`], then the last component; a spelling that requires a directory (a
     /// trailing `/`) turns a file into `ENOTDIR`. For the calls that only look.
-    fn resolve(&self, path: &VfsPath) -> Result<Node<'_>, Fail> {
-        self.walk_to(path)?;
+    fn resolve(&self, path: &VfsPath) -> Result<(Node<'_>, Private), Fail> {
+        let private = self.walk_to(path)?;
         let node = self.lookup(path)?;
         if path.requires_dir() && matches!(&node, Node::Entry(_, _, e) if e.kind != Kind::Dir) {
             return Err(Errno::NOTDIR.into());
         }
-        Ok(node)
+        Ok((node, private))
     }
 
     fn home(&self, path: &VfsPath) -> Home<'_> {
@@ -271,26 +320,21 @@ impl Vfs {
             || matches!(self.table.route(path), Route::Virtual)
     }
 
-    /// The whole content of the file at `path`.
-    ///
-    /// The file is opened, read and `fstat`ed; if what was read no longer matches the entry
-    /// (stat fields or content hash), the entry is updated first, so the returned metadata
-    /// always describes the returned bytes.
-    ///
-    /// # Errors
-    /// `ENOENT`, `ENOTDIR`, `EACCES`, `EISDIR`, a backend error, or [`ReadError::Store`].
-    pub fn read(&self, path: &VfsPath) -> Result<FileContents, ReadError> {
-        self.read_inner(path)
-            .map_err(|f| ReadError::from_fail(path, f))
-    }
-
-    fn read_inner(&self, path: &VfsPath) -> Result<FileContents, Fail> {
-        match self.resolve(path)? {
-            Node::Missing => Err(Errno::NOENT.into()),
-            Node::VirtualDir => Err(Errno::ISDIR.into()),
+    pub(crate) fn read_inner(&self, who: &Who<'_>, path: &VfsPath) -> Result<FileContents, Fail> {
+        let (node, private) = self.resolve(path)?;
+        if matches!(node, Node::Missing) {
+            return Err(Errno::NOENT.into());
+        }
+        let right = who.right(path);
+        if right < Right::Read {
+            return Err(Fail::Denied);
+        }
+        match node {
+            Node::Missing | Node::VirtualDir => Err(Errno::ISDIR.into()),
             Node::Entry(_, _, e) if e.kind == Kind::Dir => Err(Errno::ISDIR.into()),
+            Node::Entry(_, _, e) if private.hides(&e) && right < Right::Admin => Err(Fail::Denied),
             Node::Entry(m, rel, _) => {
-                let (data, entry) = read_checked(m, &rel)?;
+                let (data, entry) = read_checked(m, &rel, right)?;
                 Ok(FileContents {
                     data,
                     metadata: Metadata::of(&entry),
@@ -299,33 +343,32 @@ impl Vfs {
         }
     }
 
-    /// The metadata of `path`. A file whose etag has not been computed since it last changed
-    /// is hashed now (see the crate docs), with the same check as [`Vfs::read`]. The etag is a
-    /// hash of the content, so it is only shown to a process that may read the content: a
-    /// file others may not read is re-read to prove it, and shown without an etag when this
-    /// process may not read it (or it is over [`MAX_FILE_SIZE`]); `stat(2)` itself needs no
-    /// read access.
-    ///
-    /// # Errors
-    /// `ENOENT`, `ENOTDIR`, `EACCES` below a directory that could not be listed, a backend
-    /// error while hashing, or [`StatError::Store`].
-    pub fn stat(&self, path: &VfsPath) -> Result<Metadata, StatError> {
-        self.stat_inner(path)
-            .map_err(|f| StatError::from_fail(path, f))
-    }
-
-    fn stat_inner(&self, path: &VfsPath) -> Result<Metadata, Fail> {
-        match self.resolve(path)? {
-            Node::Missing => Err(Errno::NOENT.into()),
-            Node::VirtualDir => Ok(Metadata::virtual_dir()),
+    pub(crate) fn stat_inner(&self, who: &Who<'_>, path: &VfsPath) -> Result<Metadata, Fail> {
+        let (node, private) = self.resolve(path)?;
+        if matches!(node, Node::Missing) {
+            return Err(Errno::NOENT.into());
+        }
+        let right = who.right(path);
+        if right < Right::Read {
+            return Err(Fail::Denied);
+        }
+        let without_etag = |e: Entry| Metadata::of(&Entry { etag: None, ..e });
+        match node {
+            Node::Missing | Node::VirtualDir => Ok(Metadata::virtual_dir()),
+            // The etag of a secret file confirms a guessed content: only admins see it, and
+            // nobody else's stat reads the file.
+            Node::Entry(_, _, e) if private.hides(&e) && right < Right::Admin => {
+                Ok(without_etag(e))
+            }
             Node::Entry(m, rel, e)
                 if e.kind == Kind::File && (e.etag.is_none() || !e.is_world_readable()) =>
             {
-                match read_checked(m, &rel) {
+                match read_checked(m, &rel, right) {
                     Ok((_, entry)) => Ok(Metadata::of(&entry)),
-                    Err(Fail::Os(err)) if is_unhashable(&err) => {
-                        Ok(Metadata::of(&Entry { etag: None, ..e }))
-                    }
+                    Err(Fail::Os(err)) if is_unhashable(&err) => Ok(without_etag(e)),
+                    // Made secret since the entry was stored: no etag, and the store is left
+                    // for an admin's read to update.
+                    Err(Fail::Denied) => Ok(without_etag(e)),
                     Err(f) => Err(f),
                 }
             }
@@ -333,18 +376,20 @@ impl Vfs {
         }
     }
 
-    /// The names in directory `path`, sorted byte-wise; mount points inside it included.
-    ///
-    /// # Errors
-    /// `ENOENT`, `ENOTDIR`, `EACCES` for a directory the mount could not list, or
-    /// [`ReadDirError::Store`].
-    pub fn read_dir(&self, path: &VfsPath) -> Result<Vec<DirEntry>, ReadDirError> {
-        self.read_dir_inner(path)
-            .map_err(|f| ReadDirError::from_fail(path, f))
-    }
-
-    fn read_dir_inner(&self, path: &VfsPath) -> Result<Vec<DirEntry>, Fail> {
-        let mut out: Vec<DirEntry> = match self.resolve(path)? {
+    pub(crate) fn read_dir_inner(
+        &self,
+        who: &Who<'_>,
+        path: &VfsPath,
+    ) -> Result<Vec<DirEntry>, Fail> {
+        let (node, _) = self.resolve(path)?;
+        match &node {
+            Node::Missing => return Err(Errno::NOENT.into()),
+            Node::Entry(_, _, e) if e.kind != Kind::Dir => return Err(Errno::NOTDIR.into()),
+            _ if who.right(path) < Right::Read => return Err(Fail::Denied),
+            _ => {}
+        }
+        // Secret files are listed like any other: their names are not secret, their content is.
+        let mut out: Vec<DirEntry> = match node {
             Node::Missing => return Err(Errno::NOENT.into()),
             Node::Entry(_, _, e) if e.kind != Kind::Dir => return Err(Errno::NOTDIR.into()),
             Node::Entry(m, rel, _) if m.is_unlisted(&rel) => return Err(Errno::ACCESS.into()),
@@ -369,11 +414,37 @@ impl Vfs {
     }
 }
 
+/// Whether an entry is a secret file by its own mode: a file others may not read (no `o+r`,
+/// as the 0600 secret bricks), whose content and etag only admins get through the VFS.
+pub(crate) fn is_secret(e: &Entry) -> bool {
+    e.kind == Kind::File && !e.is_world_readable()
+}
+
+/// Whether a directory on the way to a path is closed to others on the host (no `o+x`):
+/// others could not reach a file below it, whatever its own mode.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Private(bool);
+
+impl Private {
+    /// Whether `e`, found below, is a secret file: its own mode says so, or a directory
+    /// above it does.
+    pub(crate) fn hides(self, e: &Entry) -> bool {
+        is_secret(e) || (self.0 && e.kind == Kind::File)
+    }
+}
+
 /// Reads `rel` from the backend and makes its entry describe the bytes read, updating the store
 /// if the entry was stale; returns the bytes and the entry.
-fn read_checked(m: &MountCore, rel: &str) -> Result<(Vec<u8>, Entry), Fail> {
+///
+/// `right` is the caller's: a file the `fstat` of the open file shows secret (made so since
+/// its entry was stored) is [`Fail::Denied`] to a caller below admin, before any byte leaves
+/// and before the store changes.
+fn read_checked(m: &MountCore, rel: &str, right: Right) -> Result<(Vec<u8>, Entry), Fail> {
     let observed_ns = now_ns();
     let (data, stat) = match m.backend.read(rel) {
+        Ok((_, stat)) if stat.sig.mode & 0o004 == 0 && right < Right::Admin => {
+            return Err(Fail::Denied);
+        }
         Ok(read) => read,
         Err(e) if is_absent(&e) || e.raw_os_error() == Some(Errno::ISDIR.raw_os_error()) => {
             // The host changed under the entry (deleted, replaced by a directory or a symlink):
@@ -389,7 +460,7 @@ fn read_checked(m: &MountCore, rel: &str) -> Result<(Vec<u8>, Entry), Fail> {
     };
     let etag = Etag::of(&data);
     // What this reader is shown: the stored entry with the etag of the bytes just read, which
-    // the store may not hold (see `sync::may_persist_etag`).
+    // the store may not hold (see `reconcile::may_persist_etag`).
     let shown = |entry: Entry| Entry {
         etag: Some(etag),
         ..entry
@@ -407,7 +478,7 @@ fn read_checked(m: &MountCore, rel: &str) -> Result<(Vec<u8>, Entry), Fail> {
         return Err(Errno::NOENT.into());
     };
     let mut decision = decide_hashed(Some(&current), &stat, etag, observed_ns);
-    if !sync::may_persist_etag(m, rel, &stat) {
+    if !reconcile::may_persist_etag(m, rel, &stat) {
         let seen = m.remember_unstored_etag(rel, stat.sig, etag);
         decision = match decision {
             // Stat fields as this process last read them, the stored ones too, yet other
@@ -419,13 +490,16 @@ fn read_checked(m: &MountCore, rel: &str) -> Result<(Vec<u8>, Entry), Fail> {
                     entry: Entry {
                         etag: None,
                         version: current.version + 1,
+                        owner: Some(stat.owner()),
                         observed_ns,
                         ..current
                     },
                     bumped: true,
                 }
             }
-            Decision::Put { entry, bumped } => sync::without_etag(Some(&current), entry, bumped),
+            Decision::Put { entry, bumped } => {
+                reconcile::without_etag(Some(&current), entry, bumped)
+            }
             other => other,
         };
     }
@@ -446,7 +520,7 @@ fn read_checked(m: &MountCore, rel: &str) -> Result<(Vec<u8>, Entry), Fail> {
 
 /// Refreshes `rel` after a failed read; a failure here only means the next scan fixes it.
 fn refresh_quietly(m: &MountCore, rel: &str) {
-    if let Err(e) = sync::reconcile_paths(m, &[rel.to_owned()]) {
+    if let Err(e) = reconcile::reconcile_paths(m, &[rel.to_owned()]) {
         tracing::warn!(path = %m.vfs_path(rel), error = %e, "could not refresh a stale entry");
     }
 }

@@ -5,43 +5,14 @@
 use super::*;
 
 impl Vfs {
-    /// Makes every check [`Vfs::write`] makes before it writes, so a caller can refuse before
-    /// it gathers the content (`nexus vfs write --from-stdin` under the read-only `/etc`).
-    ///
-    /// # Errors
-    /// As [`Vfs::write`], except for the size limit and the write itself.
-    pub fn check_write(&self, path: &VfsPath, mode: WriteMode) -> Result<(), WriteError> {
-        self.write_target(path, mode)
-            .map(drop)
-            .map_err(|f| WriteError::from_fail(path, f))
-    }
-
-    /// Writes `data` to the file at `path`.
-    ///
-    /// Errors follow Linux's order for `open(O_CREAT|O_TRUNC[|O_EXCL])`: `ENOENT`/`ENOTDIR`/
-    /// `EACCES` while walking the path, `EISDIR` for a name spelled as a directory (`x/`,
-    /// `x/.`), `EEXIST` (with [`WriteMode::CreateNew`]) and `EISDIR` for the target, then
-    /// `EROFS` on a read-only mount, then `EFBIG` for more than [`MAX_FILE_SIZE`] bytes.
-    ///
-    /// # Errors
-    /// As above, a backend error, or [`WriteError::Store`].
-    pub fn write(
-        &self,
-        path: &VfsPath,
-        data: &[u8],
-        mode: WriteMode,
-    ) -> Result<Metadata, WriteError> {
-        self.write_inner(path, data, mode)
-            .map_err(|f| WriteError::from_fail(path, f))
-    }
-
     /// The mount and mount-relative path `write` would write to, after all its refusals.
-    fn write_target(
+    pub(crate) fn write_target(
         &self,
+        who: &Who<'_>,
         path: &VfsPath,
         mode: WriteMode,
     ) -> Result<(&Arc<MountCore>, String), Fail> {
-        self.walk_to(path)?;
+        let private = self.walk_to(path)?;
         // `open("x/", O_CREAT)` is EISDIR whether or not `x` exists (and `x/.`, `x/..` name
         // directories): no file can be created under a directory's spelling.
         if path.requires_dir() {
@@ -58,7 +29,8 @@ impl Vfs {
         let Route::Mount(m, rel) = self.table.route(path) else {
             return Err(Errno::ROFS.into());
         };
-        match m.store.get(&rel)? {
+        let existing = m.store.get(&rel)?;
+        match existing {
             Some(_) if mode == WriteMode::CreateNew => return Err(Errno::EXIST.into()),
             Some(e) if e.kind == Kind::Dir => return Err(Errno::ISDIR.into()),
             _ => {}
@@ -66,11 +38,24 @@ impl Vfs {
         if m.access == Access::ReadOnly {
             return Err(Errno::ROFS.into());
         }
+        let right = who.right(path);
+        // Replacing a secret file's content is an admin's, as reading it is.
+        if right < Right::Write
+            || existing.is_some_and(|e| private.hides(&e) && right < Right::Admin)
+        {
+            return Err(Fail::Denied);
+        }
         Ok((m, rel))
     }
 
-    fn write_inner(&self, path: &VfsPath, data: &[u8], mode: WriteMode) -> Result<Metadata, Fail> {
-        let (m, rel) = self.write_target(path, mode)?;
+    pub(crate) fn write_inner(
+        &self,
+        who: &Who<'_>,
+        path: &VfsPath,
+        data: &[u8],
+        mode: WriteMode,
+    ) -> Result<Metadata, Fail> {
+        let (m, rel) = self.write_target(who, path, mode)?;
         if data.len() > MAX_FILE_SIZE {
             return Err(Errno::FBIG.into());
         }
@@ -83,9 +68,10 @@ impl Vfs {
             sig: stat.sig,
             etag: Some(Etag::of(data)),
             version: old.map_or(1, |e| e.version + 1),
+            owner: Some(stat.owner()),
             observed_ns,
         };
-        let stored = if entry.etag.is_some() && !sync::may_persist_etag(m, &rel, &stat) {
+        let stored = if entry.etag.is_some() && !reconcile::may_persist_etag(m, &rel, &stat) {
             Entry {
                 etag: None,
                 ..entry
@@ -105,17 +91,7 @@ impl Vfs {
         Ok(Metadata::of(&entry))
     }
 
-    /// Creates directory `path`. Errors in Linux's order: `ENOENT`/`ENOTDIR`/`EACCES` while
-    /// walking the path, `EEXIST` (also for `x/.` and `x/..`), then `EROFS`.
-    ///
-    /// # Errors
-    /// As above, a backend error, or [`MkdirError::Store`].
-    pub fn mkdir(&self, path: &VfsPath) -> Result<Metadata, MkdirError> {
-        self.mkdir_inner(path)
-            .map_err(|f| MkdirError::from_fail(path, f))
-    }
-
-    fn mkdir_inner(&self, path: &VfsPath) -> Result<Metadata, Fail> {
+    pub(crate) fn mkdir_inner(&self, who: &Who<'_>, path: &VfsPath) -> Result<Metadata, Fail> {
         self.walk_to(path)?;
         if path.tail().is_dot() || self.is_structural(path) {
             return Err(Errno::EXIST.into());
@@ -129,6 +105,9 @@ impl Vfs {
         if m.access == Access::ReadOnly {
             return Err(Errno::ROFS.into());
         }
+        if who.right(path) < Right::Write {
+            return Err(Fail::Denied);
+        }
         let _guard = m.lock();
         let observed_ns = now_ns();
         let stat = m.backend.mkdir(&rel)?;
@@ -137,6 +116,7 @@ impl Vfs {
             sig: stat.sig,
             etag: None,
             version: 1,
+            owner: Some(stat.owner()),
             observed_ns,
         };
         let mut batch = Batch {
@@ -149,20 +129,7 @@ impl Vfs {
         Ok(Metadata::of(&entry))
     }
 
-    /// Removes the file at `path`. Errors in Linux's order: `ENOENT`/`ENOTDIR`/`EACCES` while
-    /// walking the path, `EISDIR` for `/`, `x/.` and `x/..`, `EROFS` when the directory the
-    /// name is in is read-only (even when the file does not exist; `/etc` is in the read-only
-    /// `/`), then `EISDIR` for a mount point, `ENOENT`, `EISDIR`, or `ENOTDIR` for a file
-    /// spelled `x/`.
-    ///
-    /// # Errors
-    /// As above, a backend error, or [`UnlinkError::Store`].
-    pub fn unlink(&self, path: &VfsPath) -> Result<(), UnlinkError> {
-        self.unlink_inner(path)
-            .map_err(|f| UnlinkError::from_fail(path, f))
-    }
-
-    fn unlink_inner(&self, path: &VfsPath) -> Result<(), Fail> {
+    pub(crate) fn unlink_inner(&self, who: &Who<'_>, path: &VfsPath) -> Result<(), Fail> {
         self.walk_to(path)?;
         if path.tail().is_dot() || path.is_root() {
             return Err(Errno::ISDIR.into());
@@ -180,23 +147,13 @@ impl Vfs {
             Some(_) if path.requires_dir() => return Err(Errno::NOTDIR.into()),
             Some(_) => {}
         }
+        if who.right(path) < Right::Write {
+            return Err(Fail::Denied);
+        }
         remove_entry(m, &rel, |backend| backend.unlink(&rel))
     }
 
-    /// Removes the empty directory at `path`. Errors in Linux's order: `ENOENT`/`ENOTDIR`/
-    /// `EACCES` while walking the path, `EINVAL` for `x/.` and `ENOTEMPTY` for `x/..`, `EBUSY`
-    /// for `/`, `EROFS` when the directory the name is in is read-only (`rmdir /etc` is a
-    /// change to `/`), `EBUSY` for a mount point, then `ENOENT`, `ENOTDIR` or `ENOTEMPTY` for
-    /// the target.
-    ///
-    /// # Errors
-    /// As above, a backend error, or [`RmdirError::Store`].
-    pub fn rmdir(&self, path: &VfsPath) -> Result<(), RmdirError> {
-        self.rmdir_inner(path)
-            .map_err(|f| RmdirError::from_fail(path, f))
-    }
-
-    fn rmdir_inner(&self, path: &VfsPath) -> Result<(), Fail> {
+    pub(crate) fn rmdir_inner(&self, who: &Who<'_>, path: &VfsPath) -> Result<(), Fail> {
         self.walk_to(path)?;
         match path.tail() {
             Tail::Dot => return Err(Errno::INVAL.into()),
@@ -217,27 +174,18 @@ impl Vfs {
             Some(e) if e.kind != Kind::Dir => return Err(Errno::NOTDIR.into()),
             Some(_) => {}
         }
+        if who.right(path) < Right::Write {
+            return Err(Fail::Denied);
+        }
         remove_entry(m, &rel, |backend| backend.rmdir(&rel))
     }
 
-    /// Renames `from` to `to`. Errors in Linux's order: `ENOENT`/`ENOTDIR`/`EACCES` while
-    /// walking either path, `EXDEV` when the directories the two names are in are on
-    /// different mounts (`/etc` is in `/`, `/etc/.` in `/etc`), `EBUSY` for `.`, `..` and `/`,
-    /// `EROFS`, `EBUSY` for a mount point as the source, `ENOENT` for a missing source,
-    /// `ENOTDIR` for a file spelled `x/` on either side, `EBUSY` for a mount point as the
-    /// target, then the backend's `rename(2)` errors (`EISDIR`, `ENOTEMPTY`, …).
-    ///
-    /// Moved entries are re-registered from the backend: a rename changes ctime, so they get
-    /// a new version, and their etags are recomputed on next read.
-    ///
-    /// # Errors
-    /// As above, or [`RenameError::Store`].
-    pub fn rename(&self, from: &VfsPath, to: &VfsPath) -> Result<(), RenameError> {
-        self.rename_inner(from, to)
-            .map_err(|f| RenameError::from_fail(from, to, f))
-    }
-
-    fn rename_inner(&self, from: &VfsPath, to: &VfsPath) -> Result<(), Fail> {
+    pub(crate) fn rename_inner(
+        &self,
+        who: &Who<'_>,
+        from: &VfsPath,
+        to: &VfsPath,
+    ) -> Result<(), Fail> {
         self.walk_to(from)?;
         self.walk_to(to)?;
         // Linux's order: EXDEV between the directories the names are in, EBUSY for `.`,
@@ -266,8 +214,11 @@ impl Vfs {
             return Err(Errno::BUSY.into());
         }
         let rel_to = self.rel_on(m, to).ok_or(Errno::BUSY)?;
+        if who.right(from) < Right::Write || who.right(to) < Right::Write {
+            return Err(Fail::Denied);
+        }
         m.backend.rename(&rel_from, &rel_to)?;
-        sync::reconcile_paths(m, &[rel_from, rel_to]).map_err(|e| match e {
+        reconcile::reconcile_paths(m, &[rel_from, rel_to]).map_err(|e| match e {
             ReconcileError::Backend { error, .. } => Fail::Os(error),
             ReconcileError::Store { source, .. } => Fail::Store(source),
             ReconcileError::NotMounted(_) => Fail::Os(crate::error::os(Errno::NOENT)),
@@ -296,11 +247,11 @@ fn remove_entry(
 }
 
 /// Adds the parent directory's new stat fields to `batch` after a name was created or removed
-/// in it (no version bump: see [`sync::decide`]).
+/// in it (no version bump: see [`reconcile::decide`]).
 fn refresh_parent(m: &MountCore, rel: &str, batch: &mut Batch) -> Result<(), Fail> {
     let parent = rel_split(rel).0;
     if let (Some(old), Some(stat)) = (m.store.get(parent)?, m.backend.stat(parent)?)
-        && let Decision::Put { entry, .. } = sync::decide(Some(&old), &stat, now_ns())
+        && let Decision::Put { entry, .. } = reconcile::decide(Some(&old), &stat, now_ns())
     {
         batch.puts.push((parent.to_owned(), entry));
     }

@@ -198,6 +198,12 @@ pub(crate) fn known_key<'a>(
         }
         return Ok(Some(value));
     }
+    // A key declared without a default (an unset `Option`): known, untyped.
+    let optional = confd::bricks::lookup(target.brick.as_str())
+        .is_some_and(|s| s.optional_keys().contains(&target.key.to_string().as_str()));
+    if optional {
+        return Ok(None);
+    }
     // The deepest table of the schema on the key's path holds the names to
     // suggest from, and the first segment it lacks is the one to correct.
     let mut table = defaults;

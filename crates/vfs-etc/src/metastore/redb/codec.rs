@@ -1,10 +1,18 @@
 //! The on-disk layout of one entry: fixed-size, little-endian, with a format byte first.
+//!
+//! Format 1 (before owners were recorded) is format 2 without its last 8 bytes: a store
+//! written by an earlier version is read as it is, its entries without an owner until the
+//! next scan fills it in (`reconcile::decide`), so upgrading needs no migration step and bumps no
+//! version.
 
-use crate::entry::{Entry, Etag, Kind, Signature};
+use crate::entry::{Entry, Etag, Kind, Owner, Signature};
 
-/// Format version of an encoded entry; bump it when the layout changes.
-const FORMAT: u8 = 1;
-const ENCODED_LEN: usize = 1 + 1 + 8 * 5 + 4 + 8 + 8 + 1 + 32;
+/// Format version of an encoded entry; bump it when the layout changes, and keep decoding the
+/// earlier ones.
+const FORMAT: u8 = 2;
+/// Format 1: no owner and group.
+const FORMAT_WITHOUT_OWNER: u8 = 1;
+const ENCODED_LEN: usize = 1 + 1 + 8 * 5 + 4 + 8 + 8 + 1 + 32 + 4 + 4;
 
 pub(super) fn encode(e: &Entry) -> [u8; ENCODED_LEN] {
     let mut out = [0u8; ENCODED_LEN];
@@ -28,6 +36,12 @@ pub(super) fn encode(e: &Entry) -> [u8; ENCODED_LEN] {
         }
         None => w.put(&[0; 33]),
     }
+    // An entry is only encoded after a scan or a write gave it an owner; one that has none
+    // yet (an old entry whose file was never seen since) is stored as root's only until the
+    // next scan, which compares it with the file again.
+    let owner = e.owner.unwrap_or_default();
+    w.put(&owner.uid.to_le_bytes());
+    w.put(&owner.gid.to_le_bytes());
     out
 }
 
@@ -51,7 +65,8 @@ pub(super) fn decode(bytes: &[u8]) -> Option<Entry> {
         Some(head)
     };
     let header = take(2)?;
-    if header[0] != FORMAT {
+    let format = header[0];
+    if format != FORMAT && format != FORMAT_WITHOUT_OWNER {
         return None;
     }
     let kind = Kind::from_code(header[1])?;
@@ -66,6 +81,15 @@ pub(super) fn decode(bytes: &[u8]) -> Option<Entry> {
     let observed_ns = u64_(take(8)?) as i64;
     let has_etag = take(1)?[0] == 1;
     let hash: [u8; 32] = take(32)?.try_into().ok()?;
+    let owner = if format == FORMAT {
+        let u32_ = |b: &[u8]| b.try_into().ok().map(u32::from_le_bytes);
+        Some(Owner {
+            uid: u32_(take(4)?)?,
+            gid: u32_(take(4)?)?,
+        })
+    } else {
+        None
+    };
     Some(Entry {
         kind,
         sig: Signature {
@@ -78,6 +102,7 @@ pub(super) fn decode(bytes: &[u8]) -> Option<Entry> {
         },
         etag: has_etag.then_some(Etag(hash)),
         version,
+        owner,
         observed_ns,
     })
 }
@@ -100,6 +125,10 @@ mod tests {
             },
             etag: Some(Etag::of(b"x")),
             version: 42,
+            owner: Some(Owner {
+                uid: 1000,
+                gid: 100,
+            }),
             observed_ns: 1_700_000_000_000_000_000,
         };
         assert_eq!(decode(&encode(&e)), Some(e));
@@ -107,5 +136,30 @@ mod tests {
         e.kind = Kind::Dir;
         assert_eq!(decode(&encode(&e)), Some(e));
         assert_eq!(decode(&encode(&e)[..10]), None);
+    }
+
+    /// A store written before owners were recorded is read, not refused as corrupt.
+    #[test]
+    fn format_1_entries_decode_without_an_owner() {
+        let e = Entry {
+            kind: Kind::File,
+            sig: Signature {
+                size: 3,
+                mode: 0o100_600,
+                ..Signature::default()
+            },
+            etag: None,
+            version: 7,
+            owner: Some(Owner { uid: 5, gid: 6 }),
+            observed_ns: 1,
+        };
+        let mut old = encode(&e)[..ENCODED_LEN - 8].to_vec();
+        old[0] = FORMAT_WITHOUT_OWNER;
+        assert_eq!(decode(&old), Some(Entry { owner: None, ..e }));
+        // Format 2 needs its owner bytes.
+        assert_eq!(decode(&encode(&e)[..ENCODED_LEN - 8]), None);
+        let mut future = encode(&e);
+        future[0] = 3;
+        assert_eq!(decode(&future), None);
     }
 }

@@ -11,6 +11,7 @@ fn entry(version: u64) -> Entry {
         sig: Signature::default(),
         etag: None,
         version,
+        owner: Some(crate::entry::Owner::default()),
         observed_ns: 0,
     }
 }

@@ -56,11 +56,32 @@ pub(crate) enum Decision {
 
 /// Decides from an `lstat` alone (the scan's fast path).
 pub(crate) fn decide(old: Option<&Entry>, stat: &Stat, observed_ns: i64) -> Decision {
+    with_owner(old, stat, decide_stat(old, stat, observed_ns))
+}
+
+/// `decision`, with the owner and group of `stat` filled into an entry that is otherwise
+/// still true but has none (stored by a version that did not record them): a refresh, not a
+/// new version.
+fn with_owner(old: Option<&Entry>, stat: &Stat, decision: Decision) -> Decision {
+    match (decision, old) {
+        (Decision::Keep, Some(old)) if old.owner != Some(stat.owner()) => Decision::Put {
+            entry: Entry {
+                owner: Some(stat.owner()),
+                ..*old
+            },
+            bumped: false,
+        },
+        (decision, _) => decision,
+    }
+}
+
+fn decide_stat(old: Option<&Entry>, stat: &Stat, observed_ns: i64) -> Decision {
     let fresh = |version, etag| Entry {
         kind: stat.kind,
         sig: stat.sig,
         etag,
         version,
+        owner: Some(stat.owner()),
         observed_ns,
     };
     let Some(old) = old else {
@@ -178,11 +199,16 @@ pub(crate) fn decide_hashed(
     etag: Etag,
     observed_ns: i64,
 ) -> Decision {
+    with_owner(old, stat, decide_hashed_only(old, stat, etag, observed_ns))
+}
+
+fn decide_hashed_only(old: Option<&Entry>, stat: &Stat, etag: Etag, observed_ns: i64) -> Decision {
     let fresh = |version| Entry {
         kind: stat.kind,
         sig: stat.sig,
         etag: Some(etag),
         version,
+        owner: Some(stat.owner()),
         observed_ns,
     };
     let Some(old) = old else {
@@ -275,7 +301,11 @@ impl Scan<'_> {
                         // file again.
                         Err(e) if is_unhashable(&e) => {
                             old.map_or(Decision::Keep, |old| Decision::Put {
-                                entry: Entry { etag: None, ..old },
+                                entry: Entry {
+                                    etag: None,
+                                    owner: Some(stat.owner()),
+                                    ..old
+                                },
                                 bumped: false,
                             })
                         }
@@ -291,7 +321,11 @@ impl Scan<'_> {
                     && !may_persist_etag(self.core, rel, &stat)
                 {
                     decision = Decision::Put {
-                        entry: Entry { etag: None, ..*old },
+                        entry: Entry {
+                            etag: None,
+                            owner: Some(stat.owner()),
+                            ..*old
+                        },
                         bumped: false,
                     };
                 }

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use super::*;
 use crate::backend::{Backend, MemoryBackend};
-use crate::entry::Signature;
+use crate::entry::{Owner, Signature};
 use crate::metastore::{MemoryMetastore, Metastore, MetastoreError};
 use crate::path::VfsPath;
 use crate::router::Access;
@@ -74,6 +74,7 @@ fn stat(size: u64, mtime_ns: i64) -> Stat {
             mode: 0o100_644,
         },
         uid: 0,
+        gid: 0,
     }
 }
 
@@ -83,6 +84,7 @@ fn entry(st: &Stat, etag: Option<Etag>, observed_ns: i64) -> Entry {
         sig: st.sig,
         etag,
         version: 3,
+        owner: Some(st.owner()),
         observed_ns,
     }
 }
@@ -141,4 +143,33 @@ fn first_hash_fills_in_without_a_bump() {
     };
     assert!(!bumped);
     assert_eq!(entry.version, 3);
+}
+
+/// An entry from a store written before owners were recorded gets its owner from the next
+/// scan as a refresh: no new version, and a second scan keeps it.
+#[test]
+fn an_entry_without_an_owner_is_refreshed_not_bumped() {
+    let st = Stat {
+        uid: 1000,
+        gid: 100,
+        ..stat(5, 100 * SEC)
+    };
+    let old = Entry {
+        owner: None,
+        ..entry(&st, Some(Etag::of(b"x")), 102 * SEC)
+    };
+    let Decision::Put { entry: new, bumped } = decide(Some(&old), &st, 103 * SEC) else {
+        panic!("an entry without an owner is kept as it is");
+    };
+    assert!(!bumped);
+    assert_eq!(new.version, old.version);
+    assert_eq!(new.etag, old.etag);
+    assert_eq!(
+        new.owner,
+        Some(Owner {
+            uid: 1000,
+            gid: 100
+        })
+    );
+    assert_eq!(decide(Some(&new), &st, 104 * SEC), Decision::Keep);
 }
