@@ -60,8 +60,18 @@ fn fleet_values_show_their_etcd_origin_in_every_read() {
     sandbox.write("cache", "kv_size = 9\n");
     let explain = sandbox.run(&["config", "explain", "cache.kv_size"]);
     ok(&explain);
-    let lines: Vec<&str> = explain.stdout.lines().collect();
-    assert_eq!(lines[0], "cache.kv_size = 9");
+    // The layers follow the key's declaration, from the `KEY = VALUE` line.
+    let lines: Vec<&str> = explain
+        .stdout
+        .lines()
+        .skip_while(|l| *l != "cache.kv_size = 9")
+        .collect();
+    assert_eq!(
+        lines.first(),
+        Some(&"cache.kv_size = 9"),
+        "{}",
+        explain.stdout
+    );
     assert!(
         lines[1].starts_with("  profile default 256"),
         "{}",
