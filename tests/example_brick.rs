@@ -167,7 +167,9 @@ fn a_product_binary_documents_its_brick_and_tells_reload_from_restart() {
         .lines()
         .filter(|l| l.starts_with("## "))
         .collect();
-    assert_eq!(sections, ["## `smtp`"]);
+    // Its own brick, and the VFS's policy brick, which the CLI's `vfs`
+    // commands bring along.
+    assert_eq!(sections, ["## `smtp`", "## `vfs`"]);
     assert!(
         docs.stdout.contains("\n### `smtp.tls.min_version`\n"),
         "{}",
