@@ -11,7 +11,10 @@ mod config_misc;
 mod config_write;
 mod config_write_safety;
 mod docs;
+#[path = "../crates/confd-fleet/tests/support/mod.rs"]
+mod etcd;
 mod example_brick;
+mod fleet;
 #[path = "../crates/confd/tests/fs_tree.rs"]
 mod fs_tree;
 mod hostile_input;

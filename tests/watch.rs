@@ -14,7 +14,7 @@ use crate::support::{Sandbox, nexus_bin};
 const PATIENCE: Duration = Duration::from_secs(10);
 
 /// A running `nexus config watch`, killed on drop.
-struct Watching {
+pub(crate) struct Watching {
     child: Child,
     lines: mpsc::Receiver<String>,
     /// Stderr after the banner.
@@ -24,7 +24,7 @@ struct Watching {
 }
 
 impl Watching {
-    fn start(sandbox: &Sandbox, args: &[&str]) -> Self {
+    pub(crate) fn start(sandbox: &Sandbox, args: &[&str]) -> Self {
         let state = sandbox.state();
         let mut all = vec!["--state-dir", state.to_str().unwrap(), "config", "watch"];
         all.extend_from_slice(args);
@@ -87,7 +87,7 @@ impl Watching {
             .expect("a line on stderr within 10 s")
     }
 
-    fn next_line(&self) -> String {
+    pub(crate) fn next_line(&self) -> String {
         self.lines
             .recv_timeout(PATIENCE)
             .expect("a line on stdout within 10 s")

@@ -41,6 +41,7 @@ use confd_bricks as _;
 
 mod command_line;
 mod config;
+mod fleet_cmd;
 mod output;
 mod vfs_cmd;
 
@@ -120,6 +121,12 @@ enum Command {
         after_help = "Examples:\n  nexus vfs ls /etc/conf.d\n  nexus vfs cat /etc/conf.d/mounts"
     )]
     Vfs(vfs_cmd::VfsCommand),
+    /// Read and write the fleet's configuration in etcd (conf.d/fleet names the fleet)
+    #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  nexus fleet set cache.backend postgres\n  nexus fleet status"
+    )]
+    Fleet(fleet_cmd::FleetCommand),
     /// Print a shell completion script
     #[command(after_help = "Example:\n  nexus completions bash > /etc/bash_completion.d/nexus")]
     Completions {
@@ -241,8 +248,11 @@ fn run() -> u8 {
         }
         return 2;
     }
+    // Every load of this process stacks the fleet's layers (DESIGN.md §10).
+    let _ = confd_fleet::install();
     let result = match cli.command {
         Command::Config(cmd) => config::run(&cli.global, cmd),
+        Command::Fleet(cmd) => fleet_cmd::run(&cli.global, cmd),
         Command::Vfs(cmd) => cli
             .global
             .state_dir()

@@ -236,6 +236,12 @@ pub(crate) fn json_origin(origin: &Origin) -> Json {
             object["line"] = json!(line);
             object["column"] = json!(column);
         }
+        Origin::Etcd { key, line, column } => {
+            object["key"] = json!(key.key);
+            object["revision"] = json!(key.revision);
+            object["line"] = json!(line);
+            object["column"] = json!(column);
+        }
         Origin::Snapshot { file, host } => {
             object["snapshot"] = json!(file.display().to_string());
             object["host"] = json!(host);

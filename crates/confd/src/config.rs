@@ -42,6 +42,9 @@ pub enum Warning {
         /// The closest known key, if one is close.
         suggestion: Option<String>,
     },
+    /// The fleet layer came from the offline cache, or is missing
+    /// (DESIGN.md §10): the complete message, with revision and age.
+    Fleet(String),
 }
 
 impl fmt::Display for Warning {
@@ -76,6 +79,7 @@ impl fmt::Display for Warning {
                 };
                 write!(f, "{unknown}: the brick ignores it")
             }
+            Warning::Fleet(message) => f.write_str(&crate::shown::terminal_safe(message)),
             Warning::Withheld { key, snapshot } => write!(
                 f,
                 "`{key}` was withheld from the snapshot `{}`: it comes from this machine's \

@@ -144,6 +144,35 @@ pub enum Error {
         snippet: String,
     },
 
+    /// The TOML text of an etcd key of the fleet layer is not valid TOML.
+    #[error(
+        "malformed TOML at `{key}:{line}:{column}`: {}\n{snippet}",
+        terminal_safe(message)
+    )]
+    MalformedEtcd {
+        /// The key and the revision that was read (boxed: errors stay small).
+        key: Box<crate::EtcdKey>,
+        /// 1-based line of the error.
+        line: u32,
+        /// 1-based column of the error.
+        column: u32,
+        /// What the TOML parser said.
+        message: String,
+        /// The offending line with a caret under the column (values redacted
+        /// in bricks that hold secrets).
+        snippet: String,
+    },
+
+    /// The fleet layer could not be had (DESIGN.md §10): etcd did not
+    /// answer in time, or a value in it is unusable. A load meets this only
+    /// under `--strict`, or for a value that is not a brick's text; otherwise
+    /// it warns and goes on with the cached layer or without one.
+    #[error("{}", terminal_safe(message))]
+    Fleet {
+        /// The whole message, naming the endpoints, the key or the cache.
+        message: String,
+    },
+
     /// A value has the wrong TOML type for its key.
     #[error(
         "invalid type for `{}` {}: expected {expected}, found {found}",
@@ -338,7 +367,7 @@ struct At<'a>(&'a Origin);
 impl fmt::Display for At<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
-            Origin::File { .. } => write!(f, "at `{}`", self.0),
+            Origin::File { .. } | Origin::Etcd { .. } => write!(f, "at `{}`", self.0),
             other => write!(f, "from `{other}`"),
         }
     }

@@ -58,6 +58,7 @@ mod de;
 mod env;
 mod error;
 mod file;
+pub mod fleet;
 mod hash;
 mod install;
 mod key_path;
@@ -89,7 +90,7 @@ pub use install::{InstallError, install, install_schemas};
 pub use key_path::{InvalidKeyPath, KeyPath, MAX_KEY_PATH_LEN, MAX_KEY_PATH_SEGMENTS};
 pub use layer::{Layer, MAX_DEPTH, OriginNode, OriginTable, Snippets, value_at};
 pub use loader::{Loader, Override, suggest};
-pub use origin::{FileKind, Origin, Precedence};
+pub use origin::{EtcdKey, FileKind, FleetLayer, Origin, Precedence};
 pub use profile::{Profile, UnknownProfile};
 pub use secret::{
     REDACTED, RedactedText, Secret, quotable_key, redact, redact_file_text, shown_brick_key,

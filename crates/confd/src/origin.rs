@@ -15,6 +15,10 @@ use crate::shown::{ShownPath, one_line};
 pub enum Precedence {
     /// The brick's built-in defaults for the active profile.
     ProfileDefault,
+    /// The fleet's baseline in etcd: `PREFIX/conf.d/NAME` (DESIGN.md §10).
+    Fleet,
+    /// This host's node in the fleet: `PREFIX/nodes/NODE/conf.d/NAME`.
+    FleetNode,
     /// A configuration snapshot taken on a host, read in place of
     /// `$STATE/etc` (`NEXUS_CONFIG_SNAPSHOT`).
     Snapshot,
@@ -34,6 +38,8 @@ impl Precedence {
     pub fn id(self) -> &'static str {
         match self {
             Precedence::ProfileDefault => "profile-default",
+            Precedence::Fleet => "fleet",
+            Precedence::FleetNode => "fleet-node",
             Precedence::Snapshot => "snapshot",
             Precedence::MainFile => "main-file",
             Precedence::DropIn => "drop-in",
@@ -48,6 +54,8 @@ impl std::fmt::Display for Precedence {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Precedence::ProfileDefault => "profile default",
+            Precedence::Fleet => "fleet",
+            Precedence::FleetNode => "fleet node",
             Precedence::Snapshot => "snapshot",
             Precedence::MainFile => "main file",
             Precedence::DropIn => "drop-in",
@@ -79,6 +87,44 @@ impl FileKind {
     }
 }
 
+/// Which of the two fleet layers an etcd key feeds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FleetLayer {
+    /// `PREFIX/conf.d/NAME`, shared by every host.
+    Fleet,
+    /// `PREFIX/nodes/NODE/conf.d/NAME`, this host's own.
+    Node,
+}
+
+impl FleetLayer {
+    /// The layer keys of this kind make.
+    #[must_use]
+    pub fn precedence(self) -> Precedence {
+        match self {
+            FleetLayer::Fleet => Precedence::Fleet,
+            FleetLayer::Node => Precedence::FleetNode,
+        }
+    }
+}
+
+/// One etcd key at the revision it was read: where the values of a fleet
+/// layer came from, shown as `etcd /nexus/conf.d/relay@42`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct EtcdKey {
+    /// The full key, prefix included (`/nexus/conf.d/relay`).
+    pub key: String,
+    /// The key's `mod_revision`: the revision that last changed it.
+    pub revision: i64,
+    /// Which fleet layer it feeds.
+    pub layer: FleetLayer,
+}
+
+impl fmt::Display for EtcdKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "etcd {}@{}", one_line(&self.key), self.revision)
+    }
+}
+
 /// Where one value came from, shown to users as DESIGN.md §3 prescribes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Origin {
@@ -90,6 +136,16 @@ pub enum Origin {
         path: Arc<Path>,
         /// Whether it is the main file or a drop-in.
         kind: FileKind,
+        /// 1-based line.
+        line: u32,
+        /// 1-based column, in characters.
+        column: u32,
+    },
+    /// A position in the TOML text of an etcd key (DESIGN.md §10):
+    /// `etcd /nexus/conf.d/relay@42:3:9`.
+    Etcd {
+        /// The key and its revision, shared by every origin of one text.
+        key: Arc<EtcdKey>,
         /// 1-based line.
         line: u32,
         /// 1-based column, in characters.
@@ -119,6 +175,7 @@ impl Origin {
         match self {
             Origin::ProfileDefault(_) => Precedence::ProfileDefault,
             Origin::File { kind, .. } => kind.precedence(),
+            Origin::Etcd { key, .. } => key.layer.precedence(),
             Origin::Snapshot { .. } => Precedence::Snapshot,
             Origin::Env(_) => Precedence::Env,
             Origin::Cli(_) => Precedence::Cli,
@@ -145,6 +202,7 @@ impl fmt::Display for Origin {
             Origin::File {
                 path, line, column, ..
             } => write!(f, "{}:{line}:{column}", ShownPath(path)),
+            Origin::Etcd { key, line, column } => write!(f, "{key}:{line}:{column}"),
             Origin::Snapshot { file, host } => {
                 write!(
                     f,
@@ -166,9 +224,34 @@ mod tests {
     #[test]
     fn precedence_is_declared_lowest_to_highest() {
         use Precedence::*;
-        let mut shuffled = vec![Cli, DropIn, ProfileDefault, Env, MainFile];
+        let mut shuffled = vec![
+            Cli,
+            DropIn,
+            FleetNode,
+            Snapshot,
+            ProfileDefault,
+            Env,
+            MainFile,
+            Fleet,
+        ];
         shuffled.sort();
-        assert_eq!(shuffled, [ProfileDefault, MainFile, DropIn, Env, Cli]);
+        // DESIGN.md §10: the host's own files override the fleet, as `/etc`
+        // overrides `/usr`; the node's key overrides the fleet's. A
+        // snapshot stands in for the host's files (and holds the fleet's
+        // values as the host had them).
+        assert_eq!(
+            shuffled,
+            [
+                ProfileDefault,
+                Fleet,
+                FleetNode,
+                Snapshot,
+                MainFile,
+                DropIn,
+                Env,
+                Cli
+            ]
+        );
     }
 
     #[test]
@@ -190,6 +273,17 @@ mod tests {
         );
         let cli = Origin::Cli("relay.sync_on_start=true".into());
         assert_eq!(cli.to_string(), "--set relay.sync_on_start=true");
+        let etcd = Origin::Etcd {
+            key: Arc::new(EtcdKey {
+                key: "/nexus/conf.d/relay".into(),
+                revision: 42,
+                layer: FleetLayer::Fleet,
+            }),
+            line: 3,
+            column: 9,
+        };
+        assert_eq!(etcd.to_string(), "etcd /nexus/conf.d/relay@42:3:9");
+        assert_eq!(etcd.precedence(), Precedence::Fleet);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use confd_bricks as _;
 
 mod cache;
 mod errors;
+mod fleet;
 mod fs_tree;
 mod layers;
 mod matrix;

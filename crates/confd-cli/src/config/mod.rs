@@ -8,7 +8,7 @@ mod read;
 pub(crate) mod schema;
 mod snapshot;
 mod watch;
-mod write;
+pub(crate) mod write;
 
 use std::str::FromStr;
 
@@ -354,7 +354,7 @@ impl FromStr for KeyArg {
 
 impl KeyArg {
     /// The key, or a usage error.
-    fn parsed(self) -> Result<BrickKey, Failure> {
+    pub(crate) fn parsed(self) -> Result<BrickKey, Failure> {
         self.0.map_err(Failure::Usage)
     }
 }

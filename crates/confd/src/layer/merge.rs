@@ -15,8 +15,9 @@ use std::sync::Arc;
 
 use toml::{Table, Value};
 
+use super::parse::TextSource;
 use super::{Layer, OriginNode, OriginTable, Snippets, parse};
-use crate::{Error, FileKind, Origin};
+use crate::{Error, Origin};
 
 /// A layer as a load keeps it beside the merged tree.
 #[derive(Debug)]
@@ -126,17 +127,16 @@ impl Merged {
         self.stack(table, origins);
     }
 
-    /// Parses a file and stacks it on top. The first layer with values
+    /// Parses a file (or an etcd key's text) and stacks it on top. The first layer with values
     /// becomes the merged tree; any later file is merged straight into it,
     /// so a key the tree has already costs no allocation.
-    pub(crate) fn push_file(
+    pub(crate) fn push_text(
         &mut self,
         text: &str,
-        path: &Path,
-        kind: FileKind,
+        source: TextSource,
         snippets: Snippets,
     ) -> Result<(), Error> {
-        let parsed = parse::parse(text, path, kind, snippets)?;
+        let parsed = parse::parse(text, source, snippets)?;
         if self.table.is_empty() && self.origins.is_empty() {
             self.push(parsed.into_layer());
         } else {

@@ -24,10 +24,11 @@ use std::sync::Arc;
 use toml::{Table, Value};
 
 pub(crate) use merge::{Kept, Merged};
+pub(crate) use parse::TextSource;
 pub(crate) use snippet::LineIndex;
 pub use snippet::Snippets;
 
-use crate::{Error, FileKind, KeyPath, Origin, Precedence};
+use crate::{Error, EtcdKey, FileKind, KeyPath, Origin, Precedence};
 
 /// The deepest nesting accepted: each key segment, table and array level
 /// counts, so `a.b = [1]` puts `1` at depth 3. Deeper documents are refused
@@ -195,7 +196,18 @@ impl Layer {
         kind: FileKind,
         snippets: Snippets,
     ) -> Result<Self, Error> {
-        parse::parse(text, path, kind, snippets).map(parse::Parsed::into_layer)
+        let source = TextSource::File {
+            path: Arc::from(path),
+            kind,
+        };
+        parse::parse(text, source, snippets).map(parse::Parsed::into_layer)
+    }
+
+    /// Parses the TOML text of an etcd key of the fleet layer (DESIGN.md
+    /// §10) by the same rules as a file; every key's origin is
+    /// `etcd KEY@REVISION:LINE:COL`.
+    pub fn parse_etcd(text: &str, key: EtcdKey, snippets: Snippets) -> Result<Self, Error> {
+        parse::parse(text, TextSource::Etcd(Arc::new(key)), snippets).map(parse::Parsed::into_layer)
     }
 
     /// Adds one value at `path`, creating intermediate tables.

@@ -16,7 +16,76 @@ use toml::{Table, Value};
 use super::merge::{Layers, put_leaf, table_slot};
 use super::snippet::{LineIndex, Snippets, snippet};
 use super::{Layer, MAX_DEPTH, OriginNode, OriginTable};
-use crate::{Error, FileKind, Origin};
+use crate::{Error, EtcdKey, FileKind, Origin, Precedence};
+
+/// Where a text to parse came from: a file, or an etcd key of the fleet
+/// layer. Both are parsed by the same code; only their origins and the
+/// way an error names them differ.
+#[derive(Clone, Debug)]
+pub(crate) enum TextSource {
+    /// A main file or a drop-in.
+    File {
+        /// The file, as it was opened.
+        path: Arc<Path>,
+        /// Which of the two.
+        kind: FileKind,
+    },
+    /// The value of an etcd key at a revision.
+    Etcd(Arc<EtcdKey>),
+}
+
+impl TextSource {
+    fn precedence(&self) -> Precedence {
+        match self {
+            TextSource::File { kind, .. } => kind.precedence(),
+            TextSource::Etcd(key) => key.layer.precedence(),
+        }
+    }
+
+    /// The path a layer of this text is told apart by (`None` for etcd: a
+    /// load has at most one layer of each fleet precedence).
+    fn path(&self) -> Option<Arc<Path>> {
+        match self {
+            TextSource::File { path, .. } => Some(Arc::clone(path)),
+            TextSource::Etcd(_) => None,
+        }
+    }
+
+    fn origin(&self, line: u32, column: u32) -> Origin {
+        match self {
+            TextSource::File { path, kind } => Origin::File {
+                path: Arc::clone(path),
+                kind: *kind,
+                line,
+                column,
+            },
+            TextSource::Etcd(key) => Origin::Etcd {
+                key: Arc::clone(key),
+                line,
+                column,
+            },
+        }
+    }
+
+    fn malformed(&self, line: u32, column: u32, message: String, snippet: String) -> Error {
+        match self {
+            TextSource::File { path, .. } => Error::Malformed {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message,
+                snippet,
+            },
+            TextSource::Etcd(key) => Error::MalformedEtcd {
+                key: Box::new(EtcdKey::clone(key)),
+                line,
+                column,
+                message,
+                snippet,
+            },
+        }
+    }
+}
 
 /// What a document nested deeper than [`MAX_DEPTH`] is told.
 const TOO_DEEP: &str = "keys, tables and arrays nest deeper than 64 levels";
@@ -27,12 +96,11 @@ pub(super) struct Parsed<'t> {
     converter: Converter<'t>,
 }
 
-/// Parses a TOML document read from `path` and checks what converting it
+/// Parses a TOML document read from `source` and checks what converting it
 /// would refuse, so that the conversion cannot fail.
 pub(super) fn parse<'t>(
     text: &'t str,
-    path: &Path,
-    kind: FileKind,
+    source: TextSource,
     snippets: Snippets,
 ) -> Result<Parsed<'t>, Error> {
     // Editors on Windows write a BOM; TOML does not allow one.
@@ -40,13 +108,12 @@ pub(super) fn parse<'t>(
     let index = LineIndex::new(text);
     let malformed = |offset: usize, message: String| {
         let (line, column) = index.position(offset);
-        Error::Malformed {
-            path: path.to_owned(),
+        source.malformed(
             line,
             column,
             message,
-            snippet: snippet(&index, line, column, snippets),
-        }
+            snippet(&index, line, column, snippets),
+        )
     };
     if let Some(offset) = nesting_too_deep(text) {
         return Err(malformed(offset, TOO_DEEP.to_owned()));
@@ -67,11 +134,7 @@ pub(super) fn parse<'t>(
     check_table(&document, 0).map_err(|(offset, message)| malformed(offset, message))?;
     Ok(Parsed {
         document,
-        converter: Converter {
-            path: Arc::from(path),
-            kind,
-            index,
-        },
+        converter: Converter { source, index },
     })
 }
 
@@ -80,8 +143,8 @@ impl Parsed<'_> {
     pub(super) fn into_layer(self) -> Layer {
         let (table, origins) = self.converter.table(self.document);
         Layer {
-            precedence: self.converter.kind.precedence(),
-            source: Some(Arc::clone(&self.converter.path)),
+            precedence: self.converter.source.precedence(),
+            source: self.converter.source.path(),
             table,
             origins,
         }
@@ -99,8 +162,8 @@ impl Parsed<'_> {
     ) -> Layer {
         let converter = self.converter;
         converter.merge(self.document, dst, dst_origins, &mut Vec::new(), layers);
-        let mut layer = Layer::empty(converter.kind.precedence());
-        layer.source = Some(converter.path);
+        let mut layer = Layer::empty(converter.source.precedence());
+        layer.source = converter.source.path();
         layer
     }
 }
@@ -201,20 +264,14 @@ fn nesting_too_deep(text: &str) -> Option<usize> {
 /// Turns toml's parse tree (spans, borrowed text), checked already, into
 /// tables and their origins.
 struct Converter<'t> {
-    path: Arc<Path>,
-    kind: FileKind,
+    source: TextSource,
     index: LineIndex<'t>,
 }
 
 impl Converter<'_> {
     fn origin(&self, offset: usize) -> Origin {
         let (line, column) = self.index.position(offset);
-        Origin::File {
-            path: Arc::clone(&self.path),
-            kind: self.kind,
-            line,
-            column,
-        }
+        self.source.origin(line, column)
     }
 
     /// Converts `de` into a new table, with the origin of each entry.

@@ -273,9 +273,11 @@ fn assert_layers_survive_the_merge(shared: Option<Layer>, sources: Vec<Source>) 
                 } else {
                     FileKind::MainFile
                 };
-                merged
-                    .push_file(text, Path::new(path), kind, Snippets::Shown)
-                    .unwrap();
+                let source = super::TextSource::File {
+                    path: Arc::from(Path::new(path)),
+                    kind,
+                };
+                merged.push_text(text, source, Snippets::Shown).unwrap();
             }
             Source::Built(layer) => merged.push(layer),
         }

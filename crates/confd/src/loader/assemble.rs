@@ -13,7 +13,7 @@ use super::env_layer::env_layer;
 use super::overrides::cli_layer;
 use crate::bricks::Schema;
 use crate::config::{Resolved, Warning};
-use crate::layer::{Merged, Snippets};
+use crate::layer::{Merged, Snippets, TextSource};
 use crate::{BrickConfig, Error, FileKind, KeyPath, Layer, Origin, Profile};
 
 /// A brick's files as read: each with its text, in merge order, and the
@@ -61,8 +61,21 @@ pub(super) fn assemble(
     if let Some(layer) = &defaults_layer {
         merged.push_shared(Arc::clone(layer));
     }
+    // The fleet's layers, between the defaults and the host's own files
+    // (DESIGN.md §10), parsed by the same code as the files.
+    for fleet in &inputs.fleet.texts {
+        let source = TextSource::Etcd(Arc::new(fleet.key.clone()));
+        if let Err(e) = merged.push_text(&fleet.text, source, snippets) {
+            errors.push(e);
+        }
+    }
+    warnings.extend(inputs.fleet.warnings.iter().cloned().map(Warning::Fleet));
     for (path, text, kind) in texts {
-        if let Err(e) = merged.push_file(&text, &path, kind, snippets) {
+        let source = TextSource::File {
+            path: Arc::from(path),
+            kind,
+        };
+        if let Err(e) = merged.push_text(&text, source, snippets) {
             errors.push(e);
         }
     }

@@ -14,6 +14,7 @@ mod overrides;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 pub use checks::suggest;
@@ -24,6 +25,7 @@ use crate::bricks::{self, Brick, Schema};
 use crate::cache::{self, Snapshot};
 use crate::env::Env;
 use crate::file::{list_drop_ins, read_config_file};
+use crate::fleet::{self, FleetLayers, FleetSource};
 use crate::{BrickConfig, BrickName, Error, FileKind, KeyPath, Profile, StateDir};
 use assemble::Files;
 use overrides::Malformed;
@@ -64,6 +66,8 @@ pub struct Loader {
     strict: bool,
     candidate: Option<(PathBuf, String)>,
     uncached: bool,
+    /// Where the fleet layers come from (DESIGN.md §10).
+    fleet: fleet::Choice,
     /// A snapshot to read in place of `$STATE/etc` (else `$NEXUS_CONFIG_SNAPSHOT`).
     snapshot: Option<PathBuf>,
 }
@@ -83,6 +87,8 @@ pub(crate) struct Inputs {
     /// This brick's overrides, in the order given.
     pub(crate) overrides: Vec<(KeyPath, String)>,
     pub(crate) strict: bool,
+    /// The brick's fleet layers at their revisions, and their warnings.
+    pub(crate) fleet: FleetLayers,
 }
 
 impl Loader {
@@ -185,11 +191,41 @@ impl Loader {
         self.env.get(var)
     }
 
-    /// Makes unknown keys in registered bricks errors instead of warnings.
+    /// Makes unknown keys in registered bricks errors instead of warnings
+    /// (and an unreachable fleet an error, for a fleet source that honours it).
     #[must_use]
     pub fn strict(mut self, strict: bool) -> Self {
         self.strict = strict;
         self
+    }
+
+    /// Whether this loader is strict.
+    #[must_use]
+    pub fn is_strict(&self) -> bool {
+        self.strict
+    }
+
+    /// Takes the fleet layers from `source` instead of the process-wide one
+    /// ([`fleet::install`]).
+    #[must_use]
+    pub fn fleet(mut self, source: Arc<dyn FleetSource>) -> Self {
+        self.fleet = fleet::Choice::Given(fleet::Given(source));
+        self
+    }
+
+    /// Loads from the local layers only, without any fleet layer: how the
+    /// `fleet` brick itself is loaded, and how a fleet source reads its own
+    /// settings.
+    #[must_use]
+    pub fn without_fleet(mut self) -> Self {
+        self.fleet = fleet::Choice::Off;
+        self
+    }
+
+    /// The fleet source this loader asks, if any.
+    #[must_use]
+    pub fn fleet_source(&self) -> Option<&Arc<dyn FleetSource>> {
+        self.fleet.source()
     }
 
     /// Loads as if the file at `path` (the main file or a drop-in, which
@@ -258,6 +294,16 @@ impl Loader {
                 overrides.push((o.key.clone(), o.value.clone()));
             }
         }
+        // Asked last, once the local inputs are known to be good: the source
+        // may wait for a server (for at most its timeout). A snapshot holds
+        // the host's values, the fleet's among them: it stands in for the
+        // fleet as for `$STATE/etc`.
+        let fleet = match self.fleet.source() {
+            Some(source) if self.resolved_snapshot()?.is_none() => {
+                source.layers(&self.clone().without_fleet(), brick)?
+            }
+            _ => FleetLayers::default(),
+        };
         Ok(Inputs {
             state,
             brick: brick.clone(),
@@ -266,6 +312,7 @@ impl Loader {
             env,
             overrides,
             strict: self.strict,
+            fleet,
         })
     }
 

@@ -14,6 +14,8 @@ mod tests;
 pub(super) enum Msg {
     /// A batch of debounced file events, or the watcher's errors.
     Fs(DebounceEventResult),
+    /// The fleet's layers of these bricks (`None`: of any) changed.
+    Fleet(Option<Vec<BrickName>>),
     /// The handle was dropped.
     Stop,
 }
@@ -297,6 +299,15 @@ impl Engine {
                     }
                     for path in &event.paths {
                         self.attribute(path, dirty);
+                    }
+                }
+            }
+            // The fleet source has the new layers already: reloading reads them.
+            Msg::Fleet(None) => dirty.all = true,
+            Msg::Fleet(Some(bricks)) => {
+                for brick in bricks {
+                    if let Some(i) = self.shared.slots.iter().position(|s| s.brick == brick) {
+                        dirty.bricks.push(i);
                     }
                 }
             }

@@ -111,9 +111,9 @@ use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -349,6 +349,8 @@ pub struct BrickSetWatch {
     events: Receiver<WatchEvent>,
     control: Sender<Msg>,
     thread: Option<JoinHandle<()>>,
+    /// Keeps the fleet source following the fleet, if there is one.
+    fleet: Option<crate::fleet::FollowGuard>,
 }
 
 impl fmt::Debug for BrickSetWatch {
@@ -436,6 +438,7 @@ impl BrickSetWatch {
 
 impl Drop for BrickSetWatch {
     fn drop(&mut self) {
+        drop(self.fleet.take());
         let _ = self.control.send(Msg::Stop);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
@@ -551,8 +554,16 @@ impl Watcher {
         };
 
         // Watch first, then load: a change between the two is then both in
-        // the load and in an event, never in neither.
+        // the load and in an event, never in neither. The fleet too.
         engine.rearm(true);
+        let fleet = engine.loader.fleet_source().and_then(|source| {
+            let to_engine = Mutex::new(control.clone());
+            let changed: crate::fleet::FleetChanged = Arc::new(move |bricks| {
+                let to_engine = to_engine.lock().unwrap_or_else(PoisonError::into_inner);
+                let _ = to_engine.send(Msg::Fleet(bricks));
+            });
+            source.follow(&engine.loader.clone().without_fleet(), changed)
+        });
         // The first good load is the starting point, not news; a first bad
         // one is news for a set (its first event) and fatal for one brick.
         for index in 0..bricks.len() {
@@ -578,6 +589,7 @@ impl Watcher {
             events,
             control,
             thread: Some(thread),
+            fleet,
         })
     }
 }

@@ -15,7 +15,7 @@ use crate::{Failure, Global};
 /// The editor to run: `$VISUAL`, else `$EDITOR`, else `vi`. A variable that
 /// is not UTF-8 is an error naming it, not a silent fall-back to `vi`.
 #[allow(clippy::disallowed_methods)] // the editor is the CLI's business, not configuration
-fn editor() -> Result<String, Failure> {
+pub(crate) fn editor() -> Result<String, Failure> {
     for var in ["VISUAL", "EDITOR"] {
         match std::env::var(var) {
             Ok(editor) if !editor.trim().is_empty() => return Ok(editor),
@@ -237,7 +237,7 @@ fn print_change(brick: &BrickName, path: &Path, before: &str, after: &str) {
 }
 
 /// Asks a yes/no question on the terminal; yes unless the answer starts with n.
-fn ask(question: &str) -> bool {
+pub(crate) fn ask(question: &str) -> bool {
     eprint!("{question}");
     let _ = std::io::stderr().flush();
     let mut answer = String::new();

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 
 use confd::BrickName;
 
-mod document;
-mod edit;
-mod set;
+pub(crate) mod document;
+pub(crate) mod edit;
+pub(crate) mod set;
 
 pub(crate) use edit::edit;
 pub(crate) use set::{set, value_from_stdin};
@@ -128,6 +128,11 @@ fn validate(
             .with_candidate(candidate, text);
         if let Some(profile) = global.profile {
             loader = loader.with_profile(profile);
+        }
+        // The fleet's layer is below the file, so rules across keys see it;
+        // whether etcd answers is not the file's fault (see `fleet_cmd`).
+        if let Some(fleet) = crate::fleet_cmd::lenient_fleet() {
+            loader = loader.fleet(fleet);
         }
         loader.load(brick.as_str())
     };

@@ -185,7 +185,7 @@ fn report_set(global: &Global, target: &BrickKey, path: &Path, changed: bool) {
 /// A key the brick does not know is a warning with a suggestion (an error
 /// under `--strict`): it is most often a typo, and the file would carry it
 /// silently. A table is refused: its keys are set one by one.
-fn known_key<'a>(
+pub(crate) fn known_key<'a>(
     global: &Global,
     target: &BrickKey,
     defaults: &'a toml::Table,
@@ -242,7 +242,7 @@ fn known_key<'a>(
 
 /// The error for a value the brick refuses, pointing at the value given
 /// rather than at the line it would have had in the file.
-fn value_error(target: &BrickKey, shown: &str, error: &confd::Error) -> String {
+pub(crate) fn value_error(target: &BrickKey, shown: &str, error: &confd::Error) -> String {
     match error {
         // serde's "unknown variant `bogus`" names the value already.
         confd::Error::InvalidValue { key, message, .. }
@@ -276,7 +276,7 @@ fn value_error(target: &BrickKey, shown: &str, error: &confd::Error) -> String {
 }
 
 /// A value as messages quote it: never a secret, on one line, cut short.
-fn shown_value(raw: &str, secret: bool) -> String {
+pub(crate) fn shown_value(raw: &str, secret: bool) -> String {
     if secret {
         confd::REDACTED.to_owned()
     } else {
