@@ -92,11 +92,11 @@ fn the_reference_has_every_brick_and_key_as_declared() {
                 assert!(text.contains("- type: table"), "{text}");
                 continue;
             }
-            let value = confd::value_at(&defaults, &key.path.parse().unwrap()).unwrap();
-            assert!(
-                text.contains(&format!("- type: {}", value.type_str())),
-                "{text}"
-            );
+            let path = key.path.parse().unwrap();
+            let value = confd::value_at(&defaults, &path).unwrap();
+            let shape = schema.shape();
+            let described = shape.at(&path).expect("every key has a shape").describe();
+            assert!(text.contains(&format!("- type: {described}")), "{text}");
             assert!(text.contains(&format!("`{value}`")), "{text}");
             assert_eq!(text.contains("- secret: "), key.secret, "{text}");
             let reload = if key.reload {
@@ -188,7 +188,7 @@ fn explain_begins_with_the_declaration() {
         lines[..7],
         [
             "Seconds a granted permission stays cached.",
-            "  type       integer",
+            "  type       integer, 0 or more",
             "  default    300",
             "  variables  NEXUS_CACHE_PERMISSION_TTL",
             "  secret     no",
@@ -209,7 +209,7 @@ fn explain_begins_with_the_declaration() {
     ]);
     assert!(
         run.stdout.starts_with(
-            "Connections in the pool.\n  type       integer\n  \
+            "Connections in the pool.\n  type       integer (0 to 4294967295)\n  \
              defaults   minimal 1, embedded 3, lite 8, full 20, cloud 30\n"
         ),
         "{}",

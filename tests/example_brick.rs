@@ -186,7 +186,7 @@ fn a_product_binary_documents_its_brick_and_tells_reload_from_restart() {
     assert!(
         explain
             .stdout
-            .starts_with("Connections kept open.\n  type       integer\n"),
+            .starts_with("Connections kept open.\n  type       integer (0 to 4294967295)\n"),
         "{}",
         explain.transcript()
     );

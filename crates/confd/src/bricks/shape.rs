@@ -131,6 +131,11 @@ impl Shape {
             Shape::Integer { min, max } if (*min, *max) == (i64::MIN, i64::MAX) => {
                 "integer".to_owned()
             }
+            // A `u64` goes as far as TOML does.
+            Shape::Integer {
+                min: 0,
+                max: i64::MAX,
+            } => "integer, 0 or more".to_owned(),
             Shape::Integer { min, max } => format!("integer ({min} to {max})"),
             Shape::Float => "float".to_owned(),
             Shape::String => "string".to_owned(),
@@ -366,6 +371,7 @@ mod tests {
     fn shapes_describe_themselves() {
         assert_eq!(int(0, 65535).describe(), "integer (0 to 65535)");
         assert_eq!(int(i64::MIN, i64::MAX).describe(), "integer");
+        assert_eq!(int(0, i64::MAX).describe(), "integer, 0 or more");
         assert_eq!(
             Shape::Enum(vec!["a".into(), "b".into()]).describe(),
             r#"one of "a", "b""#
