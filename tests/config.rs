@@ -225,6 +225,8 @@ fn a_binary_copied_anywhere_seeds_every_shipped_file() {
         [
             "cache",
             "database",
+            // linked through confd-fleet: where the fleet is
+            "fleet",
             "llm",
             "mounts",
             "permissions",

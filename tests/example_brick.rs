@@ -72,7 +72,9 @@ fn a_product_binary_knows_its_own_brick_and_nothing_else() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names, ["smtp", "vfs"]);
+    // Its own brick, and the bricks the CLI's own commands bring along: the
+    // fleet's address and the VFS's policy.
+    assert_eq!(names, ["fleet", "smtp", "vfs"]);
     let file = sandbox.conf_d().join("smtp");
     // It declares a secret, so its file is private; the generated default
     // points editors at its schema and documents every key, tables included.
@@ -167,9 +169,9 @@ fn a_product_binary_documents_its_brick_and_tells_reload_from_restart() {
         .lines()
         .filter(|l| l.starts_with("## "))
         .collect();
-    // Its own brick, and the VFS's policy brick, which the CLI's `vfs`
-    // commands bring along.
-    assert_eq!(sections, ["## `smtp`", "## `vfs`"]);
+    // Its own brick, and the bricks the CLI's `fleet` and `vfs` commands
+    // bring along.
+    assert_eq!(sections, ["## `fleet`", "## `smtp`", "## `vfs`"]);
     assert!(
         docs.stdout.contains("\n### `smtp.tls.min_version`\n"),
         "{}",

@@ -116,6 +116,7 @@ fn force_installs_the_defaults_and_json_lists_each_file() {
     let want: BTreeMap<String, String> = [
         ("cache", "forced"),
         ("database", "unchanged"),
+        ("fleet", "unchanged"),
         ("llm", "unchanged"),
         ("mounts", "unchanged"),
         ("permissions", "unchanged"),

@@ -394,8 +394,8 @@ fn init_installs_every_schema_0644_whatever_the_umask_and_upgrades_a_stale_one()
     assert_ne!(std::fs::read_to_string(&stale).unwrap(), "{}\n");
     let json = sandbox.run(&["--format", "json", "config", "init", "--dry-run"]);
     let doc: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON");
-    assert_eq!(doc["files"].as_array().unwrap().len(), 8); // the seven shipped bricks and the VFS policy brick
-    assert_eq!(doc["schemas"].as_array().unwrap().len(), 8);
+    assert_eq!(doc["files"].as_array().unwrap().len(), 9); // the seven shipped bricks, the fleet's and the VFS policy
+    assert_eq!(doc["schemas"].as_array().unwrap().len(), 9);
     assert_eq!(doc["schemas"][0]["name"], "cache.json");
     assert_eq!(doc["schemas"][0]["action"], "unchanged");
 }

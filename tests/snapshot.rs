@@ -165,7 +165,7 @@ fn a_guest_nexus_reads_the_snapshot_and_check_names_what_went_stale() {
     assert!(
         check
             .stdout
-            .contains("8 bricks checked, 0 invalid, 0 stale"),
+            .contains("9 bricks checked, 0 invalid, 0 stale"),
         "{}",
         check.stdout
     );

@@ -46,8 +46,43 @@ impl FleetConfig {
     }
 }
 
+// Registered, so every tool knows it: `init` seeds its commented default,
+// `show`, `validate` and `doctor` check it, `explain` documents it.
+confd::register_brick!(FleetConfig);
+
 impl Brick for FleetConfig {
     const NAME: &'static str = "fleet";
+    const DOC: &'static str = "Where this host finds its fleet's shared configuration in etcd \
+        (DESIGN.md §10); read from this host's own files only. No endpoints: no fleet.";
+
+    fn declare_keys(keys: &mut Vec<confd::bricks::KeyDecl>) {
+        let key = |path: &str, doc: &'static str| confd::bricks::KeyDecl {
+            path: path.to_owned(),
+            doc,
+            env: &[],
+            env_inverted: false,
+            secret: false,
+            reload: false,
+            table: false,
+        };
+        keys.extend([
+            key(
+                "endpoints",
+                "The etcd members to ask, e.g. [\"http://10.0.0.1:2379\"]; none: no fleet, and nothing \
+                 changes for a single host.",
+            ),
+            key(
+                "prefix",
+                "The key prefix of this fleet: its bricks are PREFIX/conf.d/NAME, this host's own \
+                 PREFIX/nodes/NODE/conf.d/NAME.",
+            ),
+            key("node", "This host's name in the fleet; the default is its host name."),
+            key(
+                "timeout_ms",
+                "How long a boot waits for etcd before it uses the cached fleet layer (1 to 60000).",
+            ),
+        ]);
+    }
 
     fn defaults(_: Profile) -> Self {
         FleetConfig {
