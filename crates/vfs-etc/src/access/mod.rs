@@ -98,8 +98,10 @@ struct Ace {
 #[derive(Debug, Clone)]
 pub struct Policy {
     anonymous: AnonymousRights,
-    /// For each user, every group it is in, directly or through `member_groups`.
-    groups_of: BTreeMap<String, BTreeSet<usize>>,
+    /// For each user, the aces that name a group it is in (directly or through
+    /// `member_groups`), as indexes into `aces`, longest prefix first: worked out once per
+    /// policy, so a call only compares prefixes.
+    aces_of: BTreeMap<String, Vec<usize>>,
     /// Longest prefix first, so the first ace that covers a path has the decisive prefix.
     aces: Vec<Ace>,
 }
@@ -110,7 +112,7 @@ impl Default for Policy {
     fn default() -> Self {
         Self {
             anonymous: AnonymousRights::default(),
-            groups_of: BTreeMap::new(),
+            aces_of: BTreeMap::new(),
             aces: Vec::new(),
         }
     }
@@ -231,9 +233,18 @@ impl Policy {
         // Stable: aces with one prefix keep their order (it does not matter: the highest
         // right among them wins).
         aces.sort_by_key(|a| std::cmp::Reverse(a.prefix.as_str().len()));
+        let aces_of = groups_of
+            .into_iter()
+            .map(|(user, groups)| {
+                let mine: Vec<usize> = (0..aces.len())
+                    .filter(|&i| !aces[i].groups.is_disjoint(&groups))
+                    .collect();
+                (user, mine)
+            })
+            .collect();
         Ok(Self {
             anonymous: decl.policy,
-            groups_of,
+            aces_of,
             aces,
         })
     }
@@ -246,16 +257,16 @@ impl Policy {
             Caller::AnonymousLocal => self.anonymous.anonymous_local,
             Caller::AnonymousRemote => self.anonymous.anonymous_remote,
             Caller::Principal(name) => {
-                let Some(groups) = self.groups_of.get(name) else {
+                let Some(mine) = self.aces_of.get(name) else {
                     return Right::None;
                 };
                 let mut decided: Option<(usize, Right)> = None;
-                for ace in &self.aces {
+                for ace in mine.iter().map(|&i| &self.aces[i]) {
                     let len = ace.prefix.as_str().len();
                     if decided.is_some_and(|(l, _)| len < l) {
                         break;
                     }
-                    if path.strip_prefix(&ace.prefix).is_some() && !ace.groups.is_disjoint(groups) {
+                    if path.strip_prefix(&ace.prefix).is_some() {
                         let best = decided.map_or(ace.right, |(_, r)| r.max(ace.right));
                         decided = Some((len, best));
                     }
