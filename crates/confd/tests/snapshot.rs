@@ -40,11 +40,8 @@ fn typed_configs(loader: &confd::Loader) -> Result<String, confd::Error> {
 /// loads every brick with the process's own environment (the snapshot in
 /// `NEXUS_CONFIG_SNAPSHOT`, an empty `NEXUS_STATE_DIR`) and prints them.
 #[test]
+#[ignore = "child process of a_guest_with_only_the_snapshot_loads_what_the_host_loads"]
 fn guest_process() {
-    #[allow(clippy::disallowed_methods)]
-    if std::env::var_os("CONFD_TEST_GUEST").is_none() {
-        return;
-    }
     match typed_configs(&confd::Loader::new()) {
         Ok(text) => print!("GUEST-BEGIN\n{text}GUEST-END\n"),
         Err(e) => println!("GUEST-ERROR {e}"),
@@ -57,11 +54,11 @@ fn guest(vars: &[(&str, &Path)]) -> String {
         .args([
             "--exact",
             "snapshot::guest_process",
+            "--ignored",
             "--nocapture",
             "--test-threads=1",
         ])
         .env_clear()
-        .env("CONFD_TEST_GUEST", "1")
         .envs(vars.iter().map(|(k, v)| (*k, *v)))
         .output()
         .expect("run the guest");
