@@ -257,28 +257,7 @@ impl Client {
         } else {
             Compare::mod_revision(key.as_bytes(), CompareOp::Equal, expected)
         };
-        let txn = Txn::new()
-            .when([guard])
-            .and_then([TxnOp::put(key.as_bytes(), value, None)])
-            .or_else([TxnOp::get(key.as_bytes(), None)]);
-        let response = self.write(|client| async move { client.kv_client().txn(txn).await })?;
-        let revision = response
-            .header()
-            .map_or(0, etcd_client::ResponseHeader::revision);
-        if response.succeeded() {
-            return Ok(Swap::Written(revision));
-        }
-        let current = response
-            .op_responses()
-            .into_iter()
-            .find_map(|op| match op {
-                TxnOpResponse::Get(get) => {
-                    Some(get.kvs().first().map_or(0, |kv| kv.mod_revision()))
-                }
-                _ => None,
-            })
-            .unwrap_or(0);
-        Ok(Swap::Conflict(current))
+        self.swap(key, guard, TxnOp::put(key.as_bytes(), value, None))
     }
 
     /// Writes `key` whatever it holds (tests, benchmarks and tools that
@@ -294,13 +273,17 @@ impl Client {
 
     /// Deletes `key` if it is still at `expected`; the outcome as for [`Client::put_if`].
     pub fn delete_if(&self, key: &str, expected: i64) -> Result<Swap, FleetError> {
+        let guard = Compare::mod_revision(key.as_bytes(), CompareOp::Equal, expected);
+        self.swap(key, guard, TxnOp::delete(key.as_bytes(), None))
+    }
+
+    /// Runs `op` on `key` if `guard` holds, in one transaction that reads the
+    /// key back when it does not: the revision written, or the key's
+    /// `mod_revision` now (0: absent).
+    fn swap(&self, key: &str, guard: Compare, op: TxnOp) -> Result<Swap, FleetError> {
         let txn = Txn::new()
-            .when([Compare::mod_revision(
-                key.as_bytes(),
-                CompareOp::Equal,
-                expected,
-            )])
-            .and_then([TxnOp::delete(key.as_bytes(), None)])
+            .when([guard])
+            .and_then([op])
             .or_else([TxnOp::get(key.as_bytes(), None)]);
         let response = self.write(|client| async move { client.kv_client().txn(txn).await })?;
         let revision = response
