@@ -8,6 +8,7 @@ use serde_json::{Value as Json, json};
 use crate::{Failure, Format, Global};
 
 mod doctor;
+mod vfs_policy;
 
 pub(crate) use doctor::doctor;
 
