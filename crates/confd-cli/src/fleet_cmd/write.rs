@@ -15,7 +15,7 @@ use super::{checked_node, connect, fleet_config, fleet_texts, key_of};
 use crate::config::BrickKey;
 use crate::config::write::document::set_in_document;
 use crate::config::write::edit::{ask, editor};
-use crate::config::write::set::{known_key, shown_value, value_error};
+use crate::config::write::set::{typed_value, value_error};
 use crate::{Failure, Format, Global};
 
 /// How often `set` re-reads a key that keeps changing under it.
@@ -213,20 +213,7 @@ pub(crate) fn set(
     node: Option<&str>,
 ) -> Result<(), Failure> {
     let brick = &target.brick;
-    let schema = confd::bricks::lookup(brick.as_str());
-    let secret = schema.is_some_and(|s| s.is_secret(&target.key));
-    let shown = shown_value(raw, secret);
-    let defaults =
-        schema.map(|s| s.defaults(global.loader().resolved_profile().unwrap_or_default()));
-    let expected = match &defaults {
-        Some(defaults) => known_key(global, target, defaults)?,
-        None => None,
-    };
-    let value = confd::parse_typed(raw, expected).map_err(|message| {
-        Failure::Usage(format!(
-            "invalid value for `{target}`: {message}, found `{shown}`"
-        ))
-    })?;
+    let (value, shown) = typed_value(global, target, raw)?;
     let write = Target::new(global, brick, node)?;
     let label = format!("etcd {}", write.key);
     for _ in 0..SET_ATTEMPTS {

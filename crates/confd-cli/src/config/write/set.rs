@@ -38,17 +38,17 @@ pub(crate) fn value_from_stdin() -> Result<String, Failure> {
     Ok(value)
 }
 
-pub(crate) fn set(
+/// `raw`, the value given for `target`, typed by the brick's default for the
+/// key (one the brick does not know warns, or fails under `--strict`), and
+/// the value as a message may show it (never a secret).
+pub(crate) fn typed_value(
     global: &Global,
     target: &BrickKey,
     raw: &str,
-    drop_in: Option<&str>,
-) -> Result<(), Failure> {
-    let brick = &target.brick;
-    let schema = crate::config::schema::lookup(brick.as_str());
+) -> Result<(toml::Value, String), Failure> {
+    let schema = crate::config::schema::lookup(target.brick.as_str());
     let secret = schema.is_some_and(|s| s.is_secret(&target.key));
     let shown = shown_value(raw, secret);
-    let shown = shown.as_str();
     let defaults =
         schema.map(|s| s.defaults(global.loader().resolved_profile().unwrap_or_default()));
     let expected = match &defaults {
@@ -60,6 +60,18 @@ pub(crate) fn set(
             "invalid value for `{target}`: {message}, found `{shown}`"
         ))
     })?;
+    Ok((value, shown))
+}
+
+pub(crate) fn set(
+    global: &Global,
+    target: &BrickKey,
+    raw: &str,
+    drop_in: Option<&str>,
+) -> Result<(), Failure> {
+    let brick = &target.brick;
+    let (value, shown) = typed_value(global, target, raw)?;
+    let shown = shown.as_str();
     let path = target_file(global, brick, drop_in)?;
     check_brick_name(global, brick, &path)?;
     check_links(global, &path)?;
@@ -185,7 +197,7 @@ fn report_set(global: &Global, target: &BrickKey, path: &Path, changed: bool) {
 /// A key the brick does not know is a warning with a suggestion (an error
 /// under `--strict`): it is most often a typo, and the file would carry it
 /// silently. A table is refused: its keys are set one by one.
-pub(crate) fn known_key<'a>(
+fn known_key<'a>(
     global: &Global,
     target: &BrickKey,
     defaults: &'a toml::Table,
@@ -276,7 +288,7 @@ pub(crate) fn value_error(target: &BrickKey, shown: &str, error: &confd::Error) 
 }
 
 /// A value as messages quote it: never a secret, on one line, cut short.
-pub(crate) fn shown_value(raw: &str, secret: bool) -> String {
+fn shown_value(raw: &str, secret: bool) -> String {
     if secret {
         confd::REDACTED.to_owned()
     } else {
