@@ -534,3 +534,66 @@ fn a_host_file_edit_is_judged_with_the_fleet_below_it_and_not_blocked_by_etcd() 
     );
     assert!(run.stderr.contains("under `--strict`"), "{}", run.stderr);
 }
+
+#[test]
+fn fleet_get_of_a_table_redacts_the_secret_inside_it_as_config_get_does() {
+    // A product brick known from its installed schema, with a secret one
+    // table down: `get mail.relay` prints the table, never the password.
+    let etcd = Etcd::start();
+    let sandbox = host(&etcd, "");
+    let schemas = sandbox.state().join("share/confd/schema");
+    std::fs::create_dir_all(&schemas).expect("mkdir");
+    std::fs::write(
+        schemas.join("mail.json"),
+        r#"{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "additionalProperties": false,
+  "properties": {
+    "relay": {
+      "additionalProperties": false,
+      "properties": {
+        "host": { "default": "localhost", "type": "string", "x-confd-reload": false },
+        "password": { "default": "", "type": "string", "writeOnly": true, "x-confd-reload": false }
+      },
+      "type": "object"
+    }
+  },
+  "title": "mail",
+  "type": "object",
+  "x-confd-profile": "full"
+}
+"#,
+    )
+    .expect("schema");
+    let file = sandbox.state().with_file_name("mail.toml");
+    std::fs::write(
+        &file,
+        "[relay]\nhost = \"smtp.example\"\npassword = \"pw-live-789\"\n",
+    )
+    .expect("write");
+    ok(&sandbox.run(&["fleet", "push", "mail", file.to_str().unwrap()]));
+    for args in [
+        &["fleet", "get", "mail.relay"][..],
+        &["--format", "json", "fleet", "get", "mail.relay"],
+        &["config", "get", "mail.relay"],
+    ] {
+        let run = sandbox.run(args);
+        ok(&run);
+        assert!(
+            !run.transcript().contains("pw-live-789") && run.stdout.contains("smtp.example"),
+            "{args:?}: {}",
+            run.transcript()
+        );
+        assert!(
+            run.stdout.contains("<redacted>"),
+            "{args:?}: {}",
+            run.stdout
+        );
+    }
+    let shown = sandbox.run(&["fleet", "get", "mail.relay", "--show-secrets"]);
+    assert!(
+        shown.stdout.contains("pw-live-789"),
+        "{}",
+        shown.transcript()
+    );
+}

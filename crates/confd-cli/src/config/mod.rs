@@ -4,7 +4,7 @@ mod check;
 mod docs;
 mod init;
 mod locate;
-mod read;
+pub(crate) mod read;
 pub(crate) mod schema;
 mod snapshot;
 mod watch;
@@ -389,13 +389,7 @@ pub(crate) fn load(global: &Global, brick: &BrickName) -> Result<confd::BrickCon
         crate::output::warning(&problem);
     }
     if !known && config.table().is_empty() {
-        let registered: Vec<String> = confd::bricks::registered()
-            .iter()
-            .map(|s| s.name().to_owned())
-            .collect();
-        let hint = confd::suggest(brick.as_str(), &registered)
-            .map(|s| format!(" (did you mean `{s}`?)"))
-            .unwrap_or_default();
+        let hint = schema::did_you_mean(brick.as_str());
         crate::output::warning(&format!(
             "`{brick}` is not a registered brick and nothing configures it{hint}"
         ));

@@ -1,6 +1,6 @@
 //! `nexus config show`, `get` and `explain`.
 
-use confd::{BrickConfig, BrickName, KeyPath};
+use confd::{BrickConfig, BrickName, KeyPath, Origin};
 use serde_json::json;
 use toml::Value;
 
@@ -68,7 +68,29 @@ pub(crate) fn get(
     else {
         return Err(Failure::Config(format!("`{target}` is not set")));
     };
-    let value = shown(&config, &target.key, value, show_secrets);
+    print_got(
+        global,
+        &config,
+        target,
+        (value, origin),
+        with_origin,
+        show_secrets,
+    );
+    Ok(())
+}
+
+/// Prints the value `got` of `target` in `config`, with its origin, as
+/// `config get` and `fleet get` do: redacted as `show` would (a table with a
+/// secret inside included) unless secrets are shown.
+pub(crate) fn print_got(
+    global: &Global,
+    config: &BrickConfig,
+    target: &BrickKey,
+    (value, origin): (&Value, &Origin),
+    with_origin: bool,
+    show_secrets: bool,
+) {
+    let value = shown(config, &target.key, value, show_secrets);
     match global.format {
         Format::Text => {
             let text = match &value {
@@ -90,7 +112,6 @@ pub(crate) fn get(
             println!("{document:#}");
         }
     }
-    Ok(())
 }
 
 pub(crate) fn explain(

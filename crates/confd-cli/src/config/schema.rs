@@ -59,6 +59,27 @@ pub(crate) fn rules_unchecked(schema: &dyn Schema) -> bool {
     !schema.checks_rules()
 }
 
+/// The names of the bricks linked into this program.
+pub(crate) fn registered_names() -> Vec<String> {
+    confd::bricks::registered()
+        .iter()
+        .map(|s| s.name().to_owned())
+        .collect()
+}
+
+/// The registered brick that `name` is most likely a typo of (`databse`).
+pub(crate) fn likely_meant(name: &str) -> Option<String> {
+    confd::suggest(name, &registered_names())
+}
+
+/// ` (did you mean `database`?)` for a message about the unknown brick
+/// `name`, or nothing when no registered brick is close.
+pub(crate) fn did_you_mean(name: &str) -> String {
+    likely_meant(name)
+        .map(|s| format!(" (did you mean `{s}`?)"))
+        .unwrap_or_default()
+}
+
 /// Why an installed schema that is there could not be used, if it could not.
 pub(crate) fn installed_problem(global: &Global, brick: &BrickName) -> Option<String> {
     if confd::bricks::registered()
@@ -81,13 +102,7 @@ pub(crate) fn schema(global: &Global, brick: &BrickName) -> Result<(), Failure> 
         if let Some(problem) = installed_problem(global, brick) {
             return Err(Failure::Config(problem));
         }
-        let registered: Vec<String> = confd::bricks::registered()
-            .iter()
-            .map(|s| s.name().to_owned())
-            .collect();
-        let hint = confd::suggest(brick.as_str(), &registered)
-            .map(|s| format!(" (did you mean `{s}`?)"))
-            .unwrap_or_default();
+        let hint = did_you_mean(brick.as_str());
         return Err(Failure::Usage(format!(
             "`{brick}` is not a registered brick and has no installed schema{hint}"
         )));

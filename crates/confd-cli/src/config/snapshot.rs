@@ -30,10 +30,7 @@ pub(crate) fn write(
         }
     };
     let names: Vec<String> = if bricks.is_empty() {
-        confd::bricks::registered()
-            .iter()
-            .map(|s| s.name().to_owned())
-            .collect()
+        crate::config::schema::registered_names()
     } else {
         bricks.iter().map(ToString::to_string).collect()
     };

@@ -2,11 +2,10 @@
 
 use confd::{BrickName, Precedence};
 use serde_json::json;
-use toml::Value;
 
 use super::{checked_node, connect, fleet_config, fleet_texts, load_fleet_only};
 use crate::config::BrickKey;
-use crate::output::{json_origin, json_value, toml_document};
+use crate::output::toml_document;
 use crate::{Failure, Format, Global};
 
 /// `nexus fleet show BRICK [--node NODE]`: the text as stored.
@@ -85,32 +84,14 @@ pub(crate) fn get(
             "`{target}` is not set by the fleet (it is `{origin}`)"
         )));
     }
-    let value = if view.is_secret(&target.key) && !show_secrets {
-        confd::redact(value)
-    } else {
-        value.clone()
-    };
-    match global.format {
-        Format::Text => {
-            let text = match &value {
-                Value::Table(t) => toml_document(t, None).trim_end().to_owned(),
-                other => other.to_string(),
-            };
-            if with_origin {
-                println!("{origin}\t{text}");
-            } else {
-                println!("{text}");
-            }
-        }
-        Format::Json => println!(
-            "{:#}",
-            json!({
-                "key": target.to_string(),
-                "value": json_value(&value),
-                "origin": json_origin(origin),
-            })
-        ),
-    }
+    crate::config::read::print_got(
+        global,
+        &view,
+        target,
+        (value, origin),
+        with_origin,
+        show_secrets,
+    );
     Ok(())
 }
 

@@ -14,7 +14,7 @@ use confd_fleet::{Client, FleetConfig, Swap};
 use super::{checked_node, connect, fleet_config, fleet_texts, key_of};
 use crate::config::BrickKey;
 use crate::config::write::document::set_in_document;
-use crate::config::write::edit::{ask, editor};
+use crate::config::write::edit::{ask, editor, run_editor, scratch_copy};
 use crate::config::write::set::{typed_value, value_error};
 use crate::{Failure, Format, Global};
 
@@ -131,13 +131,7 @@ fn unregistered(global: &Global, brick: &BrickName) -> Result<(), Failure> {
     if confd::bricks::lookup(brick.as_str()).is_some() {
         return Ok(());
     }
-    let registered: Vec<String> = confd::bricks::registered()
-        .iter()
-        .map(|s| s.name().to_owned())
-        .collect();
-    let hint = confd::suggest(brick.as_str(), &registered)
-        .map(|s| format!(" (did you mean `{s}`?)"))
-        .unwrap_or_default();
+    let hint = crate::config::schema::did_you_mean(brick.as_str());
     let message =
         format!("`{brick}` is not a registered brick{hint}: its text is checked as TOML only");
     if global.strict {
@@ -356,14 +350,7 @@ pub(crate) fn edit(global: &Global, brick: &BrickName, node: Option<&str>) -> Re
             write.key
         )
     });
-    let scratch = tempfile::Builder::new()
-        .prefix(&format!("nexus-fleet-{brick}-"))
-        .suffix(".toml")
-        .tempfile()
-        .map_err(|e| Failure::Config(format!("cannot create a temporary copy: {e}")))?;
-    std::fs::write(scratch.path(), &original).map_err(|e| {
-        Failure::Config(format!("cannot write `{}`: {e}", scratch.path().display()))
-    })?;
+    let scratch = scratch_copy(&format!("nexus-fleet-{brick}-"), &original)?;
     let editor = editor()?;
     let label = format!("etcd {}", write.key);
     let keep = |scratch: tempfile::NamedTempFile, why: String| -> Failure {
@@ -376,13 +363,7 @@ pub(crate) fn edit(global: &Global, brick: &BrickName, node: Option<&str>) -> Re
         }
     };
     loop {
-        let status = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(format!("{editor} \"$1\""))
-            .arg("nexus-editor")
-            .arg(scratch.path())
-            .status()
-            .map_err(|e| Failure::Config(format!("cannot run the editor `{editor}`: {e}")))?;
+        let status = run_editor(&editor, scratch.path())?;
         if !status.success() {
             return Err(Failure::Config(format!(
                 "the editor `{editor}` failed ({status}): `{}` is unchanged",

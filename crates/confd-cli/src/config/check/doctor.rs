@@ -308,10 +308,7 @@ fn readable_store(state: &StateDir) -> Vec<Finding> {
 
 fn check_conf_d(state: &StateDir, trusted: &Trusted) -> Vec<Finding> {
     let mut findings = Vec::new();
-    let registered: Vec<String> = confd::bricks::registered()
-        .iter()
-        .map(|s| s.name().to_owned())
-        .collect();
+    let registered = crate::config::schema::registered_names();
     let entries = match std::fs::read_dir(state.conf_d()) {
         Ok(entries) => entries,
         Err(e) => {

@@ -113,10 +113,7 @@ impl Finding {
 
 /// The bricks present in `conf.d` (as `NAME` or `NAME.d`) plus the registered ones.
 fn all_bricks(state: &StateDir) -> Vec<BrickName> {
-    let mut names: Vec<String> = confd::bricks::registered()
-        .iter()
-        .map(|s| s.name().to_owned())
-        .collect();
+    let mut names = crate::config::schema::registered_names();
     if let Ok(entries) = std::fs::read_dir(state.conf_d()) {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();

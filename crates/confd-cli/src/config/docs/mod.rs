@@ -276,12 +276,8 @@ fn chosen(names: &[BrickName]) -> Result<Vec<&'static dyn Schema>, Failure> {
     let mut chosen: Vec<&'static dyn Schema> = Vec::new();
     for name in names {
         let schema = confd::bricks::lookup(name.as_str()).ok_or_else(|| {
-            let known: Vec<String> = confd::bricks::registered()
-                .iter()
-                .map(|s| s.name().to_owned())
-                .collect();
-            let hint = confd::suggest(name.as_str(), &known)
-                .map_or_else(String::new, |s| format!(" (did you mean `{s}`?)"));
+            let known = crate::config::schema::registered_names();
+            let hint = crate::config::schema::did_you_mean(name.as_str());
             Failure::Config(format!(
                 "`{name}` is not a registered brick{hint}: this program knows {}",
                 known

@@ -30,6 +30,34 @@ pub(crate) fn editor() -> Result<String, Failure> {
     Ok("vi".to_owned())
 }
 
+/// Runs `editor` on `path` and waits for it. The editor is a shell command
+/// (`code --wait`, `emacsclient -t`), as git runs `core.editor`; the path is
+/// passed as `$1`, never pasted into the command.
+pub(crate) fn run_editor(editor: &str, path: &Path) -> Result<std::process::ExitStatus, Failure> {
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{editor} \"$1\""))
+        .arg("nexus-editor")
+        .arg(path)
+        .status()
+        .map_err(|e| Failure::Config(format!("cannot run the editor `{editor}`: {e}")))
+}
+
+/// A copy of `text` for the editor to work on, in the temporary directory
+/// (outside conf.d and etcd: a crash mid-edit leaves nothing where it is
+/// read), named `PREFIX…toml` so the editor highlights TOML.
+pub(crate) fn scratch_copy(prefix: &str, text: &str) -> Result<tempfile::NamedTempFile, Failure> {
+    let scratch = tempfile::Builder::new()
+        .prefix(prefix)
+        .suffix(".toml")
+        .tempfile()
+        .map_err(|e| Failure::Config(format!("cannot create a temporary copy: {e}")))?;
+    std::fs::write(scratch.path(), text).map_err(|e| {
+        Failure::Config(format!("cannot write `{}`: {e}", scratch.path().display()))
+    })?;
+    Ok(scratch)
+}
+
 /// `nexus config edit`: the editor works on a copy outside conf.d; the copy
 /// replaces the file only when it is valid and the file did not change
 /// meanwhile. Whatever stops the edit once the editor has run, the edited
@@ -45,25 +73,11 @@ pub(crate) fn edit(global: &Global, brick: &BrickName) -> Result<(), Failure> {
     let mut original = on_disk
         .clone()
         .unwrap_or_else(|| starting_text(brick, None));
-    // The copy lives outside conf.d: a crash mid-edit leaves nothing there.
-    let scratch = tempfile::Builder::new()
-        .prefix(&format!("nexus-{brick}-"))
-        .suffix(".toml")
-        .tempfile()
-        .map_err(|e| Failure::Config(format!("cannot create a temporary copy: {e}")))?;
-    std::fs::write(scratch.path(), &original).map_err(|e| {
-        Failure::Config(format!("cannot write `{}`: {e}", scratch.path().display()))
-    })?;
+    let scratch = scratch_copy(&format!("nexus-{brick}-"), &original)?;
     let interactive = std::io::stdin().is_terminal();
     let editor = editor()?;
     loop {
-        let status = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(format!("{editor} \"$1\""))
-            .arg("nexus-editor")
-            .arg(scratch.path())
-            .status()
-            .map_err(|e| Failure::Config(format!("cannot run the editor `{editor}`: {e}")))?;
+        let status = run_editor(&editor, scratch.path())?;
         let outcome = if status.success() {
             replace_with_copy(
                 global,

@@ -312,11 +312,7 @@ fn check_brick_name(global: &Global, brick: &BrickName, file: &Path) -> Result<(
     if crate::config::schema::lookup(brick.as_str()).is_some() || file.exists() {
         return Ok(());
     }
-    let registered: Vec<String> = confd::bricks::registered()
-        .iter()
-        .map(|s| s.name().to_owned())
-        .collect();
-    let Some(suggestion) = confd::suggest(brick.as_str(), &registered) else {
+    let Some(suggestion) = crate::config::schema::likely_meant(brick.as_str()) else {
         return Ok(());
     };
     let message = format!("`{brick}` is not a registered brick (did you mean `{suggestion}`?)");
