@@ -69,7 +69,7 @@ pub(crate) fn registered_names() -> Vec<String> {
 
 /// The registered brick that `name` is most likely a typo of (`databse`).
 pub(crate) fn likely_meant(name: &str) -> Option<String> {
-    confd::suggest(name, &registered_names())
+    confd::loader::suggest(name, &registered_names())
 }
 
 /// ` (did you mean `database`?)` for a message about the unknown brick

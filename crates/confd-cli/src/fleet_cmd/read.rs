@@ -32,7 +32,7 @@ pub(crate) fn show(
         ))
     })?;
     let text = match confd::bricks::lookup(brick.as_str()) {
-        Some(schema) if !show_secrets => confd::redact_file_text(&text, schema).text,
+        Some(schema) if !show_secrets => confd::secret::redact_file_text(&text, schema).text,
         _ => text,
     };
     match global.format {

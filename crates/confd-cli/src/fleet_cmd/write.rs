@@ -215,7 +215,7 @@ pub(crate) fn set(
         let original = existing.clone().unwrap_or_default();
         if existing.is_some()
             && let Ok(table) = original.parse::<toml::Table>()
-            && confd::value_at(&table, &target.key) == Some(&value)
+            && confd::layer::value_at(&table, &target.key) == Some(&value)
         {
             write.report(&format!("set {target}"), None);
             return Ok(());
@@ -266,7 +266,7 @@ pub(crate) fn push(
 ) -> Result<(), Failure> {
     let (text, label) = match file {
         Some(path) => {
-            let text = confd::read_config_file(path)?.ok_or_else(|| {
+            let text = confd::file::read_config_file(path)?.ok_or_else(|| {
                 Failure::Usage(format!(
                     "`{}` does not exist",
                     crate::output::shown_path(path)
@@ -326,10 +326,10 @@ fn read_stdin() -> Result<String, Failure> {
     let mut bytes = Vec::new();
     std::io::stdin()
         .lock()
-        .take(confd::MAX_FILE_SIZE + 1)
+        .take(confd::file::MAX_FILE_SIZE + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| Failure::Config(format!("cannot read standard input: {e}")))?;
-    if bytes.len() as u64 > confd::MAX_FILE_SIZE {
+    if bytes.len() as u64 > confd::file::MAX_FILE_SIZE {
         return Err(Failure::Usage(
             "standard input is over 1 MiB, the limit of a brick's configuration".to_owned(),
         ));
@@ -370,7 +370,7 @@ pub(crate) fn edit(global: &Global, brick: &BrickName, node: Option<&str>) -> Re
                 write.key
             )));
         }
-        let edited = confd::read_config_file(scratch.path())?.unwrap_or_default();
+        let edited = confd::file::read_config_file(scratch.path())?.unwrap_or_default();
         if edited == original {
             write.report(&format!("edited {brick}"), None);
             return Ok(());
