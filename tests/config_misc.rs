@@ -53,6 +53,27 @@ fn show_and_get_in_json_have_a_stable_schema() {
 }
 
 #[test]
+fn show_in_json_gives_every_value_shown_an_origin_an_empty_table_included() {
+    // The same walk as a watch's diff, which sees `[extra]` appear: a value
+    // `show` prints has an origin, even a table with nothing in it.
+    let sandbox = Sandbox::new();
+    let path = sandbox.write("shelf", "size = 3\n[extra]\n");
+    let show = sandbox.run(&["config", "show", "shelf", "--format", "json"]);
+    assert_eq!(show.code, 0, "{}", show.transcript());
+    let parsed: serde_json::Value = serde_json::from_str(&show.stdout).unwrap();
+    assert_eq!(parsed["config"]["extra"], serde_json::json!({}));
+    let origin = &parsed["origins"]["extra"];
+    assert_eq!(
+        origin["path"],
+        sandbox.redact(&path.display().to_string()),
+        "{}",
+        show.stdout
+    );
+    assert_eq!(origin["line"], 2, "{}", show.stdout);
+    assert_eq!(parsed["origins"]["size"]["line"], 1, "{}", show.stdout);
+}
+
+#[test]
 fn diff_against_the_shipped_default() {
     let sandbox = Sandbox::new();
     sandbox.init();

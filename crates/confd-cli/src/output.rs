@@ -252,25 +252,6 @@ pub(crate) fn json_origin(origin: &Origin) -> Json {
     object
 }
 
-/// Every leaf of a table with its origin, as `(key path, value, origin)`.
-pub(crate) fn leaves<'a>(
-    table: &'a Table,
-    origins: &'a OriginTable,
-    prefix: &KeyPath,
-    out: &mut Vec<(KeyPath, &'a Value, &'a Origin)>,
-) {
-    for (key, value) in table {
-        let path = prefix.child(key);
-        match (value, origins.get(key)) {
-            (Value::Table(inner), Some(OriginNode::Table { children, .. })) => {
-                leaves(inner, children, &path, out);
-            }
-            (value, Some(node)) => out.push((path, value, node.origin())),
-            (_, None) => {}
-        }
-    }
-}
-
 /// A path as a one-line message quotes it: a line feed or a tab in a file
 /// name cannot fake a line or a column of output.
 pub(crate) fn shown_path(path: &std::path::Path) -> String {

@@ -101,9 +101,96 @@ pub fn leaves(table: &toml::Table) -> Vec<(crate::KeyPath, &toml::Value)> {
     out
 }
 
+/// Every value of `table` with its key path and its origin in `origins`,
+/// in the table's order: what a diff compares and what `show --format json`
+/// gives an origin.
+///
+/// Unlike [`leaves`], an empty table is a value of its own (it was set
+/// somewhere, and a diff must see it appear), and so is a value of another
+/// type where `origins` has a table (a secret table redacted to one string).
+/// A value with no origin is left out.
+#[must_use]
+pub fn leaves_with_origins<'t>(
+    table: &'t toml::Table,
+    origins: &'t crate::layer::OriginTable,
+) -> Vec<(crate::KeyPath, &'t Value, &'t crate::Origin)> {
+    use crate::layer::OriginNode;
+    fn walk<'t>(
+        table: &'t toml::Table,
+        origins: &'t crate::layer::OriginTable,
+        prefix: &crate::KeyPath,
+        out: &mut Vec<(crate::KeyPath, &'t Value, &'t crate::Origin)>,
+    ) {
+        for (key, value) in table {
+            let Some(node) = origins.get(key) else {
+                continue;
+            };
+            let path = prefix.child(key);
+            match (value, node) {
+                (Value::Table(inner), OriginNode::Table { children, .. }) if !inner.is_empty() => {
+                    walk(inner, children, &path, out);
+                }
+                (value, node) => out.push((path, value, node.origin())),
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(table, origins, &crate::KeyPath::default(), &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_table_and_a_redacted_table_are_leaves_with_their_origin() {
+        use crate::Origin;
+        use crate::layer::{OriginNode, OriginTable};
+        let set = |spec: &str| Origin::Cli(spec.to_owned());
+        let table: toml::Table =
+            toml::from_str("port = 1\n[empty]\n[tls]\nverify = true\n[db]\nurl = \"x\"\n")
+                .expect("toml");
+        let mut table = table;
+        // `db` as `show` prints it when its table is secret.
+        table.insert("db".into(), Value::String("<redacted>".into()));
+        let branch = |spec: &str, children: OriginTable| OriginNode::Table {
+            origin: set(spec),
+            children,
+        };
+        let origins = OriginTable::from([
+            ("port".into(), OriginNode::Leaf(set("port"))),
+            ("empty".into(), branch("empty", OriginTable::new())),
+            (
+                "tls".into(),
+                branch(
+                    "tls",
+                    OriginTable::from([("verify".into(), OriginNode::Leaf(set("tls.verify")))]),
+                ),
+            ),
+            (
+                "db".into(),
+                branch(
+                    "db",
+                    OriginTable::from([("url".into(), OriginNode::Leaf(set("db.url")))]),
+                ),
+            ),
+        ]);
+        let got: Vec<(String, String)> = leaves_with_origins(&table, &origins)
+            .into_iter()
+            .map(|(key, _, origin)| (key.to_string(), origin.to_string()))
+            .collect();
+        let want: Vec<(String, String)> = [
+            ("db", "--set db"),
+            ("empty", "--set empty"),
+            ("port", "--set port"),
+            ("tls.verify", "--set tls.verify"),
+        ]
+        .iter()
+        .map(|(k, o)| ((*k).to_owned(), (*o).to_owned()))
+        .collect();
+        assert_eq!(got, want);
+    }
 
     #[test]
     fn strings_stay_strings() {

@@ -6,7 +6,7 @@ use toml::Value;
 
 use super::docs::KeyFacts;
 use super::{BrickKey, load};
-use crate::output::{json_origin, json_value, leaves, toml_document};
+use crate::output::{json_origin, json_value, toml_document};
 use crate::{Failure, Format, Global};
 
 /// A value as it may be printed: redacted when secret, unless asked.
@@ -38,12 +38,11 @@ pub(crate) fn show(
         Format::Json => {
             // The leaves of what is shown: a redacted secret table is one
             // leaf, so the keys set under it are not listed either.
-            let mut all = Vec::new();
-            leaves(&table, config.origins(), &KeyPath::default(), &mut all);
-            let origins: serde_json::Map<_, _> = all
-                .iter()
-                .map(|(key, _, origin)| (key.to_string(), json_origin(origin)))
-                .collect();
+            let origins: serde_json::Map<_, _> =
+                confd::value::leaves_with_origins(&table, config.origins())
+                    .iter()
+                    .map(|(key, _, origin)| (key.to_string(), json_origin(origin)))
+                    .collect();
             let document = json!({
                 "brick": config.name(),
                 "profile": config.profile().as_str(),

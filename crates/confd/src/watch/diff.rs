@@ -3,10 +3,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use toml::{Table, Value};
+use toml::Value;
 
 use crate::hash::same_value;
-use crate::layer::{OriginNode, OriginTable};
 use crate::{BrickConfig, KeyPath, Origin, secret::redact};
 
 /// One value of a key and where it came from.
@@ -93,41 +92,16 @@ impl fmt::Debug for Change {
 
 /// Every leaf of a configuration with its origin, by key path.
 fn leaves(config: &BrickConfig) -> BTreeMap<KeyPath, Setting> {
-    fn walk(
-        table: &Table,
-        origins: &OriginTable,
-        prefix: &KeyPath,
-        out: &mut BTreeMap<KeyPath, Setting>,
-    ) {
-        for (key, value) in table {
-            let path = prefix.child(key);
-            let Some(node) = origins.get(key) else {
-                continue;
+    crate::value::leaves_with_origins(config.table(), config.origins())
+        .into_iter()
+        .map(|(path, value, origin)| {
+            let setting = Setting {
+                value: value.clone(),
+                origin: origin.clone(),
             };
-            match (value, node) {
-                (Value::Table(inner), OriginNode::Table { children, .. }) if !inner.is_empty() => {
-                    walk(inner, children, &path, out);
-                }
-                (value, node) => {
-                    out.insert(
-                        path,
-                        Setting {
-                            value: value.clone(),
-                            origin: node.origin().clone(),
-                        },
-                    );
-                }
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(
-        config.table(),
-        config.origins(),
-        &KeyPath::default(),
-        &mut out,
-    );
-    out
+            (path, setting)
+        })
+        .collect()
 }
 
 /// The keys whose values differ from `old` (nothing, for a first load) to
