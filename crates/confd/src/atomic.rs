@@ -101,8 +101,14 @@ pub(crate) fn carry_attributes(
 }
 
 /// Gives a new entry (`file`, an open handle to it) the owner and group of
-/// `dir` when root creates it there and `dir` is not root's.
-pub(crate) fn inherit_owner(file: impl std::os::fd::AsFd, dir: &Path) -> std::io::Result<()> {
+/// `dir` when root creates it there and `dir` is not root's: what root
+/// creates in a service's state dir (a configuration file, the VFS's
+/// metadata store) stays the service's to write. Nothing to do for anyone
+/// else, whose files are theirs.
+///
+/// # Errors
+/// `dir` cannot be stat'ed, or the `fchown` fails.
+pub fn inherit_owner(file: impl std::os::fd::AsFd, dir: &Path) -> std::io::Result<()> {
     if !rustix::process::geteuid().is_root() {
         return Ok(());
     }

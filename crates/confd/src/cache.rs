@@ -11,19 +11,15 @@
 //! Timestamps have coarse granularity (a kernel tick, or seconds on some file
 //! systems), so two same-size writes within one tick look identical. As git
 //! does for its index, an entry is not stored while any file's mtime is
-//! within [`RACY_WINDOW`] of the load: such loads are simply repeated.
+//! within [`RACY_WINDOW`](crate::file::RACY_WINDOW) of the load: such loads are simply repeated.
 
 use std::collections::HashMap;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use crate::BrickConfig;
-use crate::file::list_drop_ins;
-
-/// How recent a file's mtime may be for a load to be cached.
-pub const RACY_WINDOW: Duration = Duration::from_secs(2);
+use crate::file::{Signature, list_drop_ins};
 
 /// The most entries kept; the cache starts over when it is full.
 const CAPACITY: usize = 512;
@@ -31,33 +27,15 @@ const CAPACITY: usize = 512;
 /// Everything a load's result depends on besides the files themselves.
 pub(crate) type CacheKey = crate::loader::Inputs;
 
-/// What `stat` says about a path, as far as it matters for staleness.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Fingerprint {
-    dev: u64,
-    ino: u64,
-    size: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-    mode: u32,
-}
-
-/// The fingerprints of a brick's files, taken before they are read.
+/// The signatures of a brick's files, taken before they are read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Snapshot {
-    files: Vec<(PathBuf, Option<Fingerprint>)>,
+    files: Vec<(PathBuf, Option<Signature>)>,
 }
 
-fn fingerprint(path: &Path) -> Result<Option<Fingerprint>, ()> {
+fn signature(path: &Path) -> Result<Option<Signature>, ()> {
     match std::fs::metadata(path) {
-        Ok(m) => Ok(Some(Fingerprint {
-            dev: m.dev(),
-            ino: m.ino(),
-            size: m.size(),
-            mtime: (m.mtime(), m.mtime_nsec()),
-            ctime: (m.ctime(), m.ctime_nsec()),
-            mode: m.mode(),
-        })),
+        Ok(m) => Ok(Some(Signature::of(&m))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(_) => Err(()),
     }
@@ -73,8 +51,8 @@ impl Snapshot {
         main: &Path,
         drop_in_dir: &Path,
     ) -> (Option<Self>, Result<Vec<PathBuf>, crate::Error>) {
-        let main_print = fingerprint(main);
-        let dir_print = fingerprint(drop_in_dir);
+        let main_print = signature(main);
+        let dir_print = signature(drop_in_dir);
         let drop_ins = list_drop_ins(drop_in_dir);
         let snapshot = (|| {
             let mut files = vec![
@@ -82,34 +60,26 @@ impl Snapshot {
                 (drop_in_dir.to_owned(), dir_print.ok()?),
             ];
             for path in drop_ins.as_ref().ok()? {
-                files.push((path.clone(), fingerprint(path).ok()?));
+                files.push((path.clone(), signature(path).ok()?));
             }
             Some(Snapshot { files })
         })();
         (snapshot, drop_ins)
     }
 
-    /// Whether every file still has the fingerprint it had.
+    /// Whether every file still has the signature it had.
     fn is_current(&self) -> bool {
         self.files
             .iter()
-            .all(|(path, print)| fingerprint(path).is_ok_and(|now| now == *print))
+            .all(|(path, print)| signature(path).is_ok_and(|now| now == *print))
     }
 
     /// Whether a file changed so recently that a same-size rewrite in the
     /// same timestamp tick could go unnoticed.
     fn is_racy(&self, loaded_at: SystemTime) -> bool {
-        let Some(threshold) = loaded_at.checked_sub(RACY_WINDOW) else {
-            return true;
-        };
-        let threshold = threshold
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or((0, 0), |d| {
-                (d.as_secs() as i64, i64::from(d.subsec_nanos()))
-            });
         self.files
             .iter()
-            .any(|(_, print)| print.is_some_and(|p| p.mtime >= threshold || p.ctime >= threshold))
+            .any(|(_, print)| print.is_some_and(|p| p.is_racy(loaded_at)))
     }
 }
 

@@ -148,9 +148,94 @@ pub(crate) fn list_drop_ins(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     Ok(found)
 }
 
+/// The `stat` fields that identify one state of a file, compared to decide
+/// whether it changed (git's "stat info": size, mtime, ctime, inode, device,
+/// mode). The load cache, a snapshot's cache, the watch's polls and the VFS's
+/// metastore (which stores it) all compare this one value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Signature {
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time, nanoseconds since the Unix epoch.
+    pub mtime_ns: i64,
+    /// Status-change time, nanoseconds since the Unix epoch.
+    pub ctime_ns: i64,
+    /// Inode number.
+    pub ino: u64,
+    /// Device number.
+    pub dev: u64,
+    /// Permission bits and file type, as `st_mode`.
+    pub mode: u32,
+}
+
+/// How recent a file's mtime or ctime may be for its [`Signature`] to be
+/// trusted by a cache: timestamps have coarse granularity (a kernel tick, or
+/// seconds on some file systems), so two same-size writes within one tick
+/// have one signature. As git does for its index, what is that fresh is not
+/// cached.
+pub const RACY_WINDOW: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl Signature {
+    /// The signature `stat` (or `lstat`) gave as `meta`.
+    #[must_use]
+    pub fn of(meta: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        let ns = |secs: i64, nsecs: i64| secs.saturating_mul(1_000_000_000).saturating_add(nsecs);
+        Signature {
+            size: meta.size(),
+            mtime_ns: ns(meta.mtime(), meta.mtime_nsec()),
+            ctime_ns: ns(meta.ctime(), meta.ctime_nsec()),
+            ino: meta.ino(),
+            dev: meta.dev(),
+            mode: meta.mode(),
+        }
+    }
+
+    /// Whether the file changed within [`RACY_WINDOW`] of `observed_at`, when
+    /// its signature was taken: a same-size rewrite in the same timestamp
+    /// tick could then go unnoticed.
+    #[must_use]
+    pub fn is_racy(&self, observed_at: std::time::SystemTime) -> bool {
+        let Some(threshold) = observed_at.checked_sub(RACY_WINDOW) else {
+            return true;
+        };
+        let threshold_ns = match threshold.duration_since(std::time::UNIX_EPOCH) {
+            Ok(since) => i64::try_from(since.as_nanos()).unwrap_or(i64::MAX),
+            Err(_) => return true,
+        };
+        self.mtime_ns >= threshold_ns || self.ctime_ns >= threshold_ns
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_signature_is_racy_while_its_mtime_or_its_ctime_is_fresh() {
+        let now = std::time::SystemTime::now();
+        let ns = |t: std::time::SystemTime| {
+            i64::try_from(t.duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()).unwrap()
+        };
+        let hour_ago = ns(now - std::time::Duration::from_secs(3600));
+        let settled = Signature {
+            mtime_ns: hour_ago,
+            ctime_ns: hour_ago,
+            ..Signature::default()
+        };
+        assert!(!settled.is_racy(now));
+        // `touch -d` restores an mtime; the ctime still says "just now".
+        let restored = Signature {
+            ctime_ns: ns(now),
+            ..settled
+        };
+        assert!(restored.is_racy(now));
+        let written = Signature {
+            mtime_ns: ns(now) - 1_000_000,
+            ..settled
+        };
+        assert!(written.is_racy(now));
+    }
 
     #[test]
     fn drop_in_names() {

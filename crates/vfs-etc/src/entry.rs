@@ -48,23 +48,9 @@ impl fmt::Display for Kind {
     }
 }
 
-/// The stat fields that identify one state of a file, compared to decide whether it changed
-/// (git's "stat info": size, mtime, ctime, inode, device, mode).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct Signature {
-    /// Size in bytes.
-    pub size: u64,
-    /// Modification time, nanoseconds since the Unix epoch.
-    pub mtime_ns: i64,
-    /// Status-change time, nanoseconds since the Unix epoch.
-    pub ctime_ns: i64,
-    /// Inode number.
-    pub ino: u64,
-    /// Device number.
-    pub dev: u64,
-    /// Permission bits and file type, as `st_mode`.
-    pub mode: u32,
-}
+/// The stat fields that identify one state of a file: confd's, so the VFS and
+/// the configuration loader compare files by one rule.
+pub use confd::file::Signature;
 
 /// What a backend reports for one path (an `lstat`, or an `fstat` of an open file).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -362,22 +362,14 @@ fn positioned(text: &str, message: &str, span: Option<std::ops::Range<usize>>) -
 /// The snapshot at `path`, parsed once per version of the file: a guest's
 /// boot loads many bricks from one snapshot.
 pub(crate) fn cached(path: &Path) -> Result<Arc<Snapshot>, SnapshotError> {
-    use std::os::unix::fs::MetadataExt;
-    type Seen = Option<(PathBuf, (u64, u64, u64, i64, i64, i64, i64), Arc<Snapshot>)>;
+    use crate::file::Signature;
+    type Seen = Option<(PathBuf, Signature, Arc<Snapshot>)>;
     static LAST: Mutex<Seen> = Mutex::new(None);
     let stat = std::fs::metadata(path).map_err(|e| SnapshotError::Read {
         path: path.to_owned(),
         message: e.to_string(),
     })?;
-    let id = (
-        stat.dev(),
-        stat.ino(),
-        stat.size(),
-        stat.mtime(),
-        stat.mtime_nsec(),
-        stat.ctime(),
-        stat.ctime_nsec(),
-    );
+    let id = Signature::of(&stat);
     let mut last = LAST
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -390,9 +382,7 @@ pub(crate) fn cached(path: &Path) -> Result<Arc<Snapshot>, SnapshotError> {
     let snapshot = Arc::new(Snapshot::read(path)?);
     // A file changed in the same clock tick as its `stat` could change again
     // unseen (the racy-git rule of the load cache): keep only settled ones.
-    let settled = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .is_ok_and(|now| now.as_secs() as i64 > stat.mtime() + 1);
+    let settled = !id.is_racy(std::time::SystemTime::now());
     *last = settled.then(|| (path.to_owned(), id, Arc::clone(&snapshot)));
     Ok(snapshot)
 }

@@ -5,13 +5,15 @@ use std::ffi::OsString;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-/// What `stat` says of one entry: what it is (device, inode, mode, owner)
-/// and, but for a directory seen only as a step on the way, its size and
-/// times (not the access time: the loader's reads change it).
+use crate::file::Signature;
+
+/// What `stat` says of one entry: its signature (device, inode, mode and,
+/// but for a directory seen only as a step on the way, its size and times;
+/// not the access time: the loader's reads change it) and its owner.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct Stamp {
-    identity: (u64, u64, u32, u32, u32),
-    contents: Option<(u64, i64, i64, i64, i64)>,
+    signature: Signature,
+    owner: (u32, u32),
 }
 
 /// An entry's stamp. A file's or a symlink's is all of it, what an edit or a
@@ -21,17 +23,20 @@ pub(super) struct Stamp {
 /// time some other file there changes.
 pub(super) fn stamp(path: &Path, contents: bool) -> Option<Stamp> {
     let m = std::fs::symlink_metadata(path).ok()?;
+    let signature = Signature::of(&m);
+    let signature = if contents || !m.is_dir() {
+        signature
+    } else {
+        Signature {
+            size: 0,
+            mtime_ns: 0,
+            ctime_ns: 0,
+            ..signature
+        }
+    };
     Some(Stamp {
-        identity: (m.dev(), m.ino(), m.mode(), m.uid(), m.gid()),
-        contents: (contents || !m.is_dir()).then(|| {
-            (
-                m.size(),
-                m.mtime(),
-                m.mtime_nsec(),
-                m.ctime(),
-                m.ctime_nsec(),
-            )
-        }),
+        signature,
+        owner: (m.uid(), m.gid()),
     })
 }
 

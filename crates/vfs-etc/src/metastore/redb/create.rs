@@ -15,11 +15,11 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use confd::atomic::inherit_owner;
 use redb::backends::FileBackend;
 use redb::{Database, Durability};
 use rustix::fs::{CWD, Mode, OFlags, RenameFlags};
 use rustix::io::Errno;
-use std::os::fd::AsFd;
 
 use super::{Snapshot, open_writable, redb_error, write};
 use crate::metastore::MetastoreError;
@@ -224,27 +224,6 @@ pub(crate) fn tighten_store_dir(dir: &Path) {
     {
         tracing::debug!(dir = %dir.display(), error = %e, "could not tighten the store directory's mode");
     }
-}
-
-/// What root creates in a directory someone else owns takes that directory's owner and group,
-/// the rule confd applies to configuration files: a store (or its directory) that root
-/// creates in a service's state dir stays the service's to write, instead of leaving the
-/// service memory-only from then on. Nothing to do for anyone else, whose files are theirs.
-fn inherit_owner(created: impl AsFd, dir: &Path) -> io::Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    if !rustix::process::geteuid().is_root() {
-        return Ok(());
-    }
-    let parent = std::fs::metadata(dir)?;
-    if (parent.uid(), parent.gid()) == (0, 0) {
-        return Ok(());
-    }
-    rustix::fs::fchown(
-        created,
-        Some(rustix::fs::Uid::from_raw(parent.uid())),
-        Some(rustix::fs::Gid::from_raw(parent.gid())),
-    )
-    .map_err(io::Error::from)
 }
 
 /// The uid that owns the store at `path`, or that will own it once this process creates it:
