@@ -17,6 +17,11 @@ use confd::{KeyPath, Loader, layer::Layer, layer::Snippets, origin::FileKind};
 use libfuzzer_sys::fuzz_target;
 use toml::{Table, Value};
 
+// The reference walks, shared with confd's property tests.
+#[path = "../../crates/confd/tests/oracle.rs"]
+mod oracle;
+use oracle::{leaves, value_at};
+
 const BRICKS: [&str; 5] = ["fuzzed", "cache", "uploads", "llm", "database"];
 
 fn state() -> &'static Path {
@@ -43,27 +48,6 @@ fn merge(dst: &mut Table, src: &Table) {
                 dst.insert(key.clone(), value.clone());
             }
         }
-    }
-}
-
-fn value_at<'a>(table: &'a Table, path: &[String]) -> Option<&'a Value> {
-    let (last, parents) = path.split_last()?;
-    let mut t = table;
-    for segment in parents {
-        t = t.get(segment)?.as_table()?;
-    }
-    t.get(last)
-}
-
-/// Every leaf path of a table (an empty table counts as a leaf).
-fn leaves(table: &Table, prefix: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
-    for (key, value) in table {
-        prefix.push(key.clone());
-        match value {
-            Value::Table(t) if !t.is_empty() => leaves(t, prefix, out),
-            _ => out.push(prefix.clone()),
-        }
-        prefix.pop();
     }
 }
 
@@ -141,9 +125,7 @@ fuzz_target!(|data: &[u8]| {
         format!("{expected:?}"),
         "the merge differs from the reference"
     );
-    let mut all = Vec::new();
-    leaves(config.table(), &mut Vec::new(), &mut all);
-    for leaf in all {
+    for leaf in leaves(config.table()) {
         let key = KeyPath::from_segments(leaf.iter().cloned());
         let winner = layers
             .iter()

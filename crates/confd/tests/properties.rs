@@ -11,6 +11,7 @@ use proptest::prelude::*;
 use proptest::test_runner::Config;
 use toml::{Table, Value};
 
+use crate::oracle::{leaves, value_at};
 use crate::support::State;
 
 /// Cases per property unless `PROPTEST_CASES` says otherwise.
@@ -88,26 +89,6 @@ fn write_layers(state: &State, brick: &str, docs: &[Table], main: bool) -> Vec<P
         .collect()
 }
 
-fn value_at<'a>(table: &'a Table, path: &[String]) -> Option<&'a Value> {
-    let (last, parents) = path.split_last()?;
-    let mut t = table;
-    for segment in parents {
-        t = t.get(segment)?.as_table()?;
-    }
-    t.get(last)
-}
-
-fn leaves(table: &Table, prefix: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
-    for (key, value) in table {
-        prefix.push(key.clone());
-        match value {
-            Value::Table(t) if !t.is_empty() => leaves(t, prefix, out),
-            _ => out.push(prefix.clone()),
-        }
-        prefix.pop();
-    }
-}
-
 /// Where a layer of the winner property came from.
 #[derive(Clone, Debug, PartialEq)]
 enum Source {
@@ -143,9 +124,7 @@ proptest! {
             layers.push((t, Source::Cli));
         }
         let config = loader.load("props").expect("valid layers load");
-        let mut all = Vec::new();
-        leaves(config.table(), &mut Vec::new(), &mut all);
-        for leaf in all {
+        for leaf in leaves(config.table()) {
             let key = confd::KeyPath::from_segments(leaf.iter().cloned());
             let (value, source) = layers
                 .iter()

@@ -11,6 +11,7 @@ mod fleet;
 mod fs_tree;
 mod layers;
 mod matrix;
+mod oracle;
 mod properties;
 mod root_api;
 mod schema;
