@@ -153,29 +153,7 @@ fn a_secret_set_on_an_unlinked_brick_gets_a_private_file() {
     let sandbox = Sandbox::new();
     with_vault(&sandbox, "");
     std::fs::remove_file(sandbox.conf_d().join("vault")).unwrap();
-    let output = sandbox
-        .command_with(
-            &nexus_bin(),
-            &[
-                "--state-dir",
-                sandbox.state().to_str().unwrap(),
-                "config",
-                "set",
-                "vault.token",
-                "--stdin",
-            ],
-        )
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write;
-            child.stdin.take().unwrap().write_all(b"s.hunter2\n")?;
-            child.wait_with_output()
-        })
-        .unwrap();
-    let run = sandbox.finish(output);
+    let run = sandbox.run_with_stdin(&["config", "set", "vault.token", "--stdin"], b"s.hunter2\n");
     assert_eq!(run.code, 0, "{}", run.transcript());
     assert!(
         !run.transcript().contains("hunter2"),
@@ -466,49 +444,17 @@ fn the_stock_nexus_knows_a_brick_a_product_installed() {
 /// redacted in its lines.
 #[test]
 fn watch_redacts_an_unlinked_bricks_secret() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-    use std::sync::mpsc;
-    use std::time::Duration;
-
     let sandbox = Sandbox::new();
     with_vault(&sandbox, "token = \"a\"\n");
-    let state = sandbox.state();
-    let mut child = sandbox
-        .command_with(
-            &nexus_bin(),
-            &[
-                "--state-dir",
-                state.to_str().unwrap(),
-                "config",
-                "watch",
-                "vault",
-            ],
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = |stream: Box<dyn std::io::Read + Send>| {
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        rx
-    };
-    let stderr = lines(Box::new(child.stderr.take().unwrap()));
-    let stdout = lines(Box::new(child.stdout.take().unwrap()));
-    let patience = Duration::from_secs(10);
-    let banner = stderr.recv_timeout(patience).expect("a banner");
-    assert!(banner.starts_with("watching vault"), "{banner}");
+    let watching = crate::watch::Watching::start(&sandbox, &["vault"]);
+    assert!(
+        watching.banner().starts_with("watching vault"),
+        "{}",
+        watching.banner()
+    );
     let temp = sandbox.write(".vault.tmp", "token = \"s.hunter2\"\n");
     std::fs::rename(temp, sandbox.conf_d().join("vault")).unwrap();
-    let line = stdout.recv_timeout(patience);
-    let _ = child.kill();
-    let _ = child.wait();
-    let line = line.expect("a line within 10 s");
+    let line = watching.next_line();
     assert!(line.starts_with("reloaded vault "), "{line}");
     assert!(
         line.contains("token: \"<redacted>\" -> \"<redacted>\""),

@@ -102,6 +102,26 @@ impl Sandbox {
         self.run_raw(&all)
     }
 
+    /// Runs `nexus --state-dir STATE ARGS…` with `input` on its standard
+    /// input (`set --stdin`: a secret kept out of the process list).
+    pub fn run_with_stdin(&self, args: &[&str], input: &[u8]) -> Run {
+        use std::io::Write;
+        let state = self.state();
+        let mut all = vec!["--state-dir", state.to_str().unwrap()];
+        all.extend_from_slice(args);
+        let mut child = self
+            .command_with(&nexus_bin(), &all)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run nexus");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(input).expect("write to nexus");
+        drop(stdin);
+        self.finish(child.wait_with_output().expect("wait for nexus"))
+    }
+
     /// Runs `nexus ARGS…` with no implicit flag.
     pub fn run_raw(&self, args: &[&str]) -> Run {
         self.finish(

@@ -187,34 +187,10 @@ fn what_root_creates_in_a_service_users_state_dir_stays_the_services() {
 fn set_stdin_reads_a_secret_that_never_reaches_the_process_list() {
     let sandbox = Sandbox::new();
     sandbox.init();
-    let state = sandbox.state();
-    let mut child = sandbox
-        .command_with(
-            &nexus_bin(),
-            &[
-                "--state-dir",
-                state.to_str().unwrap(),
-                "config",
-                "set",
-                "llm.api_key",
-                "--stdin",
-            ],
-        )
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(b"sk-from-stdin\n")
-            .unwrap();
-    }
-    let run = sandbox.finish(child.wait_with_output().unwrap());
+    let run = sandbox.run_with_stdin(
+        &["config", "set", "llm.api_key", "--stdin"],
+        b"sk-from-stdin\n",
+    );
     assert_eq!(run.code, 0, "{}", run.transcript());
     assert!(
         !run.transcript().contains("sk-from-stdin"),

@@ -83,7 +83,7 @@ impl Watching {
     }
 
     /// The banner: `watching BRICK (HASH), … (Ctrl-C to stop)`.
-    fn banner(&self) -> &str {
+    pub(crate) fn banner(&self) -> &str {
         self.start.last().expect("a banner")
     }
 
