@@ -173,14 +173,7 @@ fn set_keeps_the_comments_and_layout_of_the_stored_text() {
 fn concurrent_sets_of_different_keys_all_survive() {
     let etcd = Etcd::start();
     let sandbox = host(&etcd, "");
-    let keys = [
-        "permission_ttl",
-        "denial_ttl",
-        "path_size",
-        "list_size",
-        "kv_size",
-        "exists_size",
-    ];
+    let keys = crate::config_write_safety::CACHE_KEYS;
     let children: Vec<_> = keys
         .iter()
         .enumerate()

@@ -35,8 +35,9 @@ fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
 }
 
-/// Six numeric keys of `cache`, set in parallel below.
-const CACHE_KEYS: [&str; 6] = [
+/// Six numeric keys of `cache`, set in parallel (here, and in etcd by
+/// `fleet`'s test).
+pub(crate) const CACHE_KEYS: [&str; 6] = [
     "permission_ttl",
     "denial_ttl",
     "path_size",
