@@ -4,7 +4,7 @@
 //! re-reads and tries again; a whole text (`push`, `edit`) is refused with
 //! both revisions named.
 
-use std::io::{IsTerminal, Read};
+use std::io::IsTerminal;
 use std::path::Path;
 
 use confd::BrickName;
@@ -15,7 +15,7 @@ use super::{checked_node, connect, fleet_config, fleet_texts, key_of};
 use crate::config::BrickKey;
 use crate::config::write::document::set_in_document;
 use crate::config::write::edit::{ask, editor, run_editor, scratch_copy};
-use crate::config::write::set::{typed_value, value_error};
+use crate::config::write::set::{stdin_text, typed_value, value_error};
 use crate::{Failure, Format, Global};
 
 /// How often `set` re-reads a key that keeps changing under it.
@@ -274,7 +274,7 @@ pub(crate) fn push(
             })?;
             (text, path.display().to_string())
         }
-        None => (read_stdin()?, "<stdin>".to_owned()),
+        None => (stdin_text("standard input")?, "<stdin>".to_owned()),
     };
     let write = Target::new(global, brick, node)?;
     let (revision, existing) = write.current()?;
@@ -319,23 +319,6 @@ fn shown_revision(revision: i64) -> String {
     } else {
         format!("revision {revision}")
     }
-}
-
-/// Standard input as a brick's text: UTF-8, at most 1 MiB.
-fn read_stdin() -> Result<String, Failure> {
-    let mut bytes = Vec::new();
-    std::io::stdin()
-        .lock()
-        .take(confd::file::MAX_FILE_SIZE + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Failure::Config(format!("cannot read standard input: {e}")))?;
-    if bytes.len() as u64 > confd::file::MAX_FILE_SIZE {
-        return Err(Failure::Usage(
-            "standard input is over 1 MiB, the limit of a brick's configuration".to_owned(),
-        ));
-    }
-    String::from_utf8(bytes)
-        .map_err(|_| Failure::Usage("standard input is not valid UTF-8".to_owned()))
 }
 
 /// `nexus fleet edit BRICK [--node NODE]`: the editor works on a temporary

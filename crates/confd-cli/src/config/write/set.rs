@@ -11,24 +11,30 @@ use crate::config::BrickKey;
 use crate::output::shown_path;
 use crate::{Failure, Global};
 
-/// The value of `config set --stdin`: standard input, without one trailing
-/// newline, at most the size of a configuration file.
-pub(crate) fn value_from_stdin() -> Result<String, Failure> {
+/// Standard input as text: UTF-8, at most the size of a configuration file
+/// (one byte more is read, no more). `what` names it in errors (`the value
+/// on standard input`). For `config set --stdin`, `fleet set --stdin` and
+/// `fleet push`.
+pub(crate) fn stdin_text(what: &str) -> Result<String, Failure> {
     use std::io::Read;
     let mut bytes = Vec::new();
     std::io::stdin()
         .lock()
         .take(confd::file::MAX_FILE_SIZE + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| Failure::Config(format!("cannot read the value from standard input: {e}")))?;
+        .map_err(|e| Failure::Config(format!("cannot read {what}: {e}")))?;
     if bytes.len() as u64 > confd::file::MAX_FILE_SIZE {
-        return Err(Failure::Usage(
-            "the value on standard input is over 1 MiB, the limit of a configuration file"
-                .to_owned(),
-        ));
+        return Err(Failure::Usage(format!(
+            "{what} is over 1 MiB, the limit of a configuration file"
+        )));
     }
-    let mut value = String::from_utf8(bytes)
-        .map_err(|_| Failure::Usage("the value on standard input is not valid UTF-8".to_owned()))?;
+    String::from_utf8(bytes).map_err(|_| Failure::Usage(format!("{what} is not valid UTF-8")))
+}
+
+/// The value of `config set --stdin`: standard input, without one trailing
+/// newline, at most the size of a configuration file.
+pub(crate) fn value_from_stdin() -> Result<String, Failure> {
+    let mut value = stdin_text("the value on standard input")?;
     for ending in ["\r\n", "\n"] {
         if value.ends_with(ending) {
             value.truncate(value.len() - ending.len());
