@@ -85,16 +85,8 @@ pub(crate) enum ConfigCommand {
         printf %s \"$KEY\" | nexus config set llm.api_key --stdin   # keeps a secret out of the process list\n\n\
         The whole result is validated first; on any error nothing is written.")]
     Set {
-        /// `BRICK.key`, e.g. `cache.backend`
-        target: KeyArg,
-        /// The value, parsed by the key's type (`true`, `300`, `dragonfly`)
-        #[arg(allow_hyphen_values = true, required_unless_present = "stdin")]
-        value: Option<String>,
-        /// Read the value from standard input (one trailing newline dropped):
-        /// a secret given as an argument is visible to every user in the
-        /// process list
-        #[arg(long, conflicts_with = "value")]
-        stdin: bool,
+        #[command(flatten)]
+        setting: Setting,
         /// Write to `conf.d/BRICK.d/NAME.toml` instead of the main file
         #[arg(long, value_name = "NAME")]
         drop_in: Option<String>,
@@ -258,17 +250,8 @@ pub(crate) fn run(global: &Global, command: ConfigCommand) -> Result<(), Failure
             target,
             show_secrets,
         } => read::explain(global, &target.parsed()?, show_secrets),
-        ConfigCommand::Set {
-            target,
-            value,
-            stdin,
-            drop_in,
-        } => {
-            let target = target.parsed()?;
-            let value = match value {
-                Some(value) if !stdin => value,
-                _ => write::value_from_stdin()?,
-            };
+        ConfigCommand::Set { setting, drop_in } => {
+            let (target, value) = setting.resolved()?;
             write::set(global, &target, &value, drop_in.as_deref())
         }
         ConfigCommand::Edit { brick } => write::edit(global, &brick),
@@ -335,6 +318,34 @@ impl FromStr for BrickKey {
                 fail(format!("invalid key path: {}", e.reason))
             })?,
         })
+    }
+}
+
+/// The key and value `config set` and `fleet set` are given: the value as an
+/// argument or, with `--stdin`, on standard input.
+#[derive(clap::Args, Debug)]
+pub(crate) struct Setting {
+    /// `BRICK.key`, e.g. `cache.backend`
+    target: KeyArg,
+    /// The value, parsed by the key's type (`true`, `300`, `dragonfly`)
+    #[arg(allow_hyphen_values = true, required_unless_present = "stdin")]
+    value: Option<String>,
+    /// Read the value from standard input (one trailing newline dropped):
+    /// a secret given as an argument is visible to every user in the
+    /// process list
+    #[arg(long, conflicts_with = "value")]
+    stdin: bool,
+}
+
+impl Setting {
+    /// The key, and the value from the argument or standard input.
+    pub(crate) fn resolved(self) -> Result<(BrickKey, String), Failure> {
+        let target = self.target.parsed()?;
+        let value = match self.value {
+            Some(value) if !self.stdin => value,
+            _ => write::value_from_stdin()?,
+        };
+        Ok((target, value))
     }
 }
 

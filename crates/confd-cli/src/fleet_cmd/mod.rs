@@ -30,14 +30,8 @@ pub(crate) enum FleetCommand {
         The result is validated against the brick's schema first; a concurrent change \
         of another key is re-read and kept, never lost.")]
     Set {
-        /// `BRICK.key`, e.g. `cache.backend`
-        target: KeyArg,
-        /// The value, parsed by the key's type
-        #[arg(allow_hyphen_values = true, required_unless_present = "stdin")]
-        value: Option<String>,
-        /// Read the value from standard input (one trailing newline dropped)
-        #[arg(long, conflicts_with = "value")]
-        stdin: bool,
+        #[command(flatten)]
+        setting: crate::config::Setting,
         /// Write the node layer of NODE instead of the fleet's
         #[arg(long, value_name = "NODE")]
         node: Option<String>,
@@ -115,17 +109,8 @@ fn parse_brick(text: &str) -> Result<BrickName, String> {
 pub(crate) fn run(global: &Global, command: FleetCommand) -> Result<(), Failure> {
     global.state_dir()?;
     match command {
-        FleetCommand::Set {
-            target,
-            value,
-            stdin,
-            node,
-        } => {
-            let target = target.parsed()?;
-            let value = match value {
-                Some(value) if !stdin => value,
-                _ => crate::config::write::value_from_stdin()?,
-            };
+        FleetCommand::Set { setting, node } => {
+            let (target, value) = setting.resolved()?;
             write::set(global, &target, &value, node.as_deref())
         }
         FleetCommand::Push { brick, file, node } => {
