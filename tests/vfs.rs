@@ -217,7 +217,7 @@ fn vfs_without_an_etc_dir_fails_cleanly() {
 
 /// The etag `nexus vfs stat` should print for `data`.
 fn blake3_hex(data: &[u8]) -> String {
-    vfs_etc::Etag::of(data).to_string()
+    vfs_etc::entry::Etag::of(data).to_string()
 }
 
 /// Commands run in parallel on one state dir take turns with the metadata store (each holds
@@ -521,7 +521,7 @@ fn vfs_reads_work_for_a_user_who_cannot_write_the_store() {
         if store_readable {
             // As an older version left it: readable by all, writable by root only.
             chmod(&s.path().join("var/lib/vfs"), 0o755);
-            chmod(&vfs_etc::metastore_path(s.path()), 0o644);
+            chmod(&vfs_etc::mount::metastore_path(s.path()), 0o644);
         }
         std::fs::write(s.path().join("etc/conf.d/mounts"), "auto_sync = false\n").expect("edit");
         std::fs::write(s.path().join("etc/conf.d/new"), "x = 1\n").expect("add");
@@ -577,7 +577,7 @@ fn vfs_skips_an_unreadable_directory_and_refuses_it_when_addressed() {
         "warning: 1 directory under `/etc` skipped: permission denied\n\
          warning: versions under `/etc` are not being kept: the metadata store `{}` cannot be \
          written, so a later command may show the same version for other content\n",
-        vfs_etc::metastore_path(s.path()).display()
+        vfs_etc::mount::metastore_path(s.path()).display()
     );
     let note = note.as_str();
 
@@ -674,7 +674,7 @@ fn vfs_store_is_private_whatever_the_umask() {
     chmod(&s.path().join("etc/conf.d/database"), 0o600);
     let o = nexus_with_umask_000(s.path(), &["stat", "/etc/conf.d/database"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let store = vfs_etc::metastore_path(s.path());
+    let store = vfs_etc::mount::metastore_path(s.path());
     assert_eq!(
         [
             mode_of(&s.path().join("var")),
@@ -763,7 +763,7 @@ fn vfs_stat_shows_no_etag_of_a_file_the_user_cannot_read() {
         stdout(&root)
     );
     chmod(&s.path().join("var/lib/vfs"), 0o755);
-    chmod(&vfs_etc::metastore_path(s.path()), 0o644);
+    chmod(&vfs_etc::mount::metastore_path(s.path()), 0o644);
     let nobody = nexus_as_nobody(s.path(), &["stat", "/etc/conf.d/database"]);
     assert_eq!(nobody.status.code(), Some(0), "{}", stderr(&nobody));
     assert!(
@@ -827,19 +827,19 @@ fn vfs_store_never_holds_the_etag_of_a_file_its_owner_may_not_read() {
             );
         }
     }
-    let store = vfs_etc::metastore_path(s.path());
+    let store = vfs_etc::mount::metastore_path(s.path());
     let meta = std::fs::metadata(&store).expect("store");
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
     let bytes = std::fs::read(&store).expect("read store");
     for secret in [&b"hunter2\n"[..], b"swordfish\n"] {
-        let hash = vfs_etc::Etag::of(secret).0;
+        let hash = vfs_etc::entry::Etag::of(secret).0;
         assert!(
             !contains_bytes(&bytes, &hash),
             "the store holds the hash of {secret:?}"
         );
     }
     assert!(
-        contains_bytes(&bytes, &vfs_etc::Etag::of(b"hello\n").0),
+        contains_bytes(&bytes, &vfs_etc::entry::Etag::of(b"hello\n").0),
         "the etag of a file the store's owner may read is kept"
     );
 }
@@ -855,7 +855,7 @@ fn vfs_store_root_creates_in_a_service_state_dir_stays_the_services() {
     let ls = nexus(s.path(), &["ls", "/etc"]);
     assert_eq!(ls.status.code(), Some(0), "{}", stderr(&ls));
     let nobody = std::fs::metadata(s.path()).expect("state dir");
-    let store = vfs_etc::metastore_path(s.path());
+    let store = vfs_etc::mount::metastore_path(s.path());
     for p in [
         s.path().join("var"),
         s.path().join("var/lib"),
@@ -911,7 +911,7 @@ fn vfs_a_legacy_store_recreated_beside_the_new_one_is_removed() {
         let ls = run(&["ls", "/etc"]);
         assert_eq!(ls.status.code(), Some(0), "{}", stderr(&ls));
         let legacy = s.path().join("var/lib/vfs-meta.redb");
-        std::fs::copy(vfs_etc::metastore_path(s.path()), &legacy).expect("copy");
+        std::fs::copy(vfs_etc::mount::metastore_path(s.path()), &legacy).expect("copy");
         chmod(&legacy, 0o644);
         if as_nobody {
             chown_to_nobody(&legacy);
@@ -922,7 +922,7 @@ fn vfs_a_legacy_store_recreated_beside_the_new_one_is_removed() {
             legacy.symlink_metadata().is_err(),
             "legacy store left (as nobody: {as_nobody})"
         );
-        assert!(vfs_etc::metastore_path(s.path()).exists());
+        assert!(vfs_etc::mount::metastore_path(s.path()).exists());
     }
 }
 
@@ -961,7 +961,7 @@ fn vfs_a_store_swapped_for_a_fifo_or_symlink_is_refused_without_blocking() {
         let s = state();
         let ls = nexus(s.path(), &["ls", "/etc"]);
         assert_eq!(ls.status.code(), Some(0), "{}", stderr(&ls));
-        let store = vfs_etc::metastore_path(s.path());
+        let store = vfs_etc::mount::metastore_path(s.path());
         std::fs::remove_file(&store).expect("rm store");
         let target = s.path().join("elsewhere");
         std::fs::write(&target, "not a store\n").expect("write");
@@ -1051,7 +1051,7 @@ fn vfs_says_once_when_versions_are_not_being_kept() {
     let mounts = s.path().join("etc/conf.d/mounts");
     let stat = nexus(s.path(), &["stat", "/etc/conf.d/mounts"]);
     assert!(stdout(&stat).contains("version: 1\n"), "{}", stdout(&stat));
-    let store = vfs_etc::metastore_path(s.path());
+    let store = vfs_etc::mount::metastore_path(s.path());
     let chattr = |flag: &str| {
         let status = Command::new("chattr")
             .arg(flag)
@@ -1174,7 +1174,7 @@ fn vfs_a_symlink_at_the_legacy_store_place_is_not_followed() {
     assert_eq!(ls.status.code(), Some(0), "{}", stderr(&ls));
     assert_eq!(mode_of(&victim), 0o644, "the link's target was chmod'ed");
     assert_eq!(std::fs::read(&victim).expect("read"), b"shared\n");
-    let store = vfs_etc::metastore_path(s.path());
+    let store = vfs_etc::mount::metastore_path(s.path());
     assert!(store.symlink_metadata().expect("store").is_file());
 }
 
@@ -1190,8 +1190,8 @@ fn vfs_store_drops_an_etag_its_owner_can_no_longer_confirm() {
     chmod(&etc.join("hidden/open"), 0o644);
     let stat = nexus(s.path(), &["stat", "/etc/hidden/open"]);
     assert_eq!(stat.status.code(), Some(0), "{}", stderr(&stat));
-    let store = vfs_etc::metastore_path(s.path());
-    let hash = vfs_etc::Etag::of(b"swordfish\n").0;
+    let store = vfs_etc::mount::metastore_path(s.path());
+    let hash = vfs_etc::entry::Etag::of(b"swordfish\n").0;
     let etag_stored = || {
         let (vfs, _) = vfs_etc::boot(s.path()).expect("boot");
         drop(vfs);
@@ -1204,12 +1204,12 @@ fn vfs_store_drops_an_etag_its_owner_can_no_longer_confirm() {
     assert_eq!(ls.status.code(), Some(0), "{}", stderr(&ls));
     let (vfs, _) = vfs_etc::boot(s.path()).expect("boot");
     // Below a directory others cannot search, the file is secret: an admin's to see.
-    let admin = vfs_etc::Policy::new(&vfs_etc::VfsPolicy {
-        policy: vfs_etc::AnonymousRights {
+    let admin = vfs_etc::access::Policy::new(&vfs_etc::access::VfsPolicy {
+        policy: vfs_etc::access::AnonymousRights {
             anonymous_local: vfs_etc::Right::Admin,
             anonymous_remote: vfs_etc::Right::None,
         },
-        ..vfs_etc::VfsPolicy::default()
+        ..vfs_etc::access::VfsPolicy::default()
     })
     .expect("policy");
     vfs.set_policy(admin);
@@ -1219,12 +1219,12 @@ fn vfs_store_drops_an_etag_its_owner_can_no_longer_confirm() {
         .expect("stat");
     assert_eq!(
         meta.etag,
-        Some(vfs_etc::Etag::of(b"swordfish\n")),
+        Some(vfs_etc::entry::Etag::of(b"swordfish\n")),
         "root still sees it"
     );
     drop(vfs);
-    let store_entry = vfs_etc::RedbMetastore::open(&store)
-        .and_then(|m| vfs_etc::Metastore::get(&m, "hidden/open"))
+    let store_entry = vfs_etc::metastore::RedbMetastore::open(&store)
+        .and_then(|m| vfs_etc::metastore::Metastore::get(&m, "hidden/open"))
         .expect("store")
         .expect("entry");
     assert_eq!(store_entry.etag, None, "the store no longer holds it");

@@ -10,10 +10,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use vfs_etc::{
-    Access, AnonymousRights, Batch, Caller, Entry, HostDir, Kind, Metastore, Policy, RedbMetastore,
-    Right, Signature, Vfs, VfsPath, VfsPolicy, WriteMode, metastore_path, mount_etc,
-};
+use vfs_etc::access::{AnonymousRights, Policy, VfsPolicy};
+use vfs_etc::backend::HostDir;
+use vfs_etc::entry::{Entry, Kind, Signature};
+use vfs_etc::metastore::{Batch, Metastore, RedbMetastore};
+use vfs_etc::mount::metastore_path;
+use vfs_etc::vfs::Access;
+use vfs_etc::{Caller, Right, Vfs, VfsPath, WriteMode, mount_etc};
 
 fn root_entry() -> Entry {
     Entry {

@@ -199,7 +199,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_mount_points_are_the_paths_they_spell() -> Result<(), crate::PathError> {
+    fn the_mount_points_are_the_paths_they_spell() -> Result<(), crate::path::PathError> {
         assert_eq!(etc_mount_point(), VfsPath::new(ETC_MOUNT_POINT)?);
         assert_eq!(tmp_mount_point(), VfsPath::new(TMP_MOUNT_POINT)?);
         assert_eq!(etc_mount_point().as_given(), "/etc");

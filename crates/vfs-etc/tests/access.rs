@@ -11,10 +11,12 @@ use std::time::Duration;
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 use rustix::io::Errno;
-use vfs_etc::{
-    Access, AceDecl, AnonymousRights, Caller, Etag, GroupDecl, HostDir, MemoryMetastore, Metastore,
-    Policy, Right, Vfs, VfsPath, VfsPolicy, WriteMode, boot, watch,
-};
+use vfs_etc::access::{AceDecl, AnonymousRights, GroupDecl, Policy, VfsPolicy};
+use vfs_etc::backend::HostDir;
+use vfs_etc::entry::Etag;
+use vfs_etc::metastore::{MemoryMetastore, Metastore};
+use vfs_etc::vfs::Access;
+use vfs_etc::{Caller, Right, Vfs, VfsPath, WriteMode, boot, watch};
 
 use crate::support::{TestResult, eventually, p};
 
@@ -397,7 +399,7 @@ fn a_file_made_secret_behind_the_vfs_is_still_refused() -> TestResult {
     let s = fx.vfs.as_caller(&local);
     assert_eq!(s.read(&p("/tmp/read-public"))?.data, PUBLIC);
     let host = s.stat(&p("/tmp"))?;
-    assert_eq!(host.kind, vfs_etc::Kind::Dir);
+    assert_eq!(host.kind, vfs_etc::entry::Kind::Dir);
     let dir = fx._dirs.1.path();
     std::fs::set_permissions(
         dir.join("stat-public"),

@@ -6,7 +6,10 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
-use vfs_etc::{Access, Backend, HostDir, MemoryBackend, MemoryMetastore, Vfs, VfsPath, WriteMode};
+use vfs_etc::backend::{Backend, HostDir, MemoryBackend};
+use vfs_etc::metastore::MemoryMetastore;
+use vfs_etc::vfs::Access;
+use vfs_etc::{Vfs, VfsPath, WriteMode};
 
 use crate::support::{TestResult, unrestricted};
 
@@ -210,7 +213,7 @@ fn name(code: i32) -> String {
     }
 }
 
-/// Nothing larger than [`vfs_etc::MAX_FILE_SIZE`] is written (`EFBIG`, Linux's "file too
+/// Nothing larger than [`vfs_etc::vfs::MAX_FILE_SIZE`] is written (`EFBIG`, Linux's "file too
 /// large"), and nothing is created by the refused call.
 #[test]
 fn a_write_over_the_limit_is_efbig_and_creates_nothing() -> TestResult {
@@ -222,14 +225,14 @@ fn a_write_over_the_limit_is_efbig_and_creates_nothing() -> TestResult {
         Arc::new(MemoryMetastore::new()),
         Access::ReadWrite,
     )?;
-    let big = vec![b'x'; vfs_etc::MAX_FILE_SIZE + 1];
+    let big = vec![b'x'; vfs_etc::vfs::MAX_FILE_SIZE + 1];
     let err = unrestricted(&vfs)
         .write(&"/m/big".parse()?, &big, WriteMode::Replace)
         .err()
         .ok_or("wrote more than the limit")?;
     assert_eq!(err.raw_os_error(), Some(27), "{err}");
     assert!(!dir.path().join("big").exists());
-    let exact = vec![b'x'; vfs_etc::MAX_FILE_SIZE];
+    let exact = vec![b'x'; vfs_etc::vfs::MAX_FILE_SIZE];
     unrestricted(&vfs).write(&"/m/big".parse()?, &exact, WriteMode::Replace)?;
     assert_eq!(
         unrestricted(&vfs).read(&"/m/big".parse()?)?.data.len(),

@@ -2,6 +2,7 @@
 
 mod access;
 mod confinement;
+mod escape;
 mod linux;
 mod modes;
 mod persistence;

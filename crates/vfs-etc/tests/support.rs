@@ -102,13 +102,13 @@ pub fn child_command(test: &str, envs: &[(&str, &Path)]) -> std::io::Result<std:
 /// Access control itself is tested in `access.rs`.
 pub fn unrestricted(vfs: &vfs_etc::Vfs) -> vfs_etc::Session<'_> {
     static ROOT: vfs_etc::Caller = vfs_etc::Caller::AnonymousLocal;
-    let all = vfs_etc::VfsPolicy {
-        policy: vfs_etc::AnonymousRights {
+    let all = vfs_etc::access::VfsPolicy {
+        policy: vfs_etc::access::AnonymousRights {
             anonymous_local: vfs_etc::Right::Admin,
             anonymous_remote: vfs_etc::Right::None,
         },
-        ..vfs_etc::VfsPolicy::default()
+        ..vfs_etc::access::VfsPolicy::default()
     };
-    vfs.set_policy(vfs_etc::Policy::new(&all).unwrap_or_default());
+    vfs.set_policy(vfs_etc::access::Policy::new(&all).unwrap_or_default());
     vfs.as_caller(&ROOT)
 }

@@ -5,7 +5,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-use vfs_etc::{Metastore, RedbMetastore, boot, metastore_path};
+use vfs_etc::boot;
+use vfs_etc::metastore::{Metastore, RedbMetastore};
+use vfs_etc::mount::metastore_path;
 
 use crate::support::{TestResult, child_command, p, snapshot, state_with, unrestricted};
 
