@@ -60,7 +60,9 @@ fn a_key_path_of_65000_segments_is_refused_at_once_everywhere() {
     assert!(started.elapsed().as_secs() < 10, "{:?}", started.elapsed());
     assert_eq!(
         std::fs::read_to_string(sandbox.conf_d().join("mounts")).expect("mounts"),
-        confd::shipped_file("mounts").expect("shipped").contents,
+        confd::shipped::shipped_file("mounts")
+            .expect("shipped")
+            .contents,
         "a refused `set` changed the file"
     );
 }

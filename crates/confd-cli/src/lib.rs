@@ -140,14 +140,14 @@ enum Command {
 
 fn parse_profile(text: &str) -> Result<confd::Profile, String> {
     text.parse()
-        .map_err(|e: confd::UnknownProfile| e.to_string())
+        .map_err(|e: confd::profile::UnknownProfile| e.to_string())
 }
 
 /// A `--set` argument, or why it is not one. A bad one is not clap's error:
 /// clap's message quotes the whole argument, and the value may be a secret;
 /// `main` reports it once, quoting the key alone.
 #[derive(Clone, Debug)]
-struct SetArg(Result<confd::Override, String>);
+struct SetArg(Result<confd::loader::Override, String>);
 
 fn parse_override(text: &str) -> Result<SetArg, std::convert::Infallible> {
     Ok(SetArg(

@@ -27,7 +27,7 @@ pub struct WriteError {
 /// ACL that lets a service read it): root editing a service's file must not
 /// leave it unreadable to that service. When the caller cannot keep them (a
 /// user writing a file that belongs to someone else), the write is refused
-/// and the file is unchanged. See [`carry_attributes`] for new files.
+/// and the file is unchanged. New files get the attributes of their directory (`carry_attributes`).
 pub fn replace_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), WriteError> {
     write_with(crate::seed::Writer::new(None), path, contents, mode)
 }
@@ -65,8 +65,8 @@ fn write_with(
     writer
         .replace(&target, contents, mode)
         .map_err(|e| match e {
-            crate::SeedError::Io { path, source } => WriteError { path, source },
-            crate::SeedError::Record { path, message } => WriteError {
+            crate::seed::SeedError::Io { path, source } => WriteError { path, source },
+            crate::seed::SeedError::Record { path, message } => WriteError {
                 path,
                 source: std::io::Error::other(message),
             },

@@ -265,7 +265,7 @@ impl BrickConfig {
 
     /// The hash of the values a change of which needs a restart: every
     /// value but those of the keys the brick declares `reload` (see
-    /// [`ConfigHashes`](crate::ConfigHashes)). Equal to
+    /// [`ConfigHashes`](crate::hash::ConfigHashes)). Equal to
     /// [`BrickConfig::effective_hash`] for a brick without `reload` keys.
     /// Computed on each call.
     #[must_use]
@@ -273,10 +273,10 @@ impl BrickConfig {
         crate::EffectiveHash::of_without(&self.inner.table, &self.inner.reload_keys)
     }
 
-    /// Both hashes, for [`plan`](crate::plan) to tell a reload from a restart.
+    /// Both hashes, for [`plan`](crate::watch::plan) to tell a reload from a restart.
     #[must_use]
-    pub fn hashes(&self) -> crate::ConfigHashes {
-        crate::ConfigHashes {
+    pub fn hashes(&self) -> crate::hash::ConfigHashes {
+        crate::hash::ConfigHashes {
             effective: self.effective_hash(),
             restart: self.restart_hash(),
         }
@@ -325,7 +325,7 @@ impl BrickConfig {
     }
 
     /// The merged table with every non-empty secret (as
-    /// [`BrickConfig::is_secret`] decides) replaced by [`REDACTED`].
+    /// [`BrickConfig::is_secret`] decides) replaced by [`REDACTED`](crate::secret::REDACTED).
     #[must_use]
     pub fn redacted_table(&self) -> Table {
         let mut table = self.inner.table.clone();

@@ -6,7 +6,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::shown::{ShownPath, quoted_input, terminal_safe};
-use crate::{InvalidBrickName, InvalidKeyPath, Origin};
+use crate::{Origin, brick_name::InvalidBrickName, key_path::InvalidKeyPath};
 
 /// Why a brick's configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -151,7 +151,7 @@ pub enum Error {
     )]
     MalformedEtcd {
         /// The key and the revision that was read (boxed: errors stay small).
-        key: Box<crate::EtcdKey>,
+        key: Box<crate::origin::EtcdKey>,
         /// 1-based line of the error.
         line: u32,
         /// 1-based column of the error.
@@ -255,7 +255,7 @@ pub enum Error {
     #[error("invalid override `--set {}`: {reason}", quoted_input(spec))]
     InvalidOverride {
         /// The text given to `--set` as far as it may be shown: its key
-        /// (see [`quotable_key`](crate::quotable_key)), never its value.
+        /// (see [`quotable_key`](crate::secret::quotable_key)), never its value.
         spec: String,
         /// What is wrong with it.
         reason: String,

@@ -169,7 +169,7 @@ fn a_file_over_one_mebibyte() {
     assert_snapshot!(error_text(&state, state.loader(), "mounts"));
     // Exactly at the limit is fine.
     let mut exact = String::from("auto_sync = true\n");
-    exact.push_str(&"#".repeat(confd::MAX_FILE_SIZE as usize - exact.len()));
+    exact.push_str(&"#".repeat(confd::file::MAX_FILE_SIZE as usize - exact.len()));
     state.write("mounts", exact);
     assert!(state.loader().load("mounts").is_ok());
 }
@@ -263,7 +263,7 @@ fn secrets_never_appear_in_errors_or_debug_output() -> Result<(), Box<dyn std::e
     assert_eq!(db.get::<String>("url")?.as_deref(), Some(canary));
     for shown in [format!("{db}"), format!("{db:?}"), format!("{db:#?}")] {
         assert!(!shown.contains("canary"), "{shown}");
-        assert!(shown.contains(confd::REDACTED), "{shown}");
+        assert!(shown.contains(confd::secret::REDACTED), "{shown}");
     }
     // A secret of the wrong type is reported without its value.
     state.write("database.d/a.toml", "read_replica_url = 42\n");

@@ -1,7 +1,7 @@
 //! Loading a brick: its inputs resolved once, its files read, its layers
 //! assembled.
 //!
-//! - this module: the [`Loader`] builder, the load's [`Inputs`] and the cache;
+//! - this module: the [`Loader`] builder, the load's `Inputs` and the cache;
 //! - `overrides`: `--set`, parsed once, and the command-line layer;
 //! - `env_layer`: the deprecated variables, read once, and their layer;
 //! - `assemble`: stacking the layers (pure: inputs and texts in);
@@ -26,7 +26,7 @@ use crate::cache::{self, Snapshot};
 use crate::env::Env;
 use crate::file::{list_drop_ins, read_config_file};
 use crate::fleet::{self, FleetLayers, FleetSource};
-use crate::{BrickConfig, BrickName, Error, FileKind, KeyPath, Profile, StateDir};
+use crate::{BrickConfig, BrickName, Error, KeyPath, Profile, StateDir, origin::FileKind};
 use assemble::Files;
 use overrides::Malformed;
 

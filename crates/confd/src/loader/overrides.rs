@@ -5,7 +5,7 @@ use toml::Table;
 
 use crate::layer::value_at;
 use crate::value::parse_typed;
-use crate::{BrickName, Error, KeyPath, Layer, Origin, Precedence};
+use crate::{BrickName, Error, KeyPath, Origin, Precedence, layer::Layer};
 
 /// A parsed `--set BRICK.key=value`. `Debug` does not show the value, which
 /// may be a secret.

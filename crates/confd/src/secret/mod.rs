@@ -55,7 +55,7 @@ pub(crate) fn shown_key(secret_keys: &[&str], key: &KeyPath) -> String {
 }
 
 /// `BRICK.key` as a message may show it: nothing of `key` after a secret
-/// key that the registered brick `brick` declares (see [`shown_key`]).
+/// key that the registered brick `brick` declares (as `shown_key` cuts it).
 ///
 /// ```
 /// #[derive(serde::Serialize, serde::Deserialize, confd::Brick)]
@@ -344,7 +344,7 @@ mod tests {
             crate::bricks::schema_of::<Vault>(),
             crate::bricks::schema_of::<Store>(),
         ] {
-            let generated = crate::default_file(schema);
+            let generated = crate::shipped::default_file(schema);
             let shown = redact_file_text(&generated, schema);
             assert!(shown.parsed, "{}", schema.name());
             assert_eq!(shown.text, generated, "{}", schema.name());

@@ -122,7 +122,7 @@ use notify::event::{AccessKind, AccessMode};
 use notify::{EventKind, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 
-use crate::{BrickConfig, BrickName, ConfigHashes, EffectiveHash, Error, Loader};
+use crate::{BrickConfig, BrickName, EffectiveHash, Error, Loader, hash::ConfigHashes};
 use resolve::Step;
 
 pub use diff::{Change, Setting};
