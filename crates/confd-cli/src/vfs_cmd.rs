@@ -164,7 +164,7 @@ fn boot_and_run(
         crate::output::warning(&format!(
             "versions under `{point}` are not being kept: the metadata store `{}` cannot be \
              written, so a later command may show the same version for other content",
-            vfs_etc::mount::metastore_path(state_dir).display()
+            confd::StateDir::at(state_dir).vfs_metastore().display()
         ));
     }
     result.and(flushed.map_err(Into::into))

@@ -7,10 +7,9 @@ use std::time::Duration;
 
 use vfs_etc::entry::Etag;
 use vfs_etc::metastore::{Batch, Metastore, RedbMetastore};
-use vfs_etc::mount::metastore_path;
 use vfs_etc::{Vfs, boot, mount_etc};
 
-use crate::support::{TestResult, child_command, p, state_with, unrestricted};
+use crate::support::{TestResult, child_command, p, state_with, store_path, unrestricted};
 
 const N: usize = 20;
 
@@ -39,7 +38,7 @@ fn versions(state: &Path) -> Result<Versions, Box<dyn std::error::Error>> {
 }
 
 fn generation(state: &Path) -> Result<u64, Box<dyn std::error::Error>> {
-    Ok(RedbMetastore::open(metastore_path(state))?.generation()?)
+    Ok(RedbMetastore::open(store_path(state))?.generation()?)
 }
 
 #[test]
@@ -49,7 +48,7 @@ fn unchanged_reboot_commits_nothing() -> TestResult {
     assert!(first.committed);
     assert_eq!(first.added, N + 2);
     let g = generation(state.path())?;
-    let store_file = metastore_path(state.path());
+    let store_file = store_path(state.path());
     let store_bytes = std::fs::read(&store_file)?;
     let store_mtime = std::fs::metadata(&store_file)?.modified()?;
 
@@ -133,7 +132,7 @@ fn same_tick_edit_changes_the_etag() -> TestResult {
     std::fs::write(&path, "value = 9\n")?; // same length as "value = 5\n"
     let meta = std::fs::metadata(&path)?;
     {
-        let store = RedbMetastore::open(metastore_path(state.path()))?;
+        let store = RedbMetastore::open(store_path(state.path()))?;
         let mut entry = store.get("conf.d/f05")?.ok_or("no entry")?;
         entry.sig.size = meta.size();
         entry.sig.mtime_ns = meta.mtime() * 1_000_000_000 + meta.mtime_nsec();
@@ -264,7 +263,7 @@ fn first_boot_child() -> TestResult {
     };
     let state = Path::new(&state);
     loop {
-        match std::fs::remove_file(metastore_path(state)) {
+        match std::fs::remove_file(store_path(state)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
             _ => {}
         }
@@ -305,7 +304,7 @@ fn reads_work_when_the_store_is_on_a_read_only_file_system() -> TestResult {
     drop(boot(state.path())?);
     std::fs::write(state.path().join("etc/conf.d/f00"), "auto_sync = false\n")?;
     std::fs::write(state.path().join("etc/conf.d/added"), "x = 1\n")?;
-    let store = metastore_path(state.path());
+    let store = store_path(state.path());
     let before = std::fs::read(&store)?;
     let child = child_command(
         "persistence::read_only_store_child",
@@ -378,7 +377,7 @@ fn read_only_store_child() -> TestResult {
 fn an_unwritable_store_never_repeats_a_version_within_a_process() -> TestResult {
     let state = crate::support::state_with(&[("f", "1\n")])?;
     drop(vfs_etc::boot(state.path())?);
-    let store = vfs_etc::mount::metastore_path(state.path());
+    let store = store_path(state.path());
     let chattr = |flag: &str| -> std::io::Result<bool> {
         Ok(std::process::Command::new("chattr")
             .arg(flag)

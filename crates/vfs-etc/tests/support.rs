@@ -21,6 +21,11 @@ pub fn state_with(files: &[(&str, &str)]) -> std::io::Result<tempfile::TempDir> 
     Ok(dir)
 }
 
+/// The metadata store `mount_etc` keeps for the state dir `state` (where `StateDir` says).
+pub fn store_path(state: &Path) -> PathBuf {
+    confd::StateDir::at(state).vfs_metastore()
+}
+
 /// A parsed VFS path (panics on a bad literal: test code only).
 pub fn p(s: &str) -> VfsPath {
     s.parse()
