@@ -300,24 +300,9 @@ pub enum MountError {
     Scan(#[from] ReconcileError),
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn messages_are_one_line_lowercase_with_the_errno() -> Result<(), crate::path::PathError> {
-        let e = WriteError::from_fail(&VfsPath::new("/etc/conf.d/mounts")?, Errno::ROFS.into());
-        assert_eq!(
-            e.to_string(),
-            "cannot write `/etc/conf.d/mounts`: read-only file system (os error 30)"
-        );
-        assert_eq!(e.kind(), io::ErrorKind::ReadOnlyFilesystem);
-        assert_eq!(io::Error::from(e).raw_os_error(), Some(30));
-        Ok(())
-    }
-}
-
-/// An operation's failure before it is given its path: an errno or a store error.
+/// An operation's failure before it is given its path: an errno, a denial, an invalid policy,
+/// an escape attempt or a store error; each operation's error is built from one by
+/// `from_fail`.
 #[derive(Debug)]
 pub(crate) enum Fail {
     Os(io::Error),
@@ -350,5 +335,22 @@ impl From<MetastoreError> for Fail {
 impl From<Errno> for Fail {
     fn from(e: Errno) -> Self {
         Fail::Os(os(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_one_line_lowercase_with_the_errno() -> Result<(), crate::path::PathError> {
+        let e = WriteError::from_fail(&VfsPath::new("/etc/conf.d/mounts")?, Errno::ROFS.into());
+        assert_eq!(
+            e.to_string(),
+            "cannot write `/etc/conf.d/mounts`: read-only file system (os error 30)"
+        );
+        assert_eq!(e.kind(), io::ErrorKind::ReadOnlyFilesystem);
+        assert_eq!(io::Error::from(e).raw_os_error(), Some(30));
+        Ok(())
     }
 }

@@ -109,7 +109,7 @@ fn refuse_planted_symlinks(state: &StateDir) -> Result<(), MetastoreError> {
     on_the_way.reverse();
     for dir in on_the_way {
         match std::fs::symlink_metadata(dir) {
-            Ok(meta) if meta.file_type().is_symlink() && meta.uid() != 0 && !inside(&dir) => {
+            Ok(meta) if meta.file_type().is_symlink() && meta.uid() != 0 && !inside(dir) => {
                 return Err(MetastoreError::Create {
                     path: state.vfs_metastore(),
                     source: io::Error::new(

@@ -8,6 +8,7 @@ mod modes;
 mod persistence;
 mod properties;
 mod readonly;
+mod root_api;
 mod support;
 mod untouched;
 mod watching;

@@ -176,7 +176,7 @@ fn validate_text(
             message,
         )
     })?;
-    let candidate = confd::StateDir::at(empty.path()).main_file(&brick);
+    let candidate = confd::StateDir::at(empty.path()).main_file(brick);
     let mut loader = confd::Loader::new()
         .state_dir(empty.path())
         .env(std::iter::empty::<(String, String)>())

@@ -81,8 +81,8 @@ impl HostDir {
         &self.root_path
     }
 
-    /// Resolves `rel` below the root. The one place a lookup happens, so the one place that
-    /// reports refused escapes.
+    /// Resolves `rel` below the root: every path a call names is resolved here, so the kernel
+    /// refuses every escape in this one call ([`HostDir::lookup_error`] says which).
     fn open_rel(&self, rel: &str, flags: OFlags, mode: Mode) -> io::Result<OwnedFd> {
         let path = if rel.is_empty() { "." } else { rel };
         rustix::fs::openat2(&self.root, path, flags | OFlags::CLOEXEC, mode, RESOLVE)

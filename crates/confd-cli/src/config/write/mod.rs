@@ -151,7 +151,7 @@ fn validate(
             source: e,
         },
     })?;
-    let alone_path = confd::StateDir::at(alone.path()).main_file(&brick);
+    let alone_path = confd::StateDir::at(alone.path()).main_file(brick);
     match load(alone.path(), &alone_path) {
         Err(error)
             if error
