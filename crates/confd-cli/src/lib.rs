@@ -151,7 +151,8 @@ struct SetArg(Result<confd::loader::Override, String>);
 
 fn parse_override(text: &str) -> Result<SetArg, std::convert::Infallible> {
     Ok(SetArg(
-        text.parse().map_err(|e: confd::Error| e.to_string()),
+        text.parse()
+            .map_err(|e: confd::error::OverrideError| e.to_string()),
     ))
 }
 
@@ -175,7 +176,7 @@ impl Global {
     /// is not a directory, so each command says so once.
     fn state_dir(&self) -> Result<confd::StateDir, Failure> {
         let state = self.loader().resolved_state_dir()?;
-        state.check_layout()?;
+        state.check_layout().map_err(confd::Error::from)?;
         Ok(state)
     }
 }

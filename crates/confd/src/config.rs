@@ -7,9 +7,10 @@ use serde::de::DeserializeOwned;
 use toml::{Table, Value};
 
 use crate::de::Borrowed;
+use crate::error::GetError;
 use crate::layer::{Kept, Layer, OriginTable, origin_at, value_at};
 use crate::secret::redact;
-use crate::{Error, KeyPath, Origin, Profile};
+use crate::{KeyPath, Origin, Profile};
 
 /// Something worth telling the user that does not stop the load.
 #[derive(Clone, Debug, PartialEq)]
@@ -72,7 +73,7 @@ impl fmt::Display for Warning {
                 origin,
                 suggestion,
             } => {
-                let unknown = Error::UnknownKey {
+                let unknown = crate::Error::UnknownKey {
                     key: key.clone(),
                     origin: origin.clone(),
                     suggestion: suggestion.clone(),
@@ -147,7 +148,7 @@ impl BrickConfig {
     }
 
     /// The value at a dotted key path, deserialized; `Ok(None)` if not set.
-    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, GetError> {
         let path: KeyPath = key.parse()?;
         let Some(value) = value_at(&self.inner.table, &path) else {
             return Ok(None);
@@ -159,7 +160,7 @@ impl BrickConfig {
                     .origin_of(&path)
                     .cloned()
                     .unwrap_or(Origin::ProfileDefault(self.inner.profile));
-                Error::InvalidValue {
+                GetError::Value {
                     key: format!("{}.{path}", self.inner.name),
                     message: self.describe_de_error(&path, e.message()),
                     origin,
@@ -214,7 +215,7 @@ impl BrickConfig {
     }
 
     /// The whole configuration as a typed value.
-    pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, Error> {
+    pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, GetError> {
         // The common case pays for no path tracking; only a failure is
         // deserialized again to learn which key it was.
         // Borrowing the table costs no copy of it.
@@ -242,12 +243,12 @@ impl BrickConfig {
                 path.to_string()
             };
             match self.origin_of(&path) {
-                Some(origin) if !path.is_empty() => Error::InvalidValue {
+                Some(origin) if !path.is_empty() => GetError::Value {
                     key: format!("{}.{key}", self.inner.name),
                     origin: origin.clone(),
                     message,
                 },
-                _ => Error::Deserialize {
+                _ => GetError::Shape {
                     brick: self.inner.name.clone(),
                     message,
                 },

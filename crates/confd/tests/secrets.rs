@@ -213,7 +213,7 @@ fn a_malformed_override_never_shows_its_value() {
         let err = spec
             .parse::<confd::loader::Override>()
             .expect_err("a malformed override");
-        assert!(err.is_usage(), "{err}");
+        assert!(confd::Error::from(err.clone()).is_usage(), "{err}");
         assert!(err.to_string().contains("invalid override"), "{err}");
         out.push_str(&format!("{err}\n{err:?}\n"));
     }

@@ -293,7 +293,7 @@ fn load_fleet_only(
 ) -> Result<confd::BrickConfig, confd::Error> {
     let empty = tempfile::tempdir().map_err(|e| confd::Error::Io {
         path: std::env::temp_dir(),
-        source: e,
+        error: e,
     })?;
     let mut loader = Loader::new()
         .state_dir(empty.path())

@@ -171,7 +171,7 @@ fn validate_text(
         fail(
             confd::Error::Io {
                 path: std::env::temp_dir(),
-                source: e,
+                error: e,
             },
             message,
         )

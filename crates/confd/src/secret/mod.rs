@@ -66,7 +66,7 @@ pub(crate) fn shown_key(secret_keys: &[&str], key: &KeyPath) -> String {
 /// }
 ///
 /// let key = "token.sk-1".parse().unwrap();
-/// assert_eq!(confd::shown_brick_key("vault", &key), "vault.token…");
+/// assert_eq!(confd::secret::shown_brick_key("vault", &key), "vault.token…");
 /// ```
 #[must_use]
 pub fn shown_brick_key(brick: &str, key: &KeyPath) -> String {
@@ -86,8 +86,8 @@ pub fn shown_brick_key(brick: &str, key: &KeyPath) -> String {
 ///     token: confd::Secret,
 /// }
 ///
-/// assert_eq!(confd::quotable_key("VAULT.token=sk-1"), "VAULT.token=<redacted>");
-/// assert_eq!(confd::quotable_key("vault.token:sk-1"), "vault.token…");
+/// assert_eq!(confd::secret::quotable_key("VAULT.token=sk-1"), "VAULT.token=<redacted>");
+/// assert_eq!(confd::secret::quotable_key("vault.token:sk-1"), "vault.token…");
 /// ```
 #[must_use]
 pub fn quotable_key(arg: &str) -> String {

@@ -65,7 +65,7 @@ impl std::fmt::Display for Action {
 ///
 /// ```
 /// use std::collections::HashMap;
-/// use confd::{Action, BrickName, ConfigHashes, EffectiveHash, plan};
+/// use confd::{watch::Action, BrickName, hash::ConfigHashes, EffectiveHash, watch::plan};
 ///
 /// let name = |n: &str| BrickName::new(n).unwrap();
 /// let h = |byte| EffectiveHash::from_bytes([byte; 32]);

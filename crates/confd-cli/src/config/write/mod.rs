@@ -148,7 +148,7 @@ fn validate(
         message: format!("cannot create a temporary directory to check the file in: {e}"),
         error: confd::Error::Io {
             path: std::env::temp_dir(),
-            source: e,
+            error: e,
         },
     })?;
     let alone_path = confd::StateDir::at(alone.path()).main_file(brick);
@@ -186,8 +186,8 @@ struct WriteLock {
 fn lock(global: &Global, file: &Path) -> Result<WriteLock, Failure> {
     let state = global.loader().resolved_state_dir()?;
     let lock_error = |e: confd::seed::SeedError| match e {
-        confd::seed::SeedError::Io { path, source } => Failure::Config(format!(
-            "cannot lock `{}` for writing: {source}",
+        confd::seed::SeedError::Io { path, error } => Failure::Config(format!(
+            "cannot lock `{}` for writing: {error}",
             path.display()
         )),
         other => Failure::Config(other.to_string()),
