@@ -9,6 +9,7 @@
 //! lost, which is all `explain` needs (see `kept`).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::mem;
 use std::path::Path;
 use std::sync::Arc;
@@ -47,7 +48,7 @@ pub(crate) struct Layers {
     pub(crate) kept: Vec<Kept>,
     /// Layer index by the address of the file's path, which every origin
     /// the file's parse made shares.
-    by_file: HashMap<usize, usize>,
+    by_file: HashMap<usize, usize, BuildHasherDefault<AddressHasher>>,
     /// Indices of the layers that are not files.
     others: Vec<usize>,
 }
@@ -106,6 +107,36 @@ fn address(path: &Arc<Path>) -> usize {
     Arc::as_ptr(path).cast::<u8>() as usize
 }
 
+/// Hashes an address (asked for every value a file displaces): addresses
+/// are distinct and not chosen by an attacker, so a multiply spreads them
+/// well enough, and SipHash's resistance to chosen keys buys nothing here.
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `usize` keys are hashed; this keeps any other key correct.
+        for &b in bytes {
+            self.write_usize(self.0 as usize ^ usize::from(b));
+        }
+    }
+
+    fn write_usize(&mut self, address: usize) {
+        // The product's low bits depend only on the address's low bits,
+        // which alignment makes zero; the table indexes by the low bits, so
+        // fold the high bits down.
+        let spread = (address as u64).wrapping_mul(FIBONACCI);
+        self.0 = spread ^ (spread >> 29);
+    }
+}
+
+/// 2^64 / φ: multiplying by it spreads nearby addresses over the high bits.
+const FIBONACCI: u64 = 0x9E37_79B9_7F4A_7C15;
+
 impl Merged {
     /// Stacks a layer other loads share on top: its values are copied.
     pub(crate) fn push_shared(&mut self, layer: Arc<Layer>) {
@@ -138,9 +169,9 @@ impl Merged {
     ) -> Result<(), Error> {
         let parsed = parse::parse(text, source, snippets)?;
         if self.table.is_empty() && self.origins.is_empty() {
-            self.push(parsed.into_layer());
+            self.push(parsed.into_layer()?);
         } else {
-            let layer = parsed.merge_into(&mut self.table, &mut self.origins, &mut self.layers);
+            let layer = parsed.merge_into(&mut self.table, &mut self.origins, &mut self.layers)?;
             self.layers.push(Kept::Own(layer));
         }
         Ok(())

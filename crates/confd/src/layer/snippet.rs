@@ -14,14 +14,24 @@ pub enum Snippets {
 pub(crate) struct LineIndex<'a> {
     pub(crate) text: &'a str,
     starts: Vec<usize>,
+    /// Whether every character is one byte, so a column is a byte count:
+    /// the common case, asked once per key of every file.
+    ascii: bool,
 }
 
 impl<'a> LineIndex<'a> {
     pub(crate) fn new(text: &'a str) -> Self {
-        let starts = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-            .collect();
-        LineIndex { text, starts }
+        // Every file of every load is indexed: count the lines first (a
+        // vectorised pass), so the starts are pushed without reallocating.
+        let lines = text.bytes().filter(|&b| b == b'\n').count();
+        let mut starts = Vec::with_capacity(lines + 1);
+        starts.push(0);
+        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        LineIndex {
+            text,
+            starts,
+            ascii: text.is_ascii(),
+        }
     }
 
     /// 1-based line and column (in characters) of a byte offset.
@@ -29,10 +39,13 @@ impl<'a> LineIndex<'a> {
         let offset = offset.min(self.text.len());
         let line = self.starts.partition_point(|&s| s <= offset) - 1;
         let start = self.starts[line];
-        let column = self
-            .text
-            .get(start..offset)
-            .map_or(offset - start, |s| s.chars().count());
+        let column = if self.ascii {
+            offset - start
+        } else {
+            self.text
+                .get(start..offset)
+                .map_or(offset - start, |s| s.chars().count())
+        };
         (line as u32 + 1, column as u32 + 1)
     }
 
