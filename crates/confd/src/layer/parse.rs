@@ -225,7 +225,9 @@ fn nesting_too_deep(text: &str) -> Option<usize> {
     // Only inline tables and arrays nest; header tables (`[a.b.c]`) and dotted
     // keys do not recurse in the parser, so only those brackets count, and a
     // cheap upper bound avoids the scan for ordinary files.
-    if text.bytes().filter(|&b| b == b'[' || b == b'{').count() <= MAX_DEPTH {
+    // (Over the byte slice: `str::bytes` is not vectorised.)
+    let brackets = text.as_bytes().iter().filter(|&&b| b == b'[' || b == b'{');
+    if brackets.count() <= MAX_DEPTH {
         return None;
     }
     let mut depth = 0usize;

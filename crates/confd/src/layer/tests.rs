@@ -383,3 +383,40 @@ fn tables_iterate_in_key_order_as_the_merge_assumes() {
     let keys: Vec<&str> = table.keys().map(String::as_str).collect();
     assert_eq!(keys, ["a", "b"]);
 }
+
+#[test]
+fn a_shared_layer_below_shows_through_only_where_no_layer_replaced_its_table() {
+    // The defaults wait beneath the merged tree and fill it in at the end:
+    // a default table a layer replaced by a scalar (then declared again
+    // above) must not show through, at any depth and whoever replaced it;
+    // every other default must.
+    let defaults: Table =
+        toml::from_str("[a]\nx = 0\n[a.b]\ny = 0\nw = 0\n[c]\nd = 0\n[c.e]\nf = 0\n[g]\nh = 0\n")
+            .unwrap();
+    let defaults = Layer::from_table(defaults, &Origin::ProfileDefault(crate::Profile::default()));
+    let mut env = Layer::empty(Precedence::Env);
+    env.insert(
+        &"c.e".parse().unwrap(),
+        Value::Boolean(true),
+        Origin::Env("X_C_E".to_owned()),
+    );
+    let mut cli = Layer::empty(Precedence::Cli);
+    cli.insert(
+        &"c.e.k".parse().unwrap(),
+        Value::Integer(9),
+        Origin::Cli("x.c.e.k=9".to_owned()),
+    );
+    let merged = assert_layers_survive_the_merge(
+        Some(defaults),
+        vec![
+            Source::File("/c/x", "[a]\nb = 1\n"),
+            Source::File("/c/x.d/10.toml", "[a.b]\nq = 1\n"),
+            Source::File("/c/x.d/20.toml", "g = [1]\n"),
+            Source::Built(env),
+            Source::Built(cli),
+        ],
+    );
+    let expected: Table =
+        toml::from_str("g = [1]\n[a]\nx = 0\n[a.b]\nq = 1\n[c]\nd = 0\n[c.e]\nk = 9\n").unwrap();
+    assert_eq!(merged, expected);
+}
