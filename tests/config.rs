@@ -238,7 +238,7 @@ fn a_binary_copied_anywhere_seeds_every_shipped_file() {
     );
     for name in &seeded {
         let text = std::fs::read_to_string(state.join("etc/conf.d").join(name)).unwrap();
-        assert_eq!(text, confd::shipped_file(name).unwrap().contents);
+        assert_eq!(text, confd::shipped::shipped_file(name).unwrap().contents);
     }
 }
 

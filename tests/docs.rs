@@ -93,7 +93,7 @@ fn the_reference_has_every_brick_and_key_as_declared() {
                 continue;
             }
             let path = key.path.parse().unwrap();
-            let value = confd::value_at(&defaults, &path).unwrap();
+            let value = confd::layer::value_at(&defaults, &path).unwrap();
             let shape = schema.shape();
             let described = shape.at(&path).expect("every key has a shape").describe();
             assert!(text.contains(&format!("- type: {described}")), "{text}");

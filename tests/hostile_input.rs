@@ -60,7 +60,9 @@ fn a_key_path_of_65000_segments_is_refused_at_once_everywhere() {
     assert!(started.elapsed().as_secs() < 10, "{:?}", started.elapsed());
     assert_eq!(
         std::fs::read_to_string(sandbox.conf_d().join("mounts")).expect("mounts"),
-        confd::shipped_file("mounts").expect("shipped").contents,
+        confd::shipped::shipped_file("mounts")
+            .expect("shipped")
+            .contents,
         "a refused `set` changed the file"
     );
 }
@@ -267,7 +269,7 @@ fn a_blank_state_dir_is_refused_naming_the_flag_or_variable() {
         assert_eq!(run.code, 1, "{}", run.transcript());
         assert!(
             run.stderr
-                .contains("from `NEXUS_STATE_DIR`: the state dir cannot be blank"),
+                .contains("from `env NEXUS_STATE_DIR`: the state dir cannot be blank"),
             "{}",
             run.transcript()
         );
@@ -305,7 +307,7 @@ fn a_relative_state_dir_flag_is_absolute_and_a_relative_variable_refused() {
     assert_eq!(show.code, 1, "{}", show.transcript());
     assert!(
         show.stderr.contains(
-            "invalid state dir `rel` from `NEXUS_STATE_DIR`: a relative path names a different directory"
+            "invalid state dir `rel` from `env NEXUS_STATE_DIR`: a relative path names a different directory"
         ),
         "{}",
         show.transcript()

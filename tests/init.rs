@@ -23,7 +23,7 @@ fn record_path(sandbox: &Sandbox) -> PathBuf {
 fn pretend_seeded_by_an_older_release(sandbox: &Sandbox, name: &str) {
     let path = record_path(sandbox);
     let record = std::fs::read_to_string(&path).expect("record");
-    let current = confd::shipped_file(name).expect("shipped").hash();
+    let current = confd::shipped::shipped_file(name).expect("shipped").hash();
     assert!(record.contains(&current), "{record}");
     std::fs::write(&path, record.replace(&current, &"0".repeat(64))).expect("write record");
 }
@@ -42,7 +42,9 @@ fn every_cell() -> Sandbox {
     pretend_seeded_by_an_older_release(&sandbox, "cache");
     std::fs::remove_file(sandbox.conf_d().join("uploads")).expect("rm");
     let record = std::fs::read_to_string(record_path(&sandbox)).expect("record");
-    let search = confd::shipped_file("search").expect("search").hash();
+    let search = confd::shipped::shipped_file("search")
+        .expect("search")
+        .hash();
     let without_search = record.replace(&format!("[files.search]\nseeded = \"{search}\"\n"), "");
     assert_ne!(record, without_search);
     std::fs::write(record_path(&sandbox), without_search).expect("record");
@@ -67,7 +69,9 @@ fn init_prints_one_line_per_file_for_every_cell() {
 
     let run = sandbox.run(&["config", "init"]);
     assert_snapshot!("init_every_cell", run.transcript());
-    let shipped_cache = confd::shipped_file("cache").expect("cache").contents;
+    let shipped_cache = confd::shipped::shipped_file("cache")
+        .expect("cache")
+        .contents;
     let read = |name: &str| std::fs::read_to_string(sandbox.conf_d().join(name)).ok();
     assert_eq!(
         read("cache").as_deref(),
@@ -134,7 +138,7 @@ fn force_installs_the_defaults_and_json_lists_each_file() {
         "[ROOT]/state/etc/conf.d/.mounts.Xy12Zq.tmp"
     );
     assert_eq!(doc["files"][0]["old"], "[ROOT]/state/etc/conf.d/cache.old");
-    for file in confd::shipped_files() {
+    for file in confd::shipped::shipped_files() {
         let path = sandbox.conf_d().join(file.name);
         assert_eq!(
             std::fs::read_to_string(&path).expect("read"),
@@ -179,7 +183,7 @@ fn eight_concurrent_inits_all_succeed_and_agree() {
         for run in &runs {
             assert_eq!(run.code, 0, "round {round}: {}", run.transcript());
         }
-        for file in confd::shipped_files() {
+        for file in confd::shipped::shipped_files() {
             let path = sandbox.conf_d().join(file.name);
             assert_eq!(std::fs::read_to_string(&path).expect("read"), file.contents);
             let line = format!("created  [ROOT]/state/etc/conf.d/{}\n", file.name);
@@ -196,11 +200,11 @@ fn eight_concurrent_inits_all_succeed_and_agree() {
             .collect();
         assert_eq!(
             names.len(),
-            confd::shipped_files().len(),
+            confd::shipped::shipped_files().len(),
             "round {round}: {names:?}"
         );
         let record = std::fs::read_to_string(record_path(&sandbox)).expect("record");
-        for file in confd::shipped_files() {
+        for file in confd::shipped::shipped_files() {
             assert!(record.contains(&file.hash()), "round {round}: {record}");
         }
     }

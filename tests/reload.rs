@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use confd::{Action, BrickName, plan};
+use confd::{BrickName, watch::Action, watch::plan};
 
 use crate::support::Sandbox;
 

@@ -9,7 +9,7 @@
 use std::path::{Component, Path};
 use std::sync::OnceLock;
 
-use confd::{BrickName, Error, Loader, MAX_BRICK_NAME_LEN};
+use confd::{BrickName, Error, Loader, brick_name::MAX_BRICK_NAME_LEN};
 use libfuzzer_sys::fuzz_target;
 
 fn reference(name: &str) -> bool {
@@ -63,7 +63,10 @@ fuzz_target!(|data: &[u8]| {
     }
     let spec = format!("{name}.key=1");
     // `BRICK.key`: the brick is what precedes the first `.`.
-    if let (false, Ok(over)) = (name.contains(['.', '=']), spec.parse::<confd::Override>()) {
+    if let (false, Ok(over)) = (
+        name.contains(['.', '=']),
+        spec.parse::<confd::loader::Override>(),
+    ) {
         assert!(checked.is_ok() && over.brick.as_str() == name);
     }
 });

@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use confd::{FileKind, KeyPath, Layer, Loader, Snippets};
+use confd::{KeyPath, Loader, layer::Layer, layer::Snippets, origin::FileKind};
 use libfuzzer_sys::fuzz_target;
 use toml::{Table, Value};
 

@@ -9,7 +9,7 @@
 
 use std::sync::OnceLock;
 
-use confd::{KeyPath, Loader, Override, parse_bool, parse_typed};
+use confd::{KeyPath, Loader, loader::Override, value::parse_bool, value::parse_typed};
 use libfuzzer_sys::fuzz_target;
 use toml::Value;
 

@@ -12,7 +12,7 @@ fn committed_files_are_the_generation() {
     #[allow(clippy::disallowed_methods)]
     let bless = std::env::var_os("CONFD_BLESS").is_some();
     let mut stale = Vec::new();
-    for file in confd::shipped_files() {
+    for file in confd::shipped::shipped_files() {
         let path = dir.join(file.name);
         let committed = std::fs::read_to_string(&path).unwrap_or_default();
         if committed != file.contents {
@@ -22,7 +22,7 @@ fn committed_files_are_the_generation() {
                 stale.push(format!(
                     "{} (committed file's hash {}: append it to src/history.rs if it was ever released)",
                     path.display(),
-                    confd::content_hash(committed.as_bytes())
+                    confd::shipped::content_hash(committed.as_bytes())
                 ));
             }
         }
@@ -33,7 +33,7 @@ fn committed_files_are_the_generation() {
         .collect();
     for name in &names {
         assert!(
-            confd::shipped_file(name).is_some(),
+            confd::shipped::shipped_file(name).is_some(),
             "etc/conf.d/{name} is committed but no brick declares it"
         );
     }
@@ -49,7 +49,7 @@ fn committed_files_are_the_generation() {
 /// brick's history holds the hash of every file it shipped before.
 #[test]
 fn every_brick_declares_its_earlier_files() {
-    let shipped = confd::Shipped::builtin();
+    let shipped = confd::shipped::Shipped::builtin();
     for file in shipped.files() {
         let history = shipped.history(file.name).expect("history");
         assert!(
@@ -67,22 +67,26 @@ fn every_brick_declares_its_earlier_files() {
 #[test]
 fn a_default_from_before_generation_upgrades_and_an_edited_one_is_kept() {
     let old = include_str!("fixtures/cache-before-generation");
-    let current = confd::shipped_file("cache").expect("cache").contents;
+    let current = confd::shipped::shipped_file("cache")
+        .expect("cache")
+        .contents;
     assert_ne!(old, current);
 
     let untouched = tempfile::tempdir().expect("temp dir");
     let conf_d = untouched.path().join("etc/conf.d");
     std::fs::create_dir_all(&conf_d).unwrap();
     std::fs::write(conf_d.join("cache"), old).unwrap();
-    let report = confd::Seeder::new(untouched.path()).run().expect("init");
-    let action = |report: &confd::SeedReport| {
+    let report = confd::seed::Seeder::new(untouched.path())
+        .run()
+        .expect("init");
+    let action = |report: &confd::seed::SeedReport| {
         report
             .files
             .iter()
             .find(|(path, _)| path.ends_with("cache"))
             .map(|(_, action)| *action)
     };
-    assert_eq!(action(&report), Some(confd::SeedAction::Upgraded));
+    assert_eq!(action(&report), Some(confd::seed::SeedAction::Upgraded));
     assert_eq!(
         std::fs::read_to_string(conf_d.join("cache")).unwrap(),
         current
@@ -100,12 +104,12 @@ fn a_default_from_before_generation_upgrades_and_an_edited_one_is_kept() {
         record.join("seeded.toml"),
         format!(
             "format = 1\n[files.cache]\nseeded = \"{}\"\n",
-            confd::content_hash(old.as_bytes())
+            confd::shipped::content_hash(old.as_bytes())
         ),
     )
     .unwrap();
-    let report = confd::Seeder::new(edited.path()).run().expect("init");
-    assert_eq!(action(&report), Some(confd::SeedAction::Kept));
+    let report = confd::seed::Seeder::new(edited.path()).run().expect("init");
+    assert_eq!(action(&report), Some(confd::seed::SeedAction::Kept));
     assert_eq!(std::fs::read_to_string(conf_d.join("cache")).unwrap(), mine);
     assert_eq!(
         std::fs::read_to_string(conf_d.join("cache.new")).unwrap(),

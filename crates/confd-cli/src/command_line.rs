@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 
 use clap::error::{ContextKind, ContextValue};
-use confd::{KeyPath, REDACTED};
+use confd::{KeyPath, secret::REDACTED};
 
 /// A piece of the command line that a message must not quote, and what it
 /// shows instead.
@@ -91,12 +91,12 @@ pub(crate) fn hidden_pieces(args: &[String], known_flags: &BTreeSet<String>) -> 
             // A value glued on: whatever the key, the rest is not quoted.
             Some(_) => hidden.push(Hidden {
                 text: arg.clone(),
-                shown: format!("{prefix}{}", confd::quotable_key(target)),
+                shown: format!("{prefix}{}", confd::secret::quotable_key(target)),
             }),
             None if names_secret_file(target) => after_secret = true,
             None if names_secret(target) => {
                 after_secret = true;
-                let shown = confd::quotable_key(target);
+                let shown = confd::secret::quotable_key(target);
                 if shown != target {
                     hidden.push(Hidden {
                         text: arg.clone(),

@@ -140,18 +140,19 @@ enum Command {
 
 fn parse_profile(text: &str) -> Result<confd::Profile, String> {
     text.parse()
-        .map_err(|e: confd::UnknownProfile| e.to_string())
+        .map_err(|e: confd::profile::UnknownProfile| e.to_string())
 }
 
 /// A `--set` argument, or why it is not one. A bad one is not clap's error:
 /// clap's message quotes the whole argument, and the value may be a secret;
 /// `main` reports it once, quoting the key alone.
 #[derive(Clone, Debug)]
-struct SetArg(Result<confd::Override, String>);
+struct SetArg(Result<confd::loader::Override, String>);
 
 fn parse_override(text: &str) -> Result<SetArg, std::convert::Infallible> {
     Ok(SetArg(
-        text.parse().map_err(|e: confd::Error| e.to_string()),
+        text.parse()
+            .map_err(|e: confd::error::OverrideError| e.to_string()),
     ))
 }
 
@@ -175,7 +176,7 @@ impl Global {
     /// is not a directory, so each command says so once.
     fn state_dir(&self) -> Result<confd::StateDir, Failure> {
         let state = self.loader().resolved_state_dir()?;
-        state.check_layout()?;
+        state.check_layout().map_err(confd::Error::from)?;
         Ok(state)
     }
 }

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::io::{IsTerminal, Write as _};
 use std::sync::Mutex;
 
-use confd::{KeyPath, Origin, OriginNode, OriginTable};
+use confd::{KeyPath, Origin, layer::OriginNode, layer::OriginTable};
 use serde_json::{Value as Json, json};
 use toml::{Table, Value};
 
@@ -30,7 +30,7 @@ static STDOUT_FAILURE: Mutex<Option<std::io::Error>> = Mutex::new(None);
 /// it is remembered, later output is dropped, and [`stdout_failure`] tells
 /// `main` how to end.
 pub(crate) fn stdout(text: &str) {
-    stdout_bytes(confd::terminal_safe(text).as_bytes());
+    stdout_bytes(confd::shown::terminal_safe(text).as_bytes());
 }
 
 /// Writes bytes that are ours, not the user's (a completion script, a
@@ -72,7 +72,7 @@ pub(crate) fn stdout_failed() -> bool {
 /// Writes `text` to stderr, escaped as [`stdout`] escapes it; an error
 /// writing stderr has nowhere to be reported and is ignored.
 pub(crate) fn stderr(text: &str) {
-    raw_stderr(&confd::terminal_safe(text));
+    raw_stderr(&confd::shown::terminal_safe(text));
 }
 
 fn raw_stderr(text: &str) {
@@ -82,7 +82,7 @@ fn raw_stderr(text: &str) {
 
 fn diagnostic(label: &str, ansi: &str, message: &str) {
     // Escape the message before colouring it: the colour codes are ours.
-    let message = confd::terminal_safe(message);
+    let message = confd::shown::terminal_safe(message);
     if colour() {
         raw_stderr(&format!("\x1b[1;{ansi}m{label}\x1b[0m: {message}\n"));
     } else {
@@ -274,5 +274,5 @@ pub(crate) fn leaves<'a>(
 /// A path as a one-line message quotes it: a line feed or a tab in a file
 /// name cannot fake a line or a column of output.
 pub(crate) fn shown_path(path: &std::path::Path) -> String {
-    confd::one_line(&path.display().to_string()).into_owned()
+    confd::shown::one_line(&path.display().to_string()).into_owned()
 }

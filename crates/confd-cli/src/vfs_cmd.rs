@@ -221,7 +221,7 @@ fn execute(
                 for entry in entries {
                     let slash = if entry.kind == Kind::Dir { "/" } else { "" };
                     // Host file names may hold control characters.
-                    writeln!(out, "{}{slash}", confd::one_line(&entry.name))?;
+                    writeln!(out, "{}{slash}", confd::shown::one_line(&entry.name))?;
                 }
             }
         }

@@ -172,7 +172,7 @@ fn expand(input: &DeriveInput, derived: Derived) -> syn::Result<Tokens> {
                         #declare
                     }
                 }
-                ::confd::__private::inventory::submit! {
+                ::confd::bricks::__private::inventory::submit! {
                     ::confd::bricks::Registration::of::<#ty>()
                 }
                 const _: () = {
@@ -207,7 +207,7 @@ fn defaults_body(ty: &Ident, fields: &[FieldSpec], label: &str) -> Tokens {
                 return quote_spanned! {expr.span()=> ::std::option::Option::None };
             }
             quote_spanned! {expr.span()=>
-                ::confd::__private::convert_default::<#field_ty, _>(&(#expr), #label, #key)
+                ::confd::bricks::__private::convert_default::<#field_ty, _>(&(#expr), #label, #key)
             }
         };
         let arms = field.profiles.iter().map(|(variant, expr)| {
@@ -238,7 +238,7 @@ fn declare_body(fields: &[FieldSpec]) -> Tokens {
         let vars: Vec<&LitStr> = env.iter().chain(field.env_inverted.iter()).collect();
         let push = quote! {
             keys.push(::confd::bricks::KeyDecl {
-                path: ::confd::__private::key_path(prefix, #key),
+                path: ::confd::bricks::__private::key_path(prefix, #key),
                 doc: #doc,
                 env: &[#(#vars),*],
                 env_inverted: #env_inverted,
@@ -252,7 +252,7 @@ fn declare_body(fields: &[FieldSpec]) -> Tokens {
         } else {
             quote_spanned! {ty.span()=>
                 keys.push(::confd::bricks::KeyDecl {
-                    path: ::confd::__private::key_path(prefix, #key),
+                    path: ::confd::bricks::__private::key_path(prefix, #key),
                     doc: #doc,
                     env: &[],
                     env_inverted: false,
@@ -261,7 +261,7 @@ fn declare_body(fields: &[FieldSpec]) -> Tokens {
                     reload: false,
                     table: true,
                 });
-                <#ty as ::confd::Section>::declare_keys(&::confd::__private::key_path(prefix, #key), keys);
+                <#ty as ::confd::Section>::declare_keys(&::confd::bricks::__private::key_path(prefix, #key), keys);
             }
         }
     });

@@ -20,7 +20,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use confd::WatchEvent;
+use confd::watch::WatchEvent;
 use confd_bricks as _;
 use confd_fleet::EtcdFleet;
 use criterion::Criterion;
@@ -84,9 +84,9 @@ fn boot(c: &mut Criterion, etcd: &Etcd, host: &Host) {
 
 fn change_to_reloaded(etcd: &Etcd, host: &Host, changes: usize) {
     let source = Arc::new(EtcdFleet::new());
-    let watches: Vec<confd::BrickWatch> = (0..WATCHERS)
+    let watches: Vec<confd::watch::BrickWatch> = (0..WATCHERS)
         .map(|_| {
-            confd::Watcher::new(host.loader(&source))
+            confd::watch::Watcher::new(host.loader(&source))
                 .watch("cache")
                 .expect("watch")
         })

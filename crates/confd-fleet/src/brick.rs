@@ -102,7 +102,7 @@ impl Brick for FleetConfig {
             return Err(violation(
                 format!(
                     "`prefix` must be an absolute etcd key prefix such as `/nexus`, not `{}`",
-                    confd::one_line(&self.prefix)
+                    confd::shown::one_line(&self.prefix)
                 ),
                 "prefix",
             ));
@@ -118,7 +118,7 @@ impl Brick for FleetConfig {
                 format!(
                     "`node` must be one name of 1 to 253 characters, without `/`, spaces or \
                      control characters, not `{}`",
-                    confd::one_line(&self.node)
+                    confd::shown::one_line(&self.node)
                 ),
                 "node",
             ));
@@ -137,7 +137,7 @@ impl Brick for FleetConfig {
                 format!(
                     "`endpoints` holds `{}`: this build talks to etcd over plain HTTP only \
                      (a TLS client is not built in)",
-                    confd::one_line(tls)
+                    confd::shown::one_line(tls)
                 ),
                 "endpoints",
             ));
@@ -150,7 +150,7 @@ impl Brick for FleetConfig {
             return Err(violation(
                 format!(
                     "`endpoints` holds `{}`, which is not an address such as `http://127.0.0.1:2379`",
-                    confd::one_line(bad)
+                    confd::shown::one_line(bad)
                 ),
                 "endpoints",
             ));

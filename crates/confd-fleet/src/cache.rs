@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use confd::fleet::FleetText;
-use confd::{BrickName, EtcdKey, FleetLayer, StateDir};
+use confd::{BrickName, StateDir, origin::EtcdKey, origin::FleetLayer};
 
 use crate::FleetConfig;
 
@@ -137,18 +137,18 @@ pub fn store(state: &StateDir, brick: &BrickName, record: &Cached) -> Result<(),
     }
     let dir = dir(state);
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
-    let mode = if confd::holds_secrets(brick.as_ref()) {
+    let mode = if confd::shipped::holds_secrets(brick.as_ref()) {
         0o600
     } else {
         0o644
     };
-    confd::replace_file(&path, text.as_bytes(), mode).map_err(|e| e.to_string())
+    confd::atomic::replace_file(&path, text.as_bytes(), mode).map_err(|e| e.to_string())
 }
 
 /// The cache of `brick` and its age, if there is a usable one.
 pub fn load(state: &StateDir, brick: &BrickName) -> Result<Option<(Cached, Duration)>, String> {
     let path = path(state, brick);
-    let Some(text) = confd::read_config_file(&path).map_err(|e| e.to_string())? else {
+    let Some(text) = confd::file::read_config_file(&path).map_err(|e| e.to_string())? else {
         return Ok(None);
     };
     let record: Cached = toml::from_str(&text).map_err(|e| {

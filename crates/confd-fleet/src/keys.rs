@@ -1,7 +1,7 @@
 //! Where a brick's fleet layers live in etcd (DESIGN.md §10):
 //! `PREFIX/conf.d/NAME` and `PREFIX/nodes/NODE/conf.d/NAME`.
 
-use confd::{BrickName, FleetLayer};
+use confd::{BrickName, origin::FleetLayer};
 
 use crate::FleetConfig;
 

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use confd::fleet::{FleetLayers, FleetSource, FleetText};
-use confd::{BrickName, Error, EtcdKey, FleetLayer, Loader, StateDir};
+use confd::{BrickName, Error, Loader, StateDir, origin::EtcdKey, origin::FleetLayer};
 
 use crate::cache::{self, Cached};
 use crate::client::{Client, Entry};
@@ -105,7 +105,7 @@ pub(crate) fn text_of(entry: &Entry, layer: FleetLayer) -> Result<FleetText, Fle
         revision: entry.mod_revision,
         reason,
     };
-    if entry.value.len() as u64 > confd::MAX_FILE_SIZE {
+    if entry.value.len() as u64 > confd::file::MAX_FILE_SIZE {
         return Err(refuse(format!(
             "it is {} bytes: a brick's text is limited to 1 MiB",
             entry.value.len()

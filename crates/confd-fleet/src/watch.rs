@@ -20,7 +20,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use confd::fleet::FleetChanged;
-use confd::{BrickName, FleetLayer};
+use confd::{BrickName, origin::FleetLayer};
 use etcd_client::{EventType, WatchOptions};
 
 use crate::client::{connect_options, entry, read_prefixes};

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use confd::WatchEvent;
+use confd::watch::WatchEvent;
 use confd_fleet::{EtcdFleet, Swap};
 
 use crate::support::{Etcd, Host};
@@ -63,7 +63,7 @@ fn without_a_quorum_loads_use_the_cache_within_the_timeout_and_watchers_catch_up
     let revision = cas_write(&etcd, "kv_size = 1\n");
     let host = Host::new(&etcd.endpoints(), "timeout_ms = 500\n");
     let source = Arc::new(EtcdFleet::new());
-    let watch = confd::Watcher::new(host.loader(&source)).watch("cache")?;
+    let watch = confd::watch::Watcher::new(host.loader(&source)).watch("cache")?;
     assert_eq!(kv_size(&watch.current()), Some(1));
 
     // Two of three gone: the last member cannot serve a linearizable read.
@@ -127,7 +127,7 @@ fn a_watch_leaves_a_hung_member_for_another() -> Result<(), Box<dyn std::error::
     cas_write(&etcd, "kv_size = 0\n");
     let host = Host::new(&etcd.endpoints(), "timeout_ms = 500\n");
     let source = Arc::new(EtcdFleet::new());
-    let watch = confd::Watcher::new(host.loader(&source)).watch("cache")?;
+    let watch = confd::watch::Watcher::new(host.loader(&source)).watch("cache")?;
     // Whichever member the watch is on, each one hangs in turn.
     for member in 0..3 {
         etcd.freeze(member);

@@ -195,7 +195,7 @@ fn a_loader_or_watcher_printed_for_debugging_shows_no_fleet_value()
     let host = Host::new(&etcd.endpoints(), "");
     let source = Arc::new(EtcdFleet::new());
     let config = host.loader(&source).load("llm")?;
-    let watch = confd::Watcher::new(host.loader(&source)).watch("llm")?;
+    let watch = confd::watch::Watcher::new(host.loader(&source)).watch("llm")?;
     let printed = format!(
         "{:?} {:?} {:?} {:?}",
         host.loader(&source),

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use confd::WatchEvent;
+use confd::watch::WatchEvent;
 use confd_fleet::EtcdFleet;
 
 use crate::support::{Etcd, Host};
@@ -12,11 +12,11 @@ const KEY: &str = "/nexus/conf.d/cache";
 /// How long a test waits for an event that must come.
 const WAIT: Duration = Duration::from_secs(10);
 
-fn kv_size(watch: &confd::BrickWatch) -> Option<i64> {
+fn kv_size(watch: &confd::watch::BrickWatch) -> Option<i64> {
     watch.current().get::<i64>("kv_size").expect("kv_size")
 }
 
-fn next(watch: &confd::BrickWatch) -> WatchEvent {
+fn next(watch: &confd::watch::BrickWatch) -> WatchEvent {
     watch
         .events()
         .recv_timeout(WAIT)
@@ -29,7 +29,7 @@ fn a_fleet_change_reloads_a_watched_brick() -> Result<(), Box<dyn std::error::Er
     etcd.put(KEY, "kv_size = 1\n");
     let host = Host::new(&etcd.endpoints(), "");
     let source = Arc::new(EtcdFleet::new());
-    let watch = confd::Watcher::new(host.loader(&source)).watch("cache")?;
+    let watch = confd::watch::Watcher::new(host.loader(&source)).watch("cache")?;
     assert_eq!(kv_size(&watch), Some(1));
 
     let revision = etcd.put(KEY, "kv_size = 2\n");
@@ -94,8 +94,8 @@ fn a_compacted_revision_is_read_again_and_only_real_changes_reported()
     let revision = etcd.put("/nexus/conf.d/other", "x = 1\n");
     etcd.client().compact(revision)?;
     // … and a watch from the loaded revision must start over.
-    let cache = confd::Watcher::new(host.loader(&source)).watch("cache")?;
-    let mounts = confd::Watcher::new(host.loader(&source)).watch("mounts")?;
+    let cache = confd::watch::Watcher::new(host.loader(&source)).watch("cache")?;
+    let mounts = confd::watch::Watcher::new(host.loader(&source)).watch("mounts")?;
     assert_eq!(
         kv_size(&cache),
         Some(1),
@@ -119,7 +119,7 @@ fn a_restarted_server_is_reconnected_and_read_again() -> Result<(), Box<dyn std:
     etcd.put(KEY, "kv_size = 1\n");
     let host = Host::new(&etcd.endpoints(), "timeout_ms = 500\n");
     let source = Arc::new(EtcdFleet::new());
-    let watch = confd::Watcher::new(host.loader(&source)).watch("cache")?;
+    let watch = confd::watch::Watcher::new(host.loader(&source)).watch("cache")?;
     etcd.kill(0);
     std::thread::sleep(Duration::from_millis(300));
     etcd.restart(0);
@@ -139,7 +139,7 @@ fn a_watch_started_offline_catches_up_when_etcd_answers() -> Result<(), Box<dyn 
     host.loader(&Arc::new(EtcdFleet::new())).load("cache")?;
     etcd.freeze(0);
     let source = Arc::new(EtcdFleet::new());
-    let watch = confd::Watcher::new(host.loader(&source)).watch("cache")?;
+    let watch = confd::watch::Watcher::new(host.loader(&source)).watch("cache")?;
     assert_eq!(kv_size(&watch), Some(1), "from the cache");
     etcd.thaw(0);
     etcd.put(KEY, "kv_size = 2\n");
@@ -156,9 +156,9 @@ fn every_watch_of_a_process_shares_one_etcd_stream() -> Result<(), Box<dyn std::
     let host = Host::new(&etcd.endpoints(), "");
     let source = Arc::new(EtcdFleet::new());
     let before = etcd.calls(0, "Watch");
-    let watches: Vec<confd::BrickWatch> = ["cache", "mounts", "search", "cache"]
+    let watches: Vec<confd::watch::BrickWatch> = ["cache", "mounts", "search", "cache"]
         .iter()
-        .map(|brick| confd::Watcher::new(host.loader(&source)).watch(brick))
+        .map(|brick| confd::watch::Watcher::new(host.loader(&source)).watch(brick))
         .collect::<Result<_, _>>()?;
     etcd.put(KEY, "kv_size = 2\n");
     for i in [0, 3] {
@@ -171,7 +171,7 @@ fn every_watch_of_a_process_shares_one_etcd_stream() -> Result<(), Box<dyn std::
     );
     // The last one gone, the stream stops; a new watch starts another.
     drop(watches);
-    let watch = confd::Watcher::new(host.loader(&source)).watch("cache")?;
+    let watch = confd::watch::Watcher::new(host.loader(&source)).watch("cache")?;
     etcd.put(KEY, "kv_size = 3\n");
     assert!(matches!(next(&watch), WatchEvent::Reloaded(_)));
     assert_eq!(kv_size(&watch), Some(3));

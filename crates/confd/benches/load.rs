@@ -104,7 +104,10 @@ impl Schema for RuntimeSchema {
         &[]
     }
     fn check(&self, config: &BrickConfig) -> Result<(), Error> {
-        config.deserialize::<Sections>().map(drop)
+        config
+            .deserialize::<Sections>()
+            .map(drop)
+            .map_err(Error::from)
     }
     fn cache_id(&self) -> Option<&'static str> {
         Some(self.name)

@@ -12,7 +12,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use confd::{Loader, WatchEvent, Watcher};
+use confd::{Loader, watch::WatchEvent, watch::Watcher};
 use criterion::Criterion;
 
 const EDITS: usize = 250;
@@ -71,7 +71,7 @@ fn edit_to_event(edits: usize) {
     println!(
         "watch/edit_to_event: {} edits, debounce {} ms: median {:.1} ms, p99 {:.1} ms, max {:.1} ms, min {:.1} ms",
         samples.len(),
-        confd::DEFAULT_DEBOUNCE.as_millis(),
+        confd::watch::DEFAULT_DEBOUNCE.as_millis(),
         ms(percentile(&samples, 0.5)),
         ms(percentile(&samples, 0.99)),
         ms(samples[samples.len() - 1]),

@@ -7,13 +7,13 @@ use std::path::{Path, PathBuf};
 
 /// An atomic write failed; the target is unchanged.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot write `{}`: {source}", path.display())]
+// The cause is in the message, so it is no `source()` as well.
+#[error("cannot write `{}`: {error}", path.display())]
 pub struct WriteError {
     /// The path that could not be written.
     pub path: PathBuf,
     /// What the operating system said.
-    #[source]
-    pub source: std::io::Error,
+    pub error: std::io::Error,
 }
 
 /// Replaces (or creates) `path` with `contents` and `mode`, atomically.
@@ -27,7 +27,7 @@ pub struct WriteError {
 /// ACL that lets a service read it): root editing a service's file must not
 /// leave it unreadable to that service. When the caller cannot keep them (a
 /// user writing a file that belongs to someone else), the write is refused
-/// and the file is unchanged. See [`carry_attributes`] for new files.
+/// and the file is unchanged. New files get the attributes of their directory (`carry_attributes`).
 pub fn replace_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), WriteError> {
     write_with(crate::seed::Writer::new(None), path, contents, mode)
 }
@@ -50,9 +50,9 @@ fn write_with(
     contents: &[u8],
     mode: u32,
 ) -> Result<(), WriteError> {
-    let failed = |source| WriteError {
+    let failed = |error| WriteError {
         path: path.to_owned(),
-        source,
+        error,
     };
     let target = match std::fs::canonicalize(path) {
         Ok(resolved) => resolved,
@@ -65,10 +65,10 @@ fn write_with(
     writer
         .replace(&target, contents, mode)
         .map_err(|e| match e {
-            crate::SeedError::Io { path, source } => WriteError { path, source },
-            crate::SeedError::Record { path, message } => WriteError {
+            crate::seed::SeedError::Io { path, error } => WriteError { path, error },
+            crate::seed::SeedError::Record { path, message } => WriteError {
                 path,
-                source: std::io::Error::other(message),
+                error: std::io::Error::other(message),
             },
         })
 }

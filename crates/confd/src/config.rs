@@ -7,9 +7,10 @@ use serde::de::DeserializeOwned;
 use toml::{Table, Value};
 
 use crate::de::Borrowed;
+use crate::error::GetError;
 use crate::layer::{Kept, Layer, OriginTable, origin_at, value_at};
 use crate::secret::redact;
-use crate::{Error, KeyPath, Origin, Profile};
+use crate::{KeyPath, Origin, Profile};
 
 /// Something worth telling the user that does not stop the load.
 #[derive(Clone, Debug, PartialEq)]
@@ -72,7 +73,7 @@ impl fmt::Display for Warning {
                 origin,
                 suggestion,
             } => {
-                let unknown = Error::UnknownKey {
+                let unknown = crate::Error::UnknownKey {
                     key: key.clone(),
                     origin: origin.clone(),
                     suggestion: suggestion.clone(),
@@ -147,7 +148,7 @@ impl BrickConfig {
     }
 
     /// The value at a dotted key path, deserialized; `Ok(None)` if not set.
-    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, GetError> {
         let path: KeyPath = key.parse()?;
         let Some(value) = value_at(&self.inner.table, &path) else {
             return Ok(None);
@@ -159,7 +160,7 @@ impl BrickConfig {
                     .origin_of(&path)
                     .cloned()
                     .unwrap_or(Origin::ProfileDefault(self.inner.profile));
-                Error::InvalidValue {
+                GetError::Value {
                     key: format!("{}.{path}", self.inner.name),
                     message: self.describe_de_error(&path, e.message()),
                     origin,
@@ -214,7 +215,7 @@ impl BrickConfig {
     }
 
     /// The whole configuration as a typed value.
-    pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, Error> {
+    pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, GetError> {
         // The common case pays for no path tracking; only a failure is
         // deserialized again to learn which key it was.
         // Borrowing the table costs no copy of it.
@@ -242,12 +243,12 @@ impl BrickConfig {
                 path.to_string()
             };
             match self.origin_of(&path) {
-                Some(origin) if !path.is_empty() => Error::InvalidValue {
+                Some(origin) if !path.is_empty() => GetError::Value {
                     key: format!("{}.{key}", self.inner.name),
                     origin: origin.clone(),
                     message,
                 },
-                _ => Error::Deserialize {
+                _ => GetError::Shape {
                     brick: self.inner.name.clone(),
                     message,
                 },
@@ -265,7 +266,7 @@ impl BrickConfig {
 
     /// The hash of the values a change of which needs a restart: every
     /// value but those of the keys the brick declares `reload` (see
-    /// [`ConfigHashes`](crate::ConfigHashes)). Equal to
+    /// [`ConfigHashes`](crate::hash::ConfigHashes)). Equal to
     /// [`BrickConfig::effective_hash`] for a brick without `reload` keys.
     /// Computed on each call.
     #[must_use]
@@ -273,10 +274,10 @@ impl BrickConfig {
         crate::EffectiveHash::of_without(&self.inner.table, &self.inner.reload_keys)
     }
 
-    /// Both hashes, for [`plan`](crate::plan) to tell a reload from a restart.
+    /// Both hashes, for [`plan`](crate::watch::plan) to tell a reload from a restart.
     #[must_use]
-    pub fn hashes(&self) -> crate::ConfigHashes {
-        crate::ConfigHashes {
+    pub fn hashes(&self) -> crate::hash::ConfigHashes {
+        crate::hash::ConfigHashes {
             effective: self.effective_hash(),
             restart: self.restart_hash(),
         }
@@ -325,7 +326,7 @@ impl BrickConfig {
     }
 
     /// The merged table with every non-empty secret (as
-    /// [`BrickConfig::is_secret`] decides) replaced by [`REDACTED`].
+    /// [`BrickConfig::is_secret`] decides) replaced by [`REDACTED`](crate::secret::REDACTED).
     #[must_use]
     pub fn redacted_table(&self) -> Table {
         let mut table = self.inner.table.clone();

@@ -5,7 +5,13 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, OnceLock};
 
-use crate::Error;
+/// An environment variable confd reads is not valid UTF-8.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("environment variable `{var}` is not valid UTF-8")]
+pub struct EnvNotUtf8 {
+    /// The variable.
+    pub var: String,
+}
 
 /// The environment a load reads: the process's, or a map given by the caller.
 #[derive(Clone, Debug, Default)]
@@ -21,14 +27,14 @@ impl Env {
     /// The value of `var`. Unset and empty are the same: `VAR= cmd` turns a
     /// variable off, as the original Python loader's `os.environ.get(...) or`
     /// did, so an empty `NEXUS_QUEUE_URL` falls back to `QUEUE_URL`.
-    pub(crate) fn get(&self, var: &str) -> Result<Option<String>, Error> {
+    pub(crate) fn get(&self, var: &str) -> Result<Option<String>, EnvNotUtf8> {
         let value = match self {
             #[allow(clippy::disallowed_methods)]
             Env::Process => match std::env::var(var) {
                 Ok(v) => Some(v),
                 Err(std::env::VarError::NotPresent) => None,
                 Err(std::env::VarError::NotUnicode(_)) => {
-                    return Err(Error::EnvNotUtf8 {
+                    return Err(EnvNotUtf8 {
                         var: var.to_owned(),
                     });
                 }

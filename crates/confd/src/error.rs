@@ -1,12 +1,20 @@
-//! The errors a load can end in. Every variant names where the bad input came
-//! from (a file position, an environment variable or a `--set`), and none
-//! prints a secret value.
+//! The errors of each operation: a load ([`Error`]), reading a value out
+//! of a loaded configuration ([`GetError`]), parsing a `--set`
+//! ([`OverrideError`]), finding the state dir ([`StateDirError`]), a
+//! profile name ([`UnknownProfile`]). A load's error wraps the others it can
+//! meet. Every variant names where the bad input came from (a file position,
+//! an environment variable or a `--set`), and none prints a secret value.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use crate::env::EnvNotUtf8;
+pub use crate::loader::OverrideError;
+pub use crate::profile::UnknownProfile;
+pub use crate::state_dir::StateDirError;
+
 use crate::shown::{ShownPath, quoted_input, terminal_safe};
-use crate::{InvalidBrickName, InvalidKeyPath, Origin};
+use crate::{Origin, brick_name::InvalidBrickName, key_path::InvalidKeyPath};
 
 /// Why a brick's configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -21,62 +29,27 @@ pub enum Error {
     InvalidKeyPath(#[from] InvalidKeyPath),
 
     /// The profile is not one of the five known names.
-    #[error(
-        "unknown profile `{}` from `{from}`: expected one of minimal, embedded, lite, full, cloud",
-        quoted_input(value)
-    )]
-    UnknownProfile {
-        /// The rejected text.
-        value: String,
-        /// Where it was given: `env NEXUS_PROFILE` or `--profile`.
-        from: &'static str,
-    },
+    #[error(transparent)]
+    UnknownProfile(#[from] UnknownProfile),
 
-    /// No state dir was given and the home directory is unknown.
-    #[error(
-        "cannot find a home directory for the default state dir `~/.nexus`: set NEXUS_STATE_DIR"
-    )]
-    NoHomeDir,
-
-    /// The state dir given is blank, or relative where that is refused.
-    #[error("invalid state dir `{}` from `{from}`: {reason}", ShownPath(path))]
-    InvalidStateDir {
-        /// The rejected path.
-        path: PathBuf,
-        /// Where it was given: `--state-dir` or `NEXUS_STATE_DIR`.
-        from: &'static str,
-        /// What is wrong with it.
-        reason: &'static str,
-    },
-
-    /// Something other than a directory stands where the state dir, its
-    /// `etc` or its `etc/conf.d` belongs.
-    #[error("{}", NotADir { path, found, is_root: *is_root })]
-    StateDirNotADirectory {
-        /// The offending path.
-        path: PathBuf,
-        /// What is there instead: "a file", "a FIFO", "a dangling symlink", …
-        found: &'static str,
-        /// Whether it is the state dir itself, rather than `etc` or `conf.d`.
-        is_root: bool,
-    },
+    /// The state dir cannot be worked out or is not a directory.
+    #[error(transparent)]
+    StateDir(#[from] StateDirError),
 
     /// An environment variable the loader reads is not valid UTF-8.
-    #[error("environment variable `{var}` is not valid UTF-8")]
-    EnvNotUtf8 {
-        /// The variable.
-        var: String,
-    },
+    #[error(transparent)]
+    EnvNotUtf8(#[from] EnvNotUtf8),
 
     /// The file system refused an operation on a path (permission denied,
     /// a symlink loop, …).
-    #[error("cannot read `{}`: {source}", ShownPath(path))]
+    // The cause is in the message, so it is no `source()` as well: a
+    // printer of error chains would show it twice.
+    #[error("cannot read `{}`: {error}", ShownPath(path))]
     Io {
         /// The path that could not be read.
         path: PathBuf,
         /// What the operating system said.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 
     /// Something other than a regular file stands where a configuration file belongs.
@@ -151,7 +124,7 @@ pub enum Error {
     )]
     MalformedEtcd {
         /// The key and the revision that was read (boxed: errors stay small).
-        key: Box<crate::EtcdKey>,
+        key: Box<crate::origin::EtcdKey>,
         /// 1-based line of the error.
         line: u32,
         /// 1-based column of the error.
@@ -252,14 +225,8 @@ pub enum Error {
     },
 
     /// A `--set` override is not of the form `BRICK.key=value`.
-    #[error("invalid override `--set {}`: {reason}", quoted_input(spec))]
-    InvalidOverride {
-        /// The text given to `--set` as far as it may be shown: its key
-        /// (see [`quotable_key`](crate::quotable_key)), never its value.
-        spec: String,
-        /// What is wrong with it.
-        reason: String,
-    },
+    #[error(transparent)]
+    Override(#[from] OverrideError),
 
     /// Several problems at once, each complete on its own line.
     #[error("{}", Lines(.0))]
@@ -275,11 +242,9 @@ impl Error {
     #[must_use]
     pub fn is_usage(&self) -> bool {
         match self {
-            Error::InvalidBrickName(_)
-            | Error::InvalidKeyPath(_)
-            | Error::InvalidOverride { .. } => true,
-            Error::UnknownProfile { from, .. } => *from == "--profile",
-            Error::InvalidStateDir { from, .. } => *from == "--state-dir",
+            Error::InvalidBrickName(_) | Error::InvalidKeyPath(_) | Error::Override(_) => true,
+            Error::UnknownProfile(e) => e.from.is_some_and(InputSource::is_command_line),
+            Error::StateDir(e) => e.is_usage(),
             Error::InvalidType { origin, .. }
             | Error::InvalidValue { origin, .. }
             | Error::UnknownKey { origin, .. } => matches!(origin, Origin::Cli(_)),
@@ -361,6 +326,91 @@ impl Error {
     }
 }
 
+/// Where an input of a load was given: on the command line (a usage
+/// error, exit status 2, when it is wrong) or in the environment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum InputSource {
+    /// A flag (`--profile`, `--state-dir`) or the library call that stands
+    /// for it ([`Loader::profile`](crate::Loader::profile), …).
+    Flag(&'static str),
+    /// An environment variable.
+    Env(&'static str),
+}
+
+impl InputSource {
+    /// Whether the input came from the command line.
+    #[must_use]
+    pub fn is_command_line(self) -> bool {
+        matches!(self, InputSource::Flag(_))
+    }
+}
+
+impl fmt::Display for InputSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InputSource::Flag(flag) => f.write_str(flag),
+            InputSource::Env(var) => write!(f, "env {var}"),
+        }
+    }
+}
+
+/// Why a value could not be read out of a loaded configuration
+/// ([`BrickConfig::get`](crate::BrickConfig::get),
+/// [`BrickConfig::deserialize`](crate::BrickConfig::deserialize)).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GetError {
+    /// The key path asked for is malformed.
+    #[error(transparent)]
+    InvalidKeyPath(#[from] InvalidKeyPath),
+
+    /// The value at a key does not fit the type it is read into.
+    // Messages may quote the value (serde's "unknown variant `…`"): escaped.
+    #[error(
+        "invalid value for `{}` {}: {}",
+        quoted_input(key),
+        At(origin),
+        terminal_safe(message)
+    )]
+    Value {
+        /// `brick.key.path`.
+        key: String,
+        /// Where the value came from.
+        origin: Origin,
+        /// What is wrong, never quoting a secret.
+        message: String,
+    },
+
+    /// The configuration does not fit the type, at a place no single value
+    /// explains (a missing key, for instance).
+    #[error("cannot read the `{brick}` configuration: {}", terminal_safe(message))]
+    Shape {
+        /// The brick.
+        brick: String,
+        /// What the deserializer said.
+        message: String,
+    },
+}
+
+/// A typed load reads its value as [`BrickConfig::deserialize`](crate::BrickConfig::deserialize) does.
+impl From<GetError> for Error {
+    fn from(e: GetError) -> Self {
+        match e {
+            GetError::InvalidKeyPath(e) => Error::InvalidKeyPath(e),
+            GetError::Value {
+                key,
+                origin,
+                message,
+            } => Error::InvalidValue {
+                key,
+                origin,
+                message,
+            },
+            GetError::Shape { brick, message } => Error::Deserialize { brick, message },
+        }
+    }
+}
+
 /// "at `file:line:col`" for file positions, "from `env VAR`" for the rest.
 struct At<'a>(&'a Origin);
 
@@ -373,10 +423,10 @@ impl fmt::Display for At<'_> {
     }
 }
 
-struct NotADir<'a> {
-    path: &'a Path,
-    found: &'a str,
-    is_root: bool,
+pub(crate) struct NotADir<'a> {
+    pub(crate) path: &'a Path,
+    pub(crate) found: &'a str,
+    pub(crate) is_root: bool,
 }
 
 impl fmt::Display for NotADir<'_> {
@@ -438,5 +488,6 @@ mod tests {
     fn error_is_send_sync_static() {
         fn assert_bounds<E: std::error::Error + Send + Sync + 'static>() {}
         assert_bounds::<Error>();
+        assert_bounds::<GetError>();
     }
 }

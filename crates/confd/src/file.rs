@@ -24,10 +24,10 @@ pub(crate) fn describe(file_type: std::fs::FileType) -> &'static str {
     }
 }
 
-fn io_error(path: &Path, source: std::io::Error) -> Error {
+fn io_error(path: &Path, error: std::io::Error) -> Error {
     Error::Io {
         path: path.to_owned(),
-        source,
+        error,
     }
 }
 

@@ -14,7 +14,7 @@
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
-use crate::{BrickName, Error, EtcdKey, Loader};
+use crate::{BrickName, Error, Loader, origin::EtcdKey};
 
 /// The TOML text of one etcd key, as read at a revision. `Debug` shows
 /// its size, not the text, which may hold secrets.
@@ -43,7 +43,7 @@ impl fmt::Debug for FleetText {
 /// revisions.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct FleetLayers {
-    /// At most one text per [`FleetLayer`](crate::FleetLayer), lowest first.
+    /// At most one text per [`FleetLayer`](crate::origin::FleetLayer), lowest first.
     pub texts: Vec<FleetText>,
     /// Warnings for this load (the layer came from the offline cache, or
     /// there is none), each a complete message.
@@ -62,7 +62,7 @@ pub trait FleetSource: Send + Sync + fmt::Debug {
     /// fails the load (under `--strict`, an unreachable fleet).
     fn layers(&self, local: &Loader, brick: &BrickName) -> Result<FleetLayers, Error>;
 
-    /// Follows the fleet of `local` for a [`Watcher`](crate::Watcher):
+    /// Follows the fleet of `local` for a [`Watcher`](crate::watch::Watcher):
     /// calls `changed` (from any thread) once what [`FleetSource::layers`]
     /// gives has changed, naming the bricks, or none for "any of them".
     /// The watch then reloads those bricks through the same loader, so a

@@ -2,7 +2,7 @@
 //! merged configuration changes.
 //!
 //! A supervisor records the hash of the configuration a brick was started
-//! with and compares it later (see [`plan`](crate::plan)) to learn whether the
+//! with and compares it later (see [`plan`](crate::watch::plan)) to learn whether the
 //! brick must restart. For that the hash covers the merged *values* only:
 //!
 //! - not origins, so moving `sync_on_start = true` from the main file to a drop-in
@@ -48,8 +48,8 @@
 //!   so a brick without `reload` keys has `restart == effective`.
 //!
 //! Two configurations with equal `restart` but different `effective` hashes
-//! differ only in `reload` keys: [`plan`](crate::plan) says
-//! [`Reload`](crate::Action::Reload).
+//! differ only in `reload` keys: [`plan`](crate::watch::plan) says
+//! [`Reload`](crate::watch::Action::Reload).
 
 use std::fmt;
 use std::str::FromStr;
@@ -114,7 +114,7 @@ impl EffectiveHash {
     pub fn of_without(table: &Table, skipped: &[KeyPath]) -> Self {
         if !skipped
             .iter()
-            .any(|key| crate::value_at(table, key).is_some())
+            .any(|key| crate::layer::value_at(table, key).is_some())
         {
             return Self::of(table);
         }

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use crate::bricks::{Brick, Schema, json_schema_text};
 use crate::seed::{FILE_MODE, SeedAction, SeedError, SeedReport, Writer, io_err};
-use crate::{Profile, Seeder, Shipped, StateDir};
+use crate::{Profile, StateDir, seed::Seeder, shipped::Shipped};
 
 /// Installs the JSON Schema of each of `schemas` in `state`; in a dry run,
 /// only says what it would do. One entry per schema, sorted by name.
@@ -33,7 +33,7 @@ pub fn install_schemas(
         None
     } else {
         writer.make_dir(&dir)?;
-        Some(crate::lock_state(state.root())?)
+        Some(crate::seed::lock_state(state.root())?)
     };
     let bases: BTreeSet<String> = schemas
         .iter()
@@ -109,9 +109,9 @@ pub fn install<T: Brick>(state: &StateDir) -> Result<SeedReport, InstallError> {
             type_name: std::any::type_name::<T>(),
         });
     }
-    let file = crate::ShippedFile {
+    let file = crate::shipped::ShippedFile {
         name: T::NAME,
-        contents: Box::leak(crate::default_file(schema).into_boxed_str()),
+        contents: Box::leak(crate::shipped::default_file(schema).into_boxed_str()),
     };
     let past = [(
         T::NAME.to_owned(),
@@ -131,7 +131,7 @@ pub fn install<T: Brick>(state: &StateDir) -> Result<SeedReport, InstallError> {
 pub enum InstallError {
     /// The brick's name cannot be a file name.
     #[error(transparent)]
-    InvalidName(#[from] crate::InvalidBrickName),
+    InvalidName(#[from] crate::brick_name::InvalidBrickName),
     /// The brick type is not in the registry, so seeding cannot tell
     /// whether its file holds secrets.
     #[error("brick `{brick}` is not registered: add `confd::register_brick!({type_name})`")]

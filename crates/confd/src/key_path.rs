@@ -11,7 +11,7 @@ use std::str::FromStr;
 pub struct KeyPath(Vec<String>);
 
 /// The most segments a key path may have: as deep as a configuration file
-/// may nest ([`MAX_DEPTH`](crate::MAX_DEPTH)), so every value a file can hold
+/// may nest ([`MAX_DEPTH`](crate::layer::MAX_DEPTH)), so every value a file can hold
 /// has a path, and far beyond any real brick (the shipped ones use one or two).
 /// Bounding it keeps a hostile `--set a.a.a…` from building a table deep
 /// enough to exhaust the stack.

@@ -49,67 +49,49 @@
 // The derive's generated code names `::confd`, also inside this crate's tests.
 extern crate self as confd;
 
-mod atomic;
-mod brick_name;
+// The public modules, one job each (ARCHITECTURE.md). The root re-exports
+// only what a brick and its service use every day; everything else is
+// reached through its module, e.g. `confd::seed::Seeder`.
+pub mod atomic;
+pub mod brick_name;
 pub mod bricks;
 mod cache;
-mod config;
+pub mod config;
 mod de;
 mod env;
-mod error;
-mod file;
+pub mod error;
+pub mod file;
 pub mod fleet;
-mod hash;
-mod install;
-mod key_path;
-mod layer;
-mod loader;
-mod origin;
-mod profile;
-mod secret;
-mod seed;
-mod shipped;
-mod shown;
+pub mod hash;
+pub mod install;
+pub mod key_path;
+pub mod layer;
+pub mod loader;
+pub mod origin;
+pub mod profile;
+pub mod secret;
+pub mod seed;
+pub mod shipped;
+pub mod shown;
 pub mod snapshot;
-mod state_dir;
-mod value;
-mod watch;
+pub mod state_dir;
+pub mod value;
+pub mod watch;
 
-pub use atomic::{WriteError, replace_file, write_output_file};
-pub use brick_name::{BrickName, InvalidBrickName, MAX_BRICK_NAME_LEN};
-#[doc(hidden)]
-pub use bricks::__private;
+pub use brick_name::BrickName;
 pub use bricks::{Brick, Section, Violation};
 /// `#[derive(confd::Brick)]` and `#[derive(confd::Section)]`: see DESIGN.md §9 and the README.
 pub use confd_derive::{Brick, Section};
 pub use config::{BrickConfig, Warning};
 pub use error::Error;
-pub use file::{MAX_FILE_SIZE, is_drop_in_name, read_config_file};
-pub use hash::{ConfigHashes, EffectiveHash, InvalidHash};
-pub use install::{InstallError, install, install_schemas};
-pub use key_path::{InvalidKeyPath, KeyPath, MAX_KEY_PATH_LEN, MAX_KEY_PATH_SEGMENTS};
-pub use layer::{Layer, MAX_DEPTH, OriginNode, OriginTable, Snippets, value_at};
-pub use loader::{Loader, Override, suggest};
-pub use origin::{EtcdKey, FileKind, FleetLayer, Origin, Precedence};
-pub use profile::{Profile, UnknownProfile};
-pub use secret::{
-    REDACTED, RedactedText, Secret, quotable_key, redact, redact_file_text, shown_brick_key,
-};
-pub use seed::{
-    DIR_MODE, FILE_MODE, Leftover, SECRET_FILE_MODE, SeedAction, SeedError, SeedReport, SeedStep,
-    Seeder, StateLock, create_dirs, lock_state, seed, try_lock_state,
-};
-pub use shipped::{
-    Shipped, ShippedFile, content_hash, default_file, holds_secrets, shipped_file, shipped_files,
-};
-pub use shown::{one_line, quoted_input, terminal_safe};
-pub use state_dir::{StateDir, StateDirSource};
-pub use value::{BOOL_WORDS, leaves, parse_bool, parse_typed};
-pub use watch::{
-    Action, BrickSetWatch, BrickWatch, Change, ConfigReader, DEFAULT_DEBOUNCE, Invalid,
-    POLL_INTERVAL, Reloaded, Setting, WatchError, WatchEvent, WatchWarning, Watcher, plan,
-    shown_hash,
-};
+pub use hash::EffectiveHash;
+pub use install::install;
+pub use key_path::KeyPath;
+pub use loader::Loader;
+pub use origin::{Origin, Precedence};
+pub use profile::Profile;
+pub use secret::Secret;
+pub use state_dir::StateDir;
 
 /// The effective configuration of brick `name`, from `$NEXUS_STATE_DIR`
 /// (default `~/.nexus`), the profile in `$NEXUS_PROFILE` (default `full`) and

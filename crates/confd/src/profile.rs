@@ -3,6 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::error::InputSource;
+
 /// A deployment profile (`NEXUS_PROFILE` or `--profile`), default [`Profile::Full`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Profile {
@@ -51,10 +53,28 @@ impl fmt::Display for Profile {
 /// The text was not one of the five profile names.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown profile `{}`: expected one of minimal, embedded, lite, full, cloud",
-    crate::shown::quoted_input(.0)
+    "unknown profile `{}`{}: expected one of minimal, embedded, lite, full, cloud",
+    crate::shown::quoted_input(value),
+    From(from)
 )]
-pub struct UnknownProfile(pub String);
+pub struct UnknownProfile {
+    /// The rejected text.
+    pub value: String,
+    /// Where a load was given it (`None` for a plain parse).
+    pub from: Option<InputSource>,
+}
+
+/// " from `--profile`", or nothing when the source is not known.
+struct From<'a>(&'a Option<InputSource>);
+
+impl std::fmt::Display for From<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(from) => write!(f, " from `{from}`"),
+            None => Ok(()),
+        }
+    }
+}
 
 impl FromStr for Profile {
     type Err = UnknownProfile;
@@ -63,7 +83,10 @@ impl FromStr for Profile {
         Profile::ALL
             .into_iter()
             .find(|p| p.as_str() == s)
-            .ok_or_else(|| UnknownProfile(s.to_owned()))
+            .ok_or_else(|| UnknownProfile {
+                value: s.to_owned(),
+                from: None,
+            })
     }
 }
 

@@ -172,7 +172,7 @@ pub fn default_file(schema: &dyn Schema) -> String {
             continue;
         }
         comment(&mut out, &key_notes(key, &path, &per_profile));
-        match crate::value_at(&defaults, &path) {
+        match crate::layer::value_at(&defaults, &path) {
             Some(value) => {
                 let _ = writeln!(out, "#{} = {}", key.path, inline(value));
             }
@@ -239,7 +239,7 @@ fn key_notes(key: &KeyDecl, path: &KeyPath, per_profile: &[(Profile, toml::Table
     }
     let values: Vec<String> = per_profile
         .iter()
-        .map(|(p, t)| match crate::value_at(t, path) {
+        .map(|(p, t)| match crate::layer::value_at(t, path) {
             Some(value) => format!("{p} {}", inline(value)),
             None => format!("{p} unset"),
         })
@@ -247,10 +247,10 @@ fn key_notes(key: &KeyDecl, path: &KeyPath, per_profile: &[(Profile, toml::Table
     let full = per_profile
         .iter()
         .find(|(p, _)| *p == Profile::Full)
-        .and_then(|(_, t)| crate::value_at(t, path));
+        .and_then(|(_, t)| crate::layer::value_at(t, path));
     if per_profile
         .iter()
-        .any(|(_, t)| crate::value_at(t, path) != full)
+        .any(|(_, t)| crate::layer::value_at(t, path) != full)
     {
         line(format!(
             "The default depends on the profile: {}. Shown: full.",

@@ -64,7 +64,7 @@ pub fn one_line(text: &str) -> Cow<'_, str> {
 pub(crate) const QUOTED_INPUT_CHARS: usize = 80;
 
 /// A rejected input as an error message quotes it: on one line, and cut to
-/// [`QUOTED_INPUT_CHARS`] with its full length, so 100 KB of input make a
+/// 80 characters (`QUOTED_INPUT_CHARS`) with its full length, so 100 KB of input make a
 /// short message.
 #[must_use]
 pub fn quoted_input(text: &str) -> String {
@@ -77,11 +77,11 @@ pub fn quoted_input(text: &str) -> String {
 
 /// A message that quotes input (serde's "unknown variant `…`", "invalid
 /// value: string \"…\""), with each quoted piece longer than
-/// [`QUOTED_INPUT_CHARS`] cut as [`quoted_input`] cuts it: a 500 KB value
+/// 80 characters (`QUOTED_INPUT_CHARS`) cut as [`quoted_input`] cuts it: a 500 KB value
 /// makes a short message. Pieces are in backticks or in double quotes
 /// (where `\"` does not end them).
 #[must_use]
-pub fn cut_quoted(message: &str) -> String {
+pub(crate) fn cut_quoted(message: &str) -> String {
     let mut out = String::with_capacity(message.len().min(1024));
     let mut rest = message;
     while let Some(open) = rest.find(['`', '"']) {

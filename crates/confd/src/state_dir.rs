@@ -2,8 +2,66 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::env::Env;
-use crate::{BrickName, Error};
+use crate::BrickName;
+use crate::env::{Env, EnvNotUtf8};
+use crate::error::{InputSource, NotADir};
+use crate::shown::ShownPath;
+
+/// Why the state dir cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateDirError {
+    /// No state dir was given and the home directory is unknown.
+    #[error(
+        "cannot find a home directory for the default state dir `~/.nexus`: set NEXUS_STATE_DIR"
+    )]
+    NoHomeDir,
+
+    /// The state dir given is blank, or relative where that is refused.
+    #[error("invalid state dir `{}` from `{from}`: {reason}", ShownPath(path))]
+    Invalid {
+        /// The rejected path.
+        path: PathBuf,
+        /// Where it was given.
+        from: InputSource,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
+    /// A relative state dir cannot be made absolute (the current directory
+    /// is gone).
+    #[error("cannot make the state dir `{}` absolute: {error}", ShownPath(path))]
+    NotAbsolute {
+        /// The relative path.
+        path: PathBuf,
+        /// What the operating system said.
+        error: std::io::Error,
+    },
+
+    /// Something other than a directory stands where the state dir, its
+    /// `etc` or its `etc/conf.d` belongs.
+    #[error("{}", NotADir { path, found, is_root: *is_root })]
+    NotADirectory {
+        /// The offending path.
+        path: PathBuf,
+        /// What is there instead: "a file", "a FIFO", "a dangling symlink", …
+        found: &'static str,
+        /// Whether it is the state dir itself, rather than `etc` or `conf.d`.
+        is_root: bool,
+    },
+
+    /// `NEXUS_STATE_DIR` is not valid UTF-8.
+    #[error(transparent)]
+    EnvNotUtf8(#[from] EnvNotUtf8),
+}
+
+impl StateDirError {
+    /// Whether the command line is to blame (exit status 2).
+    #[must_use]
+    pub fn is_usage(&self) -> bool {
+        matches!(self, StateDirError::Invalid { from, .. } if from.is_command_line())
+    }
+}
 
 /// Where the state dir's location came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -24,7 +82,7 @@ pub struct StateDir {
 }
 
 /// What names an explicit state dir in messages.
-const FLAG: &str = "--state-dir";
+const FLAG: InputSource = InputSource::Flag("--state-dir");
 /// The variable that names the state dir.
 const VAR: &str = "NEXUS_STATE_DIR";
 
@@ -32,11 +90,11 @@ impl StateDir {
     /// A state dir at an explicit path: `~` is expanded, and a relative path
     /// is made absolute against the current directory, as any path argument
     /// of a command is. A blank path is refused.
-    pub fn new(root: impl AsRef<Path>) -> Result<Self, Error> {
+    pub fn new(root: impl AsRef<Path>) -> Result<Self, StateDirError> {
         let root = expand_tilde(refuse_blank(root.as_ref(), FLAG)?)?;
-        let root = std::path::absolute(&root).map_err(|source| Error::Io {
+        let root = std::path::absolute(&root).map_err(|error| StateDirError::NotAbsolute {
             path: root.clone(),
-            source,
+            error,
         })?;
         Ok(StateDir {
             root,
@@ -45,23 +103,23 @@ impl StateDir {
     }
 
     /// `NEXUS_STATE_DIR` from the process environment, else `~/.nexus`.
-    pub fn from_env() -> Result<Self, Error> {
+    pub fn from_env() -> Result<Self, StateDirError> {
         Self::resolve(None, &Env::Process)
     }
 
-    pub(crate) fn resolve(explicit: Option<&Path>, env: &Env) -> Result<Self, Error> {
+    pub(crate) fn resolve(explicit: Option<&Path>, env: &Env) -> Result<Self, StateDirError> {
         if let Some(root) = explicit {
             return Self::new(root);
         }
         if let Some(root) = env.get(VAR)? {
-            let root = expand_tilde(refuse_blank(Path::new(&root), VAR)?)?;
+            let root = expand_tilde(refuse_blank(Path::new(&root), InputSource::Env(VAR))?)?;
             // A variable is inherited by services, cron jobs and children
             // that start in other directories: relative, it would name a
             // different state dir for each of them.
             if root.is_relative() {
-                return Err(Error::InvalidStateDir {
+                return Err(StateDirError::Invalid {
                     path: root,
-                    from: VAR,
+                    from: InputSource::Env(VAR),
                     reason: "a relative path names a different directory for each program \
                         that inherits the variable: give an absolute path (or `~/…`)",
                 });
@@ -136,7 +194,7 @@ impl StateDir {
     /// where they exist (missing ones are normal: `init` creates them), so a
     /// file in their place gets one error that says so instead of a
     /// "not a directory" for every file looked up below it.
-    pub fn check_layout(&self) -> Result<(), Error> {
+    pub fn check_layout(&self) -> Result<(), StateDirError> {
         // A file above the state dir (`--state-dir afile/sub`) is named too:
         // every path below it would fail with "not a directory".
         if let Some(blocking) = self
@@ -147,7 +205,7 @@ impl StateDir {
             .filter(|(_, meta)| !meta.is_dir())
         {
             let (path, meta) = blocking;
-            return Err(Error::StateDirNotADirectory {
+            return Err(StateDirError::NotADirectory {
                 path: path.to_owned(),
                 found: if meta.is_file() {
                     "a file"
@@ -180,7 +238,7 @@ impl StateDir {
                 // path it could not read.
                 Err(_) => return Ok(()),
             };
-            return Err(Error::StateDirNotADirectory {
+            return Err(StateDirError::NotADirectory {
                 path,
                 found,
                 is_root,
@@ -192,7 +250,7 @@ impl StateDir {
 
 /// `path`, unless it is empty, white space only, or starts or ends with
 /// white space (a quoting mistake: `--state-dir " /srv/nexus"`).
-fn refuse_blank<'a>(path: &'a Path, from: &'static str) -> Result<&'a Path, Error> {
+fn refuse_blank(path: &Path, from: InputSource) -> Result<&Path, StateDirError> {
     let text = path.as_os_str().as_encoded_bytes();
     let reason = if text.iter().all(u8::is_ascii_whitespace) {
         "the state dir cannot be blank"
@@ -203,20 +261,20 @@ fn refuse_blank<'a>(path: &'a Path, from: &'static str) -> Result<&'a Path, Erro
     } else {
         return Ok(path);
     };
-    Err(Error::InvalidStateDir {
+    Err(StateDirError::Invalid {
         path: path.to_owned(),
         from,
         reason,
     })
 }
 
-fn home() -> Result<PathBuf, Error> {
+fn home() -> Result<PathBuf, StateDirError> {
     directories::BaseDirs::new()
         .map(|dirs| dirs.home_dir().to_owned())
-        .ok_or(Error::NoHomeDir)
+        .ok_or(StateDirError::NoHomeDir)
 }
 
-fn expand_tilde(path: &Path) -> Result<PathBuf, Error> {
+fn expand_tilde(path: &Path) -> Result<PathBuf, StateDirError> {
     match path.strip_prefix("~") {
         Ok(rest) => Ok(home()?.join(rest)),
         Err(_) => Ok(path.to_owned()),
@@ -229,7 +287,7 @@ mod tests {
     use std::collections::HashMap;
 
     #[test]
-    fn explicit_beats_env_beats_default() -> Result<(), Error> {
+    fn explicit_beats_env_beats_default() -> Result<(), StateDirError> {
         let env = Env::Map(HashMap::from([(
             "NEXUS_STATE_DIR".into(),
             "/from/env".into(),
@@ -251,7 +309,7 @@ mod tests {
     }
 
     #[test]
-    fn tilde_expands_to_home() -> Result<(), Error> {
+    fn tilde_expands_to_home() -> Result<(), StateDirError> {
         let dir = StateDir::new("~/state")?;
         assert!(dir.root().is_absolute(), "{}", dir.root().display());
         assert!(dir.root().ends_with("state"));
@@ -262,14 +320,15 @@ mod tests {
     }
 
     #[test]
-    fn a_relative_flag_is_made_absolute_and_a_relative_variable_refused() -> Result<(), Error> {
+    fn a_relative_flag_is_made_absolute_and_a_relative_variable_refused()
+    -> Result<(), StateDirError> {
         let cwd = std::env::current_dir().expect("cwd");
         assert_eq!(StateDir::new("rel/state")?.root(), cwd.join("rel/state"));
         let env = |v: &str| Env::Map(HashMap::from([("NEXUS_STATE_DIR".into(), v.into())]));
         let err = StateDir::resolve(None, &env("rel/state")).unwrap_err();
         assert!(
             err.to_string().starts_with(
-                "invalid state dir `rel/state` from `NEXUS_STATE_DIR`: a relative path"
+                "invalid state dir `rel/state` from `env NEXUS_STATE_DIR`: a relative path"
             ),
             "{err}"
         );
@@ -288,12 +347,12 @@ mod tests {
         let err = StateDir::resolve(None, &env).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "invalid state dir `  ` from `NEXUS_STATE_DIR`: the state dir cannot be blank"
+            "invalid state dir `  ` from `env NEXUS_STATE_DIR`: the state dir cannot be blank"
         );
     }
 
     #[test]
-    fn a_file_in_place_of_a_directory_is_named() -> Result<(), Error> {
+    fn a_file_in_place_of_a_directory_is_named() -> Result<(), StateDirError> {
         let dir = tempfile::tempdir().expect("tempdir");
         let state = StateDir::new(dir.path())?;
         state.check_layout()?;

@@ -451,7 +451,7 @@ pub fn snapshot(root: &Path) -> Vec<Seen> {
             .is_file()
             .then(|| std::fs::read(&path).ok())
             .flatten()
-            .map(|bytes| confd::content_hash(&bytes).to_string());
+            .map(|bytes| confd::shipped::content_hash(&bytes).to_string());
         if meta.is_dir() {
             for entry in std::fs::read_dir(&path).expect("read_dir") {
                 stack.push(entry.expect("entry").path());

@@ -25,6 +25,9 @@ struct Sound {
 fn a_default_that_does_not_fit_leaves_its_brick_out_and_the_others_work() {
     assert!(confd::bricks::lookup("broken-default").is_none());
     assert!(confd::bricks::lookup("sound").is_some());
-    let names: Vec<&str> = confd::shipped_files().iter().map(|f| f.name).collect();
+    let names: Vec<&str> = confd::shipped::shipped_files()
+        .iter()
+        .map(|f| f.name)
+        .collect();
     assert_eq!(names, ["sound"]);
 }

@@ -169,7 +169,7 @@ fn a_file_over_one_mebibyte() {
     assert_snapshot!(error_text(&state, state.loader(), "mounts"));
     // Exactly at the limit is fine.
     let mut exact = String::from("auto_sync = true\n");
-    exact.push_str(&"#".repeat(confd::MAX_FILE_SIZE as usize - exact.len()));
+    exact.push_str(&"#".repeat(confd::file::MAX_FILE_SIZE as usize - exact.len()));
     state.write("mounts", exact);
     assert!(state.loader().load("mounts").is_ok());
 }
@@ -263,7 +263,7 @@ fn secrets_never_appear_in_errors_or_debug_output() -> Result<(), Box<dyn std::e
     assert_eq!(db.get::<String>("url")?.as_deref(), Some(canary));
     for shown in [format!("{db}"), format!("{db:?}"), format!("{db:#?}")] {
         assert!(!shown.contains("canary"), "{shown}");
-        assert!(shown.contains(confd::REDACTED), "{shown}");
+        assert!(shown.contains(confd::secret::REDACTED), "{shown}");
     }
     // A secret of the wrong type is reported without its value.
     state.write("database.d/a.toml", "read_replica_url = 42\n");
@@ -342,5 +342,80 @@ fn errors_never_carry_raw_control_characters() {
             !shown.chars().any(|c| c.is_control() && c != '\n'),
             "{brick} {text:?}: {shown:?}"
         );
+    }
+}
+
+/// Each operation has its own error (issue 13): a `--set` is parsed into an
+/// `OverrideError`, a value read out of a loaded configuration fails with a
+/// `GetError`, the state dir with a `StateDirError`, and a load wraps them.
+#[test]
+fn each_operation_has_its_own_error() -> Result<(), Box<dyn std::error::Error>> {
+    use confd::error::{GetError, InputSource, OverrideError, StateDirError};
+
+    let bad_set: OverrideError = "mounts".parse::<confd::loader::Override>().unwrap_err();
+    assert!(confd::Error::from(bad_set).is_usage());
+
+    let state = State::new();
+    state.write("mounts", "auto_sync = true\n");
+    let config = state.loader().load("mounts")?;
+    assert!(matches!(
+        config.get::<bool>("a..b"),
+        Err(GetError::InvalidKeyPath(_))
+    ));
+    let wrong = config.get::<String>("auto_sync").unwrap_err();
+    let GetError::Value { key, origin, .. } = &wrong else {
+        panic!("expected a value error, got {wrong:?}")
+    };
+    assert_eq!(key, "mounts.auto_sync");
+    assert!(
+        origin.to_string().ends_with("conf.d/mounts:1:13"),
+        "{origin}"
+    );
+
+    let relative = confd::Loader::new()
+        .env([("NEXUS_STATE_DIR", "rel")])
+        .resolved_state_dir()
+        .unwrap_err();
+    let confd::Error::StateDir(StateDirError::Invalid { from, .. }) = &relative else {
+        panic!("expected an invalid state dir, got {relative:?}")
+    };
+    assert_eq!(*from, InputSource::Env("NEXUS_STATE_DIR"));
+    assert!(!relative.is_usage());
+    Ok(())
+}
+
+/// An error's cause is in its message or in `source()`, never in both, so a
+/// printer of error chains (anyhow's `{:#}`) shows each cause once.
+#[test]
+fn no_cause_is_printed_twice() {
+    fn chain(e: &dyn std::error::Error) -> Vec<String> {
+        let mut messages = vec![e.to_string()];
+        let mut source = e.source();
+        while let Some(cause) = source {
+            messages.push(cause.to_string());
+            source = cause.source();
+        }
+        messages
+    }
+    let state = State::new();
+    std::fs::create_dir_all(state.conf_d().join("mounts")).unwrap(); // where a file belongs
+    symlink("cache", state.conf_d().join("cache")).unwrap(); // a loop: an I/O error
+    let errors: Vec<Box<dyn std::error::Error>> = vec![
+        Box::new(state.loader().load("mounts").unwrap_err()),
+        Box::new(state.loader().load("cache").unwrap_err()),
+        Box::new(
+            confd::atomic::replace_file(&state.conf_d().join("no/such/dir/x"), b"x", 0o644)
+                .unwrap_err(),
+        ),
+        Box::new(confd::seed::create_dirs(&state.write("a-file", "x").join("sub")).unwrap_err()),
+    ];
+    for e in &errors {
+        let messages = chain(e.as_ref());
+        for (i, cause) in messages.iter().enumerate().skip(1) {
+            assert!(
+                !messages[..i].iter().any(|m| m.contains(cause.as_str())),
+                "a cause printed twice: {messages:?}"
+            );
+        }
     }
 }

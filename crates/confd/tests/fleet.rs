@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 
 use confd::fleet::{FleetLayers, FleetSource, FleetText};
-use confd::{BrickName, EtcdKey, FleetLayer, KeyPath, Loader, Precedence};
+use confd::{BrickName, KeyPath, Loader, Precedence, origin::EtcdKey, origin::FleetLayer};
 use indoc::indoc;
 
 use crate::support::State;
@@ -257,14 +257,14 @@ impl Followed {
 #[test]
 fn a_fleet_change_makes_the_same_events_as_a_file_change() -> Result<(), Box<dyn std::error::Error>>
 {
-    use confd::WatchEvent;
+    use confd::watch::WatchEvent;
     use std::time::Duration;
     let state = State::new();
     let source = Arc::new(Followed::default());
     source
         .fixed
         .set(&[(FleetLayer::Fleet, CACHE_KEY, 1, "kv_size = 1\n")]);
-    let watch = confd::Watcher::new(
+    let watch = confd::watch::Watcher::new(
         state
             .loader()
             .fleet(Arc::clone(&source) as Arc<dyn FleetSource>),

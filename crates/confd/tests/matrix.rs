@@ -138,7 +138,7 @@ fn matrix_child() {
     let Ok(state) = confd::Loader::new().resolved_state_dir() else {
         return;
     };
-    if state.source() != confd::StateDirSource::Env {
+    if state.source() != confd::state_dir::StateDirSource::Env {
         return;
     }
     let root = state.root().to_owned();

@@ -12,6 +12,7 @@ mod fs_tree;
 mod layers;
 mod matrix;
 mod properties;
+mod root_api;
 mod schema;
 mod secrets;
 mod seed;

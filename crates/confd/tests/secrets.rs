@@ -211,9 +211,9 @@ fn a_malformed_override_never_shows_its_value() {
     let mut out = String::new();
     for spec in &specs {
         let err = spec
-            .parse::<confd::Override>()
+            .parse::<confd::loader::Override>()
             .expect_err("a malformed override");
-        assert!(err.is_usage(), "{err}");
+        assert!(confd::Error::from(err.clone()).is_usage(), "{err}");
         assert!(err.to_string().contains("invalid override"), "{err}");
         out.push_str(&format!("{err}\n{err:?}\n"));
     }
@@ -222,7 +222,7 @@ fn a_malformed_override_never_shows_its_value() {
         out.push_str(&render(state.loader().cli_override(key, value).load("llm")));
     }
     // A good one does not show its value in `Debug` either.
-    let good: confd::Override = format!("llm.api_key={c}").parse().expect("override");
+    let good: confd::loader::Override = format!("llm.api_key={c}").parse().expect("override");
     out.push_str(&format!("{good:?}\n"));
     assert_no_canary(&out);
 }

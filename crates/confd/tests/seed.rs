@@ -11,7 +11,10 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::fs_tree::{Snapshot, copy_tree, snapshot, tree};
-use confd::{SeedAction, SeedReport, Seeder, Shipped, ShippedFile, content_hash};
+use confd::{
+    seed::SeedAction, seed::SeedReport, seed::Seeder, shipped::Shipped, shipped::ShippedFile,
+    shipped::content_hash,
+};
 
 use SeedAction::*;
 
@@ -99,7 +102,7 @@ impl State {
         Seeder::new(self.root()).shipped(release(n))
     }
 
-    fn run(&self, n: u8) -> Result<SeedReport, confd::SeedError> {
+    fn run(&self, n: u8) -> Result<SeedReport, confd::seed::SeedError> {
         self.seeder(n).run()
     }
 
@@ -490,12 +493,12 @@ fn seed_keeps_working_on_an_etc_dir() -> Result {
     let state = State::new();
     let etc = state.root().join("etc");
     assert_eq!(
-        confd::seed(&etc)?.created().count(),
-        confd::shipped_files().len()
+        confd::seed::seed(&etc)?.created().count(),
+        confd::shipped::shipped_files().len()
     );
     assert!(state.root().join("var/lib/confd/seeded.toml").is_file());
     std::fs::remove_file(etc.join("conf.d/mounts"))?;
-    let again = confd::seed(&etc)?;
+    let again = confd::seed::seed(&etc)?;
     assert_eq!(
         again.with_action(DeletedByUser).collect::<Vec<_>>(),
         [etc.join("conf.d/mounts")]

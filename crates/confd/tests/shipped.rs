@@ -25,7 +25,10 @@ fn documented(contents: &str) -> toml::Table {
 
 #[test]
 fn every_registered_brick_ships_a_file_and_nothing_else_ships() {
-    let shipped: Vec<&str> = confd::shipped_files().iter().map(|f| f.name).collect();
+    let shipped: Vec<&str> = confd::shipped::shipped_files()
+        .iter()
+        .map(|f| f.name)
+        .collect();
     let registered: Vec<&str> = registered().iter().map(|s| s.name()).collect();
     assert_eq!(shipped, registered);
 }
@@ -33,7 +36,7 @@ fn every_registered_brick_ships_a_file_and_nothing_else_ships() {
 #[test]
 fn shipped_files_document_every_key_with_its_full_default() {
     for schema in registered() {
-        let file = confd::shipped_file(schema.name()).expect("shipped");
+        let file = confd::shipped::shipped_file(schema.name()).expect("shipped");
         assert_eq!(
             documented(file.contents),
             schema.defaults(Profile::Full),
@@ -45,7 +48,7 @@ fn shipped_files_document_every_key_with_its_full_default() {
 
 #[test]
 fn shipped_files_set_nothing_and_document_every_legacy_variable() {
-    for file in confd::shipped_files() {
+    for file in confd::shipped::shipped_files() {
         let parsed: toml::Table = file.contents.parse().expect("valid TOML");
         assert!(parsed.is_empty(), "conf.d/{} sets something", file.name);
         let schema = confd::bricks::lookup(file.name).expect("registered");
@@ -66,13 +69,13 @@ fn seeding_creates_every_file_once_with_its_mode() -> Result<(), Box<dyn std::er
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir()?;
     let etc = dir.path().join("etc");
-    let report = confd::seed(&etc)?;
+    let report = confd::seed::seed(&etc)?;
     assert_eq!(report.created().count(), registered().len());
-    for file in confd::shipped_files() {
+    for file in confd::shipped::shipped_files() {
         let path = etc.join("conf.d").join(file.name);
         assert_eq!(std::fs::read_to_string(&path)?, file.contents);
         let mode = std::fs::metadata(&path)?.permissions().mode() & 0o777;
-        let want = if confd::holds_secrets(file.name) {
+        let want = if confd::shipped::holds_secrets(file.name) {
             0o600
         } else {
             0o644
@@ -85,7 +88,7 @@ fn seeding_creates_every_file_once_with_its_mode() -> Result<(), Box<dyn std::er
     // Create-only: an existing file is kept byte for byte.
     let mounts = etc.join("conf.d/mounts");
     std::fs::write(&mounts, "auto_sync = true\n")?;
-    let again = confd::seed(&etc)?;
+    let again = confd::seed::seed(&etc)?;
     assert_eq!(again.created().count(), 0);
     assert_eq!(std::fs::read_to_string(&mounts)?, "auto_sync = true\n");
     // No temporary file is left behind.

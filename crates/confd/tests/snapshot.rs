@@ -311,7 +311,7 @@ fn replacing_the_snapshot_reloads() {
         .state_dir(dir.path().join("state"))
         .env(std::iter::empty::<(String, String)>())
         .snapshot(&file);
-    let watch = confd::Watcher::new(guest).watch("cache").unwrap();
+    let watch = confd::watch::Watcher::new(guest).watch("cache").unwrap();
     assert_eq!(
         watch.current().get::<String>("backend").unwrap().as_deref(),
         Some("dragonfly")
@@ -325,7 +325,7 @@ fn replacing_the_snapshot_reloads() {
         .events()
         .recv_timeout(Duration::from_secs(10))
         .expect("a reload within 10 s");
-    let confd::WatchEvent::Reloaded(reload) = event else {
+    let confd::watch::WatchEvent::Reloaded(reload) = event else {
         panic!("expected a reload, got {event:?}");
     };
     let keys: Vec<String> = reload.changes.iter().map(|c| c.key.to_string()).collect();

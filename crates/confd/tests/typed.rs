@@ -226,7 +226,7 @@ fn the_derive_declares_keys_converts_defaults_and_nests_tables() -> Result<(), c
         ]
     );
     assert_eq!(schema.doc(), "A relay with everything.");
-    let file = confd::default_file(schema);
+    let file = confd::shipped::default_file(schema);
     // A nested key is a dotted key: uncommenting its one line sets it.
     assert!(file.contains("\n#auth.user = \"relay\"\n"), "{file}");
     assert!(
@@ -299,7 +299,7 @@ fn tricky_declarations_keep_secrets_and_a_commented_default_file() -> Result<(),
     );
 
     let schema = confd::bricks::lookup("tricky").expect("registered");
-    let file = confd::default_file(schema);
+    let file = confd::shipped::default_file(schema);
     // Every line stays a comment (or blank): nothing a default holds
     // becomes live TOML.
     assert!(

@@ -9,7 +9,10 @@ use std::collections::HashMap;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use confd::{Action, BrickConfig, EffectiveHash, Origin, WatchEvent, Watcher, plan};
+use confd::{
+    BrickConfig, EffectiveHash, Origin, watch::Action, watch::WatchEvent, watch::Watcher,
+    watch::plan,
+};
 use toml::Value;
 
 use crate::support::State;
@@ -23,7 +26,7 @@ fn next(events: &Receiver<WatchEvent>) -> WatchEvent {
         .unwrap_or_else(|e| panic!("no event within {PATIENCE:?}: {e}"))
 }
 
-fn next_reload(events: &Receiver<WatchEvent>) -> confd::Reloaded {
+fn next_reload(events: &Receiver<WatchEvent>) -> confd::watch::Reloaded {
     match next(events) {
         WatchEvent::Reloaded(r) => r,
         other => panic!("expected a reload, got {other:?}"),
@@ -451,7 +454,7 @@ fn a_set_starts_with_invalid_bricks_a_single_watch_refuses()
     state.write("uploads", "max_concurrent = \"many\"\n");
     assert!(matches!(
         watcher(&state).watch("uploads"),
-        Err(confd::WatchError::Load(_))
+        Err(confd::watch::WatchError::Load(_))
     ));
 
     let set = watcher(&state).watch_set(["mounts", "uploads"])?;

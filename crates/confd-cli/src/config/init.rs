@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use confd::{SeedAction, SeedReport};
+use confd::{seed::SeedAction, seed::SeedReport};
 
 use crate::output::shown_path;
 use crate::{Failure, Format, Global};
@@ -13,18 +13,18 @@ pub(crate) fn init(global: &Global, force: bool, dry_run: bool) -> Result<(), Fa
     let state = global.loader().resolved_state_dir()?;
     // Seeding waits for the state dir's lock: say so rather than hang mute.
     if !dry_run
-        && confd::try_lock_state(state.root())
+        && confd::seed::try_lock_state(state.root())
             .map_err(|e| Failure::Config(e.to_string()))?
             .is_none()
     {
         super::say_waiting(state.root());
     }
-    let report = confd::Seeder::new(state.root())
+    let report = confd::seed::Seeder::new(state.root())
         .force(force)
         .dry_run(dry_run)
         .run()
         .map_err(|e| Failure::Config(e.to_string()))?;
-    let schemas = confd::install_schemas(&state, confd::bricks::registered(), dry_run)
+    let schemas = confd::install::install_schemas(&state, confd::bricks::registered(), dry_run)
         .map_err(|e| Failure::Config(e.to_string()))?;
     match global.format {
         Format::Text => {

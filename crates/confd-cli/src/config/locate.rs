@@ -1,12 +1,12 @@
 //! `nexus config diff` and `nexus config path`.
 
-use confd::{BrickName, StateDirSource};
+use confd::{BrickName, state_dir::StateDirSource};
 use serde_json::json;
 
 use crate::{Failure, Format, Global};
 
 pub(crate) fn diff(global: &Global, brick: &BrickName) -> Result<(), Failure> {
-    let shipped = confd::shipped_file(brick.as_str()).ok_or_else(|| {
+    let shipped = confd::shipped::shipped_file(brick.as_str()).ok_or_else(|| {
         // A brick known from its installed schema has keys but not the file
         // its own binary ships (the schema keeps no declaration order).
         let why = if crate::config::schema::lookup(brick.as_str()).is_some() {
@@ -20,7 +20,7 @@ pub(crate) fn diff(global: &Global, brick: &BrickName) -> Result<(), Failure> {
     })?;
     let state = global.loader().resolved_state_dir()?;
     let path = state.main_file(brick);
-    let (current, label) = match confd::read_config_file(&path)? {
+    let (current, label) = match confd::file::read_config_file(&path)? {
         Some(text) => (text, path.display().to_string()),
         None => (
             String::new(),
@@ -60,12 +60,12 @@ pub(crate) fn diff(global: &Global, brick: &BrickName) -> Result<(), Failure> {
 /// `text` with every secret hidden, as `show` hides it: a diff of
 /// `conf.d/llm` must not print the API key, whether in a value, over the
 /// lines of a multi-line string, or in a commented-out old line
-/// (`confd::redact_file_text`). An empty secret stays visible.
+/// (`confd::secret::redact_file_text`). An empty secret stays visible.
 pub(crate) fn redact_secrets(brick: &BrickName, path: &std::path::Path, text: &str) -> String {
     let Some(schema) = crate::config::schema::lookup(brick.as_str()) else {
         return text.to_owned();
     };
-    let shown = confd::redact_file_text(text, schema);
+    let shown = confd::secret::redact_file_text(text, schema);
     if !shown.parsed {
         crate::output::warning(&format!(
             "`{}` is not valid TOML, so every value in it is hidden: see `nexus config validate {brick}`",

@@ -322,7 +322,7 @@ impl FromStr for BrickKey {
             };
             format!(
                 "invalid key `{}`: {reason}{hint}",
-                confd::quotable_key(text)
+                confd::secret::quotable_key(text)
             )
         };
         let (brick, key) = text
@@ -331,7 +331,7 @@ impl FromStr for BrickKey {
         Ok(BrickKey {
             brick: BrickName::new(brick)
                 .map_err(|e| fail(format!("invalid brick name: {}", e.reason)))?,
-            key: key.parse().map_err(|e: confd::InvalidKeyPath| {
+            key: key.parse().map_err(|e: confd::key_path::InvalidKeyPath| {
                 fail(format!("invalid key path: {}", e.reason))
             })?,
         })
@@ -364,7 +364,10 @@ impl KeyArg {
 /// never shown: the key stops at the secret, and `…` says there was more.
 impl std::fmt::Display for BrickKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&confd::shown_brick_key(self.brick.as_str(), &self.key))
+        f.write_str(&confd::secret::shown_brick_key(
+            self.brick.as_str(),
+            &self.key,
+        ))
     }
 }
 
@@ -393,7 +396,7 @@ pub(crate) fn load(global: &Global, brick: &BrickName) -> Result<confd::BrickCon
             .iter()
             .map(|s| s.name().to_owned())
             .collect();
-        let hint = confd::suggest(brick.as_str(), &registered)
+        let hint = confd::loader::suggest(brick.as_str(), &registered)
             .map(|s| format!(" (did you mean `{s}`?)"))
             .unwrap_or_default();
         crate::output::warning(&format!(

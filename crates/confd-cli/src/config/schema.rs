@@ -85,7 +85,7 @@ pub(crate) fn schema(global: &Global, brick: &BrickName) -> Result<(), Failure> 
             .iter()
             .map(|s| s.name().to_owned())
             .collect();
-        let hint = confd::suggest(brick.as_str(), &registered)
+        let hint = confd::loader::suggest(brick.as_str(), &registered)
             .map(|s| format!(" (did you mean `{s}`?)"))
             .unwrap_or_default();
         return Err(Failure::Usage(format!(

@@ -42,17 +42,17 @@ pub(crate) fn write(
     let snapshot = confd::snapshot::take(&loader, &names, SnapshotOptions { no_secrets })?;
     let text = snapshot.to_toml();
     // What a guest can read back: a load refuses bigger files.
-    if text.len() as u64 > confd::MAX_FILE_SIZE {
+    if text.len() as u64 > confd::file::MAX_FILE_SIZE {
         return Err(Failure::Config(format!(
             "the snapshot would be {} bytes; a guest reads at most {} (snapshot fewer bricks at a time)",
             text.len(),
-            confd::MAX_FILE_SIZE
+            confd::file::MAX_FILE_SIZE
         )));
     }
     let mode = if snapshot.holds_secrets() {
-        confd::SECRET_FILE_MODE
+        confd::seed::SECRET_FILE_MODE
     } else {
-        confd::FILE_MODE
+        confd::seed::FILE_MODE
     };
     let bytes = if cpio {
         let mtime = match snapshot.snapshot.taken {
@@ -68,9 +68,10 @@ pub(crate) fn write(
     } else {
         text.into_bytes()
     };
-    confd::write_output_file(output, &bytes, mode).map_err(|e| Failure::Config(e.to_string()))?;
+    confd::atomic::write_output_file(output, &bytes, mode)
+        .map_err(|e| Failure::Config(e.to_string()))?;
     let withheld: usize = snapshot.bricks.values().map(|b| b.withheld.len()).sum();
-    let note = match (withheld, mode == confd::SECRET_FILE_MODE) {
+    let note = match (withheld, mode == confd::seed::SECRET_FILE_MODE) {
         (0, true) => ", secrets included: mode 0600".to_owned(),
         (0, false) => String::new(),
         (n, _) => format!(", {n} secret{} withheld", if n == 1 { "" } else { "s" }),
@@ -243,18 +244,18 @@ pub(crate) fn check(global: &Global, file: &Path) -> Result<(), Failure> {
 fn changed_keys(now: &confd::BrickConfig, taken: &confd::snapshot::BrickSnapshot) -> Vec<String> {
     let withheld: BTreeSet<&str> = taken.withheld.iter().map(String::as_str).collect();
     let mut keys: BTreeSet<String> = BTreeSet::new();
-    let host: Vec<(KeyPath, &toml::Value)> = confd::leaves(now.table());
-    let snap: Vec<(KeyPath, &toml::Value)> = confd::leaves(&taken.values);
+    let host: Vec<(KeyPath, &toml::Value)> = confd::value::leaves(now.table());
+    let snap: Vec<(KeyPath, &toml::Value)> = confd::value::leaves(&taken.values);
     for (key, value) in &host {
         if withheld.contains(key.to_string().as_str()) {
             continue;
         }
-        if confd::value_at(&taken.values, key) != Some(*value) {
+        if confd::layer::value_at(&taken.values, key) != Some(*value) {
             keys.insert(key.to_string());
         }
     }
     for (key, _) in &snap {
-        if confd::value_at(now.table(), key).is_none() {
+        if confd::layer::value_at(now.table(), key).is_none() {
             keys.insert(key.to_string());
         }
     }

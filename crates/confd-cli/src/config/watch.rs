@@ -7,7 +7,10 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use confd::{BrickConfig, BrickName, Change, Setting, WatchError, WatchEvent, Watcher, redact};
+use confd::{
+    BrickConfig, BrickName, secret::redact, watch::Change, watch::Setting, watch::WatchError,
+    watch::WatchEvent, watch::Watcher,
+};
 use serde_json::{Value as Json, json};
 
 use crate::output::{self, json_origin, json_value};
@@ -41,8 +44,10 @@ pub(crate) fn watch(
         .map(|brick| match set.current(brick.as_str()) {
             Some(config) => {
                 let hash = config.effective_hash();
-                let shown = confd::shown_hash(brick, &hash, show_secrets)
-                    .map_or_else(|| confd::REDACTED.to_owned(), confd::EffectiveHash::short);
+                let shown = confd::watch::shown_hash(brick, &hash, show_secrets).map_or_else(
+                    || confd::secret::REDACTED.to_owned(),
+                    confd::EffectiveHash::short,
+                );
                 format!("{brick} ({shown})")
             }
             None => match first.iter().find_map(|e| match e {
@@ -156,11 +161,11 @@ fn json(event: &WatchEvent, show_secrets: bool) -> Json {
 }
 
 /// A hash in a JSON line: `"<redacted>"` for a brick that holds secrets
-/// unless they are shown (see `confd::shown_hash`), null when there is none.
+/// unless they are shown (see `confd::watch::shown_hash`), null when there is none.
 fn json_hash(brick: &BrickName, hash: Option<&confd::EffectiveHash>, show_secrets: bool) -> Json {
     match hash {
         None => Json::Null,
-        Some(hash) => confd::shown_hash(brick, hash, show_secrets)
-            .map_or_else(|| json!(confd::REDACTED), |h| json!(h.to_string())),
+        Some(hash) => confd::watch::shown_hash(brick, hash, show_secrets)
+            .map_or_else(|| json!(confd::secret::REDACTED), |h| json!(h.to_string())),
     }
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use clap::Subcommand;
 use confd::fleet::{FleetLayers, FleetSource, FleetText};
-use confd::{BrickName, EtcdKey, FleetLayer, Loader};
+use confd::{BrickName, Loader, origin::EtcdKey, origin::FleetLayer};
 use confd_fleet::{Client, FleetConfig};
 
 use crate::config::KeyArg;
@@ -178,7 +178,7 @@ fn checked_node(node: Option<&str>) -> Result<Option<&str>, Failure> {
         Some(name) if !confd_fleet::is_node_name(name) => Err(Failure::Usage(format!(
             "invalid node name `{}`: one name of 1 to 253 characters, without `/`, spaces or \
              control characters",
-            confd::quoted_input(name)
+            confd::shown::quoted_input(name)
         ))),
         other => Ok(other),
     }
@@ -293,7 +293,7 @@ fn load_fleet_only(
 ) -> Result<confd::BrickConfig, confd::Error> {
     let empty = tempfile::tempdir().map_err(|e| confd::Error::Io {
         path: std::env::temp_dir(),
-        source: e,
+        error: e,
     })?;
     let mut loader = Loader::new()
         .state_dir(empty.path())

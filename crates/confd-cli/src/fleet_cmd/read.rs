@@ -33,7 +33,7 @@ pub(crate) fn show(
         ))
     })?;
     let text = match confd::bricks::lookup(brick.as_str()) {
-        Some(schema) if !show_secrets => confd::redact_file_text(&text, schema).text,
+        Some(schema) if !show_secrets => confd::secret::redact_file_text(&text, schema).text,
         _ => text,
     };
     match global.format {
@@ -86,7 +86,7 @@ pub(crate) fn get(
         )));
     }
     let value = if view.is_secret(&target.key) && !show_secrets {
-        confd::redact(value)
+        confd::secret::redact(value)
     } else {
         value.clone()
     };

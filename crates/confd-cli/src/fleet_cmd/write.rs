@@ -135,7 +135,7 @@ fn unregistered(global: &Global, brick: &BrickName) -> Result<(), Failure> {
         .iter()
         .map(|s| s.name().to_owned())
         .collect();
-    let hint = confd::suggest(brick.as_str(), &registered)
+    let hint = confd::loader::suggest(brick.as_str(), &registered)
         .map(|s| format!(" (did you mean `{s}`?)"))
         .unwrap_or_default();
     let message =
@@ -171,7 +171,7 @@ fn validate_text(
         fail(
             confd::Error::Io {
                 path: std::env::temp_dir(),
-                source: e,
+                error: e,
             },
             message,
         )
@@ -221,7 +221,7 @@ pub(crate) fn set(
         let original = existing.clone().unwrap_or_default();
         if existing.is_some()
             && let Ok(table) = original.parse::<toml::Table>()
-            && confd::value_at(&table, &target.key) == Some(&value)
+            && confd::layer::value_at(&table, &target.key) == Some(&value)
         {
             write.report(&format!("set {target}"), None);
             return Ok(());
@@ -272,7 +272,7 @@ pub(crate) fn push(
 ) -> Result<(), Failure> {
     let (text, label) = match file {
         Some(path) => {
-            let text = confd::read_config_file(path)?.ok_or_else(|| {
+            let text = confd::file::read_config_file(path)?.ok_or_else(|| {
                 Failure::Usage(format!(
                     "`{}` does not exist",
                     crate::output::shown_path(path)
@@ -332,10 +332,10 @@ fn read_stdin() -> Result<String, Failure> {
     let mut bytes = Vec::new();
     std::io::stdin()
         .lock()
-        .take(confd::MAX_FILE_SIZE + 1)
+        .take(confd::file::MAX_FILE_SIZE + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| Failure::Config(format!("cannot read standard input: {e}")))?;
-    if bytes.len() as u64 > confd::MAX_FILE_SIZE {
+    if bytes.len() as u64 > confd::file::MAX_FILE_SIZE {
         return Err(Failure::Usage(
             "standard input is over 1 MiB, the limit of a brick's configuration".to_owned(),
         ));
@@ -389,7 +389,7 @@ pub(crate) fn edit(global: &Global, brick: &BrickName, node: Option<&str>) -> Re
                 write.key
             )));
         }
-        let edited = confd::read_config_file(scratch.path())?.unwrap_or_default();
+        let edited = confd::file::read_config_file(scratch.path())?.unwrap_or_default();
         if edited == original {
             write.report(&format!("edited {brick}"), None);
             return Ok(());

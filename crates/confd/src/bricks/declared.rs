@@ -62,7 +62,7 @@ impl<T: Brick> Declared<T> {
             T::declare_keys(&mut keys);
             // A hand-written impl declares nothing: its keys are its
             // defaults' leaves, marked by its constants.
-            for (leaf, _) in crate::leaves(&self.defaults(Profile::Full)) {
+            for (leaf, _) in crate::value::leaves(&self.defaults(Profile::Full)) {
                 let path = leaf.to_string();
                 // A declared key whose value is a table (a map, an enum with
                 // data) holds its entries: they are not keys of their own.
@@ -110,7 +110,7 @@ impl<T: Brick> Declared<T> {
                     !k.table
                         && k.path
                             .parse::<crate::KeyPath>()
-                            .is_ok_and(|path| crate::value_at(&full, &path).is_none())
+                            .is_ok_and(|path| crate::layer::value_at(&full, &path).is_none())
                 })
                 .map(|k| leak(&k.path))
                 .collect();

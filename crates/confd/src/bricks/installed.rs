@@ -52,7 +52,8 @@ impl InstalledSchema {
             path: path.clone(),
             reason,
         };
-        let Some(text) = crate::read_config_file(&path).map_err(|e| fail(e.to_string()))? else {
+        let Some(text) = crate::file::read_config_file(&path).map_err(|e| fail(e.to_string()))?
+        else {
             return Ok(None);
         };
         InstalledSchema::parse(name.as_str(), &text)
@@ -128,8 +129,11 @@ impl Reader {
     /// defaults on the way.
     fn node(&mut self, node: &Map<String, Json>, path: &KeyPath) -> Result<Shape, String> {
         // As deep as a file's tables may go, no deeper: the stack stays safe.
-        if path.segments().len() > crate::MAX_DEPTH {
-            return Err(format!("it nests tables deeper than {}", crate::MAX_DEPTH));
+        if path.segments().len() > crate::layer::MAX_DEPTH {
+            return Err(format!(
+                "it nests tables deeper than {}",
+                crate::layer::MAX_DEPTH
+            ));
         }
         let at = |what: &str| {
             if path.is_empty() {
@@ -371,7 +375,7 @@ impl Schema for InstalledSchema {
     /// integer range. Types themselves were checked against the defaults.
     fn check(&self, config: &BrickConfig) -> Result<(), Error> {
         let mut errors = Vec::new();
-        for (key, value) in crate::leaves(config.table()) {
+        for (key, value) in crate::value::leaves(config.table()) {
             let Some(shape) = self.shape.at(&key) else {
                 continue;
             };

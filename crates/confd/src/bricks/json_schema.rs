@@ -115,7 +115,7 @@ impl Walk<'_> {
             self.defaults
                 .iter()
                 .find(|(p, _)| *p == profile)
-                .and_then(|(_, table)| crate::value_at(table, path))
+                .and_then(|(_, table)| crate::layer::value_at(table, path))
         };
         if let Some(default) = at(self.profile) {
             node.insert("default".into(), to_json(default));

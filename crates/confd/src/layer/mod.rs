@@ -28,13 +28,13 @@ pub(crate) use parse::TextSource;
 pub(crate) use snippet::LineIndex;
 pub use snippet::Snippets;
 
-use crate::{Error, EtcdKey, FileKind, KeyPath, Origin, Precedence};
+use crate::{Error, KeyPath, Origin, Precedence, origin::EtcdKey, origin::FileKind};
 
 /// The deepest nesting accepted: each key segment, table and array level
 /// counts, so `a.b = [1]` puts `1` at depth 3. Deeper documents are refused
 /// with a positioned error instead of risking the stack (a 10,000-deep inline
 /// table is a few kilobytes of text), and every value a file may hold has a
-/// key path of at most [`MAX_KEY_PATH_SEGMENTS`](crate::MAX_KEY_PATH_SEGMENTS).
+/// key path of at most [`MAX_KEY_PATH_SEGMENTS`](crate::key_path::MAX_KEY_PATH_SEGMENTS).
 pub const MAX_DEPTH: usize = 64;
 
 /// Where each key of a [`Table`] came from, mirroring its shape.
@@ -66,7 +66,7 @@ impl OriginNode {
 
 /// Finds the origin node at `path`.
 #[must_use]
-pub fn origin_at<'a>(origins: &'a OriginTable, path: &KeyPath) -> Option<&'a OriginNode> {
+pub(crate) fn origin_at<'a>(origins: &'a OriginTable, path: &KeyPath) -> Option<&'a OriginNode> {
     let (last, parents) = path.segments().split_last()?;
     let mut table = origins;
     for segment in parents {

@@ -16,7 +16,7 @@ use toml::{Table, Value};
 use super::merge::{Layers, put_leaf, table_slot};
 use super::snippet::{LineIndex, Snippets, snippet};
 use super::{Layer, MAX_DEPTH, OriginNode, OriginTable};
-use crate::{Error, EtcdKey, FileKind, Origin, Precedence};
+use crate::{Error, Origin, Precedence, origin::EtcdKey, origin::FileKind};
 
 /// Where a text to parse came from: a file, or an etcd key of the fleet
 /// layer. Both are parsed by the same code; only their origins and the

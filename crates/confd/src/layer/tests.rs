@@ -4,7 +4,7 @@ use indoc::indoc;
 use toml::{Table, Value};
 
 use super::*;
-use crate::{Error, FileKind, KeyPath, Origin, Precedence};
+use crate::{Error, KeyPath, Origin, Precedence, origin::FileKind};
 
 fn parse(text: &str) -> Result<Layer, Error> {
     Layer::parse(text, Path::new("/c/x"), FileKind::MainFile, Snippets::Shown)

@@ -14,7 +14,7 @@ use super::overrides::cli_layer;
 use crate::bricks::Schema;
 use crate::config::{Resolved, Warning};
 use crate::layer::{Merged, Snippets, TextSource};
-use crate::{BrickConfig, Error, FileKind, KeyPath, Layer, Origin, Profile};
+use crate::{BrickConfig, Error, KeyPath, Origin, Profile, layer::Layer, origin::FileKind};
 
 /// A brick's files as read: each with its text, in merge order, and the
 /// problems met reading them.

@@ -8,7 +8,7 @@ use crate::config::Warning;
 use crate::env::{self, Env};
 use crate::layer::value_at;
 use crate::value::parse_typed;
-use crate::{BrickName, Error, KeyPath, Layer, Origin, Precedence};
+use crate::{BrickName, Error, KeyPath, Origin, Precedence, layer::Layer};
 
 /// For each of a schema's aliases in order, the variable that is set (the
 /// first of its names that is, as `NEXUS_QUEUE_URL` before

@@ -1,7 +1,7 @@
 //! Loading a brick: its inputs resolved once, its files read, its layers
 //! assembled.
 //!
-//! - this module: the [`Loader`] builder, the load's [`Inputs`] and the cache;
+//! - this module: the [`Loader`] builder, the load's `Inputs` and the cache;
 //! - `overrides`: `--set`, parsed once, and the command-line layer;
 //! - `env_layer`: the deprecated variables, read once, and their layer;
 //! - `assemble`: stacking the layers (pure: inputs and texts in);
@@ -19,16 +19,20 @@ use std::time::SystemTime;
 
 pub use checks::suggest;
 pub(crate) use env_layer::EnvSnapshot;
-pub use overrides::Override;
+pub use overrides::{Override, OverrideError};
+
+/// The variable that names the profile.
+const PROFILE_VAR: &str = "NEXUS_PROFILE";
 
 use crate::bricks::{self, Brick, Schema};
 use crate::cache::{self, Snapshot};
 use crate::env::Env;
+use crate::error::InputSource;
 use crate::file::{list_drop_ins, read_config_file};
 use crate::fleet::{self, FleetLayers, FleetSource};
-use crate::{BrickConfig, BrickName, Error, FileKind, KeyPath, Profile, StateDir};
+use crate::profile::UnknownProfile;
+use crate::{BrickConfig, BrickName, Error, KeyPath, Profile, StateDir, origin::FileKind};
 use assemble::Files;
-use overrides::Malformed;
 
 /// Loads brick configurations with everything explicit: state dir, profile,
 /// environment, command-line overrides and strictness.
@@ -62,7 +66,7 @@ pub struct Loader {
     profile: Option<Result<Profile, String>>,
     env: Env,
     /// Parsed where they are given; a malformed one fails every load.
-    overrides: Vec<Result<Override, Malformed>>,
+    overrides: Vec<Result<Override, OverrideError>>,
     strict: bool,
     candidate: Option<(PathBuf, String)>,
     uncached: bool,
@@ -188,7 +192,7 @@ impl Loader {
 
     /// A variable of this loader's environment.
     pub(crate) fn env_var(&self, var: &str) -> Result<Option<String>, Error> {
-        self.env.get(var)
+        Ok(self.env.get(var)?)
     }
 
     /// Makes unknown keys in registered bricks errors instead of warnings
@@ -257,16 +261,16 @@ impl Loader {
 
     /// The state dir this loader reads.
     pub fn resolved_state_dir(&self) -> Result<StateDir, Error> {
-        StateDir::resolve(self.state_dir.as_deref(), &self.env)
+        Ok(StateDir::resolve(self.state_dir.as_deref(), &self.env)?)
     }
 
     /// The profile this loader uses.
     pub fn resolved_profile(&self) -> Result<Profile, Error> {
         let (value, from) = match &self.profile {
             Some(Ok(profile)) => return Ok(*profile),
-            Some(Err(value)) => (value.clone(), "--profile"),
-            None => match self.env.get("NEXUS_PROFILE")? {
-                Some(value) => (value, "env NEXUS_PROFILE"),
+            Some(Err(value)) => (value.clone(), InputSource::Flag("--profile")),
+            None => match self.env.get(PROFILE_VAR)? {
+                Some(value) => (value, InputSource::Env(PROFILE_VAR)),
                 None => {
                     // A guest runs with the profile its host had.
                     if let Some(path) = self.resolved_snapshot()? {
@@ -277,9 +281,13 @@ impl Loader {
                 }
             },
         };
-        value
-            .parse()
-            .map_err(|_| Error::UnknownProfile { value, from })
+        value.parse().map_err(|e: UnknownProfile| {
+            UnknownProfile {
+                from: Some(from),
+                ..e
+            }
+            .into()
+        })
     }
 
     /// The inputs of a load of `brick`, each resolved once.
@@ -442,7 +450,7 @@ impl Loader {
             && let Err(e) = state.check_layout()
         {
             files.errors.clear();
-            files.errors.push(e);
+            files.errors.push(e.into());
         }
         files
     }

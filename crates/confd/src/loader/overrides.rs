@@ -4,8 +4,9 @@
 use toml::Table;
 
 use crate::layer::value_at;
+use crate::shown::quoted_input;
 use crate::value::parse_typed;
-use crate::{BrickName, Error, KeyPath, Layer, Origin, Precedence};
+use crate::{BrickName, Error, KeyPath, Origin, Precedence, layer::Layer};
 
 /// A parsed `--set BRICK.key=value`. `Debug` does not show the value, which
 /// may be a secret.
@@ -29,27 +30,26 @@ impl std::fmt::Debug for Override {
 }
 
 impl std::str::FromStr for Override {
-    type Err = Error;
+    type Err = OverrideError;
 
     /// Parses `BRICK.key=value`. The error quotes the key, never the value.
-    fn from_str(spec: &str) -> Result<Self, Error> {
+    fn from_str(spec: &str) -> Result<Self, OverrideError> {
         let Some((target, value)) = spec.split_once('=') else {
-            return Err(Malformed::new(
+            return Err(OverrideError::new(
                 spec,
                 false,
                 "expected `BRICK.key=value`, and there is no `=`".to_owned(),
-            )
-            .into());
+            ));
         };
-        Override::new(target, value).map_err(Error::from)
+        Override::new(target, value)
     }
 }
 
 impl Override {
     /// The override of `target` (`brick.key.path`) with `value`.
-    pub(crate) fn new(target: &str, value: &str) -> Result<Self, Malformed> {
+    pub(crate) fn new(target: &str, value: &str) -> Result<Self, OverrideError> {
         let (brick, key) =
-            parse_target(target).map_err(|reason| Malformed::new(target, true, reason))?;
+            parse_target(target).map_err(|reason| OverrideError::new(target, true, reason))?;
         Ok(Override {
             brick,
             key,
@@ -58,29 +58,24 @@ impl Override {
     }
 }
 
-/// A `--set` that is not one, kept by a [`Loader`](crate::Loader) until a
-/// load reports it: the error, quoting no more of the key part than
-/// [`crate::secret::shown_override`] allows.
-#[derive(Clone, Debug)]
-pub(crate) struct Malformed {
-    spec: String,
-    reason: String,
+/// A `--set` that is not `BRICK.key=value`. A [`Loader`](crate::Loader)
+/// keeps it until a load reports it. It quotes no more of the key part than
+/// a secret allows, and never the value.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("invalid override `--set {}`: {reason}", quoted_input(spec))]
+pub struct OverrideError {
+    /// The text given to `--set` as far as it may be shown: its key
+    /// (see [`quotable_key`](crate::secret::quotable_key)), never its value.
+    pub spec: String,
+    /// What is wrong with it.
+    pub reason: String,
 }
 
-impl Malformed {
+impl OverrideError {
     fn new(target: &str, has_value: bool, reason: String) -> Self {
-        Malformed {
+        OverrideError {
             spec: crate::secret::shown_override(target, has_value),
             reason,
-        }
-    }
-}
-
-impl From<Malformed> for Error {
-    fn from(m: Malformed) -> Self {
-        Error::InvalidOverride {
-            spec: m.spec,
-            reason: m.reason,
         }
     }
 }

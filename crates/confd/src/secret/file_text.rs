@@ -41,7 +41,7 @@ pub struct RedactedText {
 ///
 /// let vault = confd::bricks::schema_of::<Vault>();
 /// let text = "model = \"m\"\n\"to\\u006ben\" = \"sk-1\"\n#token = 'sk-0'\n";
-/// let shown = confd::redact_file_text(text, vault);
+/// let shown = confd::secret::redact_file_text(text, vault);
 /// assert_eq!(shown.text, "model = \"m\"\n\"to\\u006ben\" = <redacted>\n#token = <redacted>\n");
 /// ```
 pub fn redact_file_text(text: &str, schema: &dyn Schema) -> RedactedText {

@@ -55,7 +55,7 @@ pub(crate) fn shown_key(secret_keys: &[&str], key: &KeyPath) -> String {
 }
 
 /// `BRICK.key` as a message may show it: nothing of `key` after a secret
-/// key that the registered brick `brick` declares (see [`shown_key`]).
+/// key that the registered brick `brick` declares (as `shown_key` cuts it).
 ///
 /// ```
 /// #[derive(serde::Serialize, serde::Deserialize, confd::Brick)]
@@ -66,7 +66,7 @@ pub(crate) fn shown_key(secret_keys: &[&str], key: &KeyPath) -> String {
 /// }
 ///
 /// let key = "token.sk-1".parse().unwrap();
-/// assert_eq!(confd::shown_brick_key("vault", &key), "vault.token…");
+/// assert_eq!(confd::secret::shown_brick_key("vault", &key), "vault.token…");
 /// ```
 #[must_use]
 pub fn shown_brick_key(brick: &str, key: &KeyPath) -> String {
@@ -86,8 +86,8 @@ pub fn shown_brick_key(brick: &str, key: &KeyPath) -> String {
 ///     token: confd::Secret,
 /// }
 ///
-/// assert_eq!(confd::quotable_key("VAULT.token=sk-1"), "VAULT.token=<redacted>");
-/// assert_eq!(confd::quotable_key("vault.token:sk-1"), "vault.token…");
+/// assert_eq!(confd::secret::quotable_key("VAULT.token=sk-1"), "VAULT.token=<redacted>");
+/// assert_eq!(confd::secret::quotable_key("vault.token:sk-1"), "vault.token…");
 /// ```
 #[must_use]
 pub fn quotable_key(arg: &str) -> String {
@@ -344,7 +344,7 @@ mod tests {
             crate::bricks::schema_of::<Vault>(),
             crate::bricks::schema_of::<Store>(),
         ] {
-            let generated = crate::default_file(schema);
+            let generated = crate::shipped::default_file(schema);
             let shown = redact_file_text(&generated, schema);
             assert!(shown.parsed, "{}", schema.name());
             assert_eq!(shown.text, generated, "{}", schema.name());

@@ -49,13 +49,13 @@ pub const DIR_MODE: u32 = 0o755;
 #[derive(Debug, thiserror::Error)]
 pub enum SeedError {
     /// An I/O operation on a path failed.
-    #[error("cannot seed `{}`: {source}", path.display())]
+    // The cause is in the message, so it is no `source()` as well.
+    #[error("cannot seed `{}`: {error}", path.display())]
     Io {
         /// The path.
         path: PathBuf,
         /// What the operating system said.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The seeding record is not one this version can read.
     #[error("cannot read the seeding record `{}`: {message}", path.display())]
@@ -150,7 +150,7 @@ impl<'a> Leftover<'a> {
     /// What `file_name` is left over from, if it is a leftover at all.
     ///
     /// ```
-    /// use confd::Leftover;
+    /// use confd::seed::Leftover;
     /// assert_eq!(Leftover::of_name("queue.new"), Some(Leftover::NewDefault { of: "queue" }));
     /// assert_eq!(Leftover::of_name("queue.old"), Some(Leftover::Replaced { of: "queue" }));
     /// assert_eq!(
@@ -224,9 +224,9 @@ impl SeedReport {
 }
 
 pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> SeedError + '_ {
-    move |source| SeedError::Io {
+    move |error| SeedError::Io {
         path: path.to_owned(),
-        source,
+        error,
     }
 }
 
@@ -269,14 +269,14 @@ pub fn seed(etc_dir: &Path) -> Result<SeedReport, SeedError> {
 ///
 /// # let dir = tempfile::tempdir()?;
 /// let state = dir.path();
-/// let report = confd::Seeder::new(state).run()?;
-/// assert!(report.files.iter().all(|(_, a)| *a == confd::SeedAction::Created));
+/// let report = confd::seed::Seeder::new(state).run()?;
+/// assert!(report.files.iter().all(|(_, a)| *a == confd::seed::SeedAction::Created));
 ///
 /// std::fs::remove_file(state.join("etc/conf.d/relay"))?;
 /// std::fs::write(state.join("etc/conf.d/queue"), "depth = 2\n")?;
-/// let report = confd::Seeder::new(state).run()?;
-/// assert_eq!(report.with_action(confd::SeedAction::DeletedByUser).count(), 1);
-/// assert_eq!(report.with_action(confd::SeedAction::Unchanged).count(), 1); // edited: kept as it is
+/// let report = confd::seed::Seeder::new(state).run()?;
+/// assert_eq!(report.with_action(confd::seed::SeedAction::DeletedByUser).count(), 1);
+/// assert_eq!(report.with_action(confd::seed::SeedAction::Unchanged).count(), 1); // edited: kept as it is
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Seeder<'h> {

@@ -98,9 +98,9 @@ impl<'h> Writer<'h> {
 
     fn step(&mut self, step: SeedStep) -> Result<(), SeedError> {
         match &mut self.hook {
-            Some(hook) => hook(&step).map_err(|source| SeedError::Io {
+            Some(hook) => hook(&step).map_err(|error| SeedError::Io {
                 path: step.path().to_owned(),
-                source,
+                error,
             }),
             None => Ok(()),
         }

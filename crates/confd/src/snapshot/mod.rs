@@ -44,7 +44,7 @@ pub use cpio::{ARCHIVE_PATH, to_cpio};
 pub use take::{SnapshotOptions, take};
 
 use crate::shown::ShownPath;
-use crate::{BrickName, EffectiveHash, KeyPath, Layer, Origin, Profile};
+use crate::{BrickName, EffectiveHash, KeyPath, Origin, Profile, layer::Layer};
 
 /// The format this code writes and reads.
 pub const FORMAT: u32 = 1;
@@ -221,10 +221,12 @@ impl Snapshot {
     pub fn holds_secrets(&self) -> bool {
         self.bricks.iter().any(|(name, brick)| {
             let schema = crate::bricks::lookup(name);
-            crate::leaves(&brick.values).iter().any(|(key, value)| {
-                let secret = schema.is_none_or(|s| s.is_secret(key));
-                secret && !matches!(value, Value::String(s) if s.is_empty())
-            })
+            crate::value::leaves(&brick.values)
+                .iter()
+                .any(|(key, value)| {
+                    let secret = schema.is_none_or(|s| s.is_secret(key));
+                    secret && !matches!(value, Value::String(s) if s.is_empty())
+                })
         })
     }
 

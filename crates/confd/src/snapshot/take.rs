@@ -55,7 +55,7 @@ pub fn take(
                 .iter()
                 .map(|s| s.name().to_owned())
                 .collect();
-            let hint = crate::suggest(name, &names)
+            let hint = crate::loader::suggest(name, &names)
                 .map(|s| format!(" (did you mean `{s}`?)"))
                 .unwrap_or_default();
             return Err(SnapshotError::NotABrick {
@@ -73,7 +73,7 @@ pub fn take(
         let mut values = config.table().clone();
         let mut withheld = Vec::new();
         if options.no_secrets {
-            for (key, value) in crate::leaves(config.table()) {
+            for (key, value) in crate::value::leaves(config.table()) {
                 // An empty secret holds nothing to withhold.
                 let empty = matches!(value, Value::String(s) if s.is_empty());
                 if config.is_secret(&key) && !empty {
@@ -84,7 +84,7 @@ pub fn take(
         }
         let mut origins = BTreeMap::new();
         let mut profile_defaults = Vec::new();
-        for (key, _) in crate::leaves(&values) {
+        for (key, _) in crate::value::leaves(&values) {
             let Some(origin) = config.origin_of(&key) else {
                 continue;
             };

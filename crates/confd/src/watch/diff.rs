@@ -7,7 +7,7 @@ use toml::{Table, Value};
 
 use crate::hash::same_value;
 use crate::layer::{OriginNode, OriginTable};
-use crate::{BrickConfig, KeyPath, Origin, redact};
+use crate::{BrickConfig, KeyPath, Origin, secret::redact};
 
 /// One value of a key and where it came from.
 #[derive(Clone, PartialEq)]

@@ -87,7 +87,7 @@ fn linked_drop_ins(dir: &Path) -> Vec<OsString> {
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_ok_and(|t| t.is_symlink()))
         .map(|e| e.file_name())
-        .filter(|name| crate::is_drop_in_name(name.as_bytes()))
+        .filter(|name| crate::file::is_drop_in_name(name.as_bytes()))
         .collect()
 }
 
@@ -264,7 +264,7 @@ impl Engine {
                     entries
                         .filter_map(Result::ok)
                         .map(|e| e.file_name())
-                        .filter(|name| crate::is_drop_in_name(name.as_bytes())),
+                        .filter(|name| crate::file::is_drop_in_name(name.as_bytes())),
                 );
             }
         }

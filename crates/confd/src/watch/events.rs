@@ -35,7 +35,7 @@ pub struct Reloaded {
     /// Whether the brick must restart to apply it: a key it does not declare
     /// `reload` changed, or it had no configuration before. `false` when
     /// only `reload` keys changed (the brick applies them live) or nothing
-    /// did (valid again, unchanged). [`plan`](crate::plan) decides the same
+    /// did (valid again, unchanged). [`plan`](crate::watch::plan) decides the same
     /// from [`BrickConfig::hashes`].
     pub restart: bool,
 }
@@ -106,7 +106,7 @@ pub fn shown_hash<'h>(
     hash: &'h EffectiveHash,
     show_secrets: bool,
 ) -> Option<&'h EffectiveHash> {
-    (show_secrets || !crate::holds_secrets(brick.as_str())).then_some(hash)
+    (show_secrets || !crate::shipped::holds_secrets(brick.as_str())).then_some(hash)
 }
 
 impl fmt::Display for EventLine<'_> {

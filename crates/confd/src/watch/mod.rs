@@ -5,15 +5,15 @@
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! // A brick: a handle whose `current()` is one atomic load.
-//! let watch = confd::Watcher::new(confd::Loader::new()).watch("relay")?;
+//! let watch = confd::watch::Watcher::new(confd::Loader::new()).watch("relay")?;
 //! let sync_on_start: Option<bool> = watch.current().get("sync_on_start")?;
 //!
 //! // A supervisor: a set, and what must restart (or only reload).
-//! let set = confd::Watcher::new(confd::Loader::new()).watch_set(["relay", "queue"])?;
+//! let set = confd::watch::Watcher::new(confd::Loader::new()).watch_set(["relay", "queue"])?;
 //! let mut applied = std::collections::HashMap::new();
 //! for event in set.events() {
 //!     println!("{event}");
-//!     for (brick, action) in confd::plan(&set.config_hashes(), &applied) {
+//!     for (brick, action) in confd::watch::plan(&set.config_hashes(), &applied) {
 //!         // …start, restart, reload or stop `brick`, then record what it now runs:
 //!         # let _ = action;
 //!         if let Some(config) = set.current(brick.as_str()) {
@@ -122,7 +122,7 @@ use notify::event::{AccessKind, AccessMode};
 use notify::{EventKind, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 
-use crate::{BrickConfig, BrickName, ConfigHashes, EffectiveHash, Error, Loader};
+use crate::{BrickConfig, BrickName, EffectiveHash, Error, Loader, hash::ConfigHashes};
 use resolve::Step;
 
 pub use diff::{Change, Setting};
@@ -247,6 +247,10 @@ pub enum WatchError {
         /// What notify said.
         error: notify::Error,
     },
+
+    /// The watch thread could not be started (the thread limit reached, …).
+    #[error("cannot start the watch thread: {0}")]
+    Thread(std::io::Error),
 }
 
 /// What the watch thread shares with readers: one slot per brick.
@@ -580,10 +584,7 @@ impl Watcher {
         let thread = std::thread::Builder::new()
             .name("confd-watch".to_owned())
             .spawn(move || engine.run(&inbox))
-            .map_err(|e| Error::Io {
-                path: state.conf_d(),
-                source: e,
-            })?;
+            .map_err(WatchError::Thread)?;
         Ok(BrickSetWatch {
             shared,
             events,

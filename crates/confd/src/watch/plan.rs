@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::{BrickName, ConfigHashes};
+use crate::{BrickName, hash::ConfigHashes};
 
 /// What to do with one brick.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -55,7 +55,7 @@ impl std::fmt::Display for Action {
 /// in `desired` counts once, with its first hashes.
 ///
 /// The hashes are [`ConfigHashes`] ([`BrickConfig::hashes`](crate::BrickConfig::hashes),
-/// [`BrickSetWatch::config_hashes`](crate::BrickSetWatch::config_hashes)), or
+/// [`BrickSetWatch::config_hashes`](crate::watch::BrickSetWatch::config_hashes)), or
 /// plain [`EffectiveHash`](crate::EffectiveHash)es as before the split, which
 /// know no reload: every change of one is a `Restart`. A plain hash recorded
 /// before the split and compared with both hashes now stands for both: it
@@ -65,7 +65,7 @@ impl std::fmt::Display for Action {
 ///
 /// ```
 /// use std::collections::HashMap;
-/// use confd::{Action, BrickName, ConfigHashes, EffectiveHash, plan};
+/// use confd::{watch::Action, BrickName, hash::ConfigHashes, EffectiveHash, watch::plan};
 ///
 /// let name = |n: &str| BrickName::new(n).unwrap();
 /// let h = |byte| EffectiveHash::from_bytes([byte; 32]);

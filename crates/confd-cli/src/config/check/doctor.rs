@@ -333,7 +333,10 @@ fn check_conf_d(state: &StateDir, trusted: &Trusted) -> Vec<Finding> {
         let path = entry.path();
         // A back-up, leftover or editor's copy of a secret brick's file
         // holds its secrets too: `database.old`, `database~`, `.database.swp`.
-        if path.is_file() && !confd::holds_secrets(&name) && confd::holds_secrets(copy_of(&name)) {
+        if path.is_file()
+            && !confd::shipped::holds_secrets(&name)
+            && confd::shipped::holds_secrets(copy_of(&name))
+        {
             findings.extend(secret_mode(&path));
         }
         if std::fs::metadata(&path).is_err()
@@ -391,7 +394,7 @@ fn check_conf_d(state: &StateDir, trusted: &Trusted) -> Vec<Finding> {
         }
         findings.extend(hidden_from_vfs(&path));
         findings.extend(writable_by_others(&path, trusted));
-        if confd::holds_secrets(&name) {
+        if confd::shipped::holds_secrets(&name) {
             findings.extend(secret_mode(&path));
         }
         if !registered.contains(&name) {
@@ -404,11 +407,11 @@ fn check_conf_d(state: &StateDir, trusted: &Trusted) -> Vec<Finding> {
 /// The brick file that `name` is a copy of, by the names seeding, atomic
 /// writes and editors give copies (or `name` itself).
 fn copy_of(name: &str) -> &str {
-    if let Some(leftover) = confd::Leftover::of_name(name) {
+    if let Some(leftover) = confd::seed::Leftover::of_name(name) {
         return match leftover {
-            confd::Leftover::NewDefault { of }
-            | confd::Leftover::Replaced { of }
-            | confd::Leftover::InterruptedWrite { of } => of,
+            confd::seed::Leftover::NewDefault { of }
+            | confd::seed::Leftover::Replaced { of }
+            | confd::seed::Leftover::InterruptedWrite { of } => of,
         };
     }
     let name = name.strip_suffix('~').unwrap_or(name);
@@ -421,22 +424,22 @@ fn copy_of(name: &str) -> &str {
 
 /// `.new` files and interrupted writes, wherever they are.
 fn leftover(path: &Path, name: &str) -> Option<Finding> {
-    let (severity, check, message) = match confd::Leftover::of_name(name)? {
-        confd::Leftover::NewDefault { of } => (
+    let (severity, check, message) = match confd::seed::Leftover::of_name(name)? {
+        confd::seed::Leftover::NewDefault { of } => (
             Severity::Warning,
             "pending upgrades",
             format!(
                 "holds a newer shipped default than your edited `{of}`: merge what you want, then delete it"
             ),
         ),
-        confd::Leftover::Replaced { of } => (
+        confd::seed::Leftover::Replaced { of } => (
             Severity::Note,
             "pending upgrades",
             format!(
                 "is your earlier `{of}`, kept by `nexus config init --force`: delete it when you no longer need it"
             ),
         ),
-        confd::Leftover::InterruptedWrite { .. } => (
+        confd::seed::Leftover::InterruptedWrite { .. } => (
             Severity::Warning,
             "stale temporary files",
             "is left over from an interrupted write: delete it".to_owned(),
@@ -460,7 +463,7 @@ fn check_files_in(dir: &Path, brick: &str, trusted: &Trusted) -> Vec<Finding> {
         let name = entry.file_name().to_string_lossy().into_owned();
         let path = entry.path();
         // A back-up or leftover of a secret brick holds its secrets too.
-        if confd::holds_secrets(brick) && path.is_file() {
+        if confd::shipped::holds_secrets(brick) && path.is_file() {
             findings.extend(secret_mode(&path));
         }
         if name.ends_with(".old") {
@@ -474,7 +477,7 @@ fn check_files_in(dir: &Path, brick: &str, trusted: &Trusted) -> Vec<Finding> {
             ));
         } else if let Some(finding) = leftover(&path, &name) {
             findings.push(finding);
-        } else if confd::is_drop_in_name(name.as_bytes()) && path.is_file() {
+        } else if confd::file::is_drop_in_name(name.as_bytes()) && path.is_file() {
             findings.extend(hidden_from_vfs(&path));
             findings.extend(writable_by_others(&path, trusted));
         } else if !name.starts_with('.') && !name.ends_with('~') && !name.ends_with(".swp") {
@@ -524,7 +527,7 @@ fn secret_mode(path: &Path) -> Option<Finding> {
 
 fn unrecognised(path: &Path, name: &str, registered: &[String], is_dir: bool) -> Finding {
     let what = if is_dir { "drop-ins for" } else { "a file for" };
-    match confd::suggest(name, registered) {
+    match confd::loader::suggest(name, registered) {
         Some(suggestion) => Finding::new(
             Severity::Warning,
             "unrecognised files",

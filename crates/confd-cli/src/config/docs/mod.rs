@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 
 use confd::bricks::{KeyDecl, Schema};
-use confd::{BrickName, KeyPath, Profile, redact};
+use confd::{BrickName, KeyPath, Profile, secret::redact};
 use serde_json::{Value as Json, json};
 use toml::Value;
 
@@ -46,7 +46,7 @@ impl<'a> KeyFacts<'a> {
             .iter()
             .filter_map(|profile| {
                 let table = schema.defaults(*profile);
-                let value = confd::value_at(&table, path.as_ref()?)?.clone();
+                let value = confd::layer::value_at(&table, path.as_ref()?)?.clone();
                 Some((*profile, value))
             })
             .collect();
@@ -280,7 +280,7 @@ fn chosen(names: &[BrickName]) -> Result<Vec<&'static dyn Schema>, Failure> {
                 .iter()
                 .map(|s| s.name().to_owned())
                 .collect();
-            let hint = confd::suggest(name.as_str(), &known)
+            let hint = confd::loader::suggest(name.as_str(), &known)
                 .map_or_else(String::new, |s| format!(" (did you mean `{s}`?)"));
             Failure::Config(format!(
                 "`{name}` is not a registered brick{hint}: this program knows {}",

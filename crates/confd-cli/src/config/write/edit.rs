@@ -41,7 +41,7 @@ pub(crate) fn edit(global: &Global, brick: &BrickName) -> Result<(), Failure> {
     // The file and its content when the copy was made: a write that finds
     // anything else there would lose someone's change.
     let mut file = resolve(&path);
-    let mut on_disk = confd::read_config_file(&file)?;
+    let mut on_disk = confd::file::read_config_file(&file)?;
     let mut original = on_disk
         .clone()
         .unwrap_or_else(|| starting_text(brick, None));
@@ -174,7 +174,7 @@ fn replace_with_copy(
     }
     let lock = lock(global, file)?;
     let now_file = resolve(path);
-    let now = confd::read_config_file(&now_file)?;
+    let now = confd::file::read_config_file(&now_file)?;
     if now_file == file && now.as_deref() == on_disk {
         let mode = mode_for(file, brick, writes_new_secret(brick, original, &edited));
         write(path, file, &edited, mode)?;

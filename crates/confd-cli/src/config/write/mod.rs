@@ -38,11 +38,11 @@ fn target_file(
     if file.contains('/')
         || file.chars().any(char::is_control)
         || file.len() > 255
-        || !confd::is_drop_in_name(file.as_bytes())
+        || !confd::file::is_drop_in_name(file.as_bytes())
     {
         return Err(Failure::Usage(format!(
             "invalid drop-in name `{}`: a drop-in is a file name such as `50-local` (read as `50-local.toml`), not hidden, without `/` or control characters, at most 255 bytes",
-            confd::quoted_input(name)
+            confd::shown::quoted_input(name)
         )));
     }
     Ok(state.drop_in_dir(brick).join(file))
@@ -55,8 +55,10 @@ fn target_file(
 fn mode_for(path: &Path, brick: &BrickName, writes_secret: bool) -> (u32, Option<String>) {
     let mode = match std::fs::metadata(path) {
         Ok(m) => m.permissions().mode() & 0o7777,
-        Err(_) if confd::holds_secrets(brick.as_str()) => return (confd::SECRET_FILE_MODE, None),
-        Err(_) => return (confd::FILE_MODE, None),
+        Err(_) if confd::shipped::holds_secrets(brick.as_str()) => {
+            return (confd::seed::SECRET_FILE_MODE, None);
+        }
+        Err(_) => return (confd::seed::FILE_MODE, None),
     };
     // With a POSIX ACL the group bits are the ACL's mask: clearing them
     // would lock out the users the ACL names on purpose, so only `other`
@@ -91,10 +93,10 @@ fn writes_new_secret(brick: &BrickName, old: &str, new: &str) -> bool {
     }
     let parse = |text: &str| text.parse::<toml::Table>().unwrap_or_default();
     let (old, new) = (parse(old), parse(new));
-    confd::leaves(&new).into_iter().any(|(key, value)| {
+    confd::value::leaves(&new).into_iter().any(|(key, value)| {
         value.as_str() != Some("")
             && schema.is_secret(&key)
-            && confd::value_at(&old, &key) != Some(value)
+            && confd::layer::value_at(&old, &key) != Some(value)
     })
 }
 
@@ -146,7 +148,7 @@ fn validate(
         message: format!("cannot create a temporary directory to check the file in: {e}"),
         error: confd::Error::Io {
             path: std::env::temp_dir(),
-            source: e,
+            error: e,
         },
     })?;
     let alone_path = alone.path().join("etc/conf.d").join(brick.as_str());
@@ -169,7 +171,7 @@ fn validate(
 
 /// The locks held while one file is read, changed and replaced.
 struct WriteLock {
-    _state: confd::StateLock,
+    _state: confd::seed::StateLock,
     _dir: std::fs::File,
 }
 
@@ -183,18 +185,18 @@ struct WriteLock {
 /// another command is waited for, and the wait is announced.
 fn lock(global: &Global, file: &Path) -> Result<WriteLock, Failure> {
     let state = global.loader().resolved_state_dir()?;
-    let lock_error = |e: confd::SeedError| match e {
-        confd::SeedError::Io { path, source } => Failure::Config(format!(
-            "cannot lock `{}` for writing: {source}",
+    let lock_error = |e: confd::seed::SeedError| match e {
+        confd::seed::SeedError::Io { path, error } => Failure::Config(format!(
+            "cannot lock `{}` for writing: {error}",
             path.display()
         )),
         other => Failure::Config(other.to_string()),
     };
-    let state_lock = match confd::try_lock_state(state.root()).map_err(lock_error)? {
+    let state_lock = match confd::seed::try_lock_state(state.root()).map_err(lock_error)? {
         Some(lock) => lock,
         None => {
             super::say_waiting(state.root());
-            confd::lock_state(state.root()).map_err(lock_error)?
+            confd::seed::lock_state(state.root()).map_err(lock_error)?
         }
     };
     let dir = file
@@ -247,10 +249,11 @@ fn write(
     (mode, note): (u32, Option<String>),
 ) -> Result<(), Failure> {
     if let Some(dir) = file.parent() {
-        confd::create_dirs(dir).map_err(|e| Failure::Config(e.to_string()))?;
+        confd::seed::create_dirs(dir).map_err(|e| Failure::Config(e.to_string()))?;
     }
     let links = std::fs::metadata(file).map_or(1, |m| m.nlink());
-    confd::replace_file(file, text.as_bytes(), mode).map_err(|e| Failure::Config(e.to_string()))?;
+    confd::atomic::replace_file(file, text.as_bytes(), mode)
+        .map_err(|e| Failure::Config(e.to_string()))?;
     if let Some(note) = note {
         crate::output::warning(&note);
     }
@@ -316,7 +319,7 @@ fn check_brick_name(global: &Global, brick: &BrickName, file: &Path) -> Result<(
         .iter()
         .map(|s| s.name().to_owned())
         .collect();
-    let Some(suggestion) = confd::suggest(brick.as_str(), &registered) else {
+    let Some(suggestion) = confd::loader::suggest(brick.as_str(), &registered) else {
         return Ok(());
     };
     let message = format!("`{brick}` is not a registered brick (did you mean `{suggestion}`?)");
@@ -332,9 +335,8 @@ fn check_brick_name(global: &Global, brick: &BrickName, file: &Path) -> Result<(
 /// commented line can be replaced in place; nothing for a drop-in.
 fn starting_text(brick: &BrickName, drop_in: Option<&str>) -> String {
     match drop_in {
-        None => {
-            confd::shipped_file(brick.as_str()).map_or_else(String::new, |f| f.contents.to_owned())
-        }
+        None => confd::shipped::shipped_file(brick.as_str())
+            .map_or_else(String::new, |f| f.contents.to_owned()),
         Some(_) => String::new(),
     }
 }

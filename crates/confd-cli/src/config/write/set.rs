@@ -18,10 +18,10 @@ pub(crate) fn value_from_stdin() -> Result<String, Failure> {
     let mut bytes = Vec::new();
     std::io::stdin()
         .lock()
-        .take(confd::MAX_FILE_SIZE + 1)
+        .take(confd::file::MAX_FILE_SIZE + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| Failure::Config(format!("cannot read the value from standard input: {e}")))?;
-    if bytes.len() as u64 > confd::MAX_FILE_SIZE {
+    if bytes.len() as u64 > confd::file::MAX_FILE_SIZE {
         return Err(Failure::Usage(
             "the value on standard input is over 1 MiB, the limit of a configuration file"
                 .to_owned(),
@@ -55,7 +55,7 @@ pub(crate) fn typed_value(
         Some(defaults) => known_key(global, target, defaults)?,
         None => None,
     };
-    let value = confd::parse_typed(raw, expected).map_err(|message| {
+    let value = confd::value::parse_typed(raw, expected).map_err(|message| {
         Failure::Usage(format!(
             "invalid value for `{target}`: {message}, found `{shown}`"
         ))
@@ -139,7 +139,7 @@ impl Change<'_> {
     fn prepare(&self) -> Result<Option<(String, String)>, Failure> {
         let (global, target, path) = (self.global, self.target, self.path);
         let brick = &target.brick;
-        let existing = confd::read_config_file(self.file)?;
+        let existing = confd::file::read_config_file(self.file)?;
         let original = existing
             .clone()
             .unwrap_or_else(|| starting_text(brick, self.drop_in));
@@ -151,7 +151,7 @@ impl Change<'_> {
         };
         if existing.is_some()
             && let Ok(table) = original.parse::<toml::Table>()
-            && confd::value_at(&table, &target.key) == Some(self.value)
+            && confd::layer::value_at(&table, &target.key) == Some(self.value)
         {
             return Ok(None);
         }
@@ -202,7 +202,7 @@ fn known_key<'a>(
     target: &BrickKey,
     defaults: &'a toml::Table,
 ) -> Result<Option<&'a toml::Value>, Failure> {
-    if let Some(value) = confd::value_at(defaults, &target.key) {
+    if let Some(value) = confd::layer::value_at(defaults, &target.key) {
         if value.is_table() {
             return Err(Failure::Usage(format!(
                 "`{target}` is a table: set its keys one by one (`{target}.KEY`)"
@@ -238,7 +238,7 @@ fn known_key<'a>(
     }
     let known: Vec<String> = table.keys().cloned().collect();
     let hint = unknown
-        .and_then(|name| confd::suggest(&name.to_lowercase(), &known))
+        .and_then(|name| confd::loader::suggest(&name.to_lowercase(), &known))
         .map(|s| format!(" (did you mean `{s}`?)"))
         .unwrap_or_default();
     let message = format!(
@@ -262,13 +262,13 @@ pub(crate) fn value_error(target: &BrickKey, shown: &str, error: &confd::Error) 
         {
             format!(
                 "invalid value for `{}`: {message}",
-                confd::quoted_input(key)
+                confd::shown::quoted_input(key)
             )
         }
         confd::Error::InvalidValue { key, message, .. } => {
             format!(
                 "invalid value for `{}`: {message}, found `{shown}`",
-                confd::quoted_input(key)
+                confd::shown::quoted_input(key)
             )
         }
         confd::Error::InvalidType {
@@ -290,8 +290,8 @@ pub(crate) fn value_error(target: &BrickKey, shown: &str, error: &confd::Error) 
 /// A value as messages quote it: never a secret, on one line, cut short.
 fn shown_value(raw: &str, secret: bool) -> String {
     if secret {
-        confd::REDACTED.to_owned()
+        confd::secret::REDACTED.to_owned()
     } else {
-        confd::quoted_input(raw)
+        confd::shown::quoted_input(raw)
     }
 }
