@@ -6,7 +6,9 @@ use std::io::{self, IsTerminal, Read, Write};
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use vfs_etc::{Caller, Kind, MAX_FILE_SIZE, Metadata, Session, VfsPath, WriteMode};
+use vfs_etc::entry::{Kind, Metadata};
+use vfs_etc::vfs::MAX_FILE_SIZE;
+use vfs_etc::{Caller, Session, VfsPath, WriteMode};
 
 /// File operations on the VFS that mounts $STATE/etc read-only at /etc, as one caller.
 #[derive(clap::Args, Debug)]
@@ -116,7 +118,7 @@ pub(crate) fn run(state_dir: &Path, cmd: VfsCommand, json: bool) -> Result<(), c
     }
     boot_and_run(state_dir, &caller, cmd, json).map_err(|e| {
         let mut line = one_line(e.as_ref());
-        if let Some(vfs_etc::MountEtcError::OpenRoot { error, .. }) = e.downcast_ref()
+        if let Some(vfs_etc::mount::MountEtcError::OpenRoot { error, .. }) = e.downcast_ref()
             && error.kind() == io::ErrorKind::NotFound
         {
             line.push_str("; run `nexus config init` to create it");
@@ -162,7 +164,7 @@ fn boot_and_run(
         crate::output::warning(&format!(
             "versions under `{point}` are not being kept: the metadata store `{}` cannot be \
              written, so a later command may show the same version for other content",
-            vfs_etc::metastore_path(state_dir).display()
+            confd::StateDir::at(state_dir).vfs_metastore().display()
         ));
     }
     result.and(flushed.map_err(Into::into))
@@ -170,7 +172,7 @@ fn boot_and_run(
 
 /// What the boot scan left out of `/etc`, one counted line per reason, so nothing vanishes
 /// from `ls` without a word.
-fn warn_about_left_out(report: &vfs_etc::ReconcileReport) {
+fn warn_about_left_out(report: &vfs_etc::reconcile::ReconcileReport) {
     let plural = |n: usize, one: &'static str, many: &'static str| if n == 1 { one } else { many };
     if report.unreadable > 0 {
         crate::output::warning(&format!(

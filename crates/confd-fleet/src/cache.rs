@@ -20,7 +20,7 @@ use crate::FleetConfig;
 /// The cache's directory in a state dir.
 #[must_use]
 pub fn dir(state: &StateDir) -> PathBuf {
-    state.var_lib().join("confd").join("fleet")
+    state.fleet_cache_dir()
 }
 
 /// The cache file of `brick`.

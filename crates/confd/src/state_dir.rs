@@ -102,6 +102,18 @@ impl StateDir {
         })
     }
 
+    /// The state dir at `root` exactly as given: no `~` expansion, no blank check, nothing
+    /// made absolute. For code handed a state dir's path that is already resolved (a library
+    /// call's `&Path`, a temporary directory) and needs to know where things live in it;
+    /// a path from a user goes through [`StateDir::new`].
+    #[must_use]
+    pub fn at(root: impl Into<PathBuf>) -> Self {
+        StateDir {
+            root: root.into(),
+            source: StateDirSource::Explicit,
+        }
+    }
+
     /// `NEXUS_STATE_DIR` from the process environment, else `~/.nexus`.
     pub fn from_env() -> Result<Self, StateDirError> {
         Self::resolve(None, &Env::Process)
@@ -156,7 +168,13 @@ impl StateDir {
     /// `$STATE/etc/conf.d`.
     #[must_use]
     pub fn conf_d(&self) -> PathBuf {
-        self.root.join("etc").join("conf.d")
+        self.root.join(Self::conf_d_below_root())
+    }
+
+    /// `etc/conf.d`: [`StateDir::conf_d`] relative to the state dir, for a walk that
+    /// resolves it one component at a time (the watcher).
+    pub(crate) fn conf_d_below_root() -> &'static Path {
+        Path::new("etc/conf.d")
     }
 
     /// `$STATE/etc/conf.d/NAME`.
@@ -184,10 +202,59 @@ impl StateDir {
         self.schema_dir().join(format!("{brick}.json"))
     }
 
-    /// `$STATE/var/lib`, for records that are not configuration.
+    /// `$STATE/var/lib`, for records that are not configuration: each part that keeps some
+    /// has its directory below it ([`StateDir::confd_lib`], [`StateDir::vfs_lib`]).
     #[must_use]
     pub fn var_lib(&self) -> PathBuf {
         self.root.join("var").join("lib")
+    }
+
+    /// `$STATE/var/lib/confd`: confd's own records, the seeding record, the state dir's
+    /// write lock and the fleet cache.
+    #[must_use]
+    pub fn confd_lib(&self) -> PathBuf {
+        self.var_lib().join("confd")
+    }
+
+    /// `$STATE/var/lib/confd/seeded.toml`: what seeding wrote, which decides upgrades.
+    #[must_use]
+    pub fn seed_record(&self) -> PathBuf {
+        self.confd_lib().join("seeded.toml")
+    }
+
+    /// `$STATE/var/lib/confd/lock`: held by every writer of the state dir (seeding,
+    /// `config set`/`edit`, installs), so they take turns.
+    #[must_use]
+    pub fn write_lock(&self) -> PathBuf {
+        self.confd_lib().join("lock")
+    }
+
+    /// `$STATE/var/lib/confd/fleet`: the fleet layers last read from etcd, one file per
+    /// brick, for a boot whose etcd does not answer.
+    #[must_use]
+    pub fn fleet_cache_dir(&self) -> PathBuf {
+        self.confd_lib().join("fleet")
+    }
+
+    /// `$STATE/var/lib/vfs`: the VFS's directory (0700), holding its metadata store.
+    #[must_use]
+    pub fn vfs_lib(&self) -> PathBuf {
+        self.var_lib().join("vfs")
+    }
+
+    /// `$STATE/var/lib/vfs/vfs-meta.redb`: the VFS's metadata store (0600), outside
+    /// `$STATE/etc` so that mounting never writes below the directory it mounts.
+    #[must_use]
+    pub fn vfs_metastore(&self) -> PathBuf {
+        self.vfs_lib().join("vfs-meta.redb")
+    }
+
+    /// `$STATE/var/lib/vfs-meta.redb`: where earlier versions kept the VFS's store, directly
+    /// in the shared `var/lib`; the VFS moves a store found there to
+    /// [`StateDir::vfs_metastore`].
+    #[must_use]
+    pub fn legacy_vfs_metastore(&self) -> PathBuf {
+        self.var_lib().join("vfs-meta.redb")
     }
 
     /// Checks that the state dir, `etc` and `etc/conf.d` are directories
@@ -348,6 +415,94 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "invalid state dir `  ` from `env NEXUS_STATE_DIR`: the state dir cannot be blank"
+        );
+    }
+
+    #[test]
+    fn every_path_is_below_the_root_where_the_layout_puts_it() {
+        let state = StateDir::at("/s");
+        let brick = BrickName::new("relay").expect("a valid name");
+        for (path, expected) in [
+            (state.etc_dir(), "/s/etc"),
+            (state.conf_d(), "/s/etc/conf.d"),
+            (state.main_file(&brick), "/s/etc/conf.d/relay"),
+            (state.drop_in_dir(&brick), "/s/etc/conf.d/relay.d"),
+            (
+                state.schema_file(&brick),
+                "/s/share/confd/schema/relay.json",
+            ),
+            (state.var_lib(), "/s/var/lib"),
+            (state.seed_record(), "/s/var/lib/confd/seeded.toml"),
+            (state.write_lock(), "/s/var/lib/confd/lock"),
+            (state.fleet_cache_dir(), "/s/var/lib/confd/fleet"),
+            (state.vfs_metastore(), "/s/var/lib/vfs/vfs-meta.redb"),
+            (state.legacy_vfs_metastore(), "/s/var/lib/vfs-meta.redb"),
+        ] {
+            assert_eq!(path, Path::new(expected));
+        }
+        assert_eq!(
+            state.root().join(StateDir::conf_d_below_root()),
+            state.conf_d()
+        );
+    }
+
+    /// Issue 13: the layout was also worked out by hand (seeding's `var/lib/confd`, the VFS's
+    /// store, the fleet cache, doctor's lists). No library or command source outside this file
+    /// joins the state dir's components itself; tests and docs may spell paths out.
+    #[test]
+    fn no_other_source_works_out_the_layout() {
+        let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let by_hand = [
+            r#"join("etc")"#,
+            r#"join("var")"#,
+            r#"join("lib")"#,
+            r#"join("share")"#,
+            r#"join("conf.d")"#,
+            r#"join("vfs")"#,
+            r#"join("confd")"#,
+            r#""etc/conf.d""#,
+            r#""var/lib"#,
+            r#""share/confd"#,
+            r#""vfs-meta.redb""#,
+            r#""seeded.toml""#,
+        ];
+        let mut offenders = Vec::new();
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(&crates)
+            .expect("the workspace's crates")
+            .map(|e| e.expect("an entry").path().join("src"))
+            .collect();
+        while let Some(dir) = dirs.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for path in entries.map(|e| e.expect("an entry").path()) {
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                if path.is_dir() {
+                    if name != "tests" {
+                        dirs.push(path);
+                    }
+                    continue;
+                }
+                if !name.ends_with(".rs") || name == "tests.rs" || path.ends_with("state_dir.rs") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).expect("a source file");
+                // Only the code before its unit tests, and not its doc comments.
+                let code = text.split("#[cfg(test)]\nmod tests").next().unwrap_or("");
+                for (number, line) in code.lines().enumerate() {
+                    let line = line.trim_start();
+                    if line.starts_with("//") {
+                        continue;
+                    }
+                    if let Some(found) = by_hand.iter().find(|p| line.contains(*p)) {
+                        offenders.push(format!("{}:{}: {found}", path.display(), number + 1));
+                    }
+                }
+            }
+        }
+        assert!(
+            offenders.is_empty(),
+            "use a `StateDir` method: {offenders:#?}"
         );
     }
 

@@ -10,10 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use vfs_etc::{
-    Access, AnonymousRights, Batch, Caller, Entry, HostDir, Kind, Metastore, Policy, RedbMetastore,
-    Right, Signature, Vfs, VfsPath, VfsPolicy, WriteMode, metastore_path, mount_etc,
-};
+use vfs_etc::access::{AnonymousRights, Policy, VfsPolicy};
+use vfs_etc::backend::HostDir;
+use vfs_etc::entry::{Entry, Kind, Signature};
+use vfs_etc::metastore::{Batch, Metastore, RedbMetastore};
+use vfs_etc::vfs::Access;
+use vfs_etc::{Caller, Right, Vfs, VfsPath, WriteMode, mount_etc};
 
 fn root_entry() -> Entry {
     Entry {
@@ -130,7 +132,7 @@ fn benches(c: &mut Criterion) {
         let etc = fx.state.join("etc");
         group.bench_function("bare_walk_lstat", |b| b.iter(|| black_box(bare_walk(&etc))));
 
-        let store = metastore_path(&fx.state);
+        let store = confd::StateDir::at(&fx.state).vfs_metastore();
         // The fixed part of a durable first boot: create the store file and make one commit
         // durable (redb's create, commit and close each fsync). Independent of the tree size.
         let scratch = fx.state.join("var/lib/scratch.redb");
@@ -230,7 +232,7 @@ fn benches(c: &mut Criterion) {
             .sample_size(10)
             .warm_up_time(Duration::from_secs(1))
             .measurement_time(Duration::from_secs(3));
-        let rewrite_store = metastore_path(&fx.rewrite_state);
+        let rewrite_store = confd::StateDir::at(&fx.rewrite_state).vfs_metastore();
         group.bench_function("rewrite_every_file", |b| {
             b.iter(|| rewrite_boot(&fx.rewrite_state, &rewrite_store, &fx.rels));
         });

@@ -131,7 +131,7 @@ pub struct Entry {
     /// an owner that differs while every stat field is the same only means an old entry).
     pub owner: Option<Owner>,
     /// When `sig` and `etag` were observed (nanoseconds since the Unix epoch). A file whose
-    /// mtime is within [`RACY_WINDOW_NS`] of this may have changed again in the same timestamp
+    /// mtime is within a second of this may have changed again in the same timestamp
     /// tick without changing `sig`, so its stat fields alone are not trusted (git's racy rule).
     pub observed_ns: i64,
 }
@@ -139,7 +139,7 @@ pub struct Entry {
 /// How close to its observation time an mtime must be for the stat fields to be distrusted:
 /// one second covers file systems with one-second timestamps and the coarse kernel clock that
 /// stamps files a few milliseconds behind `SystemTime::now()`.
-pub const RACY_WINDOW_NS: i64 = 1_000_000_000;
+pub(crate) const RACY_WINDOW_NS: i64 = 1_000_000_000;
 
 impl Entry {
     /// Whether anyone may read the content (`o+r`): an etag of such a file tells no one
@@ -193,7 +193,7 @@ pub struct Metadata {
     /// The content hash: `Some` for a file returned by [`crate::Session::read`], and by
     /// [`crate::Session::stat`] to a caller who may read the file; `None` for directories, for a file the
     /// caller may not read (a secret file to a non-admin) and a file over
-    /// [`crate::MAX_FILE_SIZE`].
+    /// [`crate::vfs::MAX_FILE_SIZE`].
     pub etag: Option<Etag>,
     /// Permission bits and file type, as `st_mode` (a virtual directory: `0o040555`).
     pub mode: u32,

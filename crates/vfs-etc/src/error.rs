@@ -8,6 +8,7 @@ use rustix::io::Errno;
 use std::sync::Arc;
 
 use crate::access::PolicyError;
+use crate::backend::EscapeAttempt;
 use crate::metastore::MetastoreError;
 use crate::path::VfsPath;
 
@@ -54,6 +55,17 @@ macro_rules! path_op_error {
                 /// Why the policy is invalid.
                 policy: Arc<PolicyError>,
             },
+            /// Refused because the path leads through a symbolic link on the host, or out
+            /// of its mount's host directory: an escape attempt (`EACCES`, see
+            /// [`EscapeAttempt`]). The message names the VFS path only; the attempt holds the
+            /// host paths.
+            #[error("cannot {} `{path}`: {}", $verb, attempt.via())]
+            Escape {
+                /// The VFS path.
+                path: VfsPath,
+                /// What the host backend refused.
+                attempt: EscapeAttempt,
+            },
             /// The metadata store failed.
             #[error("cannot {} `{path}`: metadata store failed", $verb)]
             Store {
@@ -71,18 +83,18 @@ macro_rules! path_op_error {
             pub fn kind(&self) -> io::ErrorKind {
                 match self {
                     Self::Os { error, .. } => error.kind(),
-                    Self::Policy { .. } => io::ErrorKind::PermissionDenied,
+                    Self::Policy { .. } | Self::Escape { .. } => io::ErrorKind::PermissionDenied,
                     Self::Store { .. } => io::ErrorKind::Other,
                 }
             }
 
             /// The errno, if the operation was refused or failed with one (`EACCES` for an
-            /// invalid policy).
+            /// invalid policy or an escape attempt).
             #[must_use]
             pub fn raw_os_error(&self) -> Option<i32> {
                 match self {
                     Self::Os { error, .. } => error.raw_os_error(),
-                    Self::Policy { .. } => Some(Errno::ACCESS.raw_os_error()),
+                    Self::Policy { .. } | Self::Escape { .. } => Some(Errno::ACCESS.raw_os_error()),
                     Self::Store { .. } => None,
                 }
             }
@@ -91,7 +103,10 @@ macro_rules! path_op_error {
             #[must_use]
             pub fn path(&self) -> &VfsPath {
                 match self {
-                    Self::Os { path, .. } | Self::Policy { path, .. } | Self::Store { path, .. } => path,
+                    Self::Os { path, .. }
+                    | Self::Policy { path, .. }
+                    | Self::Escape { path, .. }
+                    | Self::Store { path, .. } => path,
                 }
             }
 
@@ -101,6 +116,7 @@ macro_rules! path_op_error {
                     crate::error::Fail::Os(error) => Self::Os { path, error },
                     crate::error::Fail::Denied => Self::Os { path, error: crate::error::os(Errno::ACCESS) },
                     crate::error::Fail::Policy(policy) => Self::Policy { path, policy },
+                    crate::error::Fail::Escape(attempt) => Self::Escape { path, attempt },
                     crate::error::Fail::Store(source) => Self::Store { path, source },
                 }
             }
@@ -111,7 +127,9 @@ macro_rules! path_op_error {
                 match e {
                     // Keep the raw errno: callers match on it.
                     $name::Os { error, .. } => error,
-                    e @ $name::Policy { .. } => io::Error::new(io::ErrorKind::PermissionDenied, e),
+                    e @ ($name::Policy { .. } | $name::Escape { .. }) => {
+                        io::Error::new(io::ErrorKind::PermissionDenied, e)
+                    }
                     e @ $name::Store { .. } => io::Error::other(e),
                 }
             }
@@ -171,6 +189,17 @@ pub enum RenameError {
         /// Why the policy is invalid.
         policy: Arc<PolicyError>,
     },
+    /// Refused because one of the paths leads through a symbolic link on the host, or out of
+    /// its mount's host directory (`EACCES`, see [`EscapeAttempt`]).
+    #[error("cannot move `{from}` to `{to}`: {}", attempt.via())]
+    Escape {
+        /// The source path.
+        from: VfsPath,
+        /// The destination path.
+        to: VfsPath,
+        /// What the host backend refused.
+        attempt: EscapeAttempt,
+    },
     /// The metadata store failed.
     #[error("cannot move `{from}` to `{to}`: metadata store failed")]
     Store {
@@ -190,7 +219,7 @@ impl RenameError {
     pub fn kind(&self) -> io::ErrorKind {
         match self {
             Self::Os { error, .. } => error.kind(),
-            Self::Policy { .. } => io::ErrorKind::PermissionDenied,
+            Self::Policy { .. } | Self::Escape { .. } => io::ErrorKind::PermissionDenied,
             Self::Store { .. } => io::ErrorKind::Other,
         }
     }
@@ -200,7 +229,7 @@ impl RenameError {
     pub fn raw_os_error(&self) -> Option<i32> {
         match self {
             Self::Os { error, .. } => error.raw_os_error(),
-            Self::Policy { .. } => Some(Errno::ACCESS.raw_os_error()),
+            Self::Policy { .. } | Self::Escape { .. } => Some(Errno::ACCESS.raw_os_error()),
             Self::Store { .. } => None,
         }
     }
@@ -217,6 +246,7 @@ impl RenameError {
                 error: os(Errno::ACCESS),
             },
             Fail::Policy(policy) => Self::Policy { from, to, policy },
+            Fail::Escape(attempt) => Self::Escape { from, to, attempt },
             Fail::Store(source) => Self::Store { from, to, source },
         }
     }
@@ -226,7 +256,9 @@ impl From<RenameError> for io::Error {
     fn from(e: RenameError) -> io::Error {
         match e {
             RenameError::Os { error, .. } => error,
-            e @ RenameError::Policy { .. } => io::Error::new(io::ErrorKind::PermissionDenied, e),
+            e @ (RenameError::Policy { .. } | RenameError::Escape { .. }) => {
+                io::Error::new(io::ErrorKind::PermissionDenied, e)
+            }
             e @ RenameError::Store { .. } => io::Error::other(e),
         }
     }
@@ -268,24 +300,9 @@ pub enum MountError {
     Scan(#[from] ReconcileError),
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn messages_are_one_line_lowercase_with_the_errno() -> Result<(), crate::PathError> {
-        let e = WriteError::from_fail(&VfsPath::new("/etc/conf.d/mounts")?, Errno::ROFS.into());
-        assert_eq!(
-            e.to_string(),
-            "cannot write `/etc/conf.d/mounts`: read-only file system (os error 30)"
-        );
-        assert_eq!(e.kind(), io::ErrorKind::ReadOnlyFilesystem);
-        assert_eq!(io::Error::from(e).raw_os_error(), Some(30));
-        Ok(())
-    }
-}
-
-/// An operation's failure before it is given its path: an errno or a store error.
+/// An operation's failure before it is given its path: an errno, a denial, an invalid policy,
+/// an escape attempt or a store error; each operation's error is built from one by
+/// `from_fail`.
 #[derive(Debug)]
 pub(crate) enum Fail {
     Os(io::Error),
@@ -293,12 +310,19 @@ pub(crate) enum Fail {
     Denied,
     /// The policy is invalid: every call is refused.
     Policy(Arc<PolicyError>),
+    /// The host backend refused the path as an escape attempt.
+    Escape(EscapeAttempt),
     Store(MetastoreError),
 }
 
 impl From<io::Error> for Fail {
+    /// A backend's error: an escape attempt becomes [`Fail::Escape`] here, so no call site can
+    /// report one as a plain errno.
     fn from(e: io::Error) -> Self {
-        Fail::Os(e)
+        match EscapeAttempt::of(&e) {
+            Some(attempt) => Fail::Escape(attempt.clone()),
+            None => Fail::Os(e),
+        }
     }
 }
 
@@ -311,5 +335,22 @@ impl From<MetastoreError> for Fail {
 impl From<Errno> for Fail {
     fn from(e: Errno) -> Self {
         Fail::Os(os(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_one_line_lowercase_with_the_errno() -> Result<(), crate::path::PathError> {
+        let e = WriteError::from_fail(&VfsPath::new("/etc/conf.d/mounts")?, Errno::ROFS.into());
+        assert_eq!(
+            e.to_string(),
+            "cannot write `/etc/conf.d/mounts`: read-only file system (os error 30)"
+        );
+        assert_eq!(e.kind(), io::ErrorKind::ReadOnlyFilesystem);
+        assert_eq!(io::Error::from(e).raw_os_error(), Some(30));
+        Ok(())
     }
 }

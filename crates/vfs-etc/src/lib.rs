@@ -1,28 +1,38 @@
 //! A small virtual file system that mounts `$NEXUS_STATE_DIR/etc` read-only at `/etc` by
 //! registering metadata only.
 //!
-//! - [`VfsPath`]: absolute, normalised paths; `..` never climbs above `/`.
-//! - [`Vfs`]: a mount table with longest-prefix routing and a per-mount [`Access`] flag,
-//!   checked before any backend is touched; `read`, `stat`, `read_dir`, `write`, `unlink`,
-//!   `mkdir`, `rmdir`, `rename` with Linux's errno order (`EROFS` under a read-only mount,
-//!   after `ENOENT` for a missing parent and `EEXIST` for an exclusive create).
-//! - [`Metastore`]: where entries (kind, stat fields, etag, version) live —
-//!   [`MemoryMetastore`], or [`RedbMetastore`] on disk.
-//! - [`Backend`]: where bytes live — [`HostDir`] (a host directory confined by
-//!   `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`) or [`MemoryBackend`].
-//! - [`mount_etc`]: `$STATE/etc` at `/etc`, read-only, with the store at
-//!   `$STATE/var/lib/vfs/vfs-meta.redb` (0600, in a 0700 directory); a reboot with no host change commits nothing.
-//! - [`watch`]: keeps entries true as the host directory changes (and the access policy with
-//!   them).
-//! - [`Caller`], [`Right`], [`Policy`]: who may do what. Every call is made by a caller
+//! The root holds what a program that mounts `/etc` and makes calls needs ([`boot`],
+//! [`mount_etc`], [`Vfs`], [`Session`], [`VfsPath`], [`Caller`], [`Right`], [`WriteMode`],
+//! [`watch()`]); the rest is in modules, one subject each:
+//!
+//! - [`path`]: [`VfsPath`], absolute and normalised; `..` never climbs above `/`.
+//! - [`vfs`]: the [`Vfs`], a mount table with longest-prefix routing and a per-mount
+//!   [`vfs::Access`] flag, checked before any backend is touched; the calls of a
+//!   [`Session`] (`read`, `stat`, `read_dir`, `write`, `unlink`, `mkdir`, `rmdir`, `rename`)
+//!   with Linux's errno order (`EROFS` under a read-only mount, after `ENOENT` for a missing
+//!   parent and `EEXIST` for an exclusive create).
+//! - [`error`]: one error type per call, each with its errno.
+//! - [`entry`]: what the VFS keeps per path (kind, stat fields, etag, version).
+//! - [`metastore`]: where entries live — [`metastore::MemoryMetastore`], or
+//!   [`metastore::RedbMetastore`] on disk.
+//! - [`backend`]: where bytes live — [`backend::HostDir`] (a host directory confined by
+//!   `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`, every refusal an
+//!   [`backend::EscapeAttempt`]) or [`backend::MemoryBackend`].
+//! - [`reconcile`]: keeping entries true to a backend, and the report of a scan.
+//! - [`mount`]: [`mount_etc`], `$STATE/etc` at `/etc`, read-only, with the store at
+//!   `$STATE/var/lib/vfs/vfs-meta.redb` (0600, in a 0700 directory); a reboot with no host
+//!   change commits nothing.
+//! - [`mod@watch`]: keeps entries true as the host directory changes (and the access policy
+//!   with them).
+//! - [`access`]: who may do what. Every call is made by a [`Caller`]
 //!   (`vfs.as_caller(&caller).read(&path)`), checked against the policy brick `vfs`
-//!   (`$STATE/etc/conf.d/vfs`, [`VfsPolicy`]); a host file without `o+r` is readable by
-//!   admins only. The model and its table are in the crate's README.
+//!   (`$STATE/etc/conf.d/vfs`, [`access::VfsPolicy`]); a host file without `o+r` is readable
+//!   by admins only. The model and its table are in the crate's README.
 //!
 //! Etags are BLAKE3 content hashes computed lazily: boot only `lstat`s, and the first read or
 //! `stat` of a file hashes it. Every read re-checks the entry against `fstat` of the opened
-//! file and against the hash of the bytes read, so [`FileContents::metadata`] always describes
-//! [`FileContents::data`].
+//! file and against the hash of the bytes read, so [`vfs::FileContents::metadata`] always
+//! describes [`vfs::FileContents::data`].
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -57,34 +67,20 @@
 //! ```
 #![deny(missing_docs)]
 
-mod access;
-mod backend;
-mod entry;
-mod error;
-mod metastore;
-mod mount;
-mod path;
-mod reconcile;
+pub mod access;
+pub mod backend;
+pub mod entry;
+pub mod error;
+pub mod metastore;
+pub mod mount;
+pub mod path;
+pub mod reconcile;
 mod router;
-mod vfs;
-mod watch;
+pub mod vfs;
+pub mod watch;
 
-pub use access::{
-    AceDecl, AnonymousRights, Caller, GroupDecl, Policy, PolicyError, Right, VfsPolicy, load_policy,
-};
-pub use backend::{Backend, HostDir, Listing, MemoryBackend};
-pub use entry::{Entry, Etag, Kind, Metadata, Owner, RACY_WINDOW_NS, Signature, Stat};
-pub use error::{
-    MkdirError, MountError, ReadDirError, ReadError, ReconcileError, RenameError, RmdirError,
-    StatError, UnlinkError, WriteError,
-};
-pub use metastore::{Batch, MemoryMetastore, Metastore, MetastoreError, RedbMetastore};
-pub use mount::{
-    ETC_MOUNT_POINT, MountEtcError, TMP_MOUNT_POINT, boot, etc_mount_point, metastore_path,
-    mount_etc, tmp_mount_point,
-};
-pub use path::{PathError, VfsPath};
-pub use reconcile::ReconcileReport;
-pub use router::Access;
-pub use vfs::{DirEntry, FileContents, MAX_FILE_SIZE, Session, Vfs, WriteMode};
-pub use watch::{WatchError, Watcher, watch};
+pub use access::{Caller, Right};
+pub use mount::{boot, mount_etc};
+pub use path::VfsPath;
+pub use vfs::{Session, Vfs, WriteMode};
+pub use watch::watch;

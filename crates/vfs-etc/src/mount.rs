@@ -4,6 +4,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use confd::StateDir;
+
 use crate::backend::{HostDir, MemoryBackend};
 use crate::error::MountError;
 use crate::metastore::{MemoryMetastore, MetastoreError, RedbMetastore};
@@ -49,36 +51,13 @@ pub enum MountEtcError {
     Mount(#[from] MountError),
 }
 
-/// The metadata store's file for `state_dir`: `$STATE/var/lib/vfs/vfs-meta.redb`, outside
-/// `$STATE/etc` so that mounting never writes below the directory it mounts.
-///
-/// The store holds the content hash (etag) of every file its owner may read (never of one
-/// it may not: see `reconcile::may_persist_etag`), the owner's 0600 secret bricks included, which
-/// would let anyone who can read it confirm a guessed password offline. So it is
-/// created 0600 in a directory of its own created 0700, whatever the umask; a looser store
-/// file is tightened when its owner opens it.
-#[must_use]
-pub fn metastore_path(state_dir: &Path) -> PathBuf {
-    state_dir
-        .join("var")
-        .join("lib")
-        .join("vfs")
-        .join("vfs-meta.redb")
-}
-
-/// Where earlier versions kept the store: directly in the shared `$STATE/var/lib`, whose
-/// mode is not the VFS's to choose.
-fn legacy_metastore_path(state_dir: &Path) -> PathBuf {
-    state_dir.join("var").join("lib").join("vfs-meta.redb")
-}
-
-/// The store to open: [`metastore_path`], after moving a store left at the legacy place
-/// there (one `rename`, so entries and versions carry over). If the move is not possible
-/// (another user's state dir), the legacy store is used where it is. A legacy store found
-/// beside an existing new one is removed.
-fn store_path(state_dir: &Path) -> PathBuf {
-    let path = metastore_path(state_dir);
-    let legacy = legacy_metastore_path(state_dir);
+/// The store to open: [`StateDir::vfs_metastore`], after moving a store left at
+/// [`StateDir::legacy_vfs_metastore`] there (one `rename`, so entries and versions carry over).
+/// If the move is not possible (another user's state dir), the legacy store is used where it
+/// is. A legacy store found beside an existing new one is removed.
+fn store_path(state: &StateDir) -> PathBuf {
+    let path = state.vfs_metastore();
+    let legacy = state.legacy_vfs_metastore();
     // Only a regular file is a store an older version left; anything else there (a symlink
     // someone planted) is not followed, moved or opened.
     let legacy_exists = legacy.symlink_metadata().is_ok_and(|m| m.is_file());
@@ -104,28 +83,35 @@ fn store_path(state_dir: &Path) -> PathBuf {
     }
 }
 
-/// Refuses, as root, a symlink owned by someone else at `$STATE/var`, `var/lib` or
-/// `var/lib/vfs` that leads out of the state dir (or nowhere): whoever owns the state dir
+/// Refuses, as root, a symlink owned by someone else on the way from the state dir to the
+/// store's directory (`$STATE/var`, `var/lib`, `var/lib/vfs`) that leads out of the state dir
+/// (or nowhere): whoever owns the state dir
 /// could point one anywhere (`/etc/cron.d`), and root would create, chmod and remove the
 /// store's files there. confd's rule for writes as root (after Linux's
 /// `fs.protected_symlinks`). Root's own symlinks, and ones that stay inside the state dir,
 /// are followed as before.
-fn refuse_planted_symlinks(state_dir: &Path) -> Result<(), MetastoreError> {
+fn refuse_planted_symlinks(state: &StateDir) -> Result<(), MetastoreError> {
     use std::os::unix::fs::MetadataExt;
     if !rustix::process::geteuid().is_root() {
         return Ok(());
     }
+    let state_dir = state.root();
     let inside = |dir: &Path| match (std::fs::canonicalize(dir), std::fs::canonicalize(state_dir)) {
         (Ok(target), Ok(state)) => target.starts_with(state),
         _ => false,
     };
-    let mut dir = state_dir.to_owned();
-    for part in ["var", "lib", "vfs"] {
-        dir.push(part);
-        match std::fs::symlink_metadata(&dir) {
-            Ok(meta) if meta.file_type().is_symlink() && meta.uid() != 0 && !inside(&dir) => {
+    // Every directory from just below the state dir down to the store's own, in that order.
+    let store_dir = state.vfs_lib();
+    let mut on_the_way: Vec<&Path> = store_dir
+        .ancestors()
+        .take_while(|dir| *dir != state_dir)
+        .collect();
+    on_the_way.reverse();
+    for dir in on_the_way {
+        match std::fs::symlink_metadata(dir) {
+            Ok(meta) if meta.file_type().is_symlink() && meta.uid() != 0 && !inside(dir) => {
                 return Err(MetastoreError::Create {
-                    path: metastore_path(state_dir),
+                    path: state.vfs_metastore(),
                     source: io::Error::new(
                         io::ErrorKind::PermissionDenied,
                         format!(
@@ -147,8 +133,14 @@ fn refuse_planted_symlinks(state_dir: &Path) -> Result<(), MetastoreError> {
 /// of `$STATE/etc/conf.d/vfs` from then on (as [`Vfs::follow_policy`], but loaded when the
 /// first call needs it, or [`Vfs::policy_error`] asks).
 ///
+/// The store holds the content hash (etag) of every file its owner may read (never of one it
+/// may not), the owner's 0600 secret bricks included, which would let anyone who can read it
+/// confirm a guessed password offline: it is created 0600 in a directory of its own created
+/// 0700, whatever the umask, and a looser one is tightened when its owner opens it.
+///
 /// It opens `$STATE/etc` once with `O_RDONLY`, walks and `lstat`s it, and records entries in
-/// the persistent store at [`metastore_path`] (readable and writable by its owner only). It writes, renames, creates or touches nothing
+/// the persistent store at [`StateDir::vfs_metastore`] (readable and writable by its owner
+/// only). It writes, renames, creates or touches nothing
 /// below `$STATE/etc`, and reads no file content (etags are computed on first read or stat),
 /// so it works when `$STATE/etc` is on a read-only file system. A boot that finds nothing
 /// changed since the last one commits nothing. The first boot of a state dir returns before
@@ -159,11 +151,12 @@ fn refuse_planted_symlinks(state_dir: &Path) -> Result<(), MetastoreError> {
 /// [`MountEtcError`]: `$STATE/etc` missing or unreadable, the store unusable, or `/etc`
 /// already mounted.
 pub fn mount_etc(vfs: &mut Vfs, state_dir: &Path) -> Result<ReconcileReport, MountEtcError> {
-    let root = state_dir.join("etc");
+    let state = StateDir::at(state_dir);
+    let root = state.etc_dir();
     let backend = HostDir::open_read_only(&root)
         .map_err(|error| MountEtcError::OpenRoot { path: root, error })?;
-    refuse_planted_symlinks(state_dir).map_err(MountEtcError::Store)?;
-    let store = RedbMetastore::open(store_path(state_dir)).map_err(MountEtcError::Store)?;
+    refuse_planted_symlinks(&state).map_err(MountEtcError::Store)?;
+    let store = RedbMetastore::open(store_path(&state)).map_err(MountEtcError::Store)?;
     let report = vfs.mount(
         etc_mount_point(),
         Arc::new(backend),
@@ -199,7 +192,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_mount_points_are_the_paths_they_spell() -> Result<(), crate::PathError> {
+    fn the_mount_points_are_the_paths_they_spell() -> Result<(), crate::path::PathError> {
         assert_eq!(etc_mount_point(), VfsPath::new(ETC_MOUNT_POINT)?);
         assert_eq!(tmp_mount_point(), VfsPath::new(TMP_MOUNT_POINT)?);
         assert_eq!(etc_mount_point().as_given(), "/etc");

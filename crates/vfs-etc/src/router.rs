@@ -182,7 +182,7 @@ mod tests {
     use crate::backend::MemoryBackend;
     use crate::metastore::MemoryMetastore;
 
-    fn core(point: &str) -> Result<Arc<MountCore>, crate::PathError> {
+    fn core(point: &str) -> Result<Arc<MountCore>, crate::path::PathError> {
         Ok(Arc::new(MountCore::new(
             VfsPath::new(point)?,
             Arc::new(MemoryBackend::new()),
@@ -192,13 +192,13 @@ mod tests {
     }
 
     #[test]
-    fn longest_prefix_wins_on_whole_components() -> Result<(), crate::PathError> {
+    fn longest_prefix_wins_on_whole_components() -> Result<(), crate::path::PathError> {
         let mut t = MountTable::default();
         assert!(t.add(core("/")?));
         assert!(t.add(core("/etc")?));
         assert!(t.add(core("/etc/conf.d")?));
         assert!(!t.add(core("/etc")?));
-        let at = |p: &str| -> Result<(String, String), crate::PathError> {
+        let at = |p: &str| -> Result<(String, String), crate::path::PathError> {
             match t.route(&VfsPath::new(p)?) {
                 Route::Mount(m, rel) => Ok((m.point.to_string(), rel)),
                 other => Ok((format!("{other:?}"), String::new())),
@@ -216,7 +216,7 @@ mod tests {
     }
 
     #[test]
-    fn ancestors_of_mount_points_are_virtual() -> Result<(), crate::PathError> {
+    fn ancestors_of_mount_points_are_virtual() -> Result<(), crate::path::PathError> {
         let mut t = MountTable::default();
         t.add(core("/srv/etc")?);
         assert!(matches!(t.route(&VfsPath::root()), Route::Virtual));

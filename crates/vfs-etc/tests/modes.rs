@@ -6,7 +6,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
 
-use vfs_etc::{Access, Batch, HostDir, MemoryMetastore, Metastore, RedbMetastore, Vfs, WriteMode};
+use vfs_etc::backend::HostDir;
+use vfs_etc::metastore::{Batch, MemoryMetastore, Metastore, RedbMetastore};
+use vfs_etc::vfs::Access;
+use vfs_etc::{Vfs, WriteMode};
 
 use crate::support::{TestResult, child_command, p, unrestricted};
 

@@ -5,9 +5,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use vfs_etc::{Batch, Etag, Metastore, RedbMetastore, Vfs, boot, metastore_path, mount_etc};
+use vfs_etc::entry::Etag;
+use vfs_etc::metastore::{Batch, Metastore, RedbMetastore};
+use vfs_etc::{Vfs, boot, mount_etc};
 
-use crate::support::{TestResult, child_command, p, state_with, unrestricted};
+use crate::support::{TestResult, child_command, p, state_with, store_path, unrestricted};
 
 const N: usize = 20;
 
@@ -36,7 +38,7 @@ fn versions(state: &Path) -> Result<Versions, Box<dyn std::error::Error>> {
 }
 
 fn generation(state: &Path) -> Result<u64, Box<dyn std::error::Error>> {
-    Ok(RedbMetastore::open(metastore_path(state))?.generation()?)
+    Ok(RedbMetastore::open(store_path(state))?.generation()?)
 }
 
 #[test]
@@ -46,7 +48,7 @@ fn unchanged_reboot_commits_nothing() -> TestResult {
     assert!(first.committed);
     assert_eq!(first.added, N + 2);
     let g = generation(state.path())?;
-    let store_file = metastore_path(state.path());
+    let store_file = store_path(state.path());
     let store_bytes = std::fs::read(&store_file)?;
     let store_mtime = std::fs::metadata(&store_file)?.modified()?;
 
@@ -130,7 +132,7 @@ fn same_tick_edit_changes_the_etag() -> TestResult {
     std::fs::write(&path, "value = 9\n")?; // same length as "value = 5\n"
     let meta = std::fs::metadata(&path)?;
     {
-        let store = RedbMetastore::open(metastore_path(state.path()))?;
+        let store = RedbMetastore::open(store_path(state.path()))?;
         let mut entry = store.get("conf.d/f05")?.ok_or("no entry")?;
         entry.sig.size = meta.size();
         entry.sig.mtime_ns = meta.mtime() * 1_000_000_000 + meta.mtime_nsec();
@@ -261,7 +263,7 @@ fn first_boot_child() -> TestResult {
     };
     let state = Path::new(&state);
     loop {
-        match std::fs::remove_file(metastore_path(state)) {
+        match std::fs::remove_file(store_path(state)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
             _ => {}
         }
@@ -302,7 +304,7 @@ fn reads_work_when_the_store_is_on_a_read_only_file_system() -> TestResult {
     drop(boot(state.path())?);
     std::fs::write(state.path().join("etc/conf.d/f00"), "auto_sync = false\n")?;
     std::fs::write(state.path().join("etc/conf.d/added"), "x = 1\n")?;
-    let store = metastore_path(state.path());
+    let store = store_path(state.path());
     let before = std::fs::read(&store)?;
     let child = child_command(
         "persistence::read_only_store_child",
@@ -375,7 +377,7 @@ fn read_only_store_child() -> TestResult {
 fn an_unwritable_store_never_repeats_a_version_within_a_process() -> TestResult {
     let state = crate::support::state_with(&[("f", "1\n")])?;
     drop(vfs_etc::boot(state.path())?);
-    let store = vfs_etc::metastore_path(state.path());
+    let store = store_path(state.path());
     let chattr = |flag: &str| -> std::io::Result<bool> {
         Ok(std::process::Command::new("chattr")
             .arg(flag)
@@ -417,10 +419,10 @@ struct CoarseRootOnlyFile {
 }
 
 impl CoarseRootOnlyFile {
-    fn stat(kind: vfs_etc::Kind, mode: u32) -> vfs_etc::Stat {
-        vfs_etc::Stat {
+    fn stat(kind: vfs_etc::entry::Kind, mode: u32) -> vfs_etc::entry::Stat {
+        vfs_etc::entry::Stat {
             kind,
-            sig: vfs_etc::Signature {
+            sig: vfs_etc::entry::Signature {
                 size: 1,
                 mtime_ns: 1_000_000_000,
                 ctime_ns: 1_000_000_000,
@@ -434,32 +436,38 @@ impl CoarseRootOnlyFile {
     }
 }
 
-impl vfs_etc::Backend for CoarseRootOnlyFile {
-    fn stat(&self, rel: &str) -> std::io::Result<Option<vfs_etc::Stat>> {
+impl vfs_etc::backend::Backend for CoarseRootOnlyFile {
+    fn stat(&self, rel: &str) -> std::io::Result<Option<vfs_etc::entry::Stat>> {
         Ok(match rel {
-            "" => Some(Self::stat(vfs_etc::Kind::Dir, 0o040_755)),
-            "f" => Some(Self::stat(vfs_etc::Kind::File, 0o100_600)),
+            "" => Some(Self::stat(vfs_etc::entry::Kind::Dir, 0o040_755)),
+            "f" => Some(Self::stat(vfs_etc::entry::Kind::File, 0o100_600)),
             _ => None,
         })
     }
-    fn list(&self, rel: &str) -> std::io::Result<vfs_etc::Listing> {
+    fn list(&self, rel: &str) -> std::io::Result<vfs_etc::backend::Listing> {
         assert_eq!(rel, "");
-        Ok(vfs_etc::Listing {
-            entries: vec![("f".to_owned(), Self::stat(vfs_etc::Kind::File, 0o100_600))],
+        Ok(vfs_etc::backend::Listing {
+            entries: vec![(
+                "f".to_owned(),
+                Self::stat(vfs_etc::entry::Kind::File, 0o100_600),
+            )],
             unrepresentable: 0,
         })
     }
-    fn read(&self, _: &str) -> std::io::Result<(Vec<u8>, vfs_etc::Stat)> {
+    fn read(&self, _: &str) -> std::io::Result<(Vec<u8>, vfs_etc::entry::Stat)> {
         let content = self
             .content
             .lock()
             .map_err(|_| std::io::Error::other("poisoned"))?;
-        Ok((content.clone(), Self::stat(vfs_etc::Kind::File, 0o100_600)))
+        Ok((
+            content.clone(),
+            Self::stat(vfs_etc::entry::Kind::File, 0o100_600),
+        ))
     }
-    fn write(&self, _: &str, _: &[u8], _: bool) -> std::io::Result<vfs_etc::Stat> {
+    fn write(&self, _: &str, _: &[u8], _: bool) -> std::io::Result<vfs_etc::entry::Stat> {
         Err(std::io::Error::from_raw_os_error(30))
     }
-    fn mkdir(&self, _: &str) -> std::io::Result<vfs_etc::Stat> {
+    fn mkdir(&self, _: &str) -> std::io::Result<vfs_etc::entry::Stat> {
         Err(std::io::Error::from_raw_os_error(30))
     }
     fn unlink(&self, _: &str) -> std::io::Result<()> {
@@ -475,25 +483,31 @@ impl vfs_etc::Backend for CoarseRootOnlyFile {
 
 /// A store whose reader (`nobody`) may not read the root-only file.
 #[derive(Debug, Default)]
-struct ReadByNobody(vfs_etc::MemoryMetastore);
+struct ReadByNobody(vfs_etc::metastore::MemoryMetastore);
 
 impl Metastore for ReadByNobody {
-    fn get(&self, rel: &str) -> Result<Option<vfs_etc::Entry>, vfs_etc::MetastoreError> {
+    fn get(
+        &self,
+        rel: &str,
+    ) -> Result<Option<vfs_etc::entry::Entry>, vfs_etc::metastore::MetastoreError> {
         self.0.get(rel)
     }
     fn children(
         &self,
         dir: &str,
-    ) -> Result<Vec<(String, vfs_etc::Entry)>, vfs_etc::MetastoreError> {
+    ) -> Result<Vec<(String, vfs_etc::entry::Entry)>, vfs_etc::metastore::MetastoreError> {
         self.0.children(dir)
     }
-    fn subtree(&self, rel: &str) -> Result<Vec<(String, vfs_etc::Entry)>, vfs_etc::MetastoreError> {
+    fn subtree(
+        &self,
+        rel: &str,
+    ) -> Result<Vec<(String, vfs_etc::entry::Entry)>, vfs_etc::metastore::MetastoreError> {
         self.0.subtree(rel)
     }
-    fn commit(&self, batch: &Batch) -> Result<(), vfs_etc::MetastoreError> {
+    fn commit(&self, batch: &Batch) -> Result<(), vfs_etc::metastore::MetastoreError> {
         self.0.commit(batch)
     }
-    fn generation(&self) -> Result<u64, vfs_etc::MetastoreError> {
+    fn generation(&self) -> Result<u64, vfs_etc::metastore::MetastoreError> {
         self.0.generation()
     }
     fn reader(&self) -> Option<u32> {
@@ -514,7 +528,7 @@ fn an_unstored_etag_still_versions_an_edit_within_a_process() -> TestResult {
         p("/m"),
         backend.clone(),
         store.clone(),
-        vfs_etc::Access::ReadOnly,
+        vfs_etc::vfs::Access::ReadOnly,
     )?;
     let f = p("/m/f");
     let first = unrestricted(&vfs).stat(&f)?;

@@ -11,10 +11,12 @@ use std::sync::{Arc, Mutex};
 use crate::support::unrestricted;
 use proptest::prelude::*;
 use proptest::test_runner::Config;
-use vfs_etc::{
-    Access, Backend, Listing, MemoryBackend, MemoryMetastore, PathError, Stat, Vfs, VfsPath,
-    WriteMode,
-};
+use vfs_etc::backend::{Backend, Listing, MemoryBackend};
+use vfs_etc::entry::Stat;
+use vfs_etc::metastore::MemoryMetastore;
+use vfs_etc::path::PathError;
+use vfs_etc::vfs::Access;
+use vfs_etc::{Vfs, VfsPath, WriteMode};
 
 fn config() -> Config {
     // `Config::default()` reads PROPTEST_CASES; only the default is changed.

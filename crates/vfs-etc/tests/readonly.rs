@@ -5,9 +5,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use vfs_etc::{
-    Access, Backend, Kind, Listing, MemoryBackend, MemoryMetastore, Stat, Vfs, WriteMode, boot,
-};
+use vfs_etc::backend::{Backend, Listing, MemoryBackend};
+use vfs_etc::entry::{Kind, Stat};
+use vfs_etc::metastore::MemoryMetastore;
+use vfs_etc::vfs::Access;
+use vfs_etc::{Vfs, WriteMode, boot};
 
 use crate::support::{TestResult, p, snapshot, state_with, unrestricted};
 

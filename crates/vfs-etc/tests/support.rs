@@ -21,6 +21,11 @@ pub fn state_with(files: &[(&str, &str)]) -> std::io::Result<tempfile::TempDir> 
     Ok(dir)
 }
 
+/// The metadata store `mount_etc` keeps for the state dir `state` (where `StateDir` says).
+pub fn store_path(state: &Path) -> PathBuf {
+    confd::StateDir::at(state).vfs_metastore()
+}
+
 /// A parsed VFS path (panics on a bad literal: test code only).
 pub fn p(s: &str) -> VfsPath {
     s.parse()
@@ -102,13 +107,13 @@ pub fn child_command(test: &str, envs: &[(&str, &Path)]) -> std::io::Result<std:
 /// Access control itself is tested in `access.rs`.
 pub fn unrestricted(vfs: &vfs_etc::Vfs) -> vfs_etc::Session<'_> {
     static ROOT: vfs_etc::Caller = vfs_etc::Caller::AnonymousLocal;
-    let all = vfs_etc::VfsPolicy {
-        policy: vfs_etc::AnonymousRights {
+    let all = vfs_etc::access::VfsPolicy {
+        policy: vfs_etc::access::AnonymousRights {
             anonymous_local: vfs_etc::Right::Admin,
             anonymous_remote: vfs_etc::Right::None,
         },
-        ..vfs_etc::VfsPolicy::default()
+        ..vfs_etc::access::VfsPolicy::default()
     };
-    vfs.set_policy(vfs_etc::Policy::new(&all).unwrap_or_default());
+    vfs.set_policy(vfs_etc::access::Policy::new(&all).unwrap_or_default());
     vfs.as_caller(&ROOT)
 }

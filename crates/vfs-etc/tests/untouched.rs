@@ -5,9 +5,12 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-use vfs_etc::{Metastore, RedbMetastore, boot, metastore_path};
+use vfs_etc::boot;
+use vfs_etc::metastore::{Metastore, RedbMetastore};
 
-use crate::support::{TestResult, child_command, p, snapshot, state_with, unrestricted};
+use crate::support::{
+    TestResult, child_command, p, snapshot, state_with, store_path, unrestricted,
+};
 
 const CHILD_ENV: &str = "VFS_ETC_RO_BIND_STATE";
 
@@ -50,7 +53,7 @@ fn boot_leaves_every_host_file_identical() -> TestResult {
         "content, mtime, ctime, inode or mode changed, or a file appeared"
     );
     // The store lives beside `etc`, not in it.
-    let store = metastore_path(state.path());
+    let store = store_path(state.path());
     assert!(store.starts_with(state.path().join("var/lib")) && store.is_file());
     assert!(RedbMetastore::open(&store)?.generation()? > 0);
     Ok(())

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use vfs_etc::{Etag, Kind, boot, watch};
+use vfs_etc::entry::{Etag, Kind};
+use vfs_etc::{boot, watch};
 
 use crate::support::{TestResult, eventually, p, state_with, unrestricted};
 

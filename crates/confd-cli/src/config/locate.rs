@@ -86,7 +86,7 @@ pub(crate) fn path(global: &Global) -> Result<(), Failure> {
         ("state dir", state.root().to_owned()),
         ("etc", state.etc_dir()),
         ("conf.d", state.conf_d()),
-        ("metastore", vfs_etc::metastore_path(state.root())),
+        ("metastore", state.vfs_metastore()),
     ];
     // A guest's loads read the snapshot in place of conf.d.
     if let Some(snapshot) = global.loader().resolved_snapshot()? {

@@ -170,7 +170,7 @@ fn validate_text(
             message,
         )
     })?;
-    let candidate = empty.path().join("etc/conf.d").join(brick.as_str());
+    let candidate = confd::StateDir::at(empty.path()).main_file(brick);
     let mut loader = confd::Loader::new()
         .state_dir(empty.path())
         .env(std::iter::empty::<(String, String)>())

@@ -8,7 +8,9 @@
 //! names. The merged tree then holds every winner and each kept layer what
 //! lost, which is all `explain` needs (see `kept`).
 
+use std::cmp::Ordering;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::mem;
 use std::path::Path;
 use std::sync::Arc;
@@ -32,11 +34,17 @@ pub(crate) enum Kept {
 }
 
 /// A brick's merged tree and its layers, lowest first.
+///
+/// A shared layer stacked lowest (a schema's defaults) is not copied in
+/// first, to be overwritten by the files key by key: it waits `beneath`,
+/// and only what no layer above set is copied from it at the end
+/// ([`Merged::into_parts`]), which gives the same tree (see `fill_beneath`).
 #[derive(Debug, Default)]
 pub(crate) struct Merged {
     pub(crate) table: Table,
     pub(crate) origins: OriginTable,
     pub(crate) layers: Layers,
+    beneath: Option<Arc<Layer>>,
 }
 
 /// A load's layers, lowest first, with where to find the one an origin
@@ -47,7 +55,7 @@ pub(crate) struct Layers {
     pub(crate) kept: Vec<Kept>,
     /// Layer index by the address of the file's path, which every origin
     /// the file's parse made shares.
-    by_file: HashMap<usize, usize>,
+    by_file: HashMap<usize, usize, BuildHasherDefault<AddressHasher>>,
     /// Indices of the layers that are not files.
     others: Vec<usize>,
 }
@@ -106,17 +114,65 @@ fn address(path: &Arc<Path>) -> usize {
     Arc::as_ptr(path).cast::<u8>() as usize
 }
 
+/// Hashes an address (asked for every value a file displaces): addresses
+/// are distinct and not chosen by an attacker, so a multiply spreads them
+/// well enough, and SipHash's resistance to chosen keys buys nothing here.
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `usize` keys are hashed; this keeps any other key correct.
+        for &b in bytes {
+            self.write_usize(self.0 as usize ^ usize::from(b));
+        }
+    }
+
+    fn write_usize(&mut self, address: usize) {
+        // The product's low bits depend only on the address's low bits,
+        // which alignment makes zero; the table indexes by the low bits, so
+        // fold the high bits down.
+        let spread = (address as u64).wrapping_mul(FIBONACCI);
+        self.0 = spread ^ (spread >> 29);
+    }
+}
+
+/// 2^64 / φ: multiplying by it spreads nearby addresses over the high bits.
+const FIBONACCI: u64 = 0x9E37_79B9_7F4A_7C15;
+
 impl Merged {
-    /// Stacks a layer other loads share on top: its values are copied.
+    /// Stacks a layer other loads share on top. The lowest one waits
+    /// beneath the merged tree (see [`Merged`]); any other is copied in.
     pub(crate) fn push_shared(&mut self, layer: Arc<Layer>) {
+        if self.layers.kept.is_empty() {
+            self.beneath = Some(Arc::clone(&layer));
+            self.layers.push(Kept::Shared(layer));
+            return;
+        }
+        self.fill_beneath();
         let (table, origins) = (layer.table.clone(), layer.origins.clone());
         self.layers.push(Kept::Shared(layer));
         self.stack(table, origins);
     }
 
     /// The merged tree, its origins and the layers, lowest first.
-    pub(crate) fn into_parts(self) -> (Table, OriginTable, Vec<Kept>) {
+    pub(crate) fn into_parts(mut self) -> (Table, OriginTable, Vec<Kept>) {
+        self.fill_beneath();
         (self.table, self.origins, self.layers.kept)
+    }
+
+    /// Copies from the shared layer waiting beneath what no layer above it
+    /// set, as if it had been stacked first.
+    fn fill_beneath(&mut self) {
+        if let Some(beneath) = self.beneath.take() {
+            let (table, origins) = (&mut self.table, &mut self.origins);
+            let below = (&beneath.table, &beneath.origins);
+            fill_beneath(table, origins, below, &mut Vec::new(), &self.layers);
+        }
     }
 
     /// Stacks one of this load's own layers on top: its values are moved.
@@ -138,9 +194,9 @@ impl Merged {
     ) -> Result<(), Error> {
         let parsed = parse::parse(text, source, snippets)?;
         if self.table.is_empty() && self.origins.is_empty() {
-            self.push(parsed.into_layer());
+            self.push(parsed.into_layer()?);
         } else {
-            let layer = parsed.merge_into(&mut self.table, &mut self.origins, &mut self.layers);
+            let layer = parsed.merge_into(&mut self.table, &mut self.origins, &mut self.layers)?;
             self.layers.push(Kept::Own(layer));
         }
         Ok(())
@@ -162,6 +218,103 @@ impl Merged {
                 &mut self.layers,
             );
         }
+    }
+}
+
+/// Copies into `dst` (at `path` of the merged tree) the entries of the
+/// lowest layer's table there (`below`, with its origins) that stacking it
+/// first would have left.
+///
+/// A key no layer above set is copied with its origin. A table that the
+/// merged tree holds too is filled in key by key, unless a layer above set
+/// a non-table there in between (displaced since by a higher table, and
+/// kept by that layer): that value replaced the lowest layer's table whole.
+/// Anything else above replaced the lowest layer's value.
+fn fill_beneath(
+    dst: &mut Table,
+    dst_origins: &mut OriginTable,
+    (below, below_origins): (&Table, &OriginTable),
+    path: &mut Vec<String>,
+    layers: &Layers,
+) {
+    // All four maps are sorted by key: walk them side by side (one
+    // comparison per key, not a search of two maps per key); what is
+    // missing is inserted once the walk has let go of `dst`.
+    let mut lower = below.iter().zip(below_origins).peekable();
+    let mut missing = Vec::new();
+    for ((key, value), (origin_key, node)) in dst.iter_mut().zip(dst_origins.iter_mut()) {
+        debug_assert_eq!(key, origin_key, "origins mirror their table");
+        let mut same_key = None;
+        while let Some(((lower_key, _), _)) = lower.peek() {
+            match lower_key.as_str().cmp(key) {
+                Ordering::Less => missing.extend(lower.next()),
+                Ordering::Equal => {
+                    same_key = lower.next();
+                    break;
+                }
+                Ordering::Greater => break,
+            }
+        }
+        if let (
+            Value::Table(inner),
+            OriginNode::Table { children, .. },
+            Some((
+                (_, Value::Table(lower_table)),
+                (
+                    _,
+                    OriginNode::Table {
+                        children: lower_children,
+                        ..
+                    },
+                ),
+            )),
+        ) = (value, node, same_key)
+        {
+            path.push(key.clone());
+            if !layers.replaced_whole(path) {
+                fill_beneath(inner, children, (lower_table, lower_children), path, layers);
+            }
+            path.pop();
+        }
+    }
+    missing.extend(lower);
+    for ((key, value), (_, node)) in missing {
+        dst.insert(key.clone(), value.clone());
+        dst_origins.insert(key.clone(), node.clone());
+    }
+}
+
+/// The table at `path` of `table`, with its origins.
+fn tables_at<'a>(
+    mut table: &'a Table,
+    mut origins: &'a OriginTable,
+    path: &[String],
+) -> Option<(&'a Table, &'a OriginTable)> {
+    for segment in path {
+        match (table.get(segment)?, origins.get(segment)?) {
+            (Value::Table(t), OriginNode::Table { children, .. }) => {
+                table = t;
+                origins = children;
+            }
+            _ => return None,
+        }
+    }
+    Some((table, origins))
+}
+
+impl Layers {
+    /// Whether one of this load's layers set a value that is not a table at
+    /// `path` (the merged tree let go of it: it is kept by its layer).
+    fn replaced_whole(&self, path: &[String]) -> bool {
+        let Some((last, parents)) = path.split_last() else {
+            return false;
+        };
+        self.kept.iter().any(|kept| match kept {
+            Kept::Own(layer) => tables_at(&layer.table, &layer.origins, parents)
+                .and_then(|(table, _)| table.get(last))
+                .is_some_and(|value| !value.is_table()),
+            Kept::Shared(_) => false,
+        })
     }
 }
 

@@ -200,14 +200,15 @@ impl Layer {
             path: Arc::from(path),
             kind,
         };
-        parse::parse(text, source, snippets).map(parse::Parsed::into_layer)
+        parse::parse(text, source, snippets).and_then(parse::Parsed::into_layer)
     }
 
     /// Parses the TOML text of an etcd key of the fleet layer (DESIGN.md
     /// §10) by the same rules as a file; every key's origin is
     /// `etcd KEY@REVISION:LINE:COL`.
     pub fn parse_etcd(text: &str, key: EtcdKey, snippets: Snippets) -> Result<Self, Error> {
-        parse::parse(text, TextSource::Etcd(Arc::new(key)), snippets).map(parse::Parsed::into_layer)
+        parse::parse(text, TextSource::Etcd(Arc::new(key)), snippets)
+            .and_then(parse::Parsed::into_layer)
     }
 
     /// Adds one value at `path`, creating intermediate tables.

@@ -90,14 +90,18 @@ impl TextSource {
 /// What a document nested deeper than [`MAX_DEPTH`] is told.
 const TOO_DEEP: &str = "keys, tables and arrays nest deeper than 64 levels";
 
-/// A document parsed and checked, ready to convert.
+/// A document parsed, ready to convert: checked while it is converted into
+/// a layer of its own (an error then drops the half-built layer), or whole
+/// before it is merged into the merged tree (which must not change half way).
 pub(super) struct Parsed<'t> {
     document: DeTable<'t>,
     converter: Converter<'t>,
+    snippets: Snippets,
 }
 
-/// Parses a TOML document read from `source` and checks what converting it
-/// would refuse, so that the conversion cannot fail.
+/// Parses a TOML document read from `source`; what converting it would
+/// refuse (depth, number ranges) is found by [`Parsed::into_layer`] or
+/// [`Parsed::merge_into`].
 pub(super) fn parse<'t>(
     text: &'t str,
     source: TextSource,
@@ -105,18 +109,12 @@ pub(super) fn parse<'t>(
 ) -> Result<Parsed<'t>, Error> {
     // Editors on Windows write a BOM; TOML does not allow one.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let index = LineIndex::new(text);
-    let malformed = |offset: usize, message: String| {
-        let (line, column) = index.position(offset);
-        source.malformed(
-            line,
-            column,
-            message,
-            snippet(&index, line, column, snippets),
-        )
+    let converter = Converter {
+        source,
+        index: LineIndex::new(text),
     };
     if let Some(offset) = nesting_too_deep(text) {
-        return Err(malformed(offset, TOO_DEEP.to_owned()));
+        return Err(converter.malformed((offset, TOO_DEEP.to_owned()), snippets));
     }
     let document = DeTable::parse(text).map_err(|e| {
         let offset = e.span().map_or(0, |s| s.start);
@@ -128,43 +126,47 @@ pub(super) fn parse<'t>(
         } else {
             message
         };
-        malformed(offset, message.to_owned())
+        converter.malformed((offset, message.to_owned()), snippets)
     })?;
-    let document = document.into_inner();
-    check_table(&document, 0).map_err(|(offset, message)| malformed(offset, message))?;
     Ok(Parsed {
-        document,
-        converter: Converter { source, index },
+        document: document.into_inner(),
+        converter,
+        snippets,
     })
 }
 
 impl Parsed<'_> {
-    /// The document as a layer of its own.
-    pub(super) fn into_layer(self) -> Layer {
-        let (table, origins) = self.converter.table(self.document);
-        Layer {
-            precedence: self.converter.source.precedence(),
-            source: self.converter.source.path(),
+    /// The document as a layer of its own, checked as it is converted (one
+    /// walk instead of a check and a conversion).
+    pub(super) fn into_layer(self) -> Result<Layer, Error> {
+        let converter = self.converter;
+        let (table, origins) = converter
+            .table(self.document, 0)
+            .map_err(|e| converter.malformed(e, self.snippets))?;
+        Ok(Layer {
+            precedence: converter.source.precedence(),
+            source: converter.source.path(),
             table,
             origins,
-        }
+        })
     }
 
-    /// Merges the document straight into the merged tree `dst`: a key the
-    /// tree has already keeps its allocation, and what the document
-    /// displaces goes back to `layers`. Returns the document's layer, which
-    /// holds nothing yet.
+    /// Merges the document straight into the merged tree `dst`, once it is
+    /// checked whole: a key the tree has already keeps its allocation, and
+    /// what the document displaces goes back to `layers`. Returns the
+    /// document's layer, which holds nothing yet.
     pub(super) fn merge_into(
         self,
         dst: &mut Table,
         dst_origins: &mut OriginTable,
         layers: &mut Layers,
-    ) -> Layer {
+    ) -> Result<Layer, Error> {
         let converter = self.converter;
+        check_table(&self.document, 0).map_err(|e| converter.malformed(e, self.snippets))?;
         converter.merge(self.document, dst, dst_origins, &mut Vec::new(), layers);
         let mut layer = Layer::empty(converter.source.precedence());
         layer.source = converter.source.path();
-        layer
+        Ok(layer)
     }
 }
 
@@ -223,7 +225,9 @@ fn nesting_too_deep(text: &str) -> Option<usize> {
     // Only inline tables and arrays nest; header tables (`[a.b.c]`) and dotted
     // keys do not recurse in the parser, so only those brackets count, and a
     // cheap upper bound avoids the scan for ordinary files.
-    if text.bytes().filter(|&b| b == b'[' || b == b'{').count() <= MAX_DEPTH {
+    // (Over the byte slice: `str::bytes` is not vectorised.)
+    let brackets = text.as_bytes().iter().filter(|&&b| b == b'[' || b == b'{');
+    if brackets.count() <= MAX_DEPTH {
         return None;
     }
     let mut depth = 0usize;
@@ -274,34 +278,47 @@ impl Converter<'_> {
         self.source.origin(line, column)
     }
 
-    /// Converts `de` into a new table, with the origin of each entry.
+    /// The error for a problem at a byte offset of the text.
+    fn malformed(&self, (offset, message): CheckError, snippets: Snippets) -> Error {
+        let (line, column) = self.index.position(offset);
+        let shown = snippet(&self.index, line, column, snippets);
+        self.source.malformed(line, column, message, shown)
+    }
+
+    /// Converts `de`, found at `depth`, into a new table with the origin of
+    /// each entry, refusing what `check_table` refuses, in the same order.
     ///
     /// The parse tree's keys come sorted and unique (it is a map), so both
     /// tables are built in bulk from sorted entries rather than by one
     /// search and insertion per key: this runs for every key of every file.
-    fn table(&self, de: DeTable<'_>) -> (Table, OriginTable) {
+    fn table(&self, de: DeTable<'_>, depth: usize) -> Result<(Table, OriginTable), CheckError> {
+        let depth = depth + 1;
         let mut values = Vec::with_capacity(de.len());
         let mut origins = Vec::with_capacity(de.len());
         for (key, value) in de {
+            let start = value.span().start;
+            if depth > MAX_DEPTH {
+                return Err((start, TOO_DEEP.to_owned()));
+            }
             let key = key.into_inner().into_owned();
-            let origin = self.origin(value.span().start);
+            let origin = self.origin(start);
             match value.into_inner() {
                 DeValue::Table(inner) => {
-                    let (table, children) = self.table(inner);
+                    let (table, children) = self.table(inner, depth)?;
                     values.push((key.clone(), Value::Table(table)));
                     origins.push((key, OriginNode::Table { origin, children }));
                 }
                 other => {
-                    values.push((key.clone(), self.value(other)));
+                    values.push((key.clone(), self.value(other, depth, start)?));
                     origins.push((key, OriginNode::Leaf(origin)));
                 }
             }
         }
-        (values.into_iter().collect(), origins.into_iter().collect())
+        Ok((values.into_iter().collect(), origins.into_iter().collect()))
     }
 
-    /// Merges `de` into `dst`, at `path` of the merged tree, by the one
-    /// merge rule (`merge::table_slot` and `merge::put_leaf`).
+    /// Merges `de`, checked already, into `dst`, at `path` of the merged
+    /// tree, by the one merge rule (`merge::table_slot` and `merge::put_leaf`).
     fn merge(
         &self,
         de: DeTable<'_>,
@@ -312,7 +329,8 @@ impl Converter<'_> {
     ) {
         for (key, value) in de {
             let key: Cow<'_, str> = key.into_inner();
-            let origin = self.origin(value.span().start);
+            let start = value.span().start;
+            let origin = self.origin(start);
             match value.into_inner() {
                 DeValue::Table(inner) => {
                     path.push(key.into_owned());
@@ -324,7 +342,10 @@ impl Converter<'_> {
                     path.pop();
                 }
                 other => {
-                    let value = self.value(other);
+                    // Not reached: `check_table` saw the whole document.
+                    let Ok(value) = self.value(other, path.len() + 1, start) else {
+                        continue;
+                    };
                     let node = OriginNode::Leaf(origin);
                     put_leaf(dst, dst_origins, (key, None), value, node, path, layers);
                 }
@@ -332,25 +353,30 @@ impl Converter<'_> {
         }
     }
 
-    /// Converts a value the check let through.
-    fn value(&self, de: DeValue<'_>) -> Value {
-        match de {
+    /// Converts a value found at `depth` (at byte `start`), refusing what
+    /// `check_value` refuses.
+    fn value(&self, de: DeValue<'_>, depth: usize, start: usize) -> Result<Value, CheckError> {
+        Ok(match de {
             DeValue::String(s) => Value::String(s.into_owned()),
-            // In range and valid: `check_value` saw them.
-            DeValue::Integer(i) => Value::Integer(integer(&i, 0).unwrap_or_default()),
-            DeValue::Float(f) => Value::Float(float(&f, 0).unwrap_or_default()),
+            DeValue::Integer(i) => Value::Integer(integer(&i, start)?),
+            DeValue::Float(f) => Value::Float(float(&f, start)?),
             DeValue::Boolean(b) => Value::Boolean(b),
             DeValue::Datetime(d) => Value::Datetime(d),
-            DeValue::Array(items) => Value::Array(
-                items
-                    .into_iter()
-                    .map(|item| self.value(item.into_inner()))
-                    .collect(),
-            ),
+            DeValue::Array(items) => {
+                if depth >= MAX_DEPTH && !items.is_empty() {
+                    return Err((start, TOO_DEEP.to_owned()));
+                }
+                let mut values = Vec::with_capacity(items.len());
+                for item in items {
+                    let start = item.span().start;
+                    values.push(self.value(item.into_inner(), depth + 1, start)?);
+                }
+                Value::Array(values)
+            }
             // An inline table in an array: arrays are leaves, so the
             // origins inside it are not kept.
-            DeValue::Table(t) => Value::Table(self.table(t).0),
-        }
+            DeValue::Table(t) => Value::Table(self.table(t, depth)?.0),
+        })
     }
 }
 

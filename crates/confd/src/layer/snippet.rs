@@ -14,14 +14,44 @@ pub enum Snippets {
 pub(crate) struct LineIndex<'a> {
     pub(crate) text: &'a str,
     starts: Vec<usize>,
+    /// Whether every character is one byte, so a column is a byte count:
+    /// the common case, asked once per key of every file.
+    ascii: bool,
 }
 
 impl<'a> LineIndex<'a> {
     pub(crate) fn new(text: &'a str) -> Self {
-        let starts = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-            .collect();
-        LineIndex { text, starts }
+        // Every file of every load is indexed: count the lines first (a
+        // vectorised pass over the byte slice), so the starts are pushed
+        // without reallocating.
+        let bytes = text.as_bytes();
+        let lines = bytes.iter().filter(|&&b| b == b'\n').count();
+        let mut starts = Vec::with_capacity(lines + 1);
+        starts.push(0);
+        // Eight bytes at a time: lines are short, and a search per line
+        // (`match_indices`) or a branch per byte costs more.
+        let mut words = bytes.chunks_exact(8);
+        let mut base = 0;
+        for word in &mut words {
+            let mut word_bytes = [0u8; 8];
+            word_bytes.copy_from_slice(word);
+            let mut newlines = newline_bytes(u64::from_le_bytes(word_bytes));
+            while newlines != 0 {
+                starts.push(base + (newlines.trailing_zeros() / 8) as usize + 1);
+                newlines &= newlines - 1;
+            }
+            base += 8;
+        }
+        for (i, &b) in words.remainder().iter().enumerate() {
+            if b == b'\n' {
+                starts.push(base + i + 1);
+            }
+        }
+        LineIndex {
+            text,
+            starts,
+            ascii: text.is_ascii(),
+        }
     }
 
     /// 1-based line and column (in characters) of a byte offset.
@@ -29,10 +59,13 @@ impl<'a> LineIndex<'a> {
         let offset = offset.min(self.text.len());
         let line = self.starts.partition_point(|&s| s <= offset) - 1;
         let start = self.starts[line];
-        let column = self
-            .text
-            .get(start..offset)
-            .map_or(offset - start, |s| s.chars().count());
+        let column = if self.ascii {
+            offset - start
+        } else {
+            self.text
+                .get(start..offset)
+                .map_or(offset - start, |s| s.chars().count())
+        };
         (line as u32 + 1, column as u32 + 1)
     }
 
@@ -45,6 +78,18 @@ impl<'a> LineIndex<'a> {
             .map_or(self.text.len(), |&next| next - 1);
         self.text[start..end].trim_end_matches('\r')
     }
+}
+
+/// The high bit of each byte of `word` that is `\n`, and no other bit.
+///
+/// Exact (no false positives, unlike the shorter "has a zero byte" test):
+/// a byte's high bit survives only if the byte XOR `\n` is zero, i.e. its
+/// low seven bits plus `0x7f` do not carry into the high bit and its own
+/// high bit is clear.
+fn newline_bytes(word: u64) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let x = word ^ 0x0a0a_0a0a_0a0a_0a0a;
+    !(((x & LOW7) + LOW7) | x | LOW7)
 }
 
 /// The offending line with a caret under the column, `rustc`-style.

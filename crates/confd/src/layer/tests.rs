@@ -383,3 +383,84 @@ fn tables_iterate_in_key_order_as_the_merge_assumes() {
     let keys: Vec<&str> = table.keys().map(String::as_str).collect();
     assert_eq!(keys, ["a", "b"]);
 }
+
+#[test]
+fn a_shared_layer_below_shows_through_only_where_no_layer_replaced_its_table() {
+    // The defaults wait beneath the merged tree and fill it in at the end:
+    // a default table a layer replaced by a scalar (then declared again
+    // above) must not show through, at any depth and whoever replaced it;
+    // every other default must.
+    let defaults: Table =
+        toml::from_str("[a]\nx = 0\n[a.b]\ny = 0\nw = 0\n[c]\nd = 0\n[c.e]\nf = 0\n[g]\nh = 0\n")
+            .unwrap();
+    let defaults = Layer::from_table(defaults, &Origin::ProfileDefault(crate::Profile::default()));
+    let mut env = Layer::empty(Precedence::Env);
+    env.insert(
+        &"c.e".parse().unwrap(),
+        Value::Boolean(true),
+        Origin::Env("X_C_E".to_owned()),
+    );
+    let mut cli = Layer::empty(Precedence::Cli);
+    cli.insert(
+        &"c.e.k".parse().unwrap(),
+        Value::Integer(9),
+        Origin::Cli("x.c.e.k=9".to_owned()),
+    );
+    let merged = assert_layers_survive_the_merge(
+        Some(defaults),
+        vec![
+            Source::File("/c/x", "[a]\nb = 1\n"),
+            Source::File("/c/x.d/10.toml", "[a.b]\nq = 1\n"),
+            Source::File("/c/x.d/20.toml", "g = [1]\n"),
+            Source::Built(env),
+            Source::Built(cli),
+        ],
+    );
+    let expected: Table =
+        toml::from_str("g = [1]\n[a]\nx = 0\n[a.b]\nq = 1\n[c]\nd = 0\n[c.e]\nk = 9\n").unwrap();
+    assert_eq!(merged, expected);
+}
+
+#[test]
+fn positions_match_counting_lines_and_characters_one_by_one() {
+    // The line index scans eight bytes at a time: put line breaks at every
+    // offset within a word and across words, with multi-byte characters.
+    let mut texts = vec![String::new(), "\n".to_owned(), "a".to_owned()];
+    for len in 1..40 {
+        for step in 1..10 {
+            let text: String = (0..len)
+                .map(|i| match i % step {
+                    0 => '\n',
+                    1 if step > 3 => 'é',
+                    2 if step > 5 => '日',
+                    _ => 'x',
+                })
+                .collect();
+            texts.push(text);
+        }
+    }
+    texts.push("\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n".to_owned());
+    // Bytes one off `\n`, and with its low bits and the high bit set.
+    texts.push("\u{8a}\u{10a}\n\u{b}\u{b}\u{9}\n\u{a0a}\r\n\u{7f}\n\u{b}".to_owned());
+    for text in &texts {
+        let index = super::LineIndex::new(text);
+        let (mut line, mut column) = (1, 1);
+        for (offset, c) in text.char_indices() {
+            assert_eq!(
+                index.position(offset),
+                (line, column),
+                "{text:?} at {offset}"
+            );
+            if c == '\n' {
+                (line, column) = (line + 1, 1);
+            } else {
+                column += 1;
+            }
+        }
+        assert_eq!(
+            index.position(text.len()),
+            (line, column),
+            "{text:?} at its end"
+        );
+    }
+}

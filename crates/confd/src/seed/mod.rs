@@ -31,6 +31,7 @@ use std::path::{Path, PathBuf};
 
 pub use write::SeedStep;
 
+use crate::StateDir;
 use crate::shipped::{Shipped, content_hash, holds_secrets};
 use plan::{Found, decide};
 use record::Record;
@@ -280,7 +281,7 @@ pub fn seed(etc_dir: &Path) -> Result<SeedReport, SeedError> {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Seeder<'h> {
-    root: PathBuf,
+    state: StateDir,
     shipped: Shipped,
     dry_run: bool,
     force: bool,
@@ -290,7 +291,7 @@ pub struct Seeder<'h> {
 impl std::fmt::Debug for Seeder<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Seeder")
-            .field("root", &self.root)
+            .field("root", &self.state.root())
             .field("dry_run", &self.dry_run)
             .field("force", &self.force)
             .field("hook", &self.hook.is_some())
@@ -303,7 +304,7 @@ impl<'h> Seeder<'h> {
     #[must_use]
     pub fn new(state_root: impl Into<PathBuf>) -> Self {
         Seeder {
-            root: state_root.into(),
+            state: StateDir::at(state_root),
             shipped: Shipped::builtin(),
             dry_run: false,
             force: false,
@@ -348,19 +349,19 @@ impl<'h> Seeder<'h> {
     /// `$STATE/etc/conf.d`.
     #[must_use]
     pub fn conf_d(&self) -> PathBuf {
-        self.root.join("etc").join("conf.d")
+        self.state.conf_d()
     }
 
     /// `$STATE/var/lib/confd`, where the record and the lock live.
     #[must_use]
     pub fn record_dir(&self) -> PathBuf {
-        self.root.join("var").join("lib").join("confd")
+        self.state.confd_lib()
     }
 
     /// `$STATE/var/lib/confd/seeded.toml`.
     #[must_use]
     pub fn record_path(&self) -> PathBuf {
-        self.record_dir().join(RECORD_FILE)
+        self.state.seed_record()
     }
 
     /// Seeds and upgrades; see [`Seeder`].
@@ -368,6 +369,7 @@ impl<'h> Seeder<'h> {
         let conf_d = self.conf_d();
         let record_dir = self.record_dir();
         let record_path = self.record_path();
+        let lock_path = self.state.write_lock();
         let Seeder {
             shipped,
             dry_run,
@@ -384,7 +386,7 @@ impl<'h> Seeder<'h> {
         } else {
             writer.make_dir(&conf_d)?;
             writer.make_dir(&record_dir)?;
-            Some(lock(&record_dir.join(LOCK_FILE))?)
+            Some(lock(&lock_path)?)
         };
 
         let mut record = Record::load(&record_path)?;
@@ -402,7 +404,11 @@ impl<'h> Seeder<'h> {
             })
             .collect();
         let mut removed = writer.remove_stale(&conf_d, &bases, dry_run)?;
-        bases = BTreeSet::from([RECORD_FILE.to_owned()]);
+        bases = record_path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .into_iter()
+            .collect();
         removed.extend(writer.remove_stale(&record_dir, &bases, dry_run)?);
 
         let before = record.clone();
@@ -449,9 +455,6 @@ impl<'h> Seeder<'h> {
     }
 }
 
-const RECORD_FILE: &str = "seeded.toml";
-const LOCK_FILE: &str = "lock";
-
 /// The mode of a brick's file, and of its `.new` and `.old`.
 fn mode_of(name: &str) -> u32 {
     if holds_secrets(name) {
@@ -472,17 +475,17 @@ pub struct StateLock {
 /// Waits for, then holds, the write lock of the state dir at `state_root`
 /// (`$STATE/var/lib/confd/lock`, created if missing).
 pub fn lock_state(state_root: &Path) -> Result<StateLock, SeedError> {
-    let dir = state_root.join("var").join("lib").join("confd");
-    create_dirs(&dir)?;
-    lock(&dir.join(LOCK_FILE)).map(|file| StateLock { _file: file })
+    let state = StateDir::at(state_root);
+    create_dirs(&state.confd_lib())?;
+    lock(&state.write_lock()).map(|file| StateLock { _file: file })
 }
 
 /// Takes the write lock of the state dir at `state_root` if it is free;
 /// `None` when another process holds it (then [`lock_state`] waits for it).
 pub fn try_lock_state(state_root: &Path) -> Result<Option<StateLock>, SeedError> {
-    let dir = state_root.join("var").join("lib").join("confd");
-    create_dirs(&dir)?;
-    let path = dir.join(LOCK_FILE);
+    let state = StateDir::at(state_root);
+    create_dirs(&state.confd_lib())?;
+    let path = state.write_lock();
     let file = open_lock(&path)?;
     match file.try_lock() {
         Ok(()) => Ok(Some(StateLock { _file: file })),

@@ -396,7 +396,7 @@ impl Engine {
         let mut waiting = None;
         let mut contents = Vec::new();
         if let Some(root) = &state.dir {
-            let conf_d = resolve::resolve_from(root.clone(), Path::new("etc/conf.d"));
+            let conf_d = resolve::resolve_from(root.clone(), crate::StateDir::conf_d_below_root());
             lead(&conf_d.steps);
             if conf_d.dir.is_none() {
                 waiting = conf_d.steps.last().map(|s| s.dir.clone());

@@ -443,7 +443,7 @@ impl AccessControl {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .as_ref()
-            .map(|s| s.join("etc"))
+            .map(|s| confd::StateDir::at(s).etc_dir())
     }
 
     /// Loads the followed state dir's policy again (a watcher saw it change); nothing when no
@@ -500,11 +500,22 @@ impl AccessControl {
 /// Whether a change at mount-relative `rel` of a state dir's `etc` may change its `vfs`
 /// brick: the brick's files, or a directory on the way to them.
 pub(crate) fn touches_policy(rel: &str) -> bool {
-    rel.is_empty()
-        || rel == "conf.d"
-        || rel == "conf.d/vfs"
-        || rel == "conf.d/vfs.d"
-        || rel.starts_with("conf.d/vfs.d/")
+    // The brick's files below `$STATE/etc`, where `StateDir` lays them out.
+    let state = confd::StateDir::at("/");
+    let Ok(brick) = confd::BrickName::new(<VfsPolicy as confd::Brick>::NAME) else {
+        return true;
+    };
+    let etc = state.etc_dir();
+    let below_etc = |path: PathBuf| path.strip_prefix(&etc).map(Path::to_owned);
+    let (Ok(conf_d), Ok(main), Ok(drop_ins)) = (
+        below_etc(state.conf_d()),
+        below_etc(state.main_file(&brick)),
+        below_etc(state.drop_in_dir(&brick)),
+    ) else {
+        return true;
+    };
+    let rel = Path::new(rel);
+    rel.as_os_str().is_empty() || rel == conf_d || rel == main || rel.starts_with(drop_ins)
 }
 
 #[cfg(test)]

@@ -270,3 +270,25 @@ fn an_invalid_policy_is_reported_once() -> TestResult {
         Ok(())
     })
 }
+
+#[test]
+fn only_the_policy_files_and_the_directories_to_them_touch_the_policy() {
+    for rel in [
+        "",
+        "conf.d",
+        "conf.d/vfs",
+        "conf.d/vfs.d",
+        "conf.d/vfs.d/50-x.toml",
+    ] {
+        assert!(super::touches_policy(rel), "{rel:?}");
+    }
+    for rel in [
+        "conf.d/mounts",
+        "conf.d/vfs.dx",
+        "conf.d/vfsx",
+        "sub/conf.d/vfs",
+        "vfs",
+    ] {
+        assert!(!super::touches_policy(rel), "{rel:?}");
+    }
+}

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 
+use super::escape::{Escape, escape_attempt};
 use super::{Backend, Listing, errno};
 use crate::entry::{Kind, Signature, Stat};
 use crate::path::{is_valid_name, rel_split};
@@ -80,26 +81,35 @@ impl HostDir {
         &self.root_path
     }
 
-    /// Resolves `rel` below the root. The one place a lookup happens, so the one place that
-    /// reports refused escapes.
+    /// Resolves `rel` below the root: every path a call names is resolved here, so the kernel
+    /// refuses every escape in this one call ([`HostDir::lookup_error`] says which).
     fn open_rel(&self, rel: &str, flags: OFlags, mode: Mode) -> io::Result<OwnedFd> {
         let path = if rel.is_empty() { "." } else { rel };
         rustix::fs::openat2(&self.root, path, flags | OFlags::CLOEXEC, mode, RESOLVE)
             .map_err(|e| self.lookup_error(rel, e))
     }
 
-    /// Every escape refusal goes through here: it names the root and the requested path in the
-    /// log and keeps the kernel's errno for the caller.
+    /// What a refused lookup of `rel` is: `EXDEV` (out of the root) and `ELOOP` (a symlink on
+    /// the way, or the last component one under `O_NOFOLLOW`) are escape attempts, through
+    /// their one constructor; any other errno is kept as the kernel said it.
     fn lookup_error(&self, rel: &str, e: Errno) -> io::Error {
-        if matches!(e, Errno::XDEV | Errno::LOOP) {
-            tracing::warn!(
-                root = %self.root_path.display(),
-                path = rel,
-                error = %e,
-                "refused a lookup that leaves the root or passes a symlink"
-            );
+        match e {
+            Errno::XDEV => escape_attempt(&self.root_path, rel, Escape::OutOfRoot),
+            Errno::LOOP => escape_attempt(&self.root_path, rel, Escape::Symlink),
+            e => errno(e),
         }
-        errno(e)
+    }
+
+    /// A failed open of `rel` as a directory with `O_NOFOLLOW`: the kernel says `ENOTDIR` for a
+    /// symlink there (it is not followed, and it is not a directory), which is the same escape
+    /// attempt as a symlink anywhere else in a path.
+    fn dir_open_error(&self, rel: &str, e: io::Error) -> io::Error {
+        if e.raw_os_error() == Some(Errno::NOTDIR.raw_os_error())
+            && matches!(self.stat(rel), Ok(Some(st)) if st.kind == Kind::Symlink)
+        {
+            return escape_attempt(&self.root_path, rel, Escape::Symlink);
+        }
+        e
     }
 
     fn refuse_if_read_only(&self) -> io::Result<()> {
@@ -183,11 +193,13 @@ impl Backend for HostDir {
     }
 
     fn list(&self, rel: &str) -> io::Result<Listing> {
-        let fd = self.open_rel(
-            rel,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW,
-            Mode::empty(),
-        )?;
+        let fd = self
+            .open_rel(
+                rel,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW,
+                Mode::empty(),
+            )
+            .map_err(|e| self.dir_open_error(rel, e))?;
         let mut dir = Dir::new(fd).map_err(errno)?;
         let mut listing = Listing::default();
         while let Some(item) = dir.read() {
@@ -223,7 +235,7 @@ impl Backend for HostDir {
         let mut file = File::from(fd);
         let mut before = fstat(file.as_fd())?;
         refuse_non_regular(&before)?;
-        let max = crate::MAX_FILE_SIZE as u64;
+        let max = crate::vfs::MAX_FILE_SIZE as u64;
         let mut buf = Vec::new();
         for _ in 0..READ_ATTEMPTS {
             if before.sig.size > max {
@@ -294,7 +306,7 @@ impl Backend for HostDir {
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::empty(),
         )
-        .map_err(errno)?;
+        .map_err(|e| self.dir_open_error(rel, self.lookup_error(rel, e)))?;
         rustix::fs::fchmod(&dir, Mode::from_raw_mode(DIR_MODE)).map_err(errno)?;
         fstat(dir.as_fd())
     }

@@ -145,7 +145,7 @@ impl Backend for MemoryBackend {
         match self.lock().get(rel) {
             None => Err(errno(Errno::NOENT)),
             Some(n) if n.kind == Kind::Dir => Err(errno(Errno::ISDIR)),
-            Some(n) if n.data.len() > crate::MAX_FILE_SIZE => Err(errno(Errno::FBIG)),
+            Some(n) if n.data.len() > crate::vfs::MAX_FILE_SIZE => Err(errno(Errno::FBIG)),
             Some(n) => Ok((n.data.clone(), stat_of(n))),
         }
     }

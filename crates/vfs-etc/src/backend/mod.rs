@@ -1,9 +1,12 @@
 //! Where file bytes live. A backend answers for paths relative to its mount point (`""` is the
 //! mount root, components separated by `/`, never `.` or `..`); the VFS keeps the metadata.
 
+mod escape;
 mod host;
 mod memory;
 
+pub(crate) use escape::escape_attempt;
+pub use escape::{Escape, EscapeAttempt};
 pub use host::HostDir;
 pub use memory::MemoryBackend;
 
@@ -25,8 +28,9 @@ pub struct Listing {
 
 /// Storage for one mount.
 ///
-/// Lookups never follow symbolic links: a symlink is reported as [`crate::Kind::Symlink`]
-/// by [`Backend::stat`] and [`Backend::list`], and refused anywhere else in a path.
+/// Lookups never follow symbolic links: a symlink is reported as [`crate::entry::Kind::Symlink`]
+/// by [`Backend::stat`] and [`Backend::list`], and refused anywhere else in a path with an
+/// [`EscapeAttempt`].
 pub trait Backend: Send + Sync + fmt::Debug {
     /// The host directory behind this backend, if any; the watcher watches it.
     fn host_root(&self) -> Option<&Path> {
@@ -36,7 +40,7 @@ pub trait Backend: Send + Sync + fmt::Debug {
     /// What `lstat` reports for `rel`, or `None` if nothing is there.
     ///
     /// # Errors
-    /// I/O errors other than "not found", including a refused escape.
+    /// I/O errors other than "not found", including an [`EscapeAttempt`] (a symlink on the way).
     fn stat(&self, rel: &str) -> io::Result<Option<Stat>>;
 
     /// The children of directory `rel`.
@@ -49,9 +53,9 @@ pub trait Backend: Send + Sync + fmt::Debug {
     /// while reading (the backend retries a few times if the file keeps changing).
     ///
     /// # Errors
-    /// `ENOENT`, `EISDIR`, `ELOOP` for a symlink, `ENXIO` for a FIFO, socket or device
+    /// `ENOENT`, `EISDIR`, an [`EscapeAttempt`] for a symlink, `ENXIO` for a FIFO, socket or device
     /// (refused without blocking or reading), `EFBIG` for a file over
-    /// [`crate::MAX_FILE_SIZE`] (refused before it is read), or another I/O error.
+    /// [`crate::vfs::MAX_FILE_SIZE`] (refused before it is read), or another I/O error.
     fn read(&self, rel: &str) -> io::Result<(Vec<u8>, Stat)>;
 
     /// Creates or truncates `rel` and writes `data`; with `create_new`, fails with `EEXIST` if
@@ -92,24 +96,26 @@ pub(crate) fn errno(code: rustix::io::Errno) -> io::Error {
 }
 
 /// Whether an error means "nothing registrable is there": gone, a non-directory in the way,
-/// a symlink in the path, or a FIFO, socket or device where a file was (`ENXIO`, see
-/// [`Backend::read`]); the namespace contains none of those.
+/// a symlink on the way or at the end ([`EscapeAttempt`]), or a FIFO, socket or device where
+/// a file was (`ENXIO`, see [`Backend::read`]); the namespace contains none of those.
 pub(crate) fn is_absent(err: &io::Error) -> bool {
     use rustix::io::Errno;
-    matches!(
-        err.raw_os_error().map(Errno::from_raw_os_error),
-        Some(Errno::NOENT | Errno::NOTDIR | Errno::LOOP | Errno::XDEV | Errno::NXIO)
-    )
+    EscapeAttempt::of(err).is_some()
+        || matches!(
+            err.raw_os_error().map(Errno::from_raw_os_error),
+            Some(Errno::NOENT | Errno::NOTDIR | Errno::NXIO)
+        )
 }
 
 /// Whether reading a file failed in a way that only means "no etag here": this process may
-/// not read it, or it is over [`crate::MAX_FILE_SIZE`].
+/// not read it, or it is over [`crate::vfs::MAX_FILE_SIZE`].
 pub(crate) fn is_unhashable(err: &io::Error) -> bool {
     is_denied(err) || err.raw_os_error() == Some(rustix::io::Errno::FBIG.raw_os_error())
 }
 
 /// Whether an error is a permission refusal (`EACCES`, `EPERM`): something this process may
-/// not read, which another user may.
+/// not read, which another user may. An [`EscapeAttempt`] has the same kind but is no such
+/// thing: nobody may follow that path.
 pub(crate) fn is_denied(err: &io::Error) -> bool {
-    err.kind() == io::ErrorKind::PermissionDenied
+    err.kind() == io::ErrorKind::PermissionDenied && EscapeAttempt::of(err).is_none()
 }

@@ -38,7 +38,7 @@ pub struct ReconcileReport {
     /// host refuses such paths too. Naming one is `ENAMETOOLONG`.
     pub too_long: usize,
     /// Whether anything was committed to the store. `false` means not one byte was written.
-    /// (A process that may not write a [`crate::RedbMetastore`] commits to its in-memory copy:
+    /// (A process that may not write a [`crate::metastore::RedbMetastore`] commits to its in-memory copy:
     /// `true` then, and still nothing on disk.)
     pub committed: bool,
 }

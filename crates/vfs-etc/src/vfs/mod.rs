@@ -6,13 +6,14 @@ use std::sync::Arc;
 use rustix::io::Errno;
 
 use crate::access::{AccessControl, Policy, PolicyError, Right};
-use crate::backend::{Backend, is_absent, is_unhashable};
+use crate::backend::{Backend, Escape, EscapeAttempt, escape_attempt, is_absent, is_unhashable};
 use crate::entry::{Entry, Etag, Kind, Metadata, now_ns};
 use crate::error::{Fail, MountError, ReconcileError};
 use crate::metastore::{Batch, Metastore, MetastoreError};
 use crate::path::{Tail, VfsPath, rel_split};
 use crate::reconcile::{self, Decision, ReconcileReport, decide_hashed};
-use crate::router::{Access, MountCore, MountTable, Route};
+pub use crate::router::Access;
+use crate::router::{MountCore, MountTable, Route};
 
 mod mutate;
 mod session;
@@ -126,8 +127,8 @@ impl Vfs {
         self.access.set(policy);
     }
 
-    /// Loads the policy brick `vfs` of `state_dir` ([`crate::load_policy`]) and checks every
-    /// call against it from now on; a [`crate::watch`] of the mount of `$STATE/etc` reloads it
+    /// Loads the policy brick `vfs` of `state_dir` ([`crate::access::load_policy`]) and checks every
+    /// call against it from now on; a [`crate::watch()`] of the mount of `$STATE/etc` reloads it
     /// when it changes. [`mount_etc`](crate::mount_etc) calls this.
     ///
     /// # Errors
@@ -227,7 +228,7 @@ impl Vfs {
 
     fn lookup(&self, path: &VfsPath) -> Result<Node<'_>, Fail> {
         Ok(match self.table.route(path) {
-            Route::Mount(m, rel) => match m.store.get(&rel)? {
+            Route::Mount(m, rel) => match registered(m, &rel)? {
                 Some(entry) => Node::Entry(m, rel, entry),
                 None => Node::Missing,
             },
@@ -414,6 +415,28 @@ impl Vfs {
     }
 }
 
+/// The entry of `rel` on `m`, or `None` when the namespace holds nothing there, after asking
+/// the backend why: a name that is a symbolic link on the host (left out of the namespace by
+/// the scan), or a path through one (a directory swapped for a symlink since), is refused as
+/// the escape attempt it is rather than reported missing. Every lookup of a name an
+/// operation acts on goes through here.
+pub(crate) fn registered(m: &MountCore, rel: &str) -> Result<Option<Entry>, Fail> {
+    if let Some(entry) = m.store.get(rel)? {
+        return Ok(Some(entry));
+    }
+    match m.backend.stat(rel) {
+        Ok(Some(stat)) if stat.kind == Kind::Symlink => match m.backend.host_root() {
+            Some(root) => Err(escape_attempt(root, rel, Escape::Symlink).into()),
+            None => Ok(None),
+        },
+        Err(e) if EscapeAttempt::of(&e).is_some() => Err(e.into()),
+        // Anything else the backend says about a name the namespace does not hold (a FIFO, a
+        // file registered since, an unreadable directory) is the scan's or the watcher's to
+        // sort out: the namespace answers.
+        _ => Ok(None),
+    }
+}
+
 /// Whether an entry is a secret file by its own mode: a file others may not read (no `o+r`,
 /// as the 0600 secret bricks), whose content and etag only admins get through the VFS.
 pub(crate) fn is_secret(e: &Entry) -> bool {
@@ -448,12 +471,12 @@ fn read_checked(m: &MountCore, rel: &str, right: Right) -> Result<(Vec<u8>, Entr
         Ok(read) => read,
         Err(e) if is_absent(&e) || e.raw_os_error() == Some(Errno::ISDIR.raw_os_error()) => {
             // The host changed under the entry (deleted, replaced by a directory or a symlink):
-            // fix the entry before answering, so the next call agrees with this one.
+            // fix the entry before answering, so the next call agrees with this one. A symlink
+            // is answered as the escape attempt it is, not as a missing file.
             refresh_quietly(m, rel);
-            return Err(if is_absent(&e) {
-                Errno::NOENT.into()
-            } else {
-                e.into()
+            return Err(match Fail::from(e) {
+                Fail::Os(e) if is_absent(&e) => Errno::NOENT.into(),
+                other => other,
             });
         }
         Err(e) => return Err(e.into()),

@@ -29,7 +29,7 @@ impl Vfs {
         let Route::Mount(m, rel) = self.table.route(path) else {
             return Err(Errno::ROFS.into());
         };
-        let existing = m.store.get(&rel)?;
+        let existing = registered(m, &rel)?;
         match existing {
             Some(_) if mode == WriteMode::CreateNew => return Err(Errno::EXIST.into()),
             Some(e) if e.kind == Kind::Dir => return Err(Errno::ISDIR.into()),
@@ -99,7 +99,7 @@ impl Vfs {
         let Route::Mount(m, rel) = self.table.route(path) else {
             return Err(Errno::ROFS.into());
         };
-        if m.store.get(&rel)?.is_some() {
+        if registered(m, &rel)?.is_some() {
             return Err(Errno::EXIST.into());
         }
         if m.access == Access::ReadOnly {
@@ -141,7 +141,7 @@ impl Vfs {
             return Err(Errno::ISDIR.into());
         }
         let rel = self.rel_on(m, path).ok_or(Errno::ISDIR)?;
-        match m.store.get(&rel)? {
+        match registered(m, &rel)? {
             None => return Err(Errno::NOENT.into()),
             Some(e) if e.kind == Kind::Dir => return Err(Errno::ISDIR.into()),
             Some(_) if path.requires_dir() => return Err(Errno::NOTDIR.into()),
@@ -169,7 +169,7 @@ impl Vfs {
             return Err(Errno::BUSY.into());
         }
         let rel = self.rel_on(m, path).ok_or(Errno::BUSY)?;
-        match m.store.get(&rel)? {
+        match registered(m, &rel)? {
             None => return Err(Errno::NOENT.into()),
             Some(e) if e.kind != Kind::Dir => return Err(Errno::NOTDIR.into()),
             Some(_) => {}
@@ -202,7 +202,7 @@ impl Vfs {
             return Err(Errno::BUSY.into());
         }
         let rel_from = self.rel_on(m, from).ok_or(Errno::BUSY)?;
-        match m.store.get(&rel_from)? {
+        match registered(m, &rel_from)? {
             None => return Err(Errno::NOENT.into()),
             // `rename("f/", …)` and `rename(f, "g/")` both say the file is not a directory.
             Some(e) if e.kind != Kind::Dir && (from.requires_dir() || to.requires_dir()) => {
@@ -214,12 +214,15 @@ impl Vfs {
             return Err(Errno::BUSY.into());
         }
         let rel_to = self.rel_on(m, to).ok_or(Errno::BUSY)?;
+        // A symlink at the destination would be replaced, not followed; it is refused all
+        // the same, as every name that is a symlink on the host is.
+        registered(m, &rel_to)?;
         if who.right(from) < Right::Write || who.right(to) < Right::Write {
             return Err(Fail::Denied);
         }
         m.backend.rename(&rel_from, &rel_to)?;
         reconcile::reconcile_paths(m, &[rel_from, rel_to]).map_err(|e| match e {
-            ReconcileError::Backend { error, .. } => Fail::Os(error),
+            ReconcileError::Backend { error, .. } => Fail::from(error),
             ReconcileError::Store { source, .. } => Fail::Store(source),
             ReconcileError::NotMounted(_) => Fail::Os(crate::error::os(Errno::NOENT)),
         })?;

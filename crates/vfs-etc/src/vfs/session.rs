@@ -32,7 +32,7 @@ impl Who<'_> {
 /// Linux checks a file system's read-only flag before permissions. A refusal changes nothing
 /// in the metastore and is logged (`tracing`, info level) with the caller, the operation and
 /// the path, never content. While the policy is invalid every call fails with the error that
-/// names the policy file ([`crate::PolicyError`]).
+/// names the policy file ([`crate::access::PolicyError`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Session<'a> {
     vfs: &'a Vfs,
@@ -98,7 +98,7 @@ impl<'a> Session<'a> {
     /// crate docs), with the same check as [`Session::read`]. The etag is a hash of the
     /// content, so it is only shown to a caller who may read the content: a secret file's
     /// only to an admin, and a file this process may not read (or one over
-    /// [`crate::MAX_FILE_SIZE`]) to nobody.
+    /// [`crate::vfs::MAX_FILE_SIZE`]) to nobody.
     ///
     /// # Errors
     /// `ENOENT`, `ENOTDIR`, `EACCES`, a backend error while hashing, [`StatError::Policy`]
@@ -138,7 +138,7 @@ impl<'a> Session<'a> {
     /// `EACCES` while walking the path, `EISDIR` for a name spelled as a directory (`x/`,
     /// `x/.`), `EEXIST` (with [`WriteMode::CreateNew`]) and `EISDIR` for the target, then
     /// `EROFS` on a read-only mount, then `EACCES` for the caller's right, then `EFBIG` for
-    /// more than [`crate::MAX_FILE_SIZE`] bytes.
+    /// more than [`crate::vfs::MAX_FILE_SIZE`] bytes.
     ///
     /// # Errors
     /// As above, a backend error, [`WriteError::Policy`] or [`WriteError::Store`].

@@ -138,14 +138,13 @@ fn check_state_dir(state: &StateDir, trusted: &Trusted) -> Vec<Finding> {
     findings.extend(unsafe_ancestors(&real_root, trusted));
     // What seeding and the VFS keep: the record decides upgrades, the lock
     // orders writers, the store holds the VFS's view of /etc.
-    let var_lib = state.var_lib();
     for path in [
-        var_lib.clone(),
-        var_lib.join("confd"),
-        var_lib.join("confd/seeded.toml"),
-        var_lib.join("confd/lock"),
-        var_lib.join("vfs"),
-        var_lib.join("vfs/vfs-meta.redb"),
+        state.var_lib(),
+        state.confd_lib(),
+        state.seed_record(),
+        state.write_lock(),
+        state.vfs_lib(),
+        state.vfs_metastore(),
     ] {
         findings.extend(writable_by_others(&path, trusted));
     }
@@ -282,11 +281,10 @@ fn hidden_from_vfs(path: &Path) -> Option<Finding> {
 /// its owner's alone. The store of an earlier version (`var/lib/vfs-meta.redb`)
 /// counts too.
 fn readable_store(state: &StateDir) -> Vec<Finding> {
-    let var_lib = state.var_lib();
     [
-        var_lib.join("vfs"),
-        var_lib.join("vfs/vfs-meta.redb"),
-        var_lib.join("vfs-meta.redb"),
+        state.vfs_lib(),
+        state.vfs_metastore(),
+        state.legacy_vfs_metastore(),
     ]
     .into_iter()
     .filter_map(|path| {

@@ -11,7 +11,7 @@ use super::{Finding, Severity};
 pub(super) fn check_vfs_policy(state: &StateDir) -> Vec<Finding> {
     use vfs_etc::Right;
     const CHECK: &str = "vfs access policy";
-    let policy = match vfs_etc::load_policy(state.root()) {
+    let policy = match vfs_etc::access::load_policy(state.root()) {
         Ok(policy) => policy,
         Err(e) => {
             return vec![Finding::new(
@@ -33,7 +33,7 @@ pub(super) fn check_vfs_policy(state: &StateDir) -> Vec<Finding> {
             ),
         ));
     }
-    let etc = vfs_etc::etc_mount_point();
+    let etc = vfs_etc::mount::etc_mount_point();
     let mut writers: Vec<String> = [
         ("vfs.policy.anonymous_local", anonymous.anonymous_local),
         ("vfs.policy.anonymous_remote", anonymous.anonymous_remote),

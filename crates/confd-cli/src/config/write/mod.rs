@@ -151,7 +151,7 @@ fn validate(
             error: e,
         },
     })?;
-    let alone_path = alone.path().join("etc/conf.d").join(brick.as_str());
+    let alone_path = confd::StateDir::at(alone.path()).main_file(brick);
     match load(alone.path(), &alone_path) {
         Err(error)
             if error
