@@ -28,9 +28,65 @@ pub(crate) fn os(code: Errno) -> io::Error {
     io::Error::from_raw_os_error(code.raw_os_error())
 }
 
-/// Declares the error enum of a single-path operation. They all have the same two outcomes
-/// (an errno, or a failing metadata store) and differ only in the verb they print, so one
-/// definition keeps their messages and accessors identical.
+/// The accessors and the `io::Error` conversion of an operation's error enum: every one has
+/// the outcomes `Os`, `Policy`, `Escape` and `Store` (a single-path operation's and
+/// [`RenameError`]), so one definition keeps their errnos identical.
+macro_rules! errno_accessors {
+    ($name:ident) => {
+        impl $name {
+            /// The error kind: `ReadOnlyFilesystem` for `EROFS`, `NotFound` for `ENOENT`, …
+            #[must_use]
+            pub fn kind(&self) -> io::ErrorKind {
+                match self {
+                    Self::Os { error, .. } => error.kind(),
+                    Self::Policy { .. } | Self::Escape { .. } => io::ErrorKind::PermissionDenied,
+                    Self::Store { .. } => io::ErrorKind::Other,
+                }
+            }
+
+            /// The errno, if the operation was refused or failed with one (`EACCES` for an
+            /// invalid policy or an escape attempt).
+            #[must_use]
+            pub fn raw_os_error(&self) -> Option<i32> {
+                match self {
+                    Self::Os { error, .. } => error.raw_os_error(),
+                    Self::Policy { .. } | Self::Escape { .. } => Some(Errno::ACCESS.raw_os_error()),
+                    Self::Store { .. } => None,
+                }
+            }
+        }
+
+        impl From<$name> for io::Error {
+            fn from(e: $name) -> io::Error {
+                match e {
+                    // Keep the raw errno: callers match on it.
+                    $name::Os { error, .. } => error,
+                    e @ ($name::Policy { .. } | $name::Escape { .. }) => {
+                        io::Error::new(io::ErrorKind::PermissionDenied, e)
+                    }
+                    e @ $name::Store { .. } => io::Error::other(e),
+                }
+            }
+        }
+    };
+}
+
+/// The variant of `Self` for `fail`, with the path fields named (`path`, or `from, to`).
+macro_rules! from_fail {
+    ($fail:expr, $($field:ident),+) => {
+        match $fail {
+            crate::error::Fail::Os(error) => Self::Os { $($field,)+ error },
+            crate::error::Fail::Denied => Self::Os { $($field,)+ error: crate::error::os(Errno::ACCESS) },
+            crate::error::Fail::Policy(policy) => Self::Policy { $($field,)+ policy },
+            crate::error::Fail::Escape(attempt) => Self::Escape { $($field,)+ attempt },
+            crate::error::Fail::Store(source) => Self::Store { $($field,)+ source },
+        }
+    };
+}
+
+/// Declares the error enum of a single-path operation. They all have the same outcomes (an
+/// errno, an invalid policy, an escape attempt, a failing metadata store) and differ only in
+/// the verb they print, so one definition keeps their messages and accessors identical.
 macro_rules! path_op_error {
     ($(#[$doc:meta])* $name:ident, $verb:literal) => {
         $(#[$doc])*
@@ -77,28 +133,9 @@ macro_rules! path_op_error {
             },
         }
 
+        errno_accessors!($name);
+
         impl $name {
-            /// The error kind: `ReadOnlyFilesystem` for `EROFS`, `NotFound` for `ENOENT`, …
-            #[must_use]
-            pub fn kind(&self) -> io::ErrorKind {
-                match self {
-                    Self::Os { error, .. } => error.kind(),
-                    Self::Policy { .. } | Self::Escape { .. } => io::ErrorKind::PermissionDenied,
-                    Self::Store { .. } => io::ErrorKind::Other,
-                }
-            }
-
-            /// The errno, if the operation was refused or failed with one (`EACCES` for an
-            /// invalid policy or an escape attempt).
-            #[must_use]
-            pub fn raw_os_error(&self) -> Option<i32> {
-                match self {
-                    Self::Os { error, .. } => error.raw_os_error(),
-                    Self::Policy { .. } | Self::Escape { .. } => Some(Errno::ACCESS.raw_os_error()),
-                    Self::Store { .. } => None,
-                }
-            }
-
             /// The path the operation was about.
             #[must_use]
             pub fn path(&self) -> &VfsPath {
@@ -112,26 +149,7 @@ macro_rules! path_op_error {
 
             pub(crate) fn from_fail(path: &VfsPath, fail: crate::error::Fail) -> Self {
                 let path = path.clone();
-                match fail {
-                    crate::error::Fail::Os(error) => Self::Os { path, error },
-                    crate::error::Fail::Denied => Self::Os { path, error: crate::error::os(Errno::ACCESS) },
-                    crate::error::Fail::Policy(policy) => Self::Policy { path, policy },
-                    crate::error::Fail::Escape(attempt) => Self::Escape { path, attempt },
-                    crate::error::Fail::Store(source) => Self::Store { path, source },
-                }
-            }
-        }
-
-        impl From<$name> for io::Error {
-            fn from(e: $name) -> io::Error {
-                match e {
-                    // Keep the raw errno: callers match on it.
-                    $name::Os { error, .. } => error,
-                    e @ ($name::Policy { .. } | $name::Escape { .. }) => {
-                        io::Error::new(io::ErrorKind::PermissionDenied, e)
-                    }
-                    e @ $name::Store { .. } => io::Error::other(e),
-                }
+                from_fail!(fail, path)
             }
         }
     };
@@ -213,54 +231,12 @@ pub enum RenameError {
     },
 }
 
-impl RenameError {
-    /// The error kind, as for the other operations.
-    #[must_use]
-    pub fn kind(&self) -> io::ErrorKind {
-        match self {
-            Self::Os { error, .. } => error.kind(),
-            Self::Policy { .. } | Self::Escape { .. } => io::ErrorKind::PermissionDenied,
-            Self::Store { .. } => io::ErrorKind::Other,
-        }
-    }
-
-    /// The errno, if the rename was refused or failed with one.
-    #[must_use]
-    pub fn raw_os_error(&self) -> Option<i32> {
-        match self {
-            Self::Os { error, .. } => error.raw_os_error(),
-            Self::Policy { .. } | Self::Escape { .. } => Some(Errno::ACCESS.raw_os_error()),
-            Self::Store { .. } => None,
-        }
-    }
-}
+errno_accessors!(RenameError);
 
 impl RenameError {
     pub(crate) fn from_fail(from: &VfsPath, to: &VfsPath, fail: Fail) -> Self {
         let (from, to) = (from.clone(), to.clone());
-        match fail {
-            Fail::Os(error) => Self::Os { from, to, error },
-            Fail::Denied => Self::Os {
-                from,
-                to,
-                error: os(Errno::ACCESS),
-            },
-            Fail::Policy(policy) => Self::Policy { from, to, policy },
-            Fail::Escape(attempt) => Self::Escape { from, to, attempt },
-            Fail::Store(source) => Self::Store { from, to, source },
-        }
-    }
-}
-
-impl From<RenameError> for io::Error {
-    fn from(e: RenameError) -> io::Error {
-        match e {
-            RenameError::Os { error, .. } => error,
-            e @ (RenameError::Policy { .. } | RenameError::Escape { .. }) => {
-                io::Error::new(io::ErrorKind::PermissionDenied, e)
-            }
-            e @ RenameError::Store { .. } => io::Error::other(e),
-        }
+        from_fail!(fail, from, to)
     }
 }
 
