@@ -52,5 +52,6 @@ pub(crate) fn first_warning_for(var: &str) -> bool {
         .get_or_init(Default::default)
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    warned.insert(var.to_owned())
+    // Asked on every load that reads `var`: only the first allocates.
+    !warned.contains(var) && warned.insert(var.to_owned())
 }
