@@ -291,3 +291,45 @@ fn the_host_backend_refuses_each_escape_with_an_escape_attempt() -> TestResult {
     assert_eq!(std::fs::read(&outside)?, MARKER);
     Ok(())
 }
+
+/// A `..` below `RESOLVE_BENEATH` makes the kernel answer EAGAIN when any
+/// rename runs on the system during the lookup; the backend retries, so the
+/// caller still gets the escape refusal, never a spurious EAGAIN.
+#[test]
+fn a_dotdot_lookup_during_renames_elsewhere_is_still_an_escape_attempt() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let root = dir.path().join("root");
+    plant(&root)?;
+    let ro = HostDir::open_read_only(&root)?;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let renamer = {
+        let (stop, a) = (stop.clone(), dir.path().join("a"));
+        let b = dir.path().join("b");
+        std::fs::write(&a, "x")?;
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = std::fs::rename(&a, &b);
+                let _ = std::fs::rename(&b, &a);
+            }
+        })
+    };
+    let mut wrong = Vec::new();
+    for _ in 0..20_000 {
+        let e = ro
+            .read("conf.d/../../outside/secret")
+            .map(drop)
+            .unwrap_err();
+        if EscapeAttempt::of(&e).is_none() {
+            wrong.push(e.to_string());
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    renamer.join().map_err(|_| "the renamer panicked")?;
+    assert!(
+        wrong.is_empty(),
+        "{} lookups were no escape attempt: {:?}",
+        wrong.len(),
+        wrong.first()
+    );
+    Ok(())
+}

@@ -42,6 +42,9 @@ pub struct HostDir {
 
 const RESOLVE: ResolveFlags = ResolveFlags::BENEATH.union(ResolveFlags::NO_SYMLINKS);
 
+/// How often a lookup is retried when the kernel answers EAGAIN to a `..` (see `open_rel`).
+const EAGAIN_RETRIES: u32 = 64;
+
 impl HostDir {
     /// Opens `root` for reading only: no call on the result writes to the host.
     ///
@@ -85,8 +88,17 @@ impl HostDir {
     /// refuses every escape in this one call ([`HostDir::lookup_error`] says which).
     fn open_rel(&self, rel: &str, flags: OFlags, mode: Mode) -> io::Result<OwnedFd> {
         let path = if rel.is_empty() { "." } else { rel };
-        rustix::fs::openat2(&self.root, path, flags | OFlags::CLOEXEC, mode, RESOLVE)
-            .map_err(|e| self.lookup_error(rel, e))
+        let mut retries = 0;
+        loop {
+            match rustix::fs::openat2(&self.root, path, flags | OFlags::CLOEXEC, mode, RESOLVE) {
+                // A `..` below RESOLVE_BENEATH fails with EAGAIN when a rename or a mount ran
+                // anywhere on the system during the lookup (the kernel cannot prove the `..`
+                // stayed inside); openat2(2) asks the caller to retry. Bounded, so a stream of
+                // renames elsewhere cannot hold a call forever.
+                Err(Errno::AGAIN) if retries < EAGAIN_RETRIES => retries += 1,
+                result => return result.map_err(|e| self.lookup_error(rel, e)),
+            }
+        }
     }
 
     /// What a refused lookup of `rel` is: `EXDEV` (out of the root) and `ELOOP` (a symlink on
