@@ -326,3 +326,30 @@ fn the_change_shown_by_a_refused_edit_hides_secrets() {
     assert!(!run.transcript().contains("CANARY"), "{}", run.transcript());
     assert!(sandbox.read("llm").contains("sk-CANARY-1"));
 }
+
+/// A temporary file that cannot be created is reported for its directory,
+/// with the system's reason once, and without tempfile's random name.
+#[test]
+fn a_directory_nobody_may_write_is_named_without_a_temporary_name() {
+    let sandbox = Sandbox::new();
+    sandbox.init();
+    std::os::unix::fs::chown(
+        sandbox.state().join("var/lib/confd/lock"),
+        Some(65534),
+        None,
+    )
+    .unwrap();
+    let run = sandbox.run_as_nobody(&["config", "set", "newbrick.x", "1"]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(
+        run.stderr
+            .contains("cannot write `[ROOT]/state/etc/conf.d`: permission denied\n"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains(".tmp") && !run.stderr.contains("at path"),
+        "{}",
+        run.stderr
+    );
+}

@@ -225,7 +225,9 @@ impl<'h> Writer<'h> {
             .suffix(".tmp")
             .rand_bytes(RAND_LEN)
             .tempfile_in(dir)
-            .map_err(io_err(dir))?;
+            // tempfile adds "at path DIR/.NAME.RANDOM.tmp" to its errors: the
+            // message names `dir` already, and the random name means nothing.
+            .map_err(|e| io_err(dir)(without_temp_name(e)))?;
         let path = temp.path().to_owned();
         self.step(SeedStep::TempCreated(path.clone()))?;
         temp.write_all(contents).map_err(io_err(&path))?;
@@ -315,6 +317,17 @@ pub(crate) fn temp_base(file_name: &str) -> Option<&str> {
 /// Makes the directory entries written so far durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), SeedError> {
     crate::atomic::sync_dir(dir).map_err(io_err(dir))
+}
+
+/// tempfile's error without its "… at path DIR/.NAME.RANDOM.tmp": the
+/// message names `DIR` already and the random name means nothing. tempfile
+/// keeps no way back to the errno (its wrapper's `source` skips it), so the
+/// kind ("permission denied") stands for it.
+fn without_temp_name(e: std::io::Error) -> std::io::Error {
+    if e.raw_os_error().is_some() {
+        return e;
+    }
+    std::io::Error::from(e.kind())
 }
 
 #[cfg(test)]
