@@ -301,6 +301,9 @@ impl StateDir {
                         Ok(meta) => crate::file::describe(meta.file_type()),
                     }
                 }
+                Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+                    "a symlink loop"
+                }
                 // Permission problems are the command's to report, with the
                 // path it could not read.
                 Err(_) => return Ok(()),
@@ -527,6 +530,23 @@ mod tests {
         assert!(
             err.to_string().ends_with("` is a file, not a directory"),
             "{err}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_state_dir_that_is_a_symlink_loop_is_named() -> Result<(), StateDirError> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (x, y) = (dir.path().join("x"), dir.path().join("y"));
+        std::os::unix::fs::symlink(&y, &x).expect("symlink");
+        std::os::unix::fs::symlink(&x, &y).expect("symlink");
+        let err = StateDir::new(&x)?.check_layout().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "state dir `{}` is a symlink loop, not a directory",
+                x.display()
+            )
         );
         Ok(())
     }
