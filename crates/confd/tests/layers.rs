@@ -492,3 +492,29 @@ fn explain_lists_every_layer_lowest_first() -> Result<(), confd::Error> {
     );
     Ok(())
 }
+
+/// A `--set` of a whole table merges key by key, as the same table in a
+/// drop-in does (DESIGN.md §3), instead of replacing the table below.
+#[test]
+fn a_set_table_merges_key_by_key() -> Result<(), confd::Error> {
+    let state = State::new();
+    state.write("zz", "[t]\na = 1\n[t.sub]\nc = 3\n");
+    let config = state
+        .loader()
+        .cli_override("zz.t", "{ x = 1, sub = { d = 4 } }")
+        .load("zz")?;
+    for (key, value, origin_ends) in [
+        ("t.a", 1, "conf.d/zz:2:5"),
+        ("t.sub.c", 3, "conf.d/zz:4:5"),
+        ("t.x", 1, "{ x = 1, sub = { d = 4 } }"),
+        ("t.sub.d", 4, "{ x = 1, sub = { d = 4 } }"),
+    ] {
+        assert_eq!(config.get::<i64>(key)?, Some(value), "{key}");
+        let origin = config
+            .origin(key)
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        assert!(origin.ends_with(origin_ends), "{key}: {origin}");
+    }
+    Ok(())
+}

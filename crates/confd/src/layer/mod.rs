@@ -64,6 +64,23 @@ impl OriginNode {
     }
 }
 
+/// The origins of `table` when all of it came from `origin`.
+fn origins_of(table: &Table, origin: &Origin) -> OriginTable {
+    table
+        .iter()
+        .map(|(k, v)| {
+            let node = match v {
+                Value::Table(t) => OriginNode::Table {
+                    origin: origin.clone(),
+                    children: origins_of(t, origin),
+                },
+                _ => OriginNode::Leaf(origin.clone()),
+            };
+            (k.clone(), node)
+        })
+        .collect()
+}
+
 /// Finds the origin node at `path`.
 #[must_use]
 pub(crate) fn origin_at<'a>(origins: &'a OriginTable, path: &KeyPath) -> Option<&'a OriginNode> {
@@ -125,21 +142,6 @@ impl Layer {
     /// A layer whose every key comes from one origin (profile defaults).
     #[must_use]
     pub fn from_table(table: Table, origin: &Origin) -> Self {
-        fn origins_of(table: &Table, origin: &Origin) -> OriginTable {
-            table
-                .iter()
-                .map(|(k, v)| {
-                    let node = match v {
-                        Value::Table(t) => OriginNode::Table {
-                            origin: origin.clone(),
-                            children: origins_of(t, origin),
-                        },
-                        _ => OriginNode::Leaf(origin.clone()),
-                    };
-                    (k.clone(), node)
-                })
-                .collect()
-        }
         Layer {
             precedence: origin.precedence(),
             source: origin.path().map(Arc::from),
@@ -245,8 +247,17 @@ impl Layer {
             table = t;
             origins = children;
         }
+        // A table value (`--set 'b.t={x=1}'`) is a table of the layer, so it
+        // merges key by key as the same table in a file would (DESIGN.md §3).
+        let node = match &value {
+            Value::Table(t) => OriginNode::Table {
+                children: origins_of(t, &origin),
+                origin,
+            },
+            _ => OriginNode::Leaf(origin),
+        };
         table.insert(last.clone(), value);
-        origins.insert(last.clone(), OriginNode::Leaf(origin));
+        origins.insert(last.clone(), node);
     }
 
     /// The layer's precedence.
