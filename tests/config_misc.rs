@@ -25,6 +25,29 @@ fn explain_lists_every_layer_and_marks_the_winner() {
     assert_eq!(sandbox.run(&["config", "explain", "mounts.nope"]).code, 1);
 }
 
+/// A key whose table a higher layer replaced is set by no layer's value:
+/// `explain` lists the layer that had it and marks no winner, as `get` says
+/// it is not set.
+#[test]
+fn explain_marks_no_winner_for_a_key_whose_table_was_replaced() {
+    let sandbox = Sandbox::new();
+    sandbox.write("zz", "[t]\na = 1\n");
+    sandbox.write("zz.d/10.toml", "t = [1, 2]\n");
+    assert_eq!(sandbox.run(&["config", "get", "zz.t.a"]).code, 1);
+    let run = sandbox.run(&["config", "explain", "zz.t.a"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert!(
+        run.stdout
+            .starts_with("zz.t.a is not set: a higher layer replaced a table above it\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("\n* "), "{}", run.stdout);
+    let json = sandbox.run(&["config", "explain", "zz.t.a", "--format", "json"]);
+    assert!(json.stdout.contains("\"wins\": false"), "{}", json.stdout);
+    assert!(!json.stdout.contains("\"wins\": true"), "{}", json.stdout);
+}
+
 #[test]
 fn explain_redacts_secrets() {
     let sandbox = Sandbox::new();

@@ -192,8 +192,10 @@ impl BrickConfig {
         &self.inner.origins
     }
 
-    /// Every layer that sets `key`, lowest first, with its value and origin;
-    /// the last entry is the winner.
+    /// Every layer that sets `key`, lowest first, with its value and origin.
+    /// The last entry is the winner if the key is set
+    /// ([`BrickConfig::value`] finds it); if not, a higher layer replaced a
+    /// table above the key, and no entry wins.
     #[must_use]
     pub fn explain(&self, key: &KeyPath) -> Vec<(Value, Origin)> {
         self.inner

@@ -146,7 +146,13 @@ pub(crate) fn explain(
         }
         return Ok(());
     }
-    let winner = layers.len() - 1;
+    // The last layer that sets the key wins, unless a higher layer replaced
+    // a table above it (`[t] a = 1` in the main file, `t = [1]` in a
+    // drop-in): then no layer's value is the key's.
+    let winner = config
+        .value(&target.key)
+        .is_some()
+        .then(|| layers.len() - 1);
     let shown: Vec<(Value, &confd::Origin)> = layers
         .iter()
         .map(|(value, origin)| (shown(&config, &target.key, value, show_secrets), origin))
@@ -156,11 +162,14 @@ pub(crate) fn explain(
             if let Some(facts) = &facts {
                 println!("{}", facts.explain_text(show_secrets));
             }
-            println!("{target} = {}", shown[winner].0);
+            match winner {
+                Some(winner) => println!("{target} = {}", shown[winner].0),
+                None => println!("{target} is not set: a higher layer replaced a table above it"),
+            }
             let values: Vec<String> = shown.iter().map(|(v, _)| v.to_string()).collect();
             let width = values.iter().map(|v| v.chars().count()).max().unwrap_or(0);
             for (i, ((_, origin), value)) in shown.iter().zip(&values).enumerate() {
-                let mark = if i == winner { "*" } else { " " };
+                let mark = if Some(i) == winner { "*" } else { " " };
                 let layer = origin.precedence().to_string();
                 println!("{mark} {layer:<15} {value:<width$}  {origin}");
             }
@@ -170,7 +179,7 @@ pub(crate) fn explain(
                 .iter()
                 .enumerate()
                 .map(|(i, (value, origin))| {
-                    json!({ "value": json_value(value), "origin": json_origin(origin), "wins": i == winner })
+                    json!({ "value": json_value(value), "origin": json_origin(origin), "wins": Some(i) == winner })
                 })
                 .collect();
             let mut document = serde_json::Map::new();
