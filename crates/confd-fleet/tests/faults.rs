@@ -16,9 +16,11 @@ fn kv_size(config: &confd::BrickConfig) -> Option<i64> {
 }
 
 /// Writes `text` with a compare-and-swap, as `nexus fleet push` does,
-/// retrying (for at most 10 s) while the cluster elects a leader.
+/// retrying while the cluster elects a leader: for at most 30 s, since an
+/// election on two loaded cores (a member just frozen was the leader) has
+/// taken more than 10.
 fn cas_write(etcd: &Etcd, text: &str) -> i64 {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let client = etcd.client();
         let attempt = client.get(KEY).and_then(|(_, entry)| {
@@ -26,7 +28,7 @@ fn cas_write(etcd: &Etcd, text: &str) -> i64 {
         });
         match attempt {
             Ok(Swap::Written(revision)) => return revision,
-            other => assert!(Instant::now() < deadline, "no write within 10 s: {other:?}"),
+            other => assert!(Instant::now() < deadline, "no write within 30 s: {other:?}"),
         }
         std::thread::sleep(Duration::from_millis(100));
     }
