@@ -55,7 +55,7 @@ impl fmt::Display for Profile {
 #[error(
     "unknown profile `{}`{}: expected one of minimal, embedded, lite, full, cloud",
     crate::shown::quoted_input(value),
-    From(from)
+    GivenBy(from)
 )]
 pub struct UnknownProfile {
     /// The rejected text.
@@ -65,9 +65,9 @@ pub struct UnknownProfile {
 }
 
 /// " from `--profile`", or nothing when the source is not known.
-struct From<'a>(&'a Option<InputSource>);
+struct GivenBy<'a>(&'a Option<InputSource>);
 
-impl std::fmt::Display for From<'_> {
+impl std::fmt::Display for GivenBy<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.0 {
             Some(from) => write!(f, " from `{from}`"),
