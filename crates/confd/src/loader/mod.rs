@@ -21,9 +21,6 @@ pub use checks::suggest;
 pub(crate) use env_layer::EnvSnapshot;
 pub use overrides::{Override, OverrideError};
 
-/// The variable that names the profile.
-const PROFILE_VAR: &str = "NEXUS_PROFILE";
-
 use crate::bricks::{self, Brick, Schema};
 use crate::cache::{self, Snapshot};
 use crate::env::Env;
@@ -33,6 +30,9 @@ use crate::fleet::{self, FleetLayers, FleetSource};
 use crate::profile::UnknownProfile;
 use crate::{BrickConfig, BrickName, Error, KeyPath, Profile, StateDir, origin::FileKind};
 use assemble::Files;
+
+/// The variable that names the profile.
+const PROFILE_VAR: &str = "NEXUS_PROFILE";
 
 /// Loads brick configurations with everything explicit: state dir, profile,
 /// environment, command-line overrides and strictness.
