@@ -106,6 +106,46 @@ fn doctor_without_a_state_dir_says_to_run_init() {
     );
 }
 
+/// With a file where the state dir belongs, nothing below it can be judged:
+/// those checks say `skipped`, never `ok`.
+#[test]
+fn doctor_skips_what_it_cannot_judge_when_the_state_dir_is_a_file() {
+    let sandbox = Sandbox::new();
+    std::fs::write(sandbox.state(), "").unwrap();
+    let run = sandbox.run(&["config", "doctor"]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(
+        run.stdout.starts_with("problem  state dir\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("skipped  configuration\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("\nok "), "{}", run.stdout);
+    let json = sandbox.run(&["config", "doctor", "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let skipped: Vec<bool> = doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|check| check["skipped"] == true)
+        .collect();
+    assert_eq!(
+        skipped.iter().filter(|s| !**s).count(),
+        1,
+        "{}",
+        json.stdout
+    );
+    assert!(
+        !skipped[0],
+        "the state dir check itself ran: {}",
+        json.stdout
+    );
+}
+
 #[test]
 fn doctor_flags_everything_others_can_write_with_the_fix() {
     let sandbox = Sandbox::new();

@@ -15,6 +15,9 @@ pub(crate) fn doctor(global: &Global) -> Result<(), Failure> {
     let state = global.loader().resolved_state_dir()?;
     let trusted = Trusted::of(&state);
     let mut findings = check_state_dir(&state, &trusted);
+    // With a file (or a loop) where the state dir, `etc` or `conf.d` belongs,
+    // nothing below it can be judged: those checks say "skipped", not "ok".
+    let broken = state.check_layout().is_err();
     if state.conf_d().is_dir() {
         findings.extend(check_conf_d(&state, &trusted));
         findings.extend(check_vfs_policy(&state));
@@ -28,6 +31,7 @@ pub(crate) fn doctor(global: &Global) -> Result<(), Failure> {
     // A directory above several judged paths is reported once.
     let mut seen = std::collections::HashSet::new();
     findings.retain(|f| seen.insert(f.message.clone()));
+    let skipped = |check: &str| broken && check != "state dir";
     let failing = findings
         .iter()
         .filter(|f| f.severity != Severity::Note)
@@ -37,7 +41,12 @@ pub(crate) fn doctor(global: &Global) -> Result<(), Failure> {
             for check in CHECKS {
                 let mine: Vec<&Finding> = findings.iter().filter(|f| f.check == *check).collect();
                 let bad = mine.iter().filter(|f| f.severity != Severity::Note).count();
-                println!("{:<8} {check}", if bad == 0 { "ok" } else { "problem" });
+                let verdict = match (bad, skipped(check)) {
+                    (0, true) => "skipped",
+                    (0, false) => "ok",
+                    _ => "problem",
+                };
+                println!("{verdict:<8} {check}");
                 for finding in mine {
                     println!(
                         "  {}: {}",
@@ -64,7 +73,7 @@ pub(crate) fn doctor(global: &Global) -> Result<(), Failure> {
                         .filter(|f| f.check == *check)
                         .map(Finding::to_json)
                         .collect();
-                    json!({ "check": check, "findings": mine })
+                    json!({ "check": check, "skipped": mine.is_empty() && skipped(check), "findings": mine })
                 })
                 .collect();
             println!("{:#}", json!({ "healthy": failing == 0, "checks": checks }));
