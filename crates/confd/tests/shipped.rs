@@ -99,3 +99,22 @@ fn seeding_creates_every_file_once_with_its_mode() -> Result<(), Box<dyn std::er
     assert!(leftovers.is_empty(), "{leftovers:?}");
     Ok(())
 }
+
+/// `seed(etc_dir)` works out the state dir as the parent of `etc`: given any
+/// other directory it would seed beside it, so it refuses, naming it.
+#[test]
+fn seeding_a_directory_not_named_etc_is_refused_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("cfg");
+    std::fs::create_dir(&cfg).unwrap();
+    let err = confd::seed::seed(&cfg).unwrap_err();
+    assert!(
+        err.to_string().starts_with(&format!(
+            "cannot seed `{}`: not a state dir's `etc`",
+            cfg.display()
+        )),
+        "{err}"
+    );
+    let entries: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+}

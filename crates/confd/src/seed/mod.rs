@@ -235,8 +235,19 @@ pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> SeedError + 
 /// record in `etc_dir/../var/lib/confd` (`etc_dir` is `$STATE/etc`).
 ///
 /// The same as `Seeder::new(state_dir).run()`: see [`Seeder`]. A file the user
-/// wrote or edited is never modified.
+/// wrote or edited is never modified. A directory not named `etc` is refused:
+/// seeding would write `etc/conf.d` and `var/lib/confd` beside it instead.
 pub fn seed(etc_dir: &Path) -> Result<SeedReport, SeedError> {
+    if etc_dir.file_name() != Some(std::ffi::OsStr::new("etc")) {
+        return Err(SeedError::Io {
+            path: etc_dir.to_owned(),
+            error: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a state dir's `etc`: seeding writes the state dir's `etc/conf.d` and \
+                 `var/lib/confd` (use `Seeder::new(STATE_DIR)`)",
+            ),
+        });
+    }
     let root = etc_dir
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
