@@ -230,6 +230,7 @@ fn doctor_judges_what_lies_around_the_files_too() {
     // Odd entries: a dangling NAME.d, ignored files in a NAME.d, a readable
     // back-up of a secret drop-in.
     std::os::unix::fs::symlink("/nonexistent", sandbox.conf_d().join("mounts.d")).unwrap();
+    std::os::unix::fs::symlink("looped", sandbox.conf_d().join("looped")).unwrap();
     sandbox.write("cache.d/50-local.conf", "kv_size = 1\n");
     let backup = sandbox.write("llm.d/50-x.toml.old", "api_key = \"sk-x\"\n");
     chmod(&backup, 0o644);
@@ -241,6 +242,7 @@ fn doctor_judges_what_lies_around_the_files_too() {
         "`[ROOT]/state/var/lib/confd/seeded.toml` is writable by its group (mode 0664)".to_owned(),
         "`[ROOT]/state/var/lib/confd/lock` is writable by everyone (mode 0666)".to_owned(),
         "`[ROOT]/state/etc/conf.d/mounts.d` is a symlink to `/nonexistent`, which does not exist".to_owned(),
+        "`[ROOT]/state/etc/conf.d/looped` is a symlink to `looped`, which leads back to itself (a symlink loop)".to_owned(),
         "`[ROOT]/state/etc/conf.d/cache.d/50-local.conf` is ignored: drop-ins are regular files named `*.toml`".to_owned(),
         "`[ROOT]/state/etc/conf.d/llm.d/50-x.toml.old` holds secrets but is readable by group or others".to_owned(),
     ] {

@@ -343,14 +343,19 @@ fn check_conf_d(state: &StateDir, trusted: &Trusted) -> Vec<Finding> {
         {
             findings.extend(secret_mode(&path));
         }
-        if std::fs::metadata(&path).is_err()
+        if let Err(error) = std::fs::metadata(&path)
             && let Ok(target) = std::fs::read_link(&path)
         {
+            let what = if error.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+                "which leads back to itself (a symlink loop)"
+            } else {
+                "which does not exist"
+            };
             findings.push(Finding::new(
                 Severity::Warning,
                 "unrecognised files",
                 format!(
-                    "`{}` is a symlink to `{}`, which does not exist",
+                    "`{}` is a symlink to `{}`, {what}",
                     crate::output::shown_path(&path),
                     crate::output::shown_path(&target)
                 ),
