@@ -44,7 +44,7 @@ pub enum MountEtcError {
         error: io::Error,
     },
     /// The metadata store could not be opened.
-    #[error("cannot open the `/etc` metadata store")]
+    #[error("cannot mount `/etc`")]
     Store(#[source] MetastoreError),
     /// Registering the entries failed.
     #[error(transparent)]
