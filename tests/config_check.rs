@@ -404,3 +404,23 @@ fn doctor_names_what_the_vfs_hides_links_that_lead_nowhere_and_a_readable_store(
         );
     }
 }
+
+/// `validate` exits as `show` does: 2 when every problem is in the command
+/// line (a bad `--set`), 1 when a file or the environment is to blame too.
+#[test]
+fn validate_exits_2_when_only_the_command_line_is_wrong() {
+    let sandbox = Sandbox::new();
+    sandbox.init();
+    let set = ["--set", "mounts.auto_sync=maybe"];
+    let show = sandbox.run(&[&set[..], &["config", "show", "mounts"]].concat());
+    let validate = sandbox.run(&[&set[..], &["config", "validate", "mounts"]].concat());
+    assert_eq!(
+        (show.code, validate.code),
+        (2, 2),
+        "{}",
+        validate.transcript()
+    );
+    sandbox.write("cache", "kv_size = \"big\"\n");
+    let both = sandbox.run(&[&set[..], &["config", "validate", "mounts", "cache"]].concat());
+    assert_eq!(both.code, 1, "{}", both.transcript());
+}

@@ -189,6 +189,9 @@ pub(crate) enum Failure {
     Usage(String),
     /// Problems already reported (by `validate`, `doctor`): exit 1.
     Silent,
+    /// Problems already reported that are all in the command line (a bad
+    /// `--set` that `validate` found): exit 2, as `show` would give.
+    SilentUsage,
 }
 
 impl From<confd::Error> for Failure {
@@ -291,5 +294,6 @@ fn run() -> u8 {
             2
         }
         Err(Failure::Silent) => 1,
+        Err(Failure::SilentUsage) => 2,
     }
 }

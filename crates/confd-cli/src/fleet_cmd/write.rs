@@ -144,7 +144,7 @@ fn unregistered(global: &Global, brick: &BrickName) -> Result<(), Failure> {
 fn failure_text(failure: Failure) -> String {
     match failure {
         Failure::Config(m) | Failure::Usage(m) => m,
-        Failure::Silent => "failed".to_owned(),
+        Failure::Silent | Failure::SilentUsage => "failed".to_owned(),
     }
 }
 

@@ -42,6 +42,8 @@ struct Finding {
     brick: Option<String>,
     key: Option<String>,
     position: Option<(String, u32, u32)>,
+    /// Whether the problem is in the command line (a bad `--set`).
+    usage: bool,
 }
 
 impl Finding {
@@ -53,6 +55,7 @@ impl Finding {
             brick: None,
             key: None,
             position: None,
+            usage: false,
         }
     }
 
@@ -66,6 +69,7 @@ impl Finding {
             position: error
                 .position()
                 .map(|(path, line, column)| (path.display().to_string(), line, column)),
+            usage: error.is_usage(),
         }
     }
 
@@ -91,6 +95,7 @@ impl Finding {
             brick: Some(brick.to_owned()),
             key,
             position,
+            usage: false,
         }
     }
 
@@ -238,9 +243,17 @@ pub(crate) fn validate(global: &Global, requested: &[BrickName]) -> Result<(), F
             println!("{:#}", json!({ "valid": invalid == 0, "bricks": bricks }));
         }
     }
-    if invalid > 0 {
-        Err(Failure::Silent)
-    } else {
+    let errors = || {
+        results
+            .iter()
+            .flat_map(|(_, f)| f)
+            .filter(|f| f.severity == Severity::Error)
+    };
+    if invalid == 0 {
         Ok(())
+    } else if errors().all(|f| f.usage) {
+        Err(Failure::SilentUsage)
+    } else {
+        Err(Failure::Silent)
     }
 }

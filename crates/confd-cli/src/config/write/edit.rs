@@ -115,7 +115,7 @@ pub(crate) fn edit(global: &Global, brick: &BrickName) -> Result<(), Failure> {
             Err(failure) => {
                 let why = match failure {
                     Failure::Config(why) | Failure::Usage(why) => why,
-                    Failure::Silent => "the edit was not applied".to_owned(),
+                    Failure::Silent | Failure::SilentUsage => "the edit was not applied".to_owned(),
                 };
                 // Only an edit is worth keeping: an untouched copy (the
                 // editor failed to start) or a deleted one is not, and a
