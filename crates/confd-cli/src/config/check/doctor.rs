@@ -14,10 +14,15 @@ use crate::{Failure, Format, Global};
 pub(crate) fn doctor(global: &Global) -> Result<(), Failure> {
     let state = global.loader().resolved_state_dir()?;
     let trusted = Trusted::of(&state);
-    let mut findings = check_state_dir(&state, &trusted);
-    // With a file (or a loop) where the state dir, `etc` or `conf.d` belongs,
-    // nothing below it can be judged: those checks say "skipped", not "ok".
-    let broken = state.check_layout().is_err();
+    // A file (or a loop) where the state dir, `etc` or `conf.d` belongs, or
+    // above it: nothing below it can be judged, so those checks say
+    // "skipped", not "ok".
+    let layout = state.check_layout();
+    let broken = layout.is_err();
+    let mut findings = match layout {
+        Err(e) => vec![Finding::new(Severity::Error, "state dir", e.to_string())],
+        Ok(()) => check_state_dir(&state, &trusted),
+    };
     if state.conf_d().is_dir() {
         findings.extend(check_conf_d(&state, &trusted));
         findings.extend(check_vfs_policy(&state));
@@ -101,33 +106,18 @@ const CHECKS: &[&str] = &[
     "vfs access policy",
 ];
 
+/// What is wrong with the state dir whose layout holds: the permissions and owners of it, its
+/// `etc` and `conf.d`, and of what lies above them.
 fn check_state_dir(state: &StateDir, trusted: &Trusted) -> Vec<Finding> {
     let mut findings = Vec::new();
-    // A file where the state dir, `etc` or `conf.d` belongs, or above it.
-    if let Err(e) = state.check_layout() {
-        findings.push(Finding::new(Severity::Error, "state dir", e.to_string()));
-        return findings;
-    }
     for dir in [state.root().to_owned(), state.etc_dir(), state.conf_d()] {
         match std::fs::metadata(&dir) {
-            Err(e) => {
-                // A symlink loop is not for `init` to fix: it would refuse
-                // too (a dangling link is named by `check_layout` above).
-                let message = match std::fs::read_link(&dir) {
-                    Ok(target)
-                        if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) =>
-                    {
-                        format!(
-                            "`{}` is a symlink loop (through `{}`): fix or remove the link",
-                            crate::output::shown_path(&dir),
-                            crate::output::shown_path(&target)
-                        )
-                    }
-                    _ => format!(
-                        "`{}` does not exist: run `nexus config init`",
-                        crate::output::shown_path(&dir)
-                    ),
-                };
+            // A symlink loop or a dangling link was named by `check_layout`.
+            Err(_) => {
+                let message = format!(
+                    "`{}` does not exist: run `nexus config init`",
+                    crate::output::shown_path(&dir)
+                );
                 findings.push(Finding::new(Severity::Error, "state dir", message));
                 break;
             }
